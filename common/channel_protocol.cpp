@@ -1,0 +1,350 @@
+// The master/worker channel codec.  Which message may travel which way, with which flags and how
+// many fds, is the table below, not code.  The encoder runs the decoder over what it wrote, so the
+// two can never disagree about what is valid.  Must never trust a length or count it has not
+// checked, and never read outside the received bytes.
+#include "channel_protocol.hpp"
+
+#include "byte_writer.hpp"
+
+#include <sys/socket.h>
+
+namespace myproxy {
+
+static_assert(channel_max_peer_address == sizeof(struct sockaddr_storage));
+/* Every string bound fits a u16 length and fits in one message. */
+static_assert(channel_max_cgroup_path + 128 < channel_max_message_size);
+
+namespace {
+
+struct ChannelMessageSpec {
+	ChannelMessageType type;
+	const char *name;
+	ChannelDirection direction;
+	/* Header flag bits this type may carry; any other bit is an error. */
+	std::uint16_t allowed_flags;
+	/* fds every message of this type carries; NEW_CLIENT's has_pidfd flag adds one. */
+	std::uint8_t fds;
+};
+
+constexpr ChannelDirection to_worker = ChannelDirection::master_to_worker;
+constexpr ChannelDirection to_master = ChannelDirection::worker_to_master;
+
+constexpr ChannelMessageSpec message_specs[] = {
+	{ChannelMessageType::new_client, "NEW_CLIENT", to_worker, channel_flag_has_pidfd, 1},
+	{ChannelMessageType::connection_closed, "CONNECTION_CLOSED", to_master, 0, 0},
+	{ChannelMessageType::reload, "RELOAD", to_worker, 0, 0},
+	{ChannelMessageType::drain, "DRAIN", to_worker, 0, 0},
+	{ChannelMessageType::worker_ready, "WORKER_READY", to_master, 0, 0},
+	{ChannelMessageType::node_state, "NODE_STATE", to_worker, 0, 0},
+	{ChannelMessageType::stats_request, "STATS_REQUEST", to_worker, 0, 0},
+	{ChannelMessageType::stats_reply, "STATS_REPLY", to_master, 0, 0},
+	{ChannelMessageType::disconnect_account, "DISCONNECT_ACCOUNT", to_worker, 0, 0},
+};
+
+const ChannelMessageSpec *find_spec(std::uint16_t type) noexcept
+{
+	for (const auto &spec : message_specs)
+		if (static_cast<std::uint16_t>(spec.type) == type)
+			return &spec;
+	return nullptr;
+}
+
+/* ---- encoding ---------------------------------------------------------------------------- */
+
+/* Strings are u16 length + bytes; the bounds (all below 64 KiB) are checked by the decoder. */
+void write_string(ByteWriter &w, ByteSpan bytes)
+{
+	w.u16(std::uint16_t(bytes.size()));
+	w.bytes(bytes);
+}
+
+void write_string(ByteWriter &w, std::string_view s)
+{
+	write_string(w, ByteSpan(reinterpret_cast<const std::uint8_t *>(s.data()), s.size()));
+}
+
+std::uint16_t write_payload(ByteWriter &w, const NewClientMessage &m)
+{
+	const ClientInfo &i = m.info;
+	w.u64(i.client_id);
+	w.u32(i.listener_index);
+	w.u8(i.has_credentials ? 1 : 0);
+	w.u32(std::uint32_t(i.pid));
+	w.u32(i.uid);
+	w.u32(i.gid);
+	w.u64(i.socket_device);
+	w.u64(i.socket_inode);
+	write_string(w, i.peer_address);
+	write_string(w, i.cgroup_path);
+	return m.has_pidfd ? channel_flag_has_pidfd : 0;
+}
+
+std::uint16_t write_payload(ByteWriter &w, const ConnectionClosedMessage &m)
+{
+	w.u64(m.client_id);
+	return 0;
+}
+
+std::uint16_t write_payload(ByteWriter &, const ReloadMessage &)
+{
+	return 0;
+}
+
+std::uint16_t write_payload(ByteWriter &w, const DrainMessage &m)
+{
+	w.u32(m.timeout_ms);
+	return 0;
+}
+
+std::uint16_t write_payload(ByteWriter &, const WorkerReadyMessage &)
+{
+	return 0;
+}
+
+std::uint16_t write_payload(ByteWriter &w, const NodeStateMessage &m)
+{
+	w.u32(m.cluster_index);
+	w.u32(m.node_index);
+	w.u8(static_cast<std::uint8_t>(m.state));
+	return 0;
+}
+
+std::uint16_t write_payload(ByteWriter &w, const StatsRequestMessage &m)
+{
+	w.u32(m.request_id);
+	return 0;
+}
+
+std::uint16_t write_payload(ByteWriter &w, const StatsReplyMessage &m)
+{
+	w.u32(m.request_id);
+	w.u64(m.active_connections);
+	w.u64(m.total_connections);
+	return 0;
+}
+
+std::uint16_t write_payload(ByteWriter &w, const DisconnectAccountMessage &m)
+{
+	write_string(w, m.account);
+	return 0;
+}
+
+/* ---- decoding ---------------------------------------------------------------------------- */
+
+/* A u16 length, checked against @max before the bytes are taken. */
+ByteSpan read_string(ByteReader &r, std::size_t max, const char *length_past_end,
+		     const char *too_long, const char *past_end) noexcept
+{
+	const std::size_t length = r.u16(length_past_end);
+	if (r.ok() && length > max) {
+		r.fail(too_long);
+		return {};
+	}
+	return r.bytes(length, past_end);
+}
+
+bool contains_nul(std::string_view s) noexcept
+{
+	return s.find('\0') != std::string_view::npos;
+}
+
+bool read_bool(ByteReader &r, const char *past_end, const char *not_bool) noexcept
+{
+	if (r.ok() && r.peek(past_end) > 1) {
+		r.fail(not_bool);
+		return false;
+	}
+	return r.u8(past_end) == 1;
+}
+
+template<typename Message>
+ParseResult<ChannelMessage> complete(ByteReader &r, const Message &message,
+				     const char *trailing) noexcept
+{
+	if (r.ok() && !r.at_end())
+		r.fail(trailing);
+	if (!r.ok())
+		return r.error();
+	return ChannelMessage(message);
+}
+
+ParseResult<ChannelMessage> read_new_client(ByteReader &r, std::uint16_t flags) noexcept
+{
+	NewClientMessage m;
+	m.has_pidfd = (flags & channel_flag_has_pidfd) != 0;
+	ClientInfo &i = m.info;
+	i.client_id = r.u64("NEW_CLIENT: client_id past end");
+	i.listener_index = r.u32("NEW_CLIENT: listener_index past end");
+	i.has_credentials = read_bool(r, "NEW_CLIENT: has_credentials past end",
+				      "NEW_CLIENT: has_credentials not 0 or 1");
+	i.pid = std::int32_t(r.u32("NEW_CLIENT: pid past end"));
+	if (r.ok() && i.pid < 0)
+		r.fail("NEW_CLIENT: negative pid");
+	i.uid = r.u32("NEW_CLIENT: uid past end");
+	i.gid = r.u32("NEW_CLIENT: gid past end");
+	if (r.ok() && !i.has_credentials && (i.pid != 0 || i.uid != 0 || i.gid != 0))
+		r.fail("NEW_CLIENT: pid/uid/gid set without has_credentials");
+	i.socket_device = r.u64("NEW_CLIENT: socket_device past end");
+	i.socket_inode = r.u64("NEW_CLIENT: socket_inode past end");
+	i.peer_address = read_string(r, channel_max_peer_address,
+				     "NEW_CLIENT: peer_address length past end",
+				     "NEW_CLIENT: peer_address longer than sockaddr_storage",
+				     "NEW_CLIENT: peer_address past end");
+	if (r.ok() && !i.peer_address.empty() && i.peer_address.size() < sizeof(sa_family_t))
+		r.fail("NEW_CLIENT: peer_address shorter than its family");
+	i.cgroup_path = ByteReader::as_string(read_string(r, channel_max_cgroup_path,
+							  "NEW_CLIENT: cgroup_path length past end",
+							  "NEW_CLIENT: cgroup_path too long",
+							  "NEW_CLIENT: cgroup_path past end"));
+	if (r.ok() && contains_nul(i.cgroup_path))
+		r.fail("NEW_CLIENT: NUL in cgroup_path");
+	return complete(r, m, "NEW_CLIENT: trailing bytes");
+}
+
+ParseResult<ChannelMessage> read_connection_closed(ByteReader &r) noexcept
+{
+	ConnectionClosedMessage m;
+	m.client_id = r.u64("CONNECTION_CLOSED: client_id past end");
+	return complete(r, m, "CONNECTION_CLOSED: trailing bytes");
+}
+
+ParseResult<ChannelMessage> read_drain(ByteReader &r) noexcept
+{
+	DrainMessage m;
+	m.timeout_ms = r.u32("DRAIN: timeout_ms past end");
+	return complete(r, m, "DRAIN: trailing bytes");
+}
+
+ParseResult<ChannelMessage> read_node_state(ByteReader &r) noexcept
+{
+	NodeStateMessage m;
+	m.cluster_index = r.u32("NODE_STATE: cluster_index past end");
+	m.node_index = r.u32("NODE_STATE: node_index past end");
+	if (r.ok() && r.peek("NODE_STATE: state past end") > std::uint8_t(NodeState::dead))
+		r.fail("NODE_STATE: state out of range");
+	m.state = NodeState(r.u8("NODE_STATE: state past end"));
+	return complete(r, m, "NODE_STATE: trailing bytes");
+}
+
+ParseResult<ChannelMessage> read_stats_request(ByteReader &r) noexcept
+{
+	StatsRequestMessage m;
+	m.request_id = r.u32("STATS_REQUEST: request_id past end");
+	return complete(r, m, "STATS_REQUEST: trailing bytes");
+}
+
+ParseResult<ChannelMessage> read_stats_reply(ByteReader &r) noexcept
+{
+	StatsReplyMessage m;
+	m.request_id = r.u32("STATS_REPLY: request_id past end");
+	m.active_connections = r.u64("STATS_REPLY: active_connections past end");
+	m.total_connections = r.u64("STATS_REPLY: total_connections past end");
+	return complete(r, m, "STATS_REPLY: trailing bytes");
+}
+
+ParseResult<ChannelMessage> read_disconnect_account(ByteReader &r) noexcept
+{
+	DisconnectAccountMessage m;
+	m.account = ByteReader::as_string(read_string(r, channel_max_account_name,
+						      "DISCONNECT_ACCOUNT: account length past end",
+						      "DISCONNECT_ACCOUNT: account too long",
+						      "DISCONNECT_ACCOUNT: account past end"));
+	if (r.ok() && m.account.empty())
+		r.fail("DISCONNECT_ACCOUNT: empty account");
+	if (r.ok() && contains_nul(m.account))
+		r.fail("DISCONNECT_ACCOUNT: NUL in account");
+	return complete(r, m, "DISCONNECT_ACCOUNT: trailing bytes");
+}
+
+/* @direction null: any direction (the encoder checking its own output). */
+ParseResult<ChannelMessage> decode(ByteSpan bytes, std::size_t fd_count,
+				   const ChannelDirection *direction) noexcept
+{
+	if (bytes.size() > channel_max_message_size)
+		return ParseError{"channel: message larger than the maximum", channel_max_message_size};
+	ByteReader r(bytes);
+	const std::uint16_t type = r.u16("channel header: type past end");
+	const std::uint16_t flags = r.u16("channel header: flags past end");
+	const std::uint32_t length = r.u32("channel header: payload length past end");
+	if (!r.ok())
+		return r.error();
+
+	const ChannelMessageSpec *spec = find_spec(type);
+	if (spec == nullptr)
+		return ParseError{"channel header: unknown message type", 0};
+	if (direction != nullptr && spec->direction != *direction)
+		return ParseError{"channel header: message type not allowed in this direction", 0};
+	if ((flags & ~spec->allowed_flags) != 0)
+		return ParseError{"channel header: flags not allowed for this message type", 2};
+	if (length != r.remaining())
+		return ParseError{"channel header: payload length does not match message size", 4};
+	const std::size_t expected_fds = spec->fds + ((flags & channel_flag_has_pidfd) != 0 ? 1 : 0);
+	if (fd_count != expected_fds)
+		return ParseError{"channel: wrong number of fds for this message type", 0};
+
+	switch (spec->type) {
+	case ChannelMessageType::new_client:
+		return read_new_client(r, flags);
+	case ChannelMessageType::connection_closed:
+		return read_connection_closed(r);
+	case ChannelMessageType::reload:
+		return complete(r, ReloadMessage{}, "RELOAD: trailing bytes");
+	case ChannelMessageType::drain:
+		return read_drain(r);
+	case ChannelMessageType::worker_ready:
+		return complete(r, WorkerReadyMessage{}, "WORKER_READY: trailing bytes");
+	case ChannelMessageType::node_state:
+		return read_node_state(r);
+	case ChannelMessageType::stats_request:
+		return read_stats_request(r);
+	case ChannelMessageType::stats_reply:
+		return read_stats_reply(r);
+	case ChannelMessageType::disconnect_account:
+		return read_disconnect_account(r);
+	}
+	return ParseError{"channel header: unknown message type", 0};
+}
+
+} // namespace
+
+const char *channel_message_name(ChannelMessageType type) noexcept
+{
+	const ChannelMessageSpec *spec = find_spec(static_cast<std::uint16_t>(type));
+	return spec != nullptr ? spec->name : "unknown";
+}
+
+bool channel_message_allowed(ChannelDirection direction, ChannelMessageType type) noexcept
+{
+	const ChannelMessageSpec *spec = find_spec(static_cast<std::uint16_t>(type));
+	return spec != nullptr && spec->direction == direction;
+}
+
+ParseResult<std::size_t> encode_channel_message(std::vector<std::uint8_t> &out,
+						const ChannelMessage &message)
+{
+	const std::size_t start = out.size();
+	ByteWriter w(out);
+	w.u16(static_cast<std::uint16_t>(channel_message_type(message)));
+	w.u16(0);
+	w.u32(0);
+	const std::uint16_t flags = std::visit([&w](const auto &m) { return write_payload(w, m); }, message);
+	w.patch_uint_le(start + 2, flags, 2);
+	w.patch_uint_le(start + 4, out.size() - start - channel_header_size, 4);
+
+	const std::size_t fd_count = find_spec(static_cast<std::uint16_t>(channel_message_type(message)))->fds +
+				     ((flags & channel_flag_has_pidfd) != 0 ? 1 : 0);
+	const auto check = decode(ByteSpan(out).subspan(start), fd_count, nullptr);
+	if (!check) {
+		out.resize(start);
+		return check.error();
+	}
+	return fd_count;
+}
+
+ParseResult<ChannelMessage> decode_channel_message(ByteSpan bytes, std::size_t fd_count,
+						   ChannelDirection direction) noexcept
+{
+	return decode(bytes, fd_count, &direction);
+}
+
+} // namespace myproxy

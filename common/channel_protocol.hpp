@@ -1,0 +1,183 @@
+// The master/worker channel: every message the two sides exchange, and its codec.  This header is
+// the only definition of the channel.  Both sides run the same binary and still validate every
+// message: what a worker sends is gossip, and a worker that sends garbage is ended, never the
+// master.  Pure: no I/O, and decoding allocates nothing (strings are views into the received
+// bytes).  The fds travel beside the bytes; see channel_socket.hpp.
+//
+// Wire format (host byte order is irrelevant: little-endian throughout, like the MySQL protocol):
+//   header  u16 type, u16 flags (per type; unknown bits rejected), u32 payload length
+//   payload fixed-size fields, then strings as u16 length + bytes (no NUL, bounded per field)
+#pragma once
+
+#include "byte_reader.hpp"
+#include "parse_result.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace myproxy {
+
+/* Size of the fixed header in front of every payload. */
+inline constexpr std::size_t channel_header_size = 8;
+/* Largest message (header + payload) either side sends or accepts: the receive buffer size. */
+inline constexpr std::size_t channel_max_message_size = 8192;
+/* Most fds one message carries (NEW_CLIENT: client socket and pidfd). */
+inline constexpr std::size_t channel_max_fds = 2;
+/* Bounds on the variable-length fields. */
+inline constexpr std::size_t channel_max_peer_address = 128; /* sizeof(struct sockaddr_storage) */
+inline constexpr std::size_t channel_max_cgroup_path = 4096;
+inline constexpr std::size_t channel_max_account_name = 256;
+
+/* Which way a message travels; each type has exactly one. */
+enum class ChannelDirection : std::uint8_t { master_to_worker, worker_to_master };
+
+/* The message types; the values are the wire format, never renumber them. */
+enum class ChannelMessageType : std::uint16_t {
+	new_client = 1,
+	connection_closed = 2,
+	reload = 3,
+	drain = 4,
+	worker_ready = 5,
+	node_state = 6,
+	stats_request = 7,
+	stats_reply = 8,
+	disconnect_account = 9,
+};
+
+/* NEW_CLIENT header flag: a pidfd follows the client socket (two fds instead of one). */
+inline constexpr std::uint16_t channel_flag_has_pidfd = 0x0001;
+
+/* What the master learned about one accepted client, before the worker sees a byte of it. */
+struct ClientInfo {
+	/* Assigned by the master, unique for its lifetime; CONNECTION_CLOSED refers to it. */
+	std::uint64_t client_id = 0;
+	/* Index of the listener (in configuration order) that accepted the client. */
+	std::uint32_t listener_index = 0;
+	/* Whether SO_PEERCRED gave pid/uid/gid (UNIX sockets only); if not, all three are 0. */
+	bool has_credentials = false;
+	/* The client process, its user and group, as SO_PEERCRED reported them (pid >= 0; 0 when
+	   the peer is in another pid namespace). */
+	std::int32_t pid = 0;
+	std::uint32_t uid = 0;
+	std::uint32_t gid = 0;
+	/* st_dev and st_ino of the client socket as the master saw them; the worker fstat()s the
+	   received fd and compares, so a mix-up of fds is caught before the socket is used. */
+	std::uint64_t socket_device = 0;
+	std::uint64_t socket_inode = 0;
+	/* The peer's address as accept() returned it (struct sockaddr bytes, at most
+	   channel_max_peer_address, at least the address family when not empty). */
+	ByteSpan peer_address;
+	/* The client's cgroup v2 path from /proc/PID/cgroup ("/user.slice/..."); empty when
+	   unknown.  At most channel_max_cgroup_path bytes, no NUL. */
+	std::string_view cgroup_path;
+};
+
+/* master -> worker: take over a client.  fds: the client socket, then the pidfd if has_pidfd
+   (absent for TCP clients or when pidfd_open() failed).  Header flag channel_flag_has_pidfd. */
+struct NewClientMessage {
+	static constexpr ChannelMessageType type = ChannelMessageType::new_client;
+	ClientInfo info;
+	/* Mirrors the header flag: whether a second fd, the client's pidfd, is attached. */
+	bool has_pidfd = false;
+};
+
+/* worker -> master: a client received with NEW_CLIENT is gone, so the master's load count for
+   this worker drops by one.  No fds. */
+struct ConnectionClosedMessage {
+	static constexpr ChannelMessageType type = ChannelMessageType::connection_closed;
+	/* The client_id from the NEW_CLIENT that brought the client. */
+	std::uint64_t client_id = 0;
+};
+
+/* master -> worker: SIGHUP arrived; call the Lua global reload if defined.  Empty payload. */
+struct ReloadMessage {
+	static constexpr ChannelMessageType type = ChannelMessageType::reload;
+};
+
+/* master -> worker: stop taking clients, let existing connections finish, exit when done or
+   when the timeout expires (remaining connections are closed). */
+struct DrainMessage {
+	static constexpr ChannelMessageType type = ChannelMessageType::drain;
+	/* How long connections may continue, in milliseconds. */
+	std::uint32_t timeout_ms = 0;
+};
+
+/* worker -> master: privileges are dropped and the sandbox is loaded; the master hands clients
+   only to workers that said this.  Empty payload; the worker may send it only once. */
+struct WorkerReadyMessage {
+	static constexpr ChannelMessageType type = ChannelMessageType::worker_ready;
+};
+
+/* A backend node's state as the master's monitoring classified it; the values are the wire
+   format. */
+enum class NodeState : std::uint8_t { unknown = 0, alive = 1, read_only = 2, auth_failed = 3, dead = 4 };
+
+/* master -> worker: a node's state changed (a new worker first gets one per monitored node). */
+struct NodeStateMessage {
+	static constexpr ChannelMessageType type = ChannelMessageType::node_state;
+	/* Cluster and node indexes in configuration order; workers inherited the same
+	   configuration through fork(), so the indexes name the same objects.  The worker checks
+	   them against its configuration. */
+	std::uint32_t cluster_index = 0;
+	std::uint32_t node_index = 0;
+	NodeState state = NodeState::unknown;
+};
+
+/* master -> worker: report statistics; the worker answers with STATS_REPLY. */
+struct StatsRequestMessage {
+	static constexpr ChannelMessageType type = ChannelMessageType::stats_request;
+	/* Echoed in the reply so the master can match it to the request it is gathering. */
+	std::uint32_t request_id = 0;
+};
+
+/* worker -> master: the worker's counters. */
+struct StatsReplyMessage {
+	static constexpr ChannelMessageType type = ChannelMessageType::stats_reply;
+	/* The request_id of the STATS_REQUEST being answered. */
+	std::uint32_t request_id = 0;
+	/* Client connections open right now. */
+	std::uint64_t active_connections = 0;
+	/* Client connections received since the worker started. */
+	std::uint64_t total_connections = 0;
+};
+
+/* master -> worker: close every connection of this account (control DISCONNECT_DATABASE). */
+struct DisconnectAccountMessage {
+	static constexpr ChannelMessageType type = ChannelMessageType::disconnect_account;
+	/* The account name as the Lua handler set it; 1..channel_max_account_name bytes, no NUL. */
+	std::string_view account;
+};
+
+using ChannelMessage = std::variant<NewClientMessage, ConnectionClosedMessage, ReloadMessage,
+				    DrainMessage, WorkerReadyMessage, NodeStateMessage,
+				    StatsRequestMessage, StatsReplyMessage, DisconnectAccountMessage>;
+
+/* "NEW_CLIENT", ...; "unknown" for values outside the enum.  For log lines. */
+const char *channel_message_name(ChannelMessageType type) noexcept;
+
+/* Whether @type may travel in @direction: each side rejects what the other must not send. */
+bool channel_message_allowed(ChannelDirection direction, ChannelMessageType type) noexcept;
+
+inline ChannelMessageType channel_message_type(const ChannelMessage &message) noexcept
+{
+	return std::visit([](const auto &m) { return m.type; }, message);
+}
+
+/* Appends @message (header and payload) to @out.  Returns how many fds must be sent with the
+   bytes, in the order the message documents (NEW_CLIENT: the client socket, then the pidfd if
+   has_pidfd).  A message the decoder would reject (a field over its bound) is not appended; the
+   error names the field. */
+ParseResult<std::size_t> encode_channel_message(std::vector<std::uint8_t> &out,
+						const ChannelMessage &message);
+
+/* Validates and decodes one received message: @bytes is everything one recvmsg() returned,
+   @fd_count how many fds came with it, @direction the way it travelled (the receiver knows).
+   Checks the type is known and allowed in @direction, flags, header length against the size,
+   every field and bound, and the exact fd count for the type.  Views point into @bytes. */
+ParseResult<ChannelMessage> decode_channel_message(ByteSpan bytes, std::size_t fd_count,
+						   ChannelDirection direction) noexcept;
+
+} // namespace myproxy

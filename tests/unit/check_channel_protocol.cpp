@@ -1,0 +1,473 @@
+// Unit tests for common/channel_protocol: round trips of every message, the wire layout, and
+// hostile input (every truncation, wrong lengths, fd counts, types, flags, directions, bounds).
+#include "common/byte_writer.hpp"
+#include "common/channel_protocol.hpp"
+#include "tests/check_main.hpp"
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+using namespace myproxy;
+
+static const std::uint8_t sample_peer[16] = {1, 0, '/', 'r', 'u', 'n', '/', 'x', 0, 0, 0, 0, 0, 0, 0, 0};
+
+static NewClientMessage sample_new_client(bool has_pidfd)
+{
+	NewClientMessage m;
+	m.info.client_id = 0x0102030405060708ull;
+	m.info.listener_index = 3;
+	m.info.has_credentials = true;
+	m.info.pid = 4242;
+	m.info.uid = 1000;
+	m.info.gid = 1001;
+	m.info.socket_device = 0x1122334455667788ull;
+	m.info.socket_inode = 987654321;
+	m.info.peer_address = ByteSpan(sample_peer, sizeof(sample_peer));
+	m.info.cgroup_path = "/user.slice/user-1000.slice/session-1.scope";
+	m.has_pidfd = has_pidfd;
+	return m;
+}
+
+static std::vector<ChannelMessage> sample_messages()
+{
+	NewClientMessage tcp = sample_new_client(false);
+	tcp.info.has_credentials = false;
+	tcp.info.pid = 0;
+	tcp.info.uid = 0;
+	tcp.info.gid = 0;
+	tcp.info.cgroup_path = {};
+	return {
+		sample_new_client(true),
+		tcp,
+		ConnectionClosedMessage{0xFEDCBA9876543210ull},
+		ReloadMessage{},
+		DrainMessage{30000},
+		WorkerReadyMessage{},
+		NodeStateMessage{7, 2, NodeState::auth_failed},
+		StatsRequestMessage{99},
+		StatsReplyMessage{99, 12, 3456},
+		DisconnectAccountMessage{"acme"},
+	};
+}
+
+static ChannelDirection direction_of(const ChannelMessage &m)
+{
+	return channel_message_allowed(ChannelDirection::master_to_worker, channel_message_type(m))
+		       ? ChannelDirection::master_to_worker
+		       : ChannelDirection::worker_to_master;
+}
+
+static ChannelDirection opposite(ChannelDirection d)
+{
+	return d == ChannelDirection::master_to_worker ? ChannelDirection::worker_to_master
+						       : ChannelDirection::master_to_worker;
+}
+
+static bool same_bytes(ByteSpan a, ByteSpan b)
+{
+	return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size()) == 0);
+}
+
+static bool same(const NewClientMessage &a, const NewClientMessage &b)
+{
+	const ClientInfo &x = a.info, &y = b.info;
+	return a.has_pidfd == b.has_pidfd && x.client_id == y.client_id &&
+	       x.listener_index == y.listener_index && x.has_credentials == y.has_credentials &&
+	       x.pid == y.pid && x.uid == y.uid && x.gid == y.gid && x.socket_device == y.socket_device &&
+	       x.socket_inode == y.socket_inode && same_bytes(x.peer_address, y.peer_address) &&
+	       x.cgroup_path == y.cgroup_path;
+}
+static bool same(const ConnectionClosedMessage &a, const ConnectionClosedMessage &b) { return a.client_id == b.client_id; }
+static bool same(const ReloadMessage &, const ReloadMessage &) { return true; }
+static bool same(const DrainMessage &a, const DrainMessage &b) { return a.timeout_ms == b.timeout_ms; }
+static bool same(const WorkerReadyMessage &, const WorkerReadyMessage &) { return true; }
+static bool same(const NodeStateMessage &a, const NodeStateMessage &b)
+{
+	return a.cluster_index == b.cluster_index && a.node_index == b.node_index && a.state == b.state;
+}
+static bool same(const StatsRequestMessage &a, const StatsRequestMessage &b) { return a.request_id == b.request_id; }
+static bool same(const StatsReplyMessage &a, const StatsReplyMessage &b)
+{
+	return a.request_id == b.request_id && a.active_connections == b.active_connections &&
+	       a.total_connections == b.total_connections;
+}
+static bool same(const DisconnectAccountMessage &a, const DisconnectAccountMessage &b) { return a.account == b.account; }
+
+static bool same_message(const ChannelMessage &a, const ChannelMessage &b)
+{
+	if (a.index() != b.index())
+		return false;
+	return std::visit(
+		[&b](const auto &x) { return same(x, std::get<std::remove_cvref_t<decltype(x)>>(b)); }, a);
+}
+
+/* Encodes a message the encoder accepts; returns its fd count through @fds. */
+static std::vector<std::uint8_t> encode(const ChannelMessage &m, std::size_t *fds = nullptr)
+{
+	std::vector<std::uint8_t> out;
+	const auto r = encode_channel_message(out, m);
+	ck_assert_msg(r.ok(), "encode failed: %s", r.ok() ? "" : r.error().what);
+	if (fds != nullptr)
+		*fds = *r;
+	return out;
+}
+
+/* A message with a correct header around an arbitrary payload. */
+static std::vector<std::uint8_t> raw_message(std::uint16_t type, std::uint16_t flags,
+					     const std::vector<std::uint8_t> &payload)
+{
+	std::vector<std::uint8_t> out;
+	ByteWriter w(out);
+	w.u16(type);
+	w.u16(flags);
+	w.u32(std::uint32_t(payload.size()));
+	w.bytes(payload);
+	return out;
+}
+
+static void set_payload_length(std::vector<std::uint8_t> &bytes, std::size_t length)
+{
+	ByteWriter(bytes).patch_uint_le(4, length, 4);
+}
+
+static void assert_error(const std::vector<std::uint8_t> &bytes, std::size_t fds,
+			 ChannelDirection d, const char *expected)
+{
+	const auto r = decode_channel_message(bytes, fds, d);
+	ck_assert_msg(!r.ok(), "expected error \"%s\", got a message", expected);
+	ck_assert_str_eq(r.error().what, expected);
+}
+
+START_TEST(test_round_trip_every_type)
+{
+	const auto samples = sample_messages();
+	std::size_t types_seen = 0;
+	for (const auto &m : samples) {
+		std::size_t fds = 99;
+		const auto bytes = encode(m, &fds);
+		const auto r = decode_channel_message(bytes, fds, direction_of(m));
+		ck_assert_msg(r.ok(), "%s: %s", channel_message_name(channel_message_type(m)),
+			      r.ok() ? "" : r.error().what);
+		ck_assert(same_message(m, *r));
+		types_seen |= std::size_t(1) << m.index();
+	}
+	ck_assert_uint_eq(types_seen, (std::size_t(1) << std::variant_size_v<ChannelMessage>) - 1);
+}
+END_TEST
+
+START_TEST(test_fd_counts)
+{
+	std::size_t fds = 99;
+	(void)encode(sample_new_client(true), &fds);
+	ck_assert_uint_eq(fds, 2);
+	(void)encode(sample_new_client(false), &fds);
+	ck_assert_uint_eq(fds, 1);
+	(void)encode(ReloadMessage{}, &fds);
+	ck_assert_uint_eq(fds, 0);
+}
+END_TEST
+
+START_TEST(test_wire_layout)
+{
+	const auto bytes = encode(ConnectionClosedMessage{0x0807060504030201ull});
+	const std::uint8_t expected[] = {2, 0, 0, 0, 8, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8};
+	ck_assert(same_bytes(bytes, ByteSpan(expected)));
+
+	const auto reload = encode(ReloadMessage{});
+	const std::uint8_t expected_reload[] = {3, 0, 0, 0, 0, 0, 0, 0};
+	ck_assert(same_bytes(reload, ByteSpan(expected_reload)));
+
+	const auto with_pidfd = encode(sample_new_client(true));
+	ck_assert_uint_eq(with_pidfd[2], channel_flag_has_pidfd);
+	const auto without = encode(sample_new_client(false));
+	ck_assert_uint_eq(without[2], 0);
+}
+END_TEST
+
+START_TEST(test_encode_appends)
+{
+	std::vector<std::uint8_t> out = {0xAA, 0xBB};
+	ck_assert(encode_channel_message(out, ReloadMessage{}).ok());
+	ck_assert(encode_channel_message(out, DrainMessage{5}).ok());
+	ck_assert_uint_eq(out.size(), 2 + 8 + 12);
+	ck_assert_uint_eq(out[0], 0xAA);
+	const auto r = decode_channel_message(ByteSpan(out).subspan(10), 0, ChannelDirection::master_to_worker);
+	ck_assert(r.ok());
+	ck_assert_uint_eq(std::get<DrainMessage>(*r).timeout_ms, 5);
+}
+END_TEST
+
+START_TEST(test_every_truncation)
+{
+	for (const auto &m : sample_messages()) {
+		std::size_t fds = 0;
+		const auto bytes = encode(m, &fds);
+		const ChannelDirection d = direction_of(m);
+		for (std::size_t n = 0; n < bytes.size(); ++n) {
+			std::vector<std::uint8_t> prefix(bytes.begin(), bytes.begin() + n);
+			ck_assert(!decode_channel_message(prefix, fds, d).ok());
+			if (n >= channel_header_size) {
+				/* The header agrees with the cut payload: the fields themselves must fail. */
+				set_payload_length(prefix, n - channel_header_size);
+				ck_assert_msg(!decode_channel_message(prefix, fds, d).ok(), "%s cut at %zu",
+					      channel_message_name(channel_message_type(m)), n);
+			}
+		}
+	}
+}
+END_TEST
+
+START_TEST(test_wrong_length)
+{
+	const auto bytes = encode(StatsReplyMessage{1, 2, 3});
+	const auto d = ChannelDirection::worker_to_master;
+	const char *mismatch = "channel header: payload length does not match message size";
+	auto longer = bytes;
+	set_payload_length(longer, bytes.size() - channel_header_size + 1);
+	assert_error(longer, 0, d, mismatch);
+	auto shorter = bytes;
+	set_payload_length(shorter, bytes.size() - channel_header_size - 1);
+	assert_error(shorter, 0, d, mismatch);
+	auto huge = bytes;
+	set_payload_length(huge, 0xFFFFFFFF);
+	assert_error(huge, 0, d, mismatch);
+
+	auto trailing = bytes;
+	trailing.push_back(0);
+	set_payload_length(trailing, trailing.size() - channel_header_size);
+	assert_error(trailing, 0, d, "STATS_REPLY: trailing bytes");
+
+	auto reload = encode(ReloadMessage{});
+	reload.push_back(0);
+	set_payload_length(reload, 1);
+	assert_error(reload, 0, ChannelDirection::master_to_worker, "RELOAD: trailing bytes");
+}
+END_TEST
+
+START_TEST(test_wrong_fd_count)
+{
+	const char *wrong = "channel: wrong number of fds for this message type";
+	for (const auto &m : sample_messages()) {
+		std::size_t fds = 0;
+		const auto bytes = encode(m, &fds);
+		assert_error(bytes, fds + 1, direction_of(m), wrong);
+		if (fds > 0)
+			assert_error(bytes, fds - 1, direction_of(m), wrong);
+	}
+	/* The flag, not the fd count, decides whether a pidfd is expected. */
+	auto bytes = encode(sample_new_client(false));
+	bytes[2] = channel_flag_has_pidfd;
+	assert_error(bytes, 1, ChannelDirection::master_to_worker, wrong);
+	ck_assert(decode_channel_message(bytes, 2, ChannelDirection::master_to_worker).ok());
+}
+END_TEST
+
+START_TEST(test_unknown_type_and_flags)
+{
+	for (std::uint16_t type : {std::uint16_t(0), std::uint16_t(10), std::uint16_t(0x0100), std::uint16_t(0xFFFF)})
+		for (auto d : {ChannelDirection::master_to_worker, ChannelDirection::worker_to_master})
+			assert_error(raw_message(type, 0, {}), 0, d, "channel header: unknown message type");
+	ck_assert_str_eq(channel_message_name(ChannelMessageType(77)), "unknown");
+	ck_assert(!channel_message_allowed(ChannelDirection::master_to_worker, ChannelMessageType(0)));
+
+	assert_error(raw_message(3, 1, {}), 0, ChannelDirection::master_to_worker,
+		     "channel header: flags not allowed for this message type");
+	auto nc = encode(sample_new_client(true));
+	nc[3] = 0x80;
+	assert_error(nc, 2, ChannelDirection::master_to_worker,
+		     "channel header: flags not allowed for this message type");
+}
+END_TEST
+
+START_TEST(test_wrong_direction)
+{
+	const char *refused = "channel header: message type not allowed in this direction";
+	for (const auto &m : sample_messages()) {
+		std::size_t fds = 0;
+		const auto bytes = encode(m, &fds);
+		assert_error(bytes, fds, opposite(direction_of(m)), refused);
+	}
+	using T = ChannelMessageType;
+	const auto to_worker = ChannelDirection::master_to_worker, to_master = ChannelDirection::worker_to_master;
+	for (T t : {T::new_client, T::reload, T::drain, T::node_state, T::stats_request, T::disconnect_account}) {
+		ck_assert(channel_message_allowed(to_worker, t));
+		ck_assert(!channel_message_allowed(to_master, t));
+	}
+	for (T t : {T::connection_closed, T::worker_ready, T::stats_reply}) {
+		ck_assert(channel_message_allowed(to_master, t));
+		ck_assert(!channel_message_allowed(to_worker, t));
+	}
+}
+END_TEST
+
+/* NEW_CLIENT payload offsets (after the 8-byte header). */
+enum : std::size_t {
+	off_has_credentials = 8 + 12,
+	off_pid = off_has_credentials + 1,
+	off_peer_length = off_pid + 12 + 16,
+};
+
+START_TEST(test_new_client_fields)
+{
+	const auto d = ChannelDirection::master_to_worker;
+	const auto good = encode(sample_new_client(false));
+
+	auto bad_bool = good;
+	bad_bool[off_has_credentials] = 2;
+	assert_error(bad_bool, 1, d, "NEW_CLIENT: has_credentials not 0 or 1");
+
+	auto negative = good;
+	negative[off_pid + 3] = 0x80;
+	assert_error(negative, 1, d, "NEW_CLIENT: negative pid");
+
+	NewClientMessage anonymous = sample_new_client(false);
+	anonymous.info.has_credentials = false;
+	std::vector<std::uint8_t> out;
+	const auto refused = encode_channel_message(out, anonymous);
+	ck_assert(!refused.ok());
+	ck_assert_str_eq(refused.error().what, "NEW_CLIENT: pid/uid/gid set without has_credentials");
+	ck_assert(out.empty());
+
+	auto long_peer = good;
+	long_peer[off_peer_length] = 129;
+	assert_error(long_peer, 1, d, "NEW_CLIENT: peer_address longer than sockaddr_storage");
+	auto short_peer = good;
+	short_peer[off_peer_length] = 1;
+	short_peer[off_peer_length + 1] = 0;
+	/* The bytes after the one-byte address no longer parse either; the family check comes first. */
+	assert_error(short_peer, 1, d, "NEW_CLIENT: peer_address shorter than its family");
+	auto past_end = good;
+	past_end[off_peer_length] = 128;
+	past_end[off_peer_length + 1] = 0;
+	assert_error(past_end, 1, d, "NEW_CLIENT: peer_address past end");
+}
+END_TEST
+
+START_TEST(test_oversized_strings)
+{
+	const auto d = ChannelDirection::master_to_worker;
+	const std::string long_path(channel_max_cgroup_path + 1, 'a');
+	NewClientMessage m = sample_new_client(false);
+	m.info.cgroup_path = long_path;
+	std::vector<std::uint8_t> out = {1, 2, 3};
+	const auto r = encode_channel_message(out, m);
+	ck_assert(!r.ok());
+	ck_assert_str_eq(r.error().what, "NEW_CLIENT: cgroup_path too long");
+	ck_assert_uint_eq(out.size(), 3);
+
+	const std::string max_path(channel_max_cgroup_path, 'b');
+	m.info.cgroup_path = max_path;
+	const auto at_bound = encode(m);
+	ck_assert(decode_channel_message(at_bound, 1, d).ok());
+
+	const std::string with_nul("/a\0b", 4);
+	m.info.cgroup_path = with_nul;
+	ck_assert_str_eq(encode_channel_message(out, m).error().what, "NEW_CLIENT: NUL in cgroup_path");
+
+	std::vector<std::uint8_t> peer(channel_max_peer_address + 1, 0);
+	m = sample_new_client(false);
+	m.info.peer_address = peer;
+	ck_assert_str_eq(encode_channel_message(out, m).error().what,
+			 "NEW_CLIENT: peer_address longer than sockaddr_storage");
+
+	const std::string long_account(channel_max_account_name + 1, 'x');
+	ck_assert_str_eq(encode_channel_message(out, DisconnectAccountMessage{long_account}).error().what,
+			 "DISCONNECT_ACCOUNT: account too long");
+	ck_assert_str_eq(encode_channel_message(out, DisconnectAccountMessage{""}).error().what,
+			 "DISCONNECT_ACCOUNT: empty account");
+	const std::string max_account(channel_max_account_name, 'y');
+	ck_assert(encode_channel_message(out, DisconnectAccountMessage{max_account}).ok());
+
+	/* A length that fits its bound but points past the payload. */
+	std::vector<std::uint8_t> payload = {10, 0, 'a', 'c', 'm', 'e'};
+	assert_error(raw_message(9, 0, payload), 0, d, "DISCONNECT_ACCOUNT: account past end");
+}
+END_TEST
+
+START_TEST(test_message_size_limit)
+{
+	std::vector<std::uint8_t> payload(channel_max_message_size - channel_header_size + 1, 0);
+	assert_error(raw_message(3, 0, payload), 0, ChannelDirection::master_to_worker,
+		     "channel: message larger than the maximum");
+}
+END_TEST
+
+START_TEST(test_node_state_range)
+{
+	const auto d = ChannelDirection::master_to_worker;
+	for (std::uint8_t s = 0; s <= 4; ++s) {
+		auto bytes = encode(NodeStateMessage{1, 2, NodeState(s)});
+		const auto r = decode_channel_message(bytes, 0, d);
+		ck_assert(r.ok());
+		ck_assert_uint_eq(std::uint8_t(std::get<NodeStateMessage>(*r).state), s);
+	}
+	auto bytes = encode(NodeStateMessage{1, 2, NodeState::alive});
+	for (std::uint8_t s : {std::uint8_t(5), std::uint8_t(0xFF)}) {
+		bytes.back() = s;
+		assert_error(bytes, 0, d, "NODE_STATE: state out of range");
+	}
+	std::vector<std::uint8_t> out;
+	ck_assert(!encode_channel_message(out, NodeStateMessage{1, 2, NodeState(9)}).ok());
+	ck_assert(out.empty());
+}
+END_TEST
+
+START_TEST(test_mutations_never_crash)
+{
+	for (const auto &m : sample_messages()) {
+		std::size_t fds = 0;
+		const auto bytes = encode(m, &fds);
+		for (std::size_t i = 0; i < bytes.size(); ++i) {
+			for (std::uint8_t v : {std::uint8_t(0), std::uint8_t(1), std::uint8_t(0x7F), std::uint8_t(0xFF)}) {
+				auto mutated = bytes;
+				mutated[i] = v;
+				for (std::size_t f = 0; f <= channel_max_fds; ++f)
+					for (auto d : {ChannelDirection::master_to_worker, ChannelDirection::worker_to_master}) {
+						const auto r = decode_channel_message(mutated, f, d);
+						if (!r.ok())
+							ck_assert_ptr_nonnull(r.error().what);
+					}
+			}
+		}
+	}
+}
+END_TEST
+
+START_TEST(test_names)
+{
+	ck_assert_str_eq(channel_message_name(ChannelMessageType::new_client), "NEW_CLIENT");
+	ck_assert_str_eq(channel_message_name(ChannelMessageType::stats_reply), "STATS_REPLY");
+	ck_assert_str_eq(channel_message_name(ChannelMessageType::disconnect_account), "DISCONNECT_ACCOUNT");
+}
+END_TEST
+
+static Suite *channel_protocol_suite()
+{
+	Suite *s = suite_create("channel_protocol");
+	TCase *tc = tcase_create("core");
+	tcase_add_test(tc, test_round_trip_every_type);
+	tcase_add_test(tc, test_fd_counts);
+	tcase_add_test(tc, test_wire_layout);
+	tcase_add_test(tc, test_encode_appends);
+	tcase_add_test(tc, test_names);
+	suite_add_tcase(s, tc);
+	TCase *hostile = tcase_create("hostile");
+	tcase_add_test(hostile, test_every_truncation);
+	tcase_add_test(hostile, test_wrong_length);
+	tcase_add_test(hostile, test_wrong_fd_count);
+	tcase_add_test(hostile, test_unknown_type_and_flags);
+	tcase_add_test(hostile, test_wrong_direction);
+	tcase_add_test(hostile, test_new_client_fields);
+	tcase_add_test(hostile, test_oversized_strings);
+	tcase_add_test(hostile, test_message_size_limit);
+	tcase_add_test(hostile, test_node_state_range);
+	tcase_add_test(hostile, test_mutations_never_crash);
+	suite_add_tcase(s, hostile);
+	return s;
+}
+
+int main()
+{
+	return run_check_suites({channel_protocol_suite()});
+}

@@ -1,0 +1,18 @@
+// The worker process's entry point.  A worker is forked by the master's worker pool; it serves the
+// clients the master passes over its channel, running config.lua's callbacks and relaying MySQL.
+// It never touches listeners or other workers' channels, and never runs as a privileged process
+// once sandboxed.
+#pragma once
+
+#include "common/unique_fd.hpp"
+
+namespace myproxy {
+
+struct Config;
+
+/* Runs the worker until the master says DRAIN (and the connections finished) or the channel closes;
+ * returns the process exit status.  Called in the freshly forked child, after the pool closed every
+ * descriptor but @channel and the standard ones. */
+int run_worker(Config &config, UniqueFd channel, unsigned worker_index);
+
+} // namespace myproxy
