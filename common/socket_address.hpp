@@ -1,0 +1,77 @@
+// Socket addresses as the administrator writes them in config.lua ("/run/x.sock", "@name", "1.2.3.4:3307",
+// "[::1]", "*:3306", "db.example:3306") and as log lines print them.  Used on both sides: the master binds
+// them, workers connect to them.  Never opens a socket; only resolve_address() may touch the network (DNS),
+// and only at startup: workers are sandboxed and must stay on parse_numeric_address().
+// Every type here is trivially destructible so Lua glue may hold one across a Lua error (longjmp).
+#pragma once
+
+#include <sys/socket.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace myproxy {
+
+struct SocketAddress {
+	sockaddr_storage storage{};
+	/* 0 means "no address". */
+	socklen_t length = 0;
+
+	bool defined() const noexcept { return length != 0; }
+	int family() const noexcept { return storage.ss_family; }
+	const sockaddr *get() const noexcept { return reinterpret_cast<const sockaddr *>(&storage); }
+
+	/* Byte-wise: the same text always parses to the same bytes. */
+	friend bool operator==(const SocketAddress &a, const SocketAddress &b) noexcept;
+};
+
+/* A fixed buffer instead of std::string so no destructor is skipped when Lua longjmps past it. */
+struct AddressError {
+	char text[256];
+};
+
+class [[nodiscard]] AddressResult {
+	SocketAddress address_;
+	AddressError error_{};
+	bool ok_;
+
+public:
+	AddressResult(const SocketAddress &address) noexcept : address_(address), ok_(true) {}
+	AddressResult(const AddressError &error) noexcept : error_(error), ok_(false) {}
+
+	bool ok() const noexcept { return ok_; }
+	explicit operator bool() const noexcept { return ok_; }
+	/* Only valid when ok(). */
+	const SocketAddress &value() const noexcept { return address_; }
+	/* Only valid when !ok(): names the problem and quotes the input, e.g.
+	 * "port out of range in '1.2.3.4:99999'". */
+	const char *error() const noexcept { return error_.text; }
+};
+
+/* MySQL's port, the default when an IP address comes without one. */
+inline constexpr std::uint16_t mysql_default_port = 3306;
+
+/* Pure: no I/O, no allocation.  Accepts "/abs/path", "@abstract", "1.2.3.4", "1.2.3.4:3307", "[::1]",
+ * "[::1]:3307", "::1" (bare IPv6, default port), "*" and "*:3306" (IPv6 "::", which is dual-stack unless
+ * the socket sets IPV6_V6ONLY).  A host name is an error saying it needs resolution.  Ports are 1..65535;
+ * IPv6 zone ids ("%eth0") are not supported. */
+AddressResult parse_numeric_address(std::string_view text, std::uint16_t default_port) noexcept;
+
+/* Like parse_numeric_address(), but "host" and "host:port" are looked up with getaddrinfo() and the first
+ * result wins.  Blocks on DNS: startup only. */
+AddressResult resolve_address(std::string_view text, std::uint16_t default_port) noexcept;
+
+/* Longest text format_socket_address() writes, including the NUL: an abstract name of non-printable
+ * bytes escaped as \xNN. */
+inline constexpr std::size_t socket_address_text_max = 512;
+
+/* Writes the address as parse_numeric_address() accepts it ("[::1]:3306", "/run/x.sock", "@name";
+ * non-printable bytes of an abstract name as \xNN) into buffer (always NUL-terminated).  Returns the
+ * length written.  Does not allocate, so Lua's __tostring can use it. */
+std::size_t format_socket_address(const SocketAddress &address, char *buffer, std::size_t size) noexcept;
+
+std::string to_string(const SocketAddress &address);
+
+} // namespace myproxy

@@ -1,0 +1,332 @@
+// load_config() and the Lua side of the top-level API (see config_loader.hpp).  Lua raises errors with
+// longjmp, so the work is split: small Lua C functions, each run through lua_pcall, hold only trivially
+// destructible data (mysql_listen() keeps its records in a Lua table, not a std::vector); the C++ side
+// builds strings and vectors only between those calls, when no Lua frame is active.
+#include "lua/config_loader.hpp"
+
+#include "lua/lua_address.hpp"
+
+#include <lua.hpp>
+
+#include <unistd.h>
+
+#include <cstring>
+#include <new>
+
+namespace myproxy {
+
+namespace {
+
+/* Their addresses are registry keys and the `systemd` sentinel. */
+const char listeners_key = 0;
+const char traceback_key = 0;
+const char systemd_sentinel = 0;
+
+/* One mysql_listen() call, stored as a full userdata in the registry table at listeners_key. */
+struct ListenerRecord {
+	SocketAddress address;
+	bool systemd;
+	int handler_ref;
+	int line;
+	char source[LUA_IDSIZE];
+};
+
+constexpr const char *handler_fields[] = {"on_connect", "on_handshake_response", "on_command_phase", "on_init_db"};
+constexpr const char *required_handler_field = "on_handshake_response";
+
+bool is_handler_field(const char *key)
+{
+	for (const char *field : handler_fields)
+		if (std::strcmp(key, field) == 0)
+			return true;
+	return false;
+}
+
+/* Unknown keys are errors: a misspelt callback ("on_conect") would otherwise be silently never called.
+ * Fields are read raw, so a handler cannot inherit callbacks through a metatable.  On failure pushes the
+ * problem and returns false. */
+bool check_handler(lua_State *L, int idx)
+{
+	idx = lua_absindex(L, idx);
+	lua_pushnil(L);
+	while (lua_next(L, idx) != 0) {
+		if (lua_type(L, -2) != LUA_TSTRING) {
+			lua_pushfstring(L, "handler keys must be strings, got a %s key", luaL_typename(L, -2));
+			return false;
+		}
+		const char *key = lua_tostring(L, -2);
+		if (!is_handler_field(key)) {
+			lua_pushfstring(L, "unknown handler field '%s' (expected on_connect, on_handshake_response, "
+					   "on_command_phase or on_init_db)", key);
+			return false;
+		}
+		if (lua_type(L, -1) != LUA_TFUNCTION) {
+			lua_pushfstring(L, "handler.%s must be a function, got %s", key, luaL_typename(L, -1));
+			return false;
+		}
+		lua_pop(L, 1);
+	}
+	lua_pushstring(L, required_handler_field);
+	if (lua_rawget(L, idx) == LUA_TNIL) {
+		lua_pushfstring(L, "handler.%s is required", required_handler_field);
+		return false;
+	}
+	lua_pop(L, 1);
+	return true;
+}
+
+bool is_systemd(lua_State *L, int idx)
+{
+	return lua_type(L, idx) == LUA_TLIGHTUSERDATA && lua_touserdata(L, idx) == &systemd_sentinel;
+}
+
+bool same_listener(const ListenerRecord &a, const ListenerRecord &b)
+{
+	return a.systemd == b.systemd && (a.systemd || a.address == b.address);
+}
+
+const char *push_description(lua_State *L, const ListenerRecord &record)
+{
+	if (record.systemd)
+		return lua_pushliteral(L, "systemd");
+	char text[socket_address_text_max];
+	const std::size_t length = format_socket_address(record.address, text, sizeof(text));
+	return lua_pushlstring(L, text, length);
+}
+
+/* mysql_listen(address|systemd, handler) */
+int mysql_listen(lua_State *L)
+{
+	lua_settop(L, 2);
+	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &listeners_key) != LUA_TTABLE)
+		return luaL_error(L, "mysql_listen() works only while config.lua is loading");
+	const int listeners = lua_gettop(L);
+
+	ListenerRecord record{};
+	if (is_systemd(L, 1))
+		record.systemd = true;
+	else if (lua_type(L, 1) == LUA_TSTRING || to_lua_address(L, 1) != nullptr)
+		record.address = check_lua_address(L, 1);
+	else
+		return luaL_typeerror(L, 1, "address or systemd");
+
+	luaL_checktype(L, 2, LUA_TTABLE);
+	if (!check_handler(L, 2))
+		return luaL_argerror(L, 2, lua_tostring(L, -1));
+
+	const lua_Integer count = static_cast<lua_Integer>(lua_rawlen(L, listeners));
+	for (lua_Integer i = 1; i <= count; ++i) {
+		lua_rawgeti(L, listeners, i);
+		const auto *other = static_cast<const ListenerRecord *>(lua_touserdata(L, -1));
+		if (same_listener(record, *other)) {
+			const char *description = push_description(L, record);
+			return luaL_argerror(L, 1, lua_pushfstring(L, "%s is already a listener (%s:%d)", description,
+								   other->source, other->line));
+		}
+		lua_pop(L, 1);
+	}
+
+	lua_Debug ar;
+	if (lua_getstack(L, 1, &ar) != 0 && lua_getinfo(L, "Sl", &ar) != 0) {
+		std::memcpy(record.source, ar.short_src, sizeof(record.source));
+		record.line = ar.currentline;
+	}
+	lua_pushvalue(L, 2);
+	record.handler_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+
+	void *slot = lua_newuserdatauv(L, sizeof(record), 0);
+	new (slot) ListenerRecord(record);
+	lua_rawseti(L, listeners, count + 1);
+	return 0;
+}
+
+int open_api(lua_State *L)
+{
+	register_lua_address(L);
+	lua_register(L, "mysql_listen", mysql_listen);
+	lua_pushlightuserdata(L, const_cast<char *>(&systemd_sentinel));
+	lua_setglobal(L, "systemd");
+	lua_newtable(L);
+	lua_rawsetp(L, LUA_REGISTRYINDEX, &listeners_key);
+	set_lua_name_lookup(L, true);
+	return 0;
+}
+
+/* (path) -> chunk, LUA_OK | message, status.  Protected because luaL_loadfilex() raises when memory
+ * runs out. */
+int load_chunk(lua_State *L)
+{
+	const char *path = static_cast<const char *>(lua_touserdata(L, 1));
+	const int status = luaL_loadfilex(L, path, "t");
+	lua_pushinteger(L, status);
+	return 2;
+}
+
+/* Keeps the traceback aside (registry) so the message stays one line. */
+int message_handler(lua_State *L)
+{
+	if (lua_type(L, 1) == LUA_TNUMBER) {
+		lua_tostring(L, 1); /* converts in place */
+	} else if (lua_type(L, 1) != LUA_TSTRING) {
+		if (luaL_callmeta(L, 1, "__tostring") == 0 || lua_type(L, -1) != LUA_TSTRING)
+			lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+		lua_replace(L, 1);
+	}
+	lua_settop(L, 1);
+	luaL_traceback(L, L, nullptr, 1);
+	lua_rawsetp(L, LUA_REGISTRYINDEX, &traceback_key);
+	return 1;
+}
+
+int default_worker_processes()
+{
+	const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	if (cpus < 1)
+		return 1;
+	return cpus > worker_processes_max ? worker_processes_max : static_cast<int>(cpus);
+}
+
+/* (int *worker_processes) -> listener table.  The checks that need the whole script; takes the listener
+ * table out of the registry, which ends mysql_listen()'s working life. */
+int finish_config(lua_State *L)
+{
+	int *worker_processes = static_cast<int *>(lua_touserdata(L, 1));
+
+	lua_getglobal(L, "worker_processes");
+	if (lua_isnil(L, -1)) {
+		*worker_processes = default_worker_processes();
+	} else {
+		int exact = 0;
+		const lua_Integer n = lua_type(L, -1) == LUA_TNUMBER ? lua_tointegerx(L, -1, &exact) : 0;
+		if (exact == 0 || n < 1 || n > worker_processes_max) {
+			const char *got = lua_type(L, -1) == LUA_TNUMBER ? luaL_tolstring(L, -1, nullptr)
+									  : luaL_typename(L, -1);
+			return luaL_error(L, "worker_processes must be an integer from 1 to %d, got %s",
+					  worker_processes_max, got);
+		}
+		*worker_processes = static_cast<int>(n);
+	}
+	lua_settop(L, 1);
+
+	lua_rawgetp(L, LUA_REGISTRYINDEX, &listeners_key);
+	const int listeners = lua_gettop(L);
+	const lua_Integer count = static_cast<lua_Integer>(lua_rawlen(L, listeners));
+	if (count == 0)
+		return luaL_error(L, "no mysql_listen() in config.lua");
+
+	/* The script may have changed a handler table after passing it to mysql_listen(). */
+	for (lua_Integer i = 1; i <= count; ++i) {
+		lua_rawgeti(L, listeners, i);
+		const auto *record = static_cast<const ListenerRecord *>(lua_touserdata(L, -1));
+		lua_rawgeti(L, LUA_REGISTRYINDEX, record->handler_ref);
+		if (!check_handler(L, -1))
+			return luaL_error(L, "%s:%d: handler of mysql_listen() changed afterwards: %s", record->source,
+					  record->line, lua_tostring(L, -1));
+		lua_settop(L, listeners);
+	}
+
+	lua_pushnil(L);
+	lua_rawsetp(L, LUA_REGISTRYINDEX, &listeners_key);
+	set_lua_name_lookup(L, false);
+	return 1;
+}
+
+/* Lua's messages carry "FILE:LINE:" when it knows the position; look for ":digits:" in the first line. */
+bool has_position(std::string_view message)
+{
+	const std::string_view line = message.substr(0, message.find('\n'));
+	for (std::size_t colon = line.find(':'); colon != std::string_view::npos; colon = line.find(':', colon + 1)) {
+		std::size_t end = colon + 1;
+		while (end < line.size() && line[end] >= '0' && line[end] <= '9')
+			++end;
+		if (end > colon + 1 && end < line.size() && line[end] == ':')
+			return true;
+	}
+	return false;
+}
+
+/* Takes the error value off the stack; status is the lua_pcall() result. */
+ConfigError pop_error(lua_State *L, const std::string &path, int status)
+{
+	ConfigError error;
+	if (lua_type(L, -1) == LUA_TSTRING) {
+		std::size_t length;
+		const char *text = lua_tolstring(L, -1, &length);
+		error.message.assign(text, length);
+	} else {
+		error.message = "(error object is not a string)";
+	}
+	lua_pop(L, 1);
+	if (status == LUA_ERRMEM)
+		error.message += " (Lua heap limit reached)";
+	if (!has_position(error.message))
+		error.message = path + ": " + error.message;
+	return error;
+}
+
+} // namespace
+
+ConfigResult load_config(const std::string &path, std::size_t heap_limit)
+{
+	LuaState state(heap_limit);
+	lua_State *L = state.get();
+
+	lua_pushcfunction(L, open_api);
+	int status = lua_pcall(L, 0, 0, 0);
+	if (status != LUA_OK)
+		return pop_error(L, path, status);
+
+	lua_pushcfunction(L, message_handler);
+	const int handler = lua_gettop(L);
+
+	lua_pushcfunction(L, load_chunk);
+	lua_pushlightuserdata(L, const_cast<char *>(path.c_str()));
+	status = lua_pcall(L, 1, 2, 0);
+	if (status != LUA_OK)
+		return pop_error(L, path, status);
+	status = static_cast<int>(lua_tointeger(L, -1));
+	lua_pop(L, 1);
+	if (status == LUA_ERRFILE) {
+		/* Lua's own "cannot open FILE: strerror" already names the file. */
+		ConfigError error;
+		error.message = lua_tostring(L, -1);
+		return error;
+	}
+	if (status != LUA_OK)
+		return pop_error(L, path, status);
+
+	status = lua_pcall(L, 0, 0, handler);
+	if (status != LUA_OK) {
+		ConfigError error = pop_error(L, path, status);
+		if (status == LUA_ERRRUN && lua_rawgetp(L, LUA_REGISTRYINDEX, &traceback_key) == LUA_TSTRING)
+			error.traceback = lua_tostring(L, -1);
+		return error;
+	}
+	lua_pop(L, 1);
+
+	int worker_processes = 0;
+	lua_pushcfunction(L, finish_config);
+	lua_pushlightuserdata(L, &worker_processes);
+	status = lua_pcall(L, 1, 1, 0);
+	if (status != LUA_OK)
+		return pop_error(L, path, status);
+
+	Config config{{}, worker_processes, std::move(state)};
+	const lua_Integer count = static_cast<lua_Integer>(lua_rawlen(L, -1));
+	config.listeners.reserve(static_cast<std::size_t>(count));
+	for (lua_Integer i = 1; i <= count; ++i) {
+		lua_rawgeti(L, -1, i);
+		const ListenerRecord record = *static_cast<const ListenerRecord *>(lua_touserdata(L, -1));
+		lua_pop(L, 1);
+		ListenerConfig &listener = config.listeners.emplace_back();
+		listener.systemd = record.systemd;
+		listener.address = record.address;
+		listener.handler_ref = record.handler_ref;
+		listener.description = record.systemd ? "systemd" : to_string(record.address);
+		listener.origin = std::string(record.source) + ":" + std::to_string(record.line);
+	}
+	lua_pop(L, 1);
+	return config;
+}
+
+} // namespace myproxy

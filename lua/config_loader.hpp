@@ -1,0 +1,74 @@
+// Loading config.lua (master side, once at startup): runs the administrator's script in a fresh LuaState
+// with the top-level API (mysql_listen, mysql_resolve, systemd, worker_processes) and returns what it
+// declared.  Opens no sockets and forks nothing: the master binds the listeners and the workers inherit
+// Config::state through fork().  Every problem becomes a ConfigError; nothing here calls exit().
+#pragma once
+
+#include "common/socket_address.hpp"
+#include "lua/lua_state.hpp"
+
+#include <cstddef>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace myproxy {
+
+/* The master prints ConfigError::message and exits with this (EX_CONFIG from sysexits.h). */
+inline constexpr int config_error_exit_code = 78;
+
+inline constexpr int worker_processes_max = 1024;
+
+struct ListenerConfig {
+	/* mysql_listen(systemd, handler): use the sockets systemd passes (sd_listen_fds); address is unset. */
+	bool systemd = false;
+	SocketAddress address;
+	/* luaL_ref() into the registry of Config::state: the handler table passed to mysql_listen().  Its
+	 * fields were checked: on_handshake_response is a function, on_connect, on_command_phase and
+	 * on_init_db are functions or absent, and there is no other key. */
+	int handler_ref = 0;
+	/* The address as log lines print it: "/run/myproxy.sock", "[::]:3306", "systemd". */
+	std::string description;
+	/* Where mysql_listen() was called: "/etc/cm4all/myproxy/config.lua:12". */
+	std::string origin;
+};
+
+struct Config {
+	/* In the order of the mysql_listen() calls; never empty. */
+	std::vector<ListenerConfig> listeners;
+	/* The global worker_processes (1..worker_processes_max), by default the number of online CPUs. */
+	int worker_processes = 1;
+	/* After loading, host names no longer resolve in this state (set_lua_name_lookup(false)) and
+	 * mysql_listen() raises an error: both belong to startup. */
+	LuaState state;
+};
+
+struct ConfigError {
+	/* One line, "FILE:LINE: problem" where Lua knows the line, "FILE: problem" otherwise
+	 * ("FILE: no mysql_listen() in config.lua"); for a missing file Lua's own "cannot open FILE: No such
+	 * file or directory". */
+	std::string message;
+	/* Lua's "stack traceback:..." when the error was raised while the script ran; empty otherwise. */
+	std::string traceback;
+};
+
+class [[nodiscard]] ConfigResult {
+	std::variant<Config, ConfigError> v;
+
+public:
+	ConfigResult(Config config) noexcept : v(std::move(config)) {}
+	ConfigResult(ConfigError error) noexcept : v(std::move(error)) {}
+
+	bool ok() const noexcept { return v.index() == 0; }
+	explicit operator bool() const noexcept { return ok(); }
+	/* Only valid when ok(). */
+	Config &value() noexcept { return *std::get_if<0>(&v); }
+	/* Only valid when !ok(). */
+	const ConfigError &error() const noexcept { return *std::get_if<1>(&v); }
+};
+
+/* Runs the file (text chunks only: Lua refuses precompiled bytecode here) and checks what it declared.
+ * Throws only std::bad_alloc, when even an empty Lua state does not fit. */
+ConfigResult load_config(const std::string &path, std::size_t heap_limit = LuaState::default_heap_limit);
+
+} // namespace myproxy

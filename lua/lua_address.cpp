@@ -1,0 +1,102 @@
+// The "myproxy.address" userdata and mysql_resolve() (see lua_address.hpp).  SocketAddress and
+// AddressResult are trivially destructible, which is what lets these functions raise Lua errors while
+// holding them.
+#include "lua/lua_address.hpp"
+
+#include <lua.hpp>
+
+#include <new>
+
+namespace myproxy {
+
+namespace {
+
+/* Its address is the registry key of the name-lookup flag. */
+const char name_lookup_key = 0;
+
+bool name_lookup_allowed(lua_State *L)
+{
+	lua_rawgetp(L, LUA_REGISTRYINDEX, &name_lookup_key);
+	const bool allowed = lua_toboolean(L, -1);
+	lua_pop(L, 1);
+	return allowed;
+}
+
+int address_tostring(lua_State *L)
+{
+	const SocketAddress *address = static_cast<const SocketAddress *>(luaL_checkudata(L, 1, lua_address_metatable));
+	char text[socket_address_text_max];
+	const std::size_t length = format_socket_address(*address, text, sizeof(text));
+	lua_pushlstring(L, text, length);
+	return 1;
+}
+
+int address_eq(lua_State *L)
+{
+	const SocketAddress *a = to_lua_address(L, 1);
+	const SocketAddress *b = to_lua_address(L, 2);
+	lua_pushboolean(L, a != nullptr && b != nullptr && *a == *b);
+	return 1;
+}
+
+int mysql_resolve(lua_State *L)
+{
+	push_lua_address(L, check_lua_address(L, 1));
+	return 1;
+}
+
+} // namespace
+
+void register_lua_address(lua_State *L)
+{
+	static const luaL_Reg methods[] = {
+		{"__tostring", address_tostring},
+		{"__eq", address_eq},
+		{nullptr, nullptr},
+	};
+	luaL_newmetatable(L, lua_address_metatable);
+	luaL_setfuncs(L, methods, 0);
+	/* Scripts may not reach the metatable through getmetatable() and change every address. */
+	lua_pushboolean(L, 0);
+	lua_setfield(L, -2, "__metatable");
+	lua_pop(L, 1);
+
+	lua_register(L, "mysql_resolve", mysql_resolve);
+}
+
+void push_lua_address(lua_State *L, const SocketAddress &address)
+{
+	void *block = lua_newuserdatauv(L, sizeof(SocketAddress), 0);
+	new (block) SocketAddress(address);
+	luaL_setmetatable(L, lua_address_metatable);
+}
+
+const SocketAddress *to_lua_address(lua_State *L, int idx) noexcept
+{
+	return static_cast<const SocketAddress *>(luaL_testudata(L, idx, lua_address_metatable));
+}
+
+SocketAddress check_lua_address(lua_State *L, int arg)
+{
+	if (const SocketAddress *address = to_lua_address(L, arg))
+		return *address;
+	if (lua_type(L, arg) != LUA_TSTRING)
+		luaL_typeerror(L, arg, "address string or mysql_resolve() result");
+
+	std::size_t length;
+	const char *text = lua_tolstring(L, arg, &length);
+	const std::string_view view(text, length);
+	const AddressResult result = name_lookup_allowed(L) ? resolve_address(view, mysql_default_port)
+							    : parse_numeric_address(view, mysql_default_port);
+	if (!result)
+		luaL_argerror(L, arg, result.error());
+	return result.value();
+}
+
+void set_lua_name_lookup(lua_State *L, bool allowed)
+{
+	lua_pushboolean(L, allowed);
+	lua_rawsetp(L, LUA_REGISTRYINDEX, &name_lookup_key);
+}
+
+} // namespace myproxy

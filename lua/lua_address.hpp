@@ -1,0 +1,35 @@
+// Socket addresses in Lua: the userdata mysql_resolve() returns (metatable "myproxy.address") and the
+// accessor mysql_listen() and client:connect() use for an address argument.  Master and workers; a worker
+// must never resolve a host name (seccomp forbids DNS), which set_lua_name_lookup(L, false) guarantees.
+// Functions taking a lua_State may raise (longjmp): call them from Lua C functions or inside a protected
+// call, with no C++ object that has a destructor alive in the calling frame.
+#pragma once
+
+#include "common/socket_address.hpp"
+
+struct lua_State;
+
+namespace myproxy {
+
+inline constexpr const char *lua_address_metatable = "myproxy.address";
+
+/* Creates the metatable and the global function mysql_resolve(s), which accepts "1.2.3.4[:port]"
+ * (port 3306 by default), "[IPv6][:port]", "host[:port]", "/path", "@abstract" or an address object and
+ * returns an address object whose tostring() prints it. */
+void register_lua_address(lua_State *L);
+
+void push_lua_address(lua_State *L, const SocketAddress &address);
+
+/* The address object at idx, or nullptr for any other value.  Never raises. */
+const SocketAddress *to_lua_address(lua_State *L, int idx) noexcept;
+
+/* Argument arg as an address: an address object, or a string parsed like mysql_resolve() does.  Raises
+ * "bad argument #arg to 'f' (...)" with the parser's message otherwise. */
+SocketAddress check_lua_address(lua_State *L, int arg);
+
+/* Whether strings naming a host may be resolved (getaddrinfo).  Off unless turned on: load_config()
+ * allows it while config.lua runs and forbids it afterwards, so the state that workers inherit fails
+ * with a clear error instead of a DNS query. */
+void set_lua_name_lookup(lua_State *L, bool allowed);
+
+} // namespace myproxy

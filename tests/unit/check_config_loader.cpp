@@ -1,0 +1,420 @@
+// Unit tests for lua/config_loader (and through it lua/lua_address and lua/lua_state): small config.lua
+// files written to a private temporary directory, good ones and every kind of mistake an administrator
+// makes, each of which must come back as one ConfigError naming the file and, where Lua knows it, the line.
+#include "lua/config_loader.hpp"
+#include "lua/lua_address.hpp"
+#include "tests/check_main.hpp"
+
+#include <lua.hpp>
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+using namespace myproxy;
+
+/* ck_assert_str_eq() keeps only the char pointers, which dangle when the argument is a temporary string. */
+static void assert_str_eq(const std::string &actual, const std::string &expected)
+{
+	ck_assert_msg(actual == expected, "got '%s', expected '%s'", actual.c_str(), expected.c_str());
+}
+
+static char temp_dir[] = "/tmp/check_config_loader.XXXXXX";
+
+static std::string config_path()
+{
+	return std::string(temp_dir) + "/config.lua";
+}
+
+static std::string write_config(const std::string &text)
+{
+	const std::string path = config_path();
+	FILE *f = std::fopen(path.c_str(), "w");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(std::fwrite(text.data(), 1, text.size(), f), text.size());
+	ck_assert_int_eq(std::fclose(f), 0);
+	return path;
+}
+
+static Config load_good(const std::string &text)
+{
+	ConfigResult result = load_config(write_config(text));
+	ck_assert_msg(result.ok(), "unexpected error: %s", result.ok() ? "" : result.error().message.c_str());
+	return std::move(result.value());
+}
+
+static ConfigError load_bad(const std::string &text)
+{
+	ConfigResult result = load_config(write_config(text));
+	ck_assert_msg(!result.ok(), "config was accepted:\n%s", text.c_str());
+	return result.error();
+}
+
+/* The message must be exactly "PATH:LINE: problem" (line 0: "PATH: problem"). */
+static void assert_error(const ConfigError &error, int line, const std::string &problem)
+{
+	const std::string where = config_path() + (line > 0 ? ":" + std::to_string(line) : std::string()) + ": ";
+	const std::string expected = where + problem;
+	assert_str_eq(error.message, expected);
+}
+
+static const char handler_lua[] = "local h = { on_handshake_response = function(client, hr) end }\n";
+
+START_TEST(test_good_config)
+{
+	Config config = load_good(std::string(handler_lua) + // line 1
+				  "worker_processes = 3\n"
+				  "mysql_listen('/run/myproxy.sock', h)\n"                   // line 3
+				  "local full = {\n"
+				  "  on_connect = function(client) end,\n"
+				  "  on_handshake_response = function(client, hr) end,\n"
+				  "  on_command_phase = function(client) end,\n"
+				  "  on_init_db = function(client, db) end,\n"
+				  "}\n"
+				  "mysql_listen(mysql_resolve('127.0.0.1:3307'), full)\n"    // line 10
+				  "mysql_listen('*:3306', h)\n"
+				  "mysql_listen(systemd, h)\n");
+	ck_assert_int_eq(config.worker_processes, 3);
+	ck_assert_uint_eq(config.listeners.size(), 4);
+
+	const ListenerConfig &unix_listener = config.listeners[0];
+	ck_assert(!unix_listener.systemd);
+	ck_assert_int_eq(unix_listener.address.family(), AF_UNIX);
+	assert_str_eq(unix_listener.description, "/run/myproxy.sock");
+	assert_str_eq(unix_listener.origin, (config_path() + ":3"));
+
+	const ListenerConfig &tcp = config.listeners[1];
+	assert_str_eq(tcp.description, "127.0.0.1:3307");
+	assert_str_eq(tcp.origin, (config_path() + ":10"));
+	assert_str_eq(config.listeners[2].description, "[::]:3306");
+	ck_assert(config.listeners[3].systemd);
+	ck_assert(!config.listeners[3].address.defined());
+	assert_str_eq(config.listeners[3].description, "systemd");
+
+	/* The refs lead to the handler tables, alive in the state that workers will inherit. */
+	lua_State *L = config.state.get();
+	lua_rawgeti(L, LUA_REGISTRYINDEX, tcp.handler_ref);
+	ck_assert_int_eq(lua_type(L, -1), LUA_TTABLE);
+	ck_assert_int_eq(lua_getfield(L, -1, "on_init_db"), LUA_TFUNCTION);
+	lua_pop(L, 2);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, unix_listener.handler_ref);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, config.listeners[3].handler_ref);
+	ck_assert(lua_rawequal(L, -1, -2));
+	lua_pop(L, 2);
+}
+END_TEST
+
+/* Startup-only functions refuse to work once the state is handed on. */
+START_TEST(test_after_loading)
+{
+	Config config = load_good(std::string(handler_lua) + "mysql_listen('@myproxy', h)\n");
+	lua_State *L = config.state.get();
+
+	ck_assert_int_ne(luaL_dostring(L, "mysql_listen('/x', {on_handshake_response = print})"), LUA_OK);
+	ck_assert_ptr_nonnull(std::strstr(lua_tostring(L, -1), "mysql_listen() works only while config.lua is loading"));
+	lua_pop(L, 1);
+
+	ck_assert_int_ne(luaL_dostring(L, "return mysql_resolve('localhost:3307')"), LUA_OK);
+	ck_assert_ptr_nonnull(std::strstr(lua_tostring(L, -1),
+					  "bad argument #1 to 'mysql_resolve' (host name in 'localhost:3307' "
+					  "(host names are resolved only at startup))"));
+	lua_pop(L, 1);
+
+	/* numeric addresses still work, e.g. for client:connect() in a worker */
+	ck_assert_int_eq(luaL_dostring(L, "return tostring(mysql_resolve('[::1]:3307'))"), LUA_OK);
+	assert_str_eq(lua_tostring(L, -1), "[::1]:3307");
+	lua_pop(L, 1);
+}
+END_TEST
+
+START_TEST(test_default_worker_processes)
+{
+	Config config = load_good(std::string(handler_lua) + "mysql_listen('/run/x.sock', h)\n");
+	const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	ck_assert_int_eq(config.worker_processes, cpus < 1 ? 1 : cpus > 1024 ? 1024 : cpus);
+
+	Config integral = load_good(std::string(handler_lua) + "mysql_listen('/run/x.sock', h)\n"
+								"worker_processes = 4.0\n");
+	ck_assert_int_eq(integral.worker_processes, 4);
+}
+END_TEST
+
+START_TEST(test_bad_worker_processes)
+{
+	const std::string base = std::string(handler_lua) + "mysql_listen('/run/x.sock', h)\n";
+	const std::string problem = "worker_processes must be an integer from 1 to 1024, got ";
+	assert_error(load_bad(base + "worker_processes = 0\n"), 0, problem + "0");
+	assert_error(load_bad(base + "worker_processes = 'x'\n"), 0, problem + "string");
+	assert_error(load_bad(base + "worker_processes = '4'\n"), 0, problem + "string");
+	assert_error(load_bad(base + "worker_processes = 1025\n"), 0, problem + "1025");
+	assert_error(load_bad(base + "worker_processes = 2.5\n"), 0, problem + "2.5");
+	assert_error(load_bad(base + "worker_processes = -1\n"), 0, problem + "-1");
+	assert_error(load_bad(base + "worker_processes = {}\n"), 0, problem + "table");
+}
+END_TEST
+
+START_TEST(test_syntax_error)
+{
+	const ConfigError error = load_bad("local a = 1\nlocal = 2\n");
+	ck_assert_msg(error.message.find(config_path() + ":2: ") == 0, "%s", error.message.c_str());
+	ck_assert(error.traceback.empty());
+	ck_assert_ptr_nonnull(std::strstr(error.message.c_str(), "config.lua:2:"));
+}
+END_TEST
+
+START_TEST(test_binary_chunk_refused)
+{
+	const ConfigError error = load_bad("\x1bLua binary");
+	assert_error(error, 0, "attempt to load a binary chunk (mode is 't')");
+}
+END_TEST
+
+START_TEST(test_runtime_error)
+{
+	const ConfigError error = load_bad("local a = 1\n\nerror('boom')\n");
+	assert_error(error, 3, "boom");
+	ck_assert_msg(error.traceback.find("stack traceback:") == 0, "%s", error.traceback.c_str());
+	ck_assert_ptr_nonnull(std::strstr(error.traceback.c_str(), "config.lua:3: in main chunk"));
+
+	const ConfigError nil_call = load_bad("\nlocal t = nil\nt.x = 1\n");
+	assert_error(nil_call, 3, "attempt to index a nil value (local 't')");
+
+	/* Without a position from Lua, the file name still leads. */
+	assert_error(load_bad("error('plain', 0)\n"), 0, "plain");
+	assert_error(load_bad("error({})\n"), 0, "(error object is a table value)");
+	assert_error(load_bad("error(setmetatable({}, {__tostring = function() return 'custom' end}))\n"), 0,
+		     "custom");
+	assert_error(load_bad("error(42, 0)\n"), 0, "42");
+}
+END_TEST
+
+START_TEST(test_handler_errors)
+{
+	assert_error(load_bad("\nmysql_listen('/run/x.sock', 42)\n"), 2,
+		     "bad argument #2 to 'mysql_listen' (table expected, got number)");
+	assert_error(load_bad("mysql_listen('/run/x.sock')\n"), 1,
+		     "bad argument #2 to 'mysql_listen' (table expected, got nil)");
+	assert_error(load_bad("mysql_listen('/run/x.sock', {on_handshake_response = print,\n"
+			      "  on_connect = 'yes'})\n"),
+		     1, "bad argument #2 to 'mysql_listen' (handler.on_connect must be a function, got string)");
+	assert_error(load_bad("mysql_listen('/run/x.sock', {on_connect = print})\n"), 1,
+		     "bad argument #2 to 'mysql_listen' (handler.on_handshake_response is required)");
+	assert_error(load_bad("mysql_listen('/run/x.sock', {})\n"), 1,
+		     "bad argument #2 to 'mysql_listen' (handler.on_handshake_response is required)");
+	assert_error(load_bad("mysql_listen('/run/x.sock', {on_handshake_response = print, on_conect = print})\n"),
+		     1,
+		     "bad argument #2 to 'mysql_listen' (unknown handler field 'on_conect' (expected on_connect, "
+		     "on_handshake_response, on_command_phase or on_init_db))");
+	assert_error(load_bad("mysql_listen('/run/x.sock', {print, on_handshake_response = print})\n"), 1,
+		     "bad argument #2 to 'mysql_listen' (handler keys must be strings, got a number key)");
+}
+END_TEST
+
+START_TEST(test_handler_changed_afterwards)
+{
+	assert_error(load_bad(std::string(handler_lua) + "mysql_listen('/run/x.sock', h)\n"
+							 "h.on_command = print\n"),
+		     2, "handler of mysql_listen() changed afterwards: unknown handler field 'on_command' (expected "
+			"on_connect, on_handshake_response, on_command_phase or on_init_db)");
+
+	/* Filling in an optional callback later is fine. */
+	Config config = load_good(std::string(handler_lua) + "mysql_listen('/run/x.sock', h)\n"
+							     "function h.on_connect(client) end\n");
+	ck_assert_uint_eq(config.listeners.size(), 1);
+}
+END_TEST
+
+START_TEST(test_address_errors)
+{
+	const std::string base = std::string(handler_lua);
+	assert_error(load_bad(base + "mysql_listen('1.2.3.4:99999', h)\n"), 2,
+		     "bad argument #1 to 'mysql_listen' (port out of range in '1.2.3.4:99999')");
+	assert_error(load_bad(base + "mysql_listen('run/x.sock', h)\n"), 2,
+		     "bad argument #1 to 'mysql_listen' (socket path not absolute in 'run/x.sock')");
+	assert_error(load_bad(base + "mysql_listen(3306, h)\n"), 2,
+		     "bad argument #1 to 'mysql_listen' (address or systemd expected, got number)");
+	assert_error(load_bad(base + "mysql_listen(nil, h)\n"), 2,
+		     "bad argument #1 to 'mysql_listen' (address or systemd expected, got nil)");
+	assert_error(load_bad(base + "mysql_listen('/run/x.sock', h)\nmysql_listen(mysql_resolve('/run/x.sock'), h)\n"),
+		     3, "bad argument #1 to 'mysql_listen' (/run/x.sock is already a listener (" + config_path() +
+				":2))");
+	assert_error(load_bad(base + "mysql_listen(systemd, h)\nmysql_listen(systemd, h)\n"), 3,
+		     "bad argument #1 to 'mysql_listen' (systemd is already a listener (" + config_path() + ":2))");
+}
+END_TEST
+
+START_TEST(test_no_listeners)
+{
+	assert_error(load_bad("worker_processes = 2\n"), 0, "no mysql_listen() in config.lua");
+	assert_error(load_bad(""), 0, "no mysql_listen() in config.lua");
+}
+END_TEST
+
+START_TEST(test_mysql_resolve)
+{
+	Config config = load_good(std::string(handler_lua) + "mysql_listen('/run/x.sock', h)\n"
+							     "v4 = tostring(mysql_resolve('1.2.3.4'))\n"
+							     "v4port = tostring(mysql_resolve('1.2.3.4:3307'))\n"
+							     "v6 = tostring(mysql_resolve('[::1]:3307'))\n"
+							     "path = tostring(mysql_resolve('/run/mysqld/mysqld.sock'))\n"
+							     "abstract = tostring(mysql_resolve('@mysqld'))\n"
+							     "host = tostring(mysql_resolve('localhost:3308'))\n"
+							     "same = mysql_resolve('1.2.3.4') == mysql_resolve('1.2.3.4:3306')\n"
+							     "differ = mysql_resolve('1.2.3.4') ~= mysql_resolve('1.2.3.5')\n"
+							     "again = tostring(mysql_resolve(mysql_resolve('@x')))\n"
+							     "meta = getmetatable(mysql_resolve('@x'))\n");
+	lua_State *L = config.state.get();
+	const struct {
+		const char *global;
+		const char *expected;
+	} cases[] = {
+		{"v4", "1.2.3.4:3306"},       {"v4port", "1.2.3.4:3307"}, {"v6", "[::1]:3307"},
+		{"path", "/run/mysqld/mysqld.sock"}, {"abstract", "@mysqld"},     {"again", "@x"},
+	};
+	for (const auto &c : cases) {
+		lua_getglobal(L, c.global);
+		assert_str_eq(lua_tostring(L, -1), c.expected);
+		lua_pop(L, 1);
+	}
+	lua_getglobal(L, "host");
+	const std::string host = lua_tostring(L, -1);
+	lua_pop(L, 1);
+	ck_assert_msg(host == "127.0.0.1:3308" || host == "[::1]:3308", "%s", host.c_str());
+	lua_getglobal(L, "same");
+	ck_assert(lua_toboolean(L, -1));
+	lua_getglobal(L, "differ");
+	ck_assert(lua_toboolean(L, -1));
+	lua_getglobal(L, "meta");
+	ck_assert_int_eq(lua_type(L, -1), LUA_TBOOLEAN);
+	lua_pop(L, 3);
+}
+END_TEST
+
+START_TEST(test_mysql_resolve_errors)
+{
+	assert_error(load_bad("\nlocal a = mysql_resolve('[::1')\n"), 2,
+		     "bad argument #1 to 'mysql_resolve' (missing ']' in '[::1')");
+	assert_error(load_bad("local a = mysql_resolve()\n"), 1,
+		     "bad argument #1 to 'mysql_resolve' (address string or mysql_resolve() result expected, got "
+		     "no value)");
+	assert_error(load_bad("local a = mysql_resolve({})\n"), 1,
+		     "bad argument #1 to 'mysql_resolve' (address string or mysql_resolve() result expected, got "
+		     "table)");
+	const ConfigError unknown = load_bad("local a = mysql_resolve('no-such-host.invalid:3306')\n");
+	ck_assert_msg(unknown.message.find(config_path() + ":1: bad argument #1 to 'mysql_resolve' (cannot resolve "
+					   "'no-such-host.invalid': ") == 0,
+		      "%s", unknown.message.c_str());
+}
+END_TEST
+
+START_TEST(test_heap_limit)
+{
+	const ConfigError error = load_bad(std::string(handler_lua) + "mysql_listen('/run/x.sock', h)\n"
+								       "local t = string.rep('x', 1e9)\n");
+	assert_error(error, 0, "not enough memory (Lua heap limit reached)");
+
+	/* Scripts may catch the error themselves and go on: the state stays usable. */
+	Config config = load_good(std::string(handler_lua) + "mysql_listen('/run/x.sock', h)\n"
+							     "ok, err = pcall(string.rep, 'x', 1e9)\n");
+	lua_State *L = config.state.get();
+	lua_getglobal(L, "err");
+	assert_str_eq(lua_tostring(L, -1), "not enough memory");
+	lua_pop(L, 1);
+	ck_assert_uint_le(config.state.heap_used(), config.state.heap_limit());
+
+	/* A smaller cap applies to the whole script. */
+	ConfigResult small = load_config(write_config(std::string(handler_lua) + "mysql_listen('/run/x.sock', h)\n"
+										  "local t = string.rep('x', 2e6)\n"),
+					 1 << 20);
+	ck_assert(!small.ok());
+	assert_str_eq(small.error().message,
+			 (config_path() + ": not enough memory (Lua heap limit reached)"));
+}
+END_TEST
+
+START_TEST(test_lua_state)
+{
+	LuaState state(8 << 20);
+	ck_assert_uint_gt(state.heap_used(), 0);
+	ck_assert_uint_eq(state.heap_limit(), 8 << 20);
+	lua_State *L = state.get();
+	ck_assert_int_eq(luaL_dostring(L, "return string.format('%d', 42)"), LUA_OK);
+	assert_str_eq(lua_tostring(L, -1), "42");
+	lua_pop(L, 1);
+
+	ck_assert_int_eq(luaL_loadstring(L, "local t = {} for i = 1, 1e6 do t[i] = i end"), LUA_OK);
+	state.set_heap_limit(state.heap_used());
+	ck_assert_int_eq(lua_pcall(L, 0, 0, 0), LUA_ERRMEM);
+	assert_str_eq(lua_tostring(L, -1), "not enough memory");
+	lua_pop(L, 1);
+	state.set_heap_limit(8 << 20);
+
+	LuaState moved = std::move(state);
+	ck_assert_ptr_eq(moved.get(), L);
+	ck_assert_ptr_null(state.get());
+	ck_assert_int_eq(luaL_dostring(L, "return 1 + 1"), LUA_OK);
+	lua_pop(L, 1);
+
+	try {
+		LuaState too_small(1024);
+		ck_abort_msg("a Lua state fit in 1 KiB");
+	} catch (const std::bad_alloc &) {
+	}
+}
+END_TEST
+
+START_TEST(test_missing_file)
+{
+	const std::string path = std::string(temp_dir) + "/absent.lua";
+	ConfigResult result = load_config(path);
+	ck_assert(!result.ok());
+	const std::string expected = "cannot open " + path + ": " + std::strerror(ENOENT);
+	assert_str_eq(result.error().message, expected);
+
+	ConfigResult directory = load_config(temp_dir);
+	ck_assert(!directory.ok());
+	assert_str_eq(directory.error().message,
+			 ("cannot read " + std::string(temp_dir) + ": " + std::strerror(EISDIR)));
+}
+END_TEST
+
+static Suite *config_loader_suite()
+{
+	Suite *s = suite_create("config_loader");
+	TCase *tc = tcase_create("core");
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_good_config);
+	tcase_add_test(tc, test_after_loading);
+	tcase_add_test(tc, test_default_worker_processes);
+	tcase_add_test(tc, test_bad_worker_processes);
+	tcase_add_test(tc, test_syntax_error);
+	tcase_add_test(tc, test_binary_chunk_refused);
+	tcase_add_test(tc, test_runtime_error);
+	tcase_add_test(tc, test_handler_errors);
+	tcase_add_test(tc, test_handler_changed_afterwards);
+	tcase_add_test(tc, test_address_errors);
+	tcase_add_test(tc, test_no_listeners);
+	tcase_add_test(tc, test_mysql_resolve);
+	tcase_add_test(tc, test_mysql_resolve_errors);
+	tcase_add_test(tc, test_heap_limit);
+	tcase_add_test(tc, test_lua_state);
+	tcase_add_test(tc, test_missing_file);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main()
+{
+	if (mkdtemp(temp_dir) == nullptr) {
+		std::perror("mkdtemp");
+		return EXIT_FAILURE;
+	}
+	const int status = run_check_suites({config_loader_suite()});
+	unlink(config_path().c_str());
+	rmdir(temp_dir);
+	return status;
+}
