@@ -1,0 +1,272 @@
+// myproxy's client login; see client_login.hpp.  The state table is small: greeting, the answer to
+// our HandshakeResponse41 (OK, ERR, or one AuthSwitchRequest), and the answer after a switch.
+// Secrets (the password, its SHA1, a clear-text auth response) are wiped when no longer needed.
+#include "client_login.hpp"
+
+#include "auth_switch.hpp"
+#include "err_packet.hpp"
+#include "handshake_v10.hpp"
+#include "mysql_capabilities.hpp"
+#include "mysql_packet.hpp"
+#include "ok_packet.hpp"
+
+#include <openssl/crypto.h>
+
+namespace myproxy {
+
+const std::uint32_t CLIENT_LOGIN_UNSUPPORTED_CAPABILITIES =
+	CLIENT_SSL | CLIENT_SSL_VERIFY_SERVER_CERT | CLIENT_COMPRESS | CLIENT_ZSTD_COMPRESSION_ALGORITHM |
+	CLIENT_QUERY_ATTRIBUTES | CLIENT_OPTIONAL_RESULTSET_METADATA | CLIENT_MULTI_FACTOR_AUTHENTICATION |
+	CLIENT_CAPABILITY_EXTENSION | CLIENT_REMEMBER_OPTIONS;
+
+const std::uint32_t CLIENT_LOGIN_REQUIRED_CAPABILITIES =
+	CLIENT_PROTOCOL_41 | CLIENT_SECURE_CONNECTION | CLIENT_PLUGIN_AUTH | CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA;
+
+/* A plugin name comes from the server and ends up in log lines: printable ASCII only, bounded. */
+static std::string printable_plugin_name(std::string_view name)
+{
+	constexpr std::size_t MAX_SHOWN = 64;
+	std::string out;
+	for (char c : name.substr(0, MAX_SHOWN))
+		out += c >= 0x20 && c < 0x7F ? c : '?';
+	if (name.size() > MAX_SHOWN)
+		out += "...";
+	return out;
+}
+
+static void wipe(std::vector<std::uint8_t> &secret) noexcept
+{
+	if (!secret.empty())
+		OPENSSL_cleanse(secret.data(), secret.size());
+}
+
+ClientLogin::ClientLogin(const ClientLoginParams &params)
+	: user(params.user), password(params.password), password_sha1(params.password_sha1),
+	  database(params.database), wanted_capabilities(params.capabilities),
+	  character_set(params.character_set), max_packet_size(params.max_packet_size),
+	  allow_clear_password(params.allow_clear_password), plugin(params.initial_plugin)
+{
+	attrs.reserve(params.attrs.size());
+	for (const ConnectAttr &attr : params.attrs)
+		attrs.emplace_back(attr.key, attr.value);
+}
+
+ClientLogin::~ClientLogin() noexcept
+{
+	if (!password.empty())
+		OPENSSL_cleanse(password.data(), password.size());
+	if (password_sha1)
+		OPENSSL_cleanse(password_sha1->data(), password_sha1->size());
+}
+
+ClientLoginStatus ClientLogin::fail(ClientLoginFailure::Kind kind, std::string message, std::size_t offset)
+{
+	state = State::FAILED;
+	error.kind = kind;
+	error.message = std::move(message);
+	error.parse_offset = offset;
+	return ClientLoginStatus::FAILED;
+}
+
+ClientLoginStatus ClientLogin::fail_parse(const ParseError &parse_error)
+{
+	return fail(ClientLoginFailure::Kind::PARSE_ERROR, parse_error.what, parse_error.offset);
+}
+
+ClientLoginStatus ClientLogin::fail_server(ByteSpan payload)
+{
+	/* Before the greeting nothing is negotiated; CLIENT_PROTOCOL_41 makes the SQLSTATE optional. */
+	const std::uint32_t capabilities = state == State::GREETING ? CLIENT_PROTOCOL_41 : result.capabilities;
+	auto err = parse_err_packet(payload, capabilities);
+	if (!err)
+		return fail_parse(err.error());
+	error.error_code = err->error_code;
+	error.sql_state = err->sql_state;
+	return fail(ClientLoginFailure::Kind::SERVER_ERROR, std::string(err->message));
+}
+
+/* Appends the auth response of the current plugin for @nonce; on failure sets @problem. */
+bool ClientLogin::append_auth_response(std::vector<std::uint8_t> &out, ByteSpan nonce, std::string &problem)
+{
+	if (plugin == MYSQL_NATIVE_PASSWORD) {
+		if (password_sha1) {
+			auto scramble = native_password_scramble_from_sha1(*password_sha1, nonce);
+			if (scramble) {
+				out.insert(out.end(), scramble->begin(), scramble->end());
+				OPENSSL_cleanse(scramble->data(), scramble->size());
+				return true;
+			}
+		} else if (native_password_auth_response(out, password, nonce)) {
+			return true;
+		}
+		problem = "mysql_native_password: the server's nonce is not 20 bytes";
+		return false;
+	}
+	if (plugin == MYSQL_CLEAR_PASSWORD) {
+		if (!allow_clear_password) {
+			problem = "mysql_clear_password is not allowed for this login";
+			return false;
+		}
+		if (password_sha1) {
+			problem = "mysql_clear_password needs the password, but only its SHA1 is known";
+			return false;
+		}
+		out.insert(out.end(), password.begin(), password.end());
+		out.push_back(0);
+		return true;
+	}
+	if (state == State::GREETING)
+		/* An unknown initial plugin: no data, the server will switch us. */
+		return true;
+	problem = "the server asks for the unsupported auth plugin '" + printable_plugin_name(plugin) + "'";
+	return false;
+}
+
+ClientLoginStatus ClientLogin::greeting(ByteSpan payload, std::vector<std::uint8_t> &out)
+{
+	if (!payload.empty() && payload[0] == ERR_HEADER)
+		return fail_server(payload);
+	auto handshake = parse_handshake_v10(payload);
+	if (!handshake)
+		return fail_parse(handshake.error());
+	result.server_version = handshake->server_version;
+	result.connection_id = handshake->connection_id;
+	result.server_capabilities = handshake->capabilities;
+	const std::uint32_t offered = handshake->capabilities;
+	if (!(offered & CLIENT_PROTOCOL_41))
+		return fail(ClientLoginFailure::Kind::PROTOCOL_ERROR,
+			    "the server does not speak protocol 4.1 (no CLIENT_PROTOCOL_41)");
+
+	std::uint32_t capabilities = (wanted_capabilities | CLIENT_LOGIN_REQUIRED_CAPABILITIES) &
+		~(CLIENT_LOGIN_UNSUPPORTED_CAPABILITIES | CLIENT_CONNECT_WITH_DB | CLIENT_CONNECT_ATTRS);
+	if (!database.empty())
+		capabilities |= CLIENT_CONNECT_WITH_DB;
+	if (!attrs.empty())
+		capabilities |= CLIENT_CONNECT_ATTRS;
+	capabilities &= offered;
+	if (!database.empty() && !(capabilities & CLIENT_CONNECT_WITH_DB))
+		return fail(ClientLoginFailure::Kind::PROTOCOL_ERROR,
+			    "the server does not accept a database at login (no CLIENT_CONNECT_WITH_DB)");
+	if (!(capabilities & CLIENT_PLUGIN_AUTH) && plugin != MYSQL_NATIVE_PASSWORD)
+		return fail(ClientLoginFailure::Kind::PROTOCOL_ERROR,
+			    "the server cannot switch auth plugins (no CLIENT_PLUGIN_AUTH)");
+	result.capabilities = capabilities;
+
+	std::vector<std::uint8_t> auth;
+	if (plugin == MYSQL_NATIVE_PASSWORD) {
+		auto nonce = handshake_v10_scramble20(*handshake);
+		if (!nonce)
+			return fail_parse(nonce.error());
+		std::string problem;
+		if (!append_auth_response(auth, *nonce, problem))
+			return fail(ClientLoginFailure::Kind::PROTOCOL_ERROR, std::move(problem));
+	} else {
+		std::string problem;
+		if (!append_auth_response(auth, {}, problem))
+			return fail(ClientLoginFailure::Kind::PROTOCOL_ERROR, std::move(problem));
+	}
+
+	std::vector<ConnectAttr> attr_views;
+	if (capabilities & CLIENT_CONNECT_ATTRS) {
+		attr_views.reserve(attrs.size());
+		for (const auto &[key, value] : attrs)
+			attr_views.push_back({key, value});
+	}
+	HandshakeResponse41Params response;
+	response.capabilities = capabilities;
+	response.max_packet_size = max_packet_size;
+	response.character_set = character_set;
+	response.user = user;
+	response.auth_response = auth;
+	response.database = database;
+	if (capabilities & CLIENT_PLUGIN_AUTH)
+		response.auth_plugin_name = plugin;
+	response.attrs = attr_views;
+
+	const std::size_t start = begin_packet(out);
+	const bool built = build_handshake_response41(out, response);
+	wipe(auth);
+	if (!built) {
+		out.resize(start);
+		return fail(ClientLoginFailure::Kind::PROTOCOL_ERROR,
+			    "HandshakeResponse41: the login cannot be encoded (a NUL in the user, database or "
+			    "plugin name, or too many or too long connection attributes)");
+	}
+	finish_packet(out, start, next_sequence_id);
+	if (!(capabilities & CLIENT_PLUGIN_AUTH))
+		plugin = MYSQL_NATIVE_PASSWORD;
+	state = State::AUTH_RESULT;
+	return ClientLoginStatus::CONTINUE;
+}
+
+ClientLoginStatus ClientLogin::auth_switch(ByteSpan payload, std::vector<std::uint8_t> &out)
+{
+	if (state == State::SWITCHED_AUTH_RESULT)
+		/* A server switches a client at most once per login. */
+		return fail(ClientLoginFailure::Kind::PROTOCOL_ERROR, "a second AuthSwitchRequest");
+	auto request = parse_auth_switch_request(payload);
+	if (!request) {
+		if (request.error().what == AUTH_SWITCH_OLD_STYLE_ERROR)
+			return fail(ClientLoginFailure::Kind::PROTOCOL_ERROR,
+				    "the server asks for the unsupported auth plugin 'mysql_old_password'");
+		return fail_parse(request.error());
+	}
+	plugin = request->plugin_name;
+	std::vector<std::uint8_t> auth;
+	std::string problem;
+	if (!append_auth_response(auth, request->plugin_data, problem))
+		return fail(ClientLoginFailure::Kind::PROTOCOL_ERROR, std::move(problem));
+	append_packet(out, auth, next_sequence_id);
+	wipe(auth);
+	state = State::SWITCHED_AUTH_RESULT;
+	return ClientLoginStatus::CONTINUE;
+}
+
+ClientLoginStatus ClientLogin::accepted(ByteSpan payload)
+{
+	auto ok = parse_ok_packet(payload, result.capabilities);
+	if (!ok)
+		return fail_parse(ok.error());
+	result.status_flags = ok->status_flags;
+	result.warnings = ok->warnings;
+	result.auth_plugin = plugin;
+	result.auth_switched = state == State::SWITCHED_AUTH_RESULT;
+	state = State::SUCCEEDED;
+	return ClientLoginStatus::SUCCEEDED;
+}
+
+ClientLoginStatus ClientLogin::auth_result(ByteSpan payload, std::vector<std::uint8_t> &out)
+{
+	if (payload.empty())
+		return fail(ClientLoginFailure::Kind::PROTOCOL_ERROR, "an empty packet during authentication");
+	switch (payload[0]) {
+	case OK_HEADER:
+		return accepted(payload);
+	case ERR_HEADER:
+		return fail_server(payload);
+	case AUTH_SWITCH_REQUEST_HEADER:
+		return auth_switch(payload, out);
+	case AUTH_MORE_DATA_HEADER:
+		/* Neither plugin spoken here has a second round. */
+		return fail(ClientLoginFailure::Kind::PROTOCOL_ERROR,
+			    "unexpected AuthMoreData for auth plugin '" + printable_plugin_name(plugin) + "'");
+	}
+	return fail(ClientLoginFailure::Kind::PROTOCOL_ERROR,
+		    "unexpected packet during authentication (header byte " + std::to_string(payload[0]) + ")");
+}
+
+ClientLoginStatus ClientLogin::feed(ByteSpan payload, std::uint8_t sequence_id, std::vector<std::uint8_t> &out)
+{
+	if (state == State::SUCCEEDED || state == State::FAILED)
+		return fail(ClientLoginFailure::Kind::PROTOCOL_ERROR, "a packet after the login was over");
+	if (sequence_id != next_sequence_id)
+		return fail(ClientLoginFailure::Kind::PROTOCOL_ERROR,
+			    "packet sequence id " + std::to_string(sequence_id) + " where " +
+				    std::to_string(next_sequence_id) + " was expected");
+	next_sequence_id = std::uint8_t(sequence_id + 1);
+	if (state == State::GREETING)
+		return greeting(payload, out);
+	return auth_result(payload, out);
+}
+
+} // namespace myproxy

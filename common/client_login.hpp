@@ -1,0 +1,158 @@
+// myproxy as a MySQL client: the login to a server (backend connections in the worker, health checks
+// in the master's cluster monitor), as a state machine without I/O.  The caller reads packets from
+// its socket, feeds each one in, and writes out what the login appended.  Never touches a socket,
+// an event loop or TLS (CLIENT_SSL is never offered), and never logs: failures are returned.
+#pragma once
+
+#include "byte_reader.hpp"
+#include "handshake_response41.hpp"
+#include "native_password.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace myproxy {
+
+constexpr std::string_view MYSQL_NATIVE_PASSWORD = "mysql_native_password";
+constexpr std::string_view MYSQL_CLEAR_PASSWORD = "mysql_clear_password";
+
+/* utf8mb4_general_ci: understood by every MariaDB and MySQL server that speaks protocol 4.1 with
+ * plugin auth. */
+constexpr std::uint8_t CLIENT_LOGIN_DEFAULT_CHARACTER_SET = 45;
+
+/* Capabilities the login never announces, whatever the caller asks for: TLS is not implemented here,
+ * compression and query attributes would change the framing or the command layout, and MySQL's
+ * optional metadata or multi-factor authentication would change replies the rest of myproxy parses. */
+extern const std::uint32_t CLIENT_LOGIN_UNSUPPORTED_CAPABILITIES;
+
+/* The capabilities the login adds by itself when the server has them: protocol 4.1 (required),
+ * 20-byte scrambles, plugin names (so the server can switch us) and lenenc auth data. */
+extern const std::uint32_t CLIENT_LOGIN_REQUIRED_CAPABILITIES;
+
+struct ClientLoginParams {
+	std::string_view user;
+	/* Used when password_sha1 is not set. */
+	std::string_view password;
+	/* SHA1(password): enough for mysql_native_password, not for mysql_clear_password. */
+	std::optional<Sha1Digest> password_sha1;
+	/* Empty: no default schema (CLIENT_CONNECT_WITH_DB is then not sent). */
+	std::string_view database;
+	/* Sent with CLIENT_CONNECT_ATTRS when not empty and the server supports them. */
+	std::span<const ConnectAttr> attrs;
+	/* What the caller would like (e.g. CLIENT_DEPRECATE_EOF | CLIENT_MULTI_STATEMENTS); the login
+	 * announces (these | CLIENT_LOGIN_REQUIRED_CAPABILITIES) & ~CLIENT_LOGIN_UNSUPPORTED_CAPABILITIES
+	 * & what the server offers. */
+	std::uint32_t capabilities = 0;
+	std::uint8_t character_set = CLIENT_LOGIN_DEFAULT_CHARACTER_SET;
+	std::uint32_t max_packet_size = 1u << 24;
+	/* Whether the server may have us send the password in clear text (mysql_clear_password).  Only
+	 * over a connection the caller trusts: there is no TLS here. */
+	bool allow_clear_password = false;
+	/* The plugin named in HandshakeResponse41.  mysql_native_password answers the greeting's nonce;
+	 * mysql_clear_password (needs allow_clear_password) sends the password; any other name goes with
+	 * an empty auth response, so that the server switches us to the account's plugin (what a client
+	 * does that does not know the server's default plugin; tests use it to provoke a switch). */
+	std::string_view initial_plugin = MYSQL_NATIVE_PASSWORD;
+};
+
+/* What a successful login learned. */
+struct ClientLoginSuccess {
+	std::string server_version;
+	std::uint32_t connection_id = 0;
+	/* What both sides agreed on: the flags sent in HandshakeResponse41 (all offered by the server).
+	 * Pass them to ResultSetReader, parse_ok_packet() etc. */
+	std::uint32_t capabilities = 0;
+	/* Everything the server offered, for log lines. */
+	std::uint32_t server_capabilities = 0;
+	/* From the final OK packet. */
+	std::uint16_t status_flags = 0;
+	std::uint16_t warnings = 0;
+	/* The plugin that was in effect when the server accepted us, and whether the server had
+	 * switched us to it. */
+	std::string auth_plugin;
+	bool auth_switched = false;
+};
+
+struct ClientLoginFailure {
+	enum class Kind : std::uint8_t {
+		/* The server refused with an ERR packet: code, SQLSTATE (possibly empty: errors sent
+		 * before the greeting carry none) and message verbatim, to relay to a client. */
+		SERVER_ERROR,
+		/* A server packet was malformed: message is the parser's text, parse_offset where. */
+		PARSE_ERROR,
+		/* Well-formed packets in the wrong place, a plugin we do not speak or may not use, or
+		 * parameters that cannot be encoded: message says which. */
+		PROTOCOL_ERROR,
+	};
+
+	Kind kind = Kind::PROTOCOL_ERROR;
+	std::uint16_t error_code = 0;
+	std::string sql_state;
+	std::string message;
+	std::size_t parse_offset = 0;
+};
+
+enum class ClientLoginStatus : std::uint8_t {
+	/* Write what was appended (possibly nothing) and feed the next packet. */
+	CONTINUE,
+	/* Logged in: success() holds the details; the command phase starts with sequence id 0. */
+	SUCCEEDED,
+	/* failure() tells why; nothing more may be fed.  Close the connection. */
+	FAILED,
+};
+
+class ClientLogin {
+	enum class State : std::uint8_t { GREETING, AUTH_RESULT, SWITCHED_AUTH_RESULT, SUCCEEDED, FAILED };
+
+	/* Own copies: the caller's strings may be gone by the time the server answers. */
+	std::string user;
+	std::string password;
+	std::optional<Sha1Digest> password_sha1;
+	std::string database;
+	std::vector<std::pair<std::string, std::string>> attrs;
+	std::uint32_t wanted_capabilities;
+	std::uint8_t character_set;
+	std::uint32_t max_packet_size;
+	bool allow_clear_password;
+	std::string plugin;
+
+	State state = State::GREETING;
+	std::uint8_t next_sequence_id = 0;
+	ClientLoginSuccess result;
+	ClientLoginFailure error;
+
+	ClientLoginStatus fail(ClientLoginFailure::Kind kind, std::string message, std::size_t offset = 0);
+	ClientLoginStatus fail_parse(const ParseError &parse_error);
+	ClientLoginStatus fail_server(ByteSpan payload);
+	bool append_auth_response(std::vector<std::uint8_t> &out, ByteSpan nonce, std::string &problem);
+	ClientLoginStatus greeting(ByteSpan payload, std::vector<std::uint8_t> &out);
+	ClientLoginStatus auth_result(ByteSpan payload, std::vector<std::uint8_t> &out);
+	ClientLoginStatus auth_switch(ByteSpan payload, std::vector<std::uint8_t> &out);
+	ClientLoginStatus accepted(ByteSpan payload);
+
+public:
+	explicit ClientLogin(const ClientLoginParams &params);
+	~ClientLogin() noexcept;
+
+	ClientLogin(const ClientLogin &) = delete;
+	ClientLogin &operator=(const ClientLogin &) = delete;
+
+	/* Feeds one server packet (the logical payload and the sequence id of its header).  Packets to
+	 * send are appended to @out, framed with their sequence ids; after a switch to
+	 * mysql_clear_password they hold the password, so the caller clears @out once it is sent. */
+	ClientLoginStatus feed(ByteSpan payload, std::uint8_t sequence_id, std::vector<std::uint8_t> &out);
+
+	bool succeeded() const noexcept { return state == State::SUCCEEDED; }
+	bool failed() const noexcept { return state == State::FAILED; }
+	/* Valid once feed() returned SUCCEEDED. */
+	const ClientLoginSuccess &success() const noexcept { return result; }
+	/* Valid once feed() returned FAILED. */
+	const ClientLoginFailure &failure() const noexcept { return error; }
+};
+
+} // namespace myproxy
