@@ -1,0 +1,108 @@
+// What a handler callback decided, as plain C++ values the worker acts on.  The client object's
+// connect(), err() and init_db() build them inside "myproxy.action" userdata that the callback returns;
+// the worker copies them out with take_lua_action() once the callback finished.  Worker side.
+// take_lua_action() never raises a Lua error and never runs Lua code; push_lua_action() is for Lua C
+// functions only.
+#pragma once
+
+#include "common/socket_address.hpp"
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+struct lua_State;
+
+namespace myproxy {
+
+inline constexpr const char *lua_action_metatable = "myproxy.action";
+
+/* client:connect(address, handshake_response [, options]): log in to @address with these credentials. */
+struct ConnectAction {
+	SocketAddress address;
+	std::string user;
+	/* Cleartext.  Used only when password_sha1 is not set (the rule of ClientLoginParams). */
+	std::optional<std::string> password;
+	/* SHA1(password): enough for mysql_native_password. */
+	std::optional<std::array<std::uint8_t, 20>> password_sha1;
+	/* Empty: no default schema. */
+	std::string database;
+	/* In the order the script's table iterated them (unspecified); keys are unique. */
+	std::vector<std::pair<std::string, std::string>> attributes;
+};
+
+/* client:err(message): send an ERR (access denied) with this message. */
+struct ErrAction {
+	std::string message;
+};
+
+/* client:init_db(name): forward COM_INIT_DB with this schema name. */
+struct InitDbAction {
+	std::string database;
+};
+
+/* The order is the bit order of ActionRules::allowed. */
+using LuaAction = std::variant<ConnectAction, ErrAction, InitDbAction>;
+
+inline constexpr unsigned allow_connect = 1u << 0;
+inline constexpr unsigned allow_err = 1u << 1;
+inline constexpr unsigned allow_init_db = 1u << 2;
+
+/* What one callback may return. */
+struct ActionRules {
+	/* The callback's name, for messages. */
+	const char *callback;
+	/* allow_* bits. */
+	unsigned allowed;
+	/* Whether returning nothing is fine (the default behaviour goes on). */
+	bool nil_allowed;
+};
+
+/* nil: go on with the handshake; err: reject the client. */
+inline constexpr ActionRules on_connect_rules{"on_connect", allow_err, true};
+/* An action is required: there is no default backend. */
+inline constexpr ActionRules on_handshake_response_rules{"on_handshake_response", allow_connect | allow_err, false};
+/* nil: the command phase starts; err: the client gets that ERR and is disconnected. */
+inline constexpr ActionRules on_command_phase_rules{"on_command_phase", allow_err, true};
+/* nil: forward COM_INIT_DB unchanged; init_db: forward it, possibly renamed; err: refuse this one
+ * command, the connection stays. */
+inline constexpr ActionRules on_init_db_rules{"on_init_db", allow_init_db | allow_err, true};
+
+/* One of: nil was returned (and allowed), an action, or the message for a wrong return value. */
+class ActionResult {
+	std::variant<std::monostate, LuaAction, std::string> v;
+
+public:
+	ActionResult() noexcept = default;
+	ActionResult(LuaAction action) noexcept : v(std::move(action)) {}
+	ActionResult(std::string error) noexcept : v(std::move(error)) {}
+
+	bool is_nil() const noexcept { return v.index() == 0; }
+	bool is_action() const noexcept { return v.index() == 1; }
+	bool is_error() const noexcept { return v.index() == 2; }
+	/* Only valid when is_action(). */
+	LuaAction &action() noexcept { return *std::get_if<1>(&v); }
+	/* Only valid when is_error(): e.g. "on_handshake_response must return client:connect() or
+	 * client:err(), got a number". */
+	const std::string &error() const noexcept { return *std::get_if<2>(&v); }
+};
+
+/* Reads the value at @idx (a callback's return value) under @rules.  The action is copied: a script
+ * may return one action object more than once.  Never raises a Lua error; needs two free stack slots
+ * (reports an error otherwise).  Throws only std::bad_alloc. */
+ActionResult take_lua_action(lua_State *L, int idx, const ActionRules &rules);
+
+/* Creates the action metatable (idempotent).  May raise: call it from a protected call. */
+void register_lua_action(lua_State *L);
+
+/* Pushes a new action userdata holding a default-constructed @alternative (its index in LuaAction)
+ * and returns it for the caller to fill.  Raises on memory exhaustion, so call it after the argument
+ * checks and before building C++ values: the object is already safe to collect (its __gc destroys
+ * it), and filling it needs no Lua call, so a std::bad_alloc there leaves nothing behind. */
+LuaAction &push_lua_action(lua_State *L, std::size_t alternative);
+
+} // namespace myproxy
