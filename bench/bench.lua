@@ -1,0 +1,38 @@
+-- myproxy's configuration for bench/bench.sh: one UNIX socket listener in front of the
+-- benchmark MariaDB's socket, every login mapped to the sysbench account.  Kept minimal, so
+-- the benchmark measures the proxy and not the script: no logging, no lookups per client.
+--
+-- Environment (read at the top level, in the master):
+--   MYPROXY_BENCH_BACKEND  the MariaDB server's UNIX socket (required)
+--   MYPROXY_BENCH_SOCKET   where myproxy listens (required)
+--   MYPROXY_BENCH_USER, MYPROXY_BENCH_PASSWORD  the backend account (default sbtest/sbtest)
+--   MYPROXY_BENCH_WORKERS  worker processes (default: one per CPU)
+
+local function env(name, default)
+	local value = os.getenv(name)
+	if value == nil or value == "" then
+		if default == nil then
+			error(name .. " is not set (bench/bench.sh sets it)", 0)
+		end
+		return default
+	end
+	return value
+end
+
+local backend = mysql_resolve(env("MYPROXY_BENCH_BACKEND"))
+local user = env("MYPROXY_BENCH_USER", "sbtest")
+local password = env("MYPROXY_BENCH_PASSWORD", "sbtest")
+
+mysql_listen(env("MYPROXY_BENCH_SOCKET"), {
+	on_handshake_response = function(client, handshake_response)
+		handshake_response.user = user
+		handshake_response.password = password
+		return client:connect(backend, handshake_response)
+	end,
+})
+
+local workers = os.getenv("MYPROXY_BENCH_WORKERS")
+if workers ~= nil and workers ~= "" then
+	-- myproxy itself checks that it is an integer from 1 to 1024.
+	worker_processes = tonumber(workers) or error("MYPROXY_BENCH_WORKERS is not a number", 0)
+end

@@ -1,0 +1,352 @@
+// The master's event loop (master side only).  The sd-event loop is created before the first
+// fork: workers are respawned while it runs anyway, so the children always inherit its epoll and
+// signalfd and always close them (close_range in the pool) - one path, exercised from the start.
+// Signals arrive only through sd-event signal sources (blocked with sigprocmask first).  Clients
+// are accepted only while some worker is ready; until then they wait in the kernel's backlog.
+#include "master.hpp"
+
+#include "common/log.hpp"
+#include "lua/config_loader.hpp"
+#include "master/listener.hpp"
+#include "master/peer_info.hpp"
+
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+namespace myproxy {
+
+namespace {
+
+/* The most clients accepted per wake-up of one listener; the rest wait for the next iteration,
+   so the worker channels and the other listeners get their turn. */
+constexpr unsigned accept_batch = 64;
+
+constexpr int handled_signals[] = {SIGTERM, SIGINT, SIGHUP, SIGCHLD};
+
+/* A closed stdin/stdout/stderr would make the next socket fd 0-2, which the worker setup
+   (channel dup'ed to 3, everything above closed) and the log writes must never meet. */
+void ensure_standard_fds() noexcept
+{
+	for (int fd = 0; fd <= 2; ++fd) {
+		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+			continue;
+		const int null_fd = open("/dev/null", O_RDWR | O_NOCTTY);
+		if (null_fd >= 0 && null_fd != fd)
+			close(null_fd);
+	}
+}
+
+struct EventDeleter {
+	void operator()(sd_event *event) const noexcept { sd_event_unref(event); }
+};
+
+class Master;
+
+struct ListenerSlot {
+	Master *master = nullptr;
+	Listener listener;
+	sd_event_source *accept_source = nullptr;
+	sd_event_source *pause_timer = nullptr;
+	bool paused = false;
+};
+
+class Master {
+public:
+	Master(sd_event *event_, std::vector<Listener> listeners, unsigned worker_processes,
+	       WorkerEntry entry, const MasterOptions &options_)
+		: event(event_), options(options_),
+		  pool(event_, worker_processes, std::move(entry), options_.pool)
+	{
+		slots.reserve(listeners.size());
+		for (auto &listener : listeners) {
+			slots.push_back(std::make_unique<ListenerSlot>());
+			slots.back()->master = this;
+			slots.back()->listener = std::move(listener);
+		}
+	}
+
+	~Master()
+	{
+		close_listeners();
+		for (auto *source : signal_sources)
+			sd_event_source_unref(source);
+		sd_event_source_unref(drain_timer);
+	}
+
+	Master(const Master &) = delete;
+	Master &operator=(const Master &) = delete;
+
+	/* Sources, then the workers; returns 0 or an exit status. */
+	int start();
+
+private:
+	sd_event *event;
+	MasterOptions options;
+	std::vector<std::unique_ptr<ListenerSlot>> slots;
+	WorkerPool pool;
+	std::vector<sd_event_source *> signal_sources;
+	sd_event_source *drain_timer = nullptr;
+	std::uint64_t next_client_id = 0;
+	bool stopping = false;
+	bool notified_ready = false;
+
+	void update_accepting();
+	void accept_clients(ListenerSlot &slot);
+	void pause_listener(ListenerSlot &slot);
+	void hand_over(ListenerSlot &slot, UniqueFd client, const SocketAddress &peer);
+	void begin_shutdown(const char *why);
+	void close_listeners();
+	void workers_ready_changed();
+
+	static int on_accept(sd_event_source *, int, std::uint32_t, void *userdata)
+	{
+		auto &slot = *static_cast<ListenerSlot *>(userdata);
+		slot.master->accept_clients(slot);
+		return 0;
+	}
+	static int on_pause_end(sd_event_source *, std::uint64_t, void *userdata)
+	{
+		auto &slot = *static_cast<ListenerSlot *>(userdata);
+		slot.paused = false;
+		slot.master->update_accepting();
+		return 0;
+	}
+	static int on_signal(sd_event_source *, const struct signalfd_siginfo *info, void *userdata);
+	static int on_drain_timeout(sd_event_source *, std::uint64_t, void *userdata);
+};
+
+int Master::start()
+{
+	for (auto &slot : slots) {
+		int r = sd_event_add_io(event, &slot->accept_source, slot->listener.fd.get(), EPOLLIN,
+					on_accept, slot.get());
+		if (r >= 0)
+			r = sd_event_source_set_enabled(slot->accept_source, SD_EVENT_OFF);
+		if (r < 0) {
+			log_errno(LogLevel::error, -r, nullptr, "sd_event_add_io(%s)",
+				  slot->listener.description.c_str());
+			return listener_os_error_exit_code;
+		}
+	}
+	for (int sig : {SIGTERM, SIGINT, SIGHUP}) {
+		sd_event_source *source = nullptr;
+		const int r = sd_event_add_signal(event, &source, sig, on_signal, this);
+		if (r < 0) {
+			log_errno(LogLevel::error, -r, nullptr, "sd_event_add_signal(%s)", sigabbrev_np(sig));
+			return listener_os_error_exit_code;
+		}
+		signal_sources.push_back(source);
+	}
+
+	pool.set_on_ready_changed([this] { workers_ready_changed(); });
+	pool.set_on_all_exited([this] { sd_event_exit(event, 0); });
+	if (pool.start() < 0)
+		return listener_os_error_exit_code;
+	log_info("started %u workers; listening on %zu sockets", pool.size(), slots.size());
+	return 0;
+}
+
+void Master::workers_ready_changed()
+{
+	update_accepting();
+	if (!notified_ready && !stopping && pool.ready_count() == pool.size()) {
+		notified_ready = true;
+		sd_notify(0, "READY=1");
+		log_info("ready: %u workers", pool.size());
+	}
+}
+
+void Master::update_accepting()
+{
+	const bool accepting = !stopping && pool.ready_count() > 0;
+	for (auto &slot : slots)
+		if (slot->accept_source != nullptr)
+			sd_event_source_set_enabled(slot->accept_source,
+						    accepting && !slot->paused ? SD_EVENT_ON : SD_EVENT_OFF);
+}
+
+void Master::pause_listener(ListenerSlot &slot)
+{
+	slot.paused = true;
+	int r;
+	if (slot.pause_timer != nullptr) {
+		r = sd_event_source_set_time_relative(slot.pause_timer, options.accept_pause_usec);
+		if (r >= 0)
+			r = sd_event_source_set_enabled(slot.pause_timer, SD_EVENT_ONESHOT);
+	} else {
+		r = sd_event_add_time_relative(event, &slot.pause_timer, CLOCK_MONOTONIC,
+					       options.accept_pause_usec, 1000, on_pause_end, &slot);
+	}
+	if (r < 0) {
+		/* Without the timer the listener would stay off for good; better to retry soon. */
+		log_errno(LogLevel::error, -r, nullptr, "pause timer for %s",
+			  slot.listener.description.c_str());
+		slot.paused = false;
+	}
+	update_accepting();
+}
+
+void Master::accept_clients(ListenerSlot &slot)
+{
+	for (unsigned i = 0; i < accept_batch && !stopping && !slot.paused; ++i) {
+		SocketAddress peer;
+		peer.length = sizeof(peer.storage);
+		const int fd = accept4(slot.listener.fd.get(), reinterpret_cast<sockaddr *>(&peer.storage),
+				       &peer.length, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd >= 0) {
+			hand_over(slot, UniqueFd(fd), peer);
+			continue;
+		}
+		switch (errno) {
+		case EAGAIN:
+			return;
+		case EINTR:
+		case ECONNABORTED:
+		case EPROTO:
+		case EPERM:
+			/* This client is gone or refused; the next one may be fine. */
+			continue;
+		case EMFILE:
+		case ENFILE:
+		case ENOBUFS:
+		case ENOMEM:
+			log_errno(LogLevel::warning, errno, nullptr, "accept4(%s); pausing it",
+				  slot.listener.description.c_str());
+			pause_listener(slot);
+			return;
+		default:
+			log_errno(LogLevel::error, errno, nullptr, "accept4(%s); pausing it",
+				  slot.listener.description.c_str());
+			pause_listener(slot);
+			return;
+		}
+	}
+}
+
+void Master::hand_over(ListenerSlot &slot, UniqueFd client, const SocketAddress &peer)
+{
+	PeerInfo info;
+	if (!read_peer_info(client.get(), slot.listener.is_unix, peer, info))
+		return;
+	const std::uint64_t id = ++next_client_id;
+	if (log_enabled(LogLevel::debug))
+		log_debug("client %llu on %s: pid=%d uid=%u cgroup=%s", static_cast<unsigned long long>(id),
+			  slot.listener.description.c_str(), static_cast<int>(info.pid),
+			  static_cast<unsigned>(info.uid), info.cgroup_path.c_str());
+	pool.send_client(info.client_info(id, slot.listener.config_index), std::move(client),
+			 std::move(info.pidfd));
+}
+
+void Master::close_listeners()
+{
+	for (auto &slot : slots) {
+		slot->accept_source = sd_event_source_unref(slot->accept_source);
+		slot->pause_timer = sd_event_source_unref(slot->pause_timer);
+		remove_socket_file(slot->listener);
+		slot->listener.fd.reset();
+	}
+}
+
+void Master::begin_shutdown(const char *why)
+{
+	stopping = true;
+	sd_notify(0, "STOPPING=1");
+	close_listeners();
+	const std::uint64_t timeout_ms = options.drain_timeout_usec / 1000;
+	log_info("%s: draining %u workers (at most %llu ms)", why, pool.running_count(),
+		 static_cast<unsigned long long>(timeout_ms));
+	const int r = sd_event_add_time_relative(event, &drain_timer, CLOCK_MONOTONIC,
+						 options.drain_timeout_usec + options.drain_grace_usec,
+						 1000, on_drain_timeout, this);
+	if (r < 0) {
+		log_errno(LogLevel::error, -r, nullptr, "drain timer; killing the workers now");
+		pool.kill_all(SIGKILL);
+	}
+	pool.drain(timeout_ms > UINT32_MAX ? UINT32_MAX : static_cast<std::uint32_t>(timeout_ms));
+}
+
+int Master::on_signal(sd_event_source *, const struct signalfd_siginfo *info, void *userdata)
+{
+	Master &m = *static_cast<Master *>(userdata);
+	const int sig = static_cast<int>(info->ssi_signo);
+	if (sig == SIGHUP) {
+		if (!m.stopping) {
+			log_info("SIGHUP: reloading the workers");
+			m.pool.broadcast_reload();
+		}
+		return 0;
+	}
+	if (!m.stopping) {
+		m.begin_shutdown(sig == SIGINT ? "SIGINT" : "SIGTERM");
+		return 0;
+	}
+	log_warning("second %s: killing %u workers and exiting now", sig == SIGINT ? "SIGINT" : "SIGTERM",
+		    m.pool.running_count());
+	m.pool.kill_all(SIGKILL);
+	sd_event_exit(m.event, 0);
+	return 0;
+}
+
+int Master::on_drain_timeout(sd_event_source *, std::uint64_t, void *userdata)
+{
+	Master &m = *static_cast<Master *>(userdata);
+	log_warning("drain timeout: killing %u workers", m.pool.running_count());
+	m.pool.kill_all(SIGKILL);
+	return 0;
+}
+
+} // namespace
+
+int run_master(const std::vector<ListenerConfig> &listener_configs, unsigned worker_processes,
+	       WorkerEntry entry, const MasterOptions &options)
+{
+	ensure_standard_fds();
+
+	sigset_t mask;
+	sigemptyset(&mask);
+	for (int sig : handled_signals)
+		sigaddset(&mask, sig);
+	if (sigprocmask(SIG_BLOCK, &mask, nullptr) < 0) {
+		log_errno(LogLevel::error, errno, nullptr, "sigprocmask()");
+		return listener_os_error_exit_code;
+	}
+
+	std::vector<Listener> listeners;
+	if (auto error = open_listeners(listener_configs, listeners)) {
+		log_error("%s", error->message.c_str());
+		return error->exit_code;
+	}
+
+	sd_event *raw_event = nullptr;
+	int r = sd_event_new(&raw_event);
+	if (r < 0) {
+		log_errno(LogLevel::error, -r, nullptr, "sd_event_new()");
+		for (auto &listener : listeners)
+			remove_socket_file(listener);
+		return listener_os_error_exit_code;
+	}
+	const std::unique_ptr<sd_event, EventDeleter> event(raw_event);
+
+	Master master(event.get(), std::move(listeners), worker_processes, std::move(entry), options);
+	r = master.start();
+	if (r == 0) {
+		r = sd_event_loop(event.get());
+		if (r < 0) {
+			log_errno(LogLevel::error, -r, nullptr, "sd_event_loop()");
+			r = listener_os_error_exit_code;
+		}
+	}
+	return r;
+}
+
+} // namespace myproxy

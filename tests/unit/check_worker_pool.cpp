@@ -1,0 +1,590 @@
+// Unit tests for master/worker_pool and master/master with a fake worker entry function: a small
+// loop in the forked child that speaks the channel codec.  Clients passed through the pool arrive,
+// killed and misbehaving workers are logged and respawned while the master goes on, a crash loop
+// is throttled, and a whole master drains on SIGTERM.  Log lines are captured in a temporary file.
+#include "common/channel_socket.hpp"
+#include "lua/config_loader.hpp"
+#include "master/listener.hpp"
+#include "master/master.hpp"
+#include "master/worker_pool.hpp"
+#include "tests/check_main.hpp"
+
+#include <systemd/sd-event.h>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+using namespace myproxy;
+
+/* What the fake worker does with a NEW_CLIENT, chosen by the test through listener_index. */
+enum FakeAction : std::uint32_t {
+	greet_and_close = 0,  /* write "hi N pidfd=P\n", close, report CONNECTION_CLOSED */
+	greet_and_hold = 1,   /* write the greeting, keep the client, report nothing */
+	send_garbage = 2,     /* answer with bytes the codec rejects */
+	ready_twice = 3,      /* send WORKER_READY again */
+	attach_fd = 4,        /* CONNECTION_CLOSED with an fd attached */
+};
+
+/* ---- the fake worker (runs in the forked child; no Check calls here) ---- */
+
+static bool send_to_master(int channel, const ChannelMessage &message, std::span<const int> fds = {})
+{
+	std::vector<std::uint8_t> bytes;
+	if (!encode_channel_message(bytes, message))
+		return false;
+	return send_channel_message(channel, ByteSpan(bytes), fds).status == ChannelIoStatus::ok;
+}
+
+/* The pool promised: fds 0-2, the channel as 3, nothing else. */
+static bool only_standard_fds_and_channel()
+{
+	DIR *dir = opendir("/proc/self/fd");
+	if (dir == nullptr)
+		return false;
+	bool clean = true;
+	while (const dirent *entry = readdir(dir)) {
+		if (entry->d_name[0] == '.')
+			continue;
+		const int fd = std::atoi(entry->d_name);
+		if (fd > 3 && fd != dirfd(dir))
+			clean = false;
+	}
+	closedir(dir);
+	return clean;
+}
+
+static void write_text(int fd, const std::string &text)
+{
+	(void)!write(fd, text.data(), text.size());
+}
+
+static int fake_worker(UniqueFd channel, unsigned index)
+{
+	if (channel.get() != 3 || !only_standard_fds_and_channel())
+		return 42;
+	sigset_t mask;
+	sigprocmask(SIG_SETMASK, nullptr, &mask);
+	if (sigismember(&mask, SIGCHLD) || sigismember(&mask, SIGTERM))
+		return 43;
+	if (!send_to_master(channel.get(), WorkerReadyMessage{}))
+		return 44;
+
+	std::vector<UniqueFd> held;
+	std::uint8_t buffer[channel_max_message_size];
+	for (;;) {
+		pollfd p{channel.get(), POLLIN, 0};
+		if (poll(&p, 1, -1) < 0)
+			return 45;
+		auto received = receive_channel_message(channel.get(), buffer);
+		if (received.status == ChannelIoStatus::would_block)
+			continue;
+		if (received.status != ChannelIoStatus::ok)
+			return 0;
+		auto decoded = decode_channel_message(ByteSpan(buffer, received.size), received.fd_count,
+						      ChannelDirection::master_to_worker);
+		if (!decoded)
+			return 46;
+		const ChannelMessage &message = decoded.value();
+		if (std::holds_alternative<DrainMessage>(message))
+			return 0;
+		if (std::holds_alternative<ReloadMessage>(message)) {
+			for (auto &client : held)
+				write_text(client.get(), "reload\n");
+			continue;
+		}
+		if (!std::holds_alternative<NewClientMessage>(message))
+			continue;
+
+		const auto &nc = std::get<NewClientMessage>(message);
+		UniqueFd client = std::move(received.fds[0]);
+		struct stat st;
+		if (fstat(client.get(), &st) < 0 || st.st_dev != nc.info.socket_device ||
+		    st.st_ino != nc.info.socket_inode)
+			return 47;
+		const std::string greeting = "hi " + std::to_string(index) +
+					     " pidfd=" + std::to_string(received.fd_count == 2) + "\n";
+		switch (nc.info.listener_index) {
+		case greet_and_close:
+			write_text(client.get(), greeting);
+			client.reset();
+			send_to_master(channel.get(), ConnectionClosedMessage{nc.info.client_id});
+			break;
+		case greet_and_hold:
+			write_text(client.get(), greeting);
+			held.push_back(std::move(client));
+			break;
+		case send_garbage: {
+			const std::uint8_t garbage[] = {0xde, 0xad, 0xbe, 0xef};
+			send_channel_message(channel.get(), ByteSpan(garbage), {});
+			break;
+		}
+		case ready_twice:
+			send_to_master(channel.get(), WorkerReadyMessage{});
+			break;
+		case attach_fd: {
+			const int fds[] = {client.get()};
+			send_to_master(channel.get(), ConnectionClosedMessage{nc.info.client_id}, fds);
+			break;
+		}
+		}
+	}
+}
+
+/* ---- test harness ---- */
+
+static std::string log_path;
+
+/* Log lines of the pool (and of the workers, which inherit fd 2) go to a file the tests read. */
+static void capture_log()
+{
+	char pattern[] = "/tmp/check_worker_pool.log.XXXXXX";
+	const int fd = mkstemp(pattern);
+	ck_assert_int_ge(fd, 0);
+	log_path = pattern;
+	dup2(fd, 2);
+	close(fd);
+
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGTERM);
+	sigprocmask(SIG_BLOCK, &mask, nullptr);
+}
+
+static void remove_log()
+{
+	unlink(log_path.c_str());
+}
+
+static std::string read_log()
+{
+	std::string text;
+	FILE *f = std::fopen(log_path.c_str(), "r");
+	if (f == nullptr)
+		return text;
+	char chunk[4096];
+	std::size_t n;
+	while ((n = std::fread(chunk, 1, sizeof(chunk), f)) > 0)
+		text.append(chunk, n);
+	std::fclose(f);
+	return text;
+}
+
+static std::uint64_t now_ms()
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return std::uint64_t(ts.tv_sec) * 1000 + std::uint64_t(ts.tv_nsec) / 1000000;
+}
+
+/* Runs the loop until @done or @timeout_ms passed; returns whether @done became true. */
+static bool run_until(sd_event *event, const std::function<bool()> &done, unsigned timeout_ms = 5000)
+{
+	const std::uint64_t deadline = now_ms() + timeout_ms;
+	while (!done()) {
+		if (now_ms() >= deadline)
+			return false;
+		ck_assert_int_ge(sd_event_run(event, 10000), 0);
+	}
+	return true;
+}
+
+static void run_for(sd_event *event, unsigned ms)
+{
+	(void)run_until(event, [] { return false; }, ms);
+}
+
+struct TestLoop {
+	sd_event *event = nullptr;
+	TestLoop() { ck_assert_int_ge(sd_event_new(&event), 0); }
+	~TestLoop() { sd_event_unref(event); }
+};
+
+static WorkerPoolOptions fast_options()
+{
+	WorkerPoolOptions options;
+	options.min_uptime_usec = 1000000;
+	options.initial_backoff_usec = 50000;
+	options.max_backoff_usec = 200000;
+	return options;
+}
+
+/* One client: the pool gets one end of a socketpair, the test keeps the other. */
+struct TestClient {
+	UniqueFd ours;
+	UniqueFd theirs;
+	ClientInfo info;
+
+	TestClient(std::uint64_t id, std::uint32_t action)
+	{
+		int pair[2];
+		ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+		ours.reset(pair[0]);
+		theirs.reset(pair[1]);
+		struct stat st;
+		ck_assert_int_eq(fstat(theirs.get(), &st), 0);
+		info.client_id = id;
+		info.listener_index = action;
+		info.socket_device = st.st_dev;
+		info.socket_inode = st.st_ino;
+	}
+
+	/* A line from the worker, "" on EOF or after @timeout_ms. */
+	std::string read_line(int timeout_ms = 5000)
+	{
+		std::string line;
+		while (line.empty() || line.back() != '\n') {
+			pollfd p{ours.get(), POLLIN, 0};
+			if (poll(&p, 1, timeout_ms) <= 0)
+				break;
+			char c;
+			if (read(ours.get(), &c, 1) != 1)
+				break;
+			line += c;
+		}
+		return line;
+	}
+};
+
+static bool log_has(const std::string &needle)
+{
+	return read_log().find(needle) != std::string::npos;
+}
+
+#define ck_assert_log(needle) ck_assert_msg(log_has(needle), "log lacks \"%s\":\n%s", \
+					    std::string(needle).c_str(), read_log().c_str())
+
+static bool reaped(pid_t pid)
+{
+	siginfo_t info;
+	return waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG) < 0 && errno == ECHILD;
+}
+
+/* ---- pool tests ---- */
+
+START_TEST(test_describe_child_exit)
+{
+	char text[96];
+	describe_child_exit(text, sizeof(text), CLD_EXITED, 1);
+	ck_assert_str_eq(text, "exited with status 1");
+	describe_child_exit(text, sizeof(text), CLD_KILLED, SIGSYS);
+	ck_assert_str_eq(text, "killed by signal 31 (SIGSYS)");
+	describe_child_exit(text, sizeof(text), CLD_DUMPED, SIGSEGV);
+	ck_assert_str_eq(text, "killed by signal 11 (SIGSEGV), core dumped");
+	describe_child_exit(text, 8, CLD_EXITED, 1);
+	ck_assert_str_eq(text, "exited ");
+}
+END_TEST
+
+START_TEST(test_clients_arrive_balanced)
+{
+	TestLoop loop;
+	/* An fd the children must not inherit. */
+	UniqueFd unrelated(open("/dev/null", O_RDONLY));
+	WorkerPool pool(loop.event, 2, fake_worker, fast_options());
+	ck_assert_int_eq(pool.start(), 0);
+	ck_assert_msg(run_until(loop.event, [&] { return pool.ready_count() == 2; }), "%s", read_log().c_str());
+
+	std::vector<TestClient> clients;
+	for (unsigned i = 0; i < 4; ++i) {
+		clients.emplace_back(i + 1, greet_and_hold);
+		UniqueFd pidfd(i == 0 ? static_cast<int>(syscall(SYS_pidfd_open, getpid(), 0)) : -1);
+		ck_assert(pool.send_client(clients[i].info, std::move(clients[i].theirs), std::move(pidfd)));
+	}
+	unsigned per_worker[2] = {};
+	for (unsigned i = 0; i < 4; ++i) {
+		const std::string line = clients[i].read_line();
+		ck_assert_msg(line.starts_with("hi "), "client %u got \"%s\"", i, line.c_str());
+		per_worker[line[3] - '0']++;
+		ck_assert(line.ends_with(i == 0 ? "pidfd=1\n" : "pidfd=0\n"));
+	}
+	ck_assert_uint_eq(per_worker[0], 2);
+	ck_assert_uint_eq(per_worker[1], 2);
+	ck_assert_uint_eq(pool.status(0).connections, 2);
+	ck_assert_uint_eq(pool.status(1).connections, 2);
+
+	/* SIGHUP's RELOAD reaches every worker. */
+	pool.broadcast_reload();
+	for (auto &client : clients)
+		ck_assert(client.read_line() == "reload\n");
+
+	/* A client the worker closes is counted down again. */
+	TestClient closing(9, greet_and_close);
+	ck_assert(pool.send_client(closing.info, std::move(closing.theirs), {}));
+	ck_assert(closing.read_line().starts_with("hi "));
+	ck_assert(closing.read_line(1000) == "");
+	ck_assert(run_until(loop.event, [&] {
+		return pool.status(0).connections + pool.status(1).connections == 4;
+	}));
+}
+END_TEST
+
+START_TEST(test_killed_worker_respawned)
+{
+	TestLoop loop;
+	WorkerPool pool(loop.event, 1, fake_worker, fast_options());
+	ck_assert_int_eq(pool.start(), 0);
+	ck_assert(run_until(loop.event, [&] { return pool.ready_count() == 1; }));
+	const pid_t old_pid = pool.status(0).pid;
+
+	ck_assert_int_eq(kill(old_pid, SIGKILL), 0);
+	ck_assert(run_until(loop.event, [&] { return pool.status(0).pid != old_pid && pool.ready_count() == 1; }));
+	ck_assert_log("worker[0] pid " + std::to_string(old_pid) + " killed by signal 9 (SIGKILL)");
+	ck_assert_uint_eq(pool.status(0).starts, 2);
+	/* It died young, so the respawn waited. */
+	ck_assert_uint_eq(pool.status(0).backoff_usec, 50000);
+	ck_assert(reaped(old_pid));
+
+	TestClient client(1, greet_and_close);
+	ck_assert(pool.send_client(client.info, std::move(client.theirs), {}));
+	ck_assert(client.read_line().starts_with("hi 0"));
+}
+END_TEST
+
+static void expect_killed_and_respawned(std::uint32_t action, const char *reason)
+{
+	TestLoop loop;
+	WorkerPool pool(loop.event, 2, fake_worker, fast_options());
+	ck_assert_int_eq(pool.start(), 0);
+	ck_assert(run_until(loop.event, [&] { return pool.ready_count() == 2; }));
+	const pid_t pids[] = {pool.status(0).pid, pool.status(1).pid};
+
+	TestClient bad(1, action);
+	ck_assert(pool.send_client(bad.info, std::move(bad.theirs), {}));
+	const bool first = pool.status(0).connections == 1;
+	const unsigned victim = first ? 0 : 1;
+	ck_assert(run_until(loop.event, [&] {
+		return pool.status(victim).starts == 2 && pool.ready_count() == 2;
+	}));
+	ck_assert_log(std::string("worker[") + std::to_string(victim) + "] pid " + std::to_string(pids[victim]) + " " +
+		      reason);
+	ck_assert_log("; killing it");
+	ck_assert_log("pid " + std::to_string(pids[victim]) + " killed by signal 9 (SIGKILL)");
+	/* The other worker and the master went on. */
+	ck_assert_int_eq(pool.status(1 - victim).pid, pids[1 - victim]);
+	ck_assert_uint_eq(pool.status(1 - victim).starts, 1);
+
+	for (unsigned i = 0; i < 4; ++i) {
+		TestClient good(10 + i, greet_and_close);
+		ck_assert(pool.send_client(good.info, std::move(good.theirs), {}));
+		ck_assert(good.read_line().starts_with("hi "));
+	}
+}
+
+START_TEST(test_garbage_worker_killed)
+{
+	expect_killed_and_respawned(send_garbage, "sent garbage");
+}
+END_TEST
+
+START_TEST(test_ready_twice_killed)
+{
+	expect_killed_and_respawned(ready_twice, "sent WORKER_READY twice");
+}
+END_TEST
+
+START_TEST(test_unexpected_fd_killed)
+{
+	expect_killed_and_respawned(attach_fd, "sent garbage");
+}
+END_TEST
+
+START_TEST(test_crash_loop_throttled)
+{
+	TestLoop loop;
+	WorkerPoolOptions options;
+	options.min_uptime_usec = 1000000;
+	options.initial_backoff_usec = 20000;
+	options.max_backoff_usec = 80000;
+	WorkerPool pool(loop.event, 1, [](UniqueFd, unsigned) { return 3; }, options);
+	ck_assert_int_eq(pool.start(), 0);
+	run_for(loop.event, 700);
+	/* 20 + 40 + 80 + 80 ... ms between starts: about ten, never hundreds. */
+	const unsigned starts = pool.status(0).starts;
+	ck_assert_msg(starts >= 4 && starts <= 14, "%u starts", starts);
+	ck_assert_uint_eq(pool.status(0).backoff_usec, 80000);
+	ck_assert_log("worker[0] pid ");
+	ck_assert_log(" exited with status 3");
+	ck_assert_uint_eq(pool.ready_count(), 0);
+}
+END_TEST
+
+START_TEST(test_no_ready_worker_closes_client)
+{
+	TestLoop loop;
+	/* Never says WORKER_READY; waits until the channel goes away. */
+	WorkerPool pool(loop.event, 1, [](UniqueFd channel, unsigned) {
+		pollfd p{channel.get(), POLLRDHUP, 0};
+		poll(&p, 1, -1);
+		return 0;
+	}, fast_options());
+	ck_assert_int_eq(pool.start(), 0);
+	run_for(loop.event, 100);
+	TestClient client(1, greet_and_close);
+	ck_assert(!pool.send_client(client.info, std::move(client.theirs), {}));
+	/* The pool closed its copy: the client sees EOF. */
+	ck_assert(client.read_line(1000) == "");
+	ck_assert_log("no worker ready for client 1");
+}
+END_TEST
+
+START_TEST(test_drain)
+{
+	TestLoop loop;
+	WorkerPool pool(loop.event, 2, fake_worker, fast_options());
+	bool all_exited = false;
+	pool.set_on_all_exited([&] { all_exited = true; });
+	ck_assert_int_eq(pool.start(), 0);
+	ck_assert(run_until(loop.event, [&] { return pool.ready_count() == 2; }));
+	pool.drain(1000);
+	ck_assert_uint_eq(pool.ready_count(), 0);
+	ck_assert(run_until(loop.event, [&] { return all_exited; }));
+	ck_assert_uint_eq(pool.running_count(), 0);
+	run_for(loop.event, 200);
+	ck_assert_uint_eq(pool.status(0).starts, 1);
+	ck_assert_uint_eq(pool.status(1).starts, 1);
+	ck_assert_log("exited with status 0");
+}
+END_TEST
+
+/* ---- the whole master in a child process ---- */
+
+static std::string master_dir;
+
+static pid_t start_master(const std::string &socket_path, MasterOptions options = {})
+{
+	std::vector<ListenerConfig> configs(1);
+	const auto address = parse_numeric_address(socket_path, 3306);
+	ck_assert(address.ok());
+	configs[0].address = address.value();
+	configs[0].description = socket_path;
+	configs[0].origin = "test";
+	const pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		_exit(run_master(configs, 2, fake_worker, options));
+	return pid;
+}
+
+static UniqueFd connect_to(const std::string &path)
+{
+	const auto address = parse_numeric_address(path, 3306);
+	for (int attempt = 0; attempt < 500; ++attempt) {
+		UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+		if (connect(fd.get(), address.value().get(), address.value().length) == 0)
+			return fd;
+		usleep(10000);
+	}
+	return {};
+}
+
+static int wait_exit(pid_t pid, int timeout_ms)
+{
+	for (int waited = 0; waited < timeout_ms; waited += 10) {
+		int status = 0;
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		usleep(10000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, nullptr, 0);
+	return -1;
+}
+
+static std::string read_line_from(int fd)
+{
+	std::string line;
+	char c;
+	pollfd p{fd, POLLIN, 0};
+	while (poll(&p, 1, 5000) > 0 && read(fd, &c, 1) == 1) {
+		line += c;
+		if (c == '\n')
+			break;
+	}
+	return line;
+}
+
+START_TEST(test_master_serves_and_drains)
+{
+	char pattern[] = "/tmp/check_master.XXXXXX";
+	ck_assert_ptr_nonnull(mkdtemp(pattern));
+	master_dir = pattern;
+	const std::string path = master_dir + "/m.sock";
+
+	const pid_t master = start_master(path);
+	for (int i = 0; i < 6; ++i) {
+		UniqueFd client = connect_to(path);
+		ck_assert(client.is_valid());
+		const std::string line = read_line_from(client.get());
+		ck_assert_msg(line.starts_with("hi ") && line.ends_with("pidfd=1\n"), "got \"%s\":\n%s",
+			      line.c_str(), read_log().c_str());
+	}
+	ck_assert_int_eq(kill(master, SIGHUP), 0);
+	UniqueFd after_hup = connect_to(path);
+	ck_assert(read_line_from(after_hup.get()).starts_with("hi "));
+
+	ck_assert_int_eq(kill(master, SIGTERM), 0);
+	ck_assert_int_eq(wait_exit(master, 5000), 0);
+	ck_assert_int_eq(access(path.c_str(), F_OK), -1);
+	ck_assert_log("SIGHUP: reloading the workers");
+	ck_assert_log("SIGTERM: draining 2 workers");
+	rmdir(master_dir.c_str());
+}
+END_TEST
+
+START_TEST(test_master_listener_error)
+{
+	const pid_t master = start_master("/nonexistent-dir-myproxy/m.sock");
+	ck_assert_int_eq(wait_exit(master, 5000), listener_os_error_exit_code);
+	ck_assert_log("bind(/nonexistent-dir-myproxy/m.sock): No such file or directory");
+}
+END_TEST
+
+static Suite *worker_pool_suite()
+{
+	Suite *s = suite_create("worker_pool");
+	TCase *pure = tcase_create("describe");
+	tcase_add_test(pure, test_describe_child_exit);
+	suite_add_tcase(s, pure);
+
+	TCase *pool = tcase_create("pool");
+	tcase_set_timeout(pool, 30);
+	tcase_add_checked_fixture(pool, capture_log, remove_log);
+	tcase_add_test(pool, test_clients_arrive_balanced);
+	tcase_add_test(pool, test_killed_worker_respawned);
+	tcase_add_test(pool, test_garbage_worker_killed);
+	tcase_add_test(pool, test_ready_twice_killed);
+	tcase_add_test(pool, test_unexpected_fd_killed);
+	tcase_add_test(pool, test_crash_loop_throttled);
+	tcase_add_test(pool, test_no_ready_worker_closes_client);
+	tcase_add_test(pool, test_drain);
+	suite_add_tcase(s, pool);
+
+	TCase *master = tcase_create("master");
+	tcase_set_timeout(master, 30);
+	tcase_add_checked_fixture(master, capture_log, remove_log);
+	tcase_add_test(master, test_master_serves_and_drains);
+	tcase_add_test(master, test_master_listener_error);
+	suite_add_tcase(s, master);
+	return s;
+}
+
+int main()
+{
+	return run_check_suites({worker_pool_suite()});
+}

@@ -1,0 +1,458 @@
+// A client connection (worker side): sd-event plumbing, logging, closing and the I/O dispatch; see
+// client_connection.hpp.  The Lua callbacks are in client_connection_callbacks.cpp, the login in
+// client_connection_login.cpp, the command phase's interception in client_connection_command.cpp.
+#include "client_connection.hpp"
+
+#include "worker/connect_socket.hpp"
+#include "worker/connection_util.hpp"
+#include "worker/worker_loop.hpp"
+
+#include "common/auth_switch.hpp"
+#include "common/command_packet.hpp"
+#include "common/err_packet.hpp"
+#include "common/handshake_response41.hpp"
+#include "common/handshake_v10.hpp"
+#include "common/log.hpp"
+#include "common/mysql_capabilities.hpp"
+#include "common/mysql_packet.hpp"
+#include "common/native_password.hpp"
+#include "common/ok_packet.hpp"
+#include "lua/callback_run.hpp"
+#include "lua/lua_handshake_response.hpp"
+
+#include <lua.hpp>
+#include <openssl/crypto.h>
+#include <systemd/sd-event.h>
+
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+
+namespace myproxy {
+
+static constexpr std::uint64_t closing_timeout_usec = 5'000'000;
+
+ClientConnection::ClientConnection(Worker &owner, UniqueFd socket, const ClientInfo &info)
+	: worker(owner), client_fd(std::move(socket)), id(info.client_id),
+	  handler(owner.handler_ref(info.listener_index))
+{
+	attributes.has_credentials = info.has_credentials;
+	attributes.pid = info.pid;
+	attributes.uid = info.uid;
+	attributes.gid = info.gid;
+	attributes.cgroup_path = info.cgroup_path;
+	if (info.peer_address.size() >= sizeof(sa_family_t) && info.peer_address.size() <= sizeof(sockaddr_storage)) {
+		SocketAddress peer;
+		std::memcpy(&peer.storage, info.peer_address.data(), info.peer_address.size());
+		peer.length = socklen_t(info.peer_address.size());
+		set_tcp_nodelay(client_fd.get(), peer.family());
+		/* An unnamed UNIX peer (the usual client) has nothing worth printing. */
+		if (peer.family() != AF_UNIX || info.peer_address.size() > sizeof(sa_family_t)) {
+			char text[socket_address_text_max];
+			format_socket_address(peer, text, sizeof(text));
+			attributes.address = text;
+		}
+	}
+	attributes.server_version = default_server_version;
+}
+
+ClientConnection::~ClientConnection()
+{
+	if (phase != Phase::closed) {
+		/* The worker is going away: release without telling it. */
+		phase = Phase::closed;
+		callback.reset();
+		if (client_ref != LUA_NOREF)
+			detach_lua_client(worker.lua(), client_ref);
+		relay.reset();
+		sd_event_source_disable_unref(client_source);
+		sd_event_source_disable_unref(backend_source);
+		sd_event_source_disable_unref(closing_timer);
+		end_login_watch();
+		if (pending_login_reserved)
+			worker.release_pending_login(attributes.uid);
+	}
+	wipe(client_password);
+	wipe(login_packet);
+}
+
+/* --- logging ------------------------------------------------------------------------------- */
+
+std::size_t ClientConnection::format_subject(char *buffer, std::size_t size) const noexcept
+{
+	int n = 0;
+	if (!attributes.account.empty())
+		n = std::snprintf(buffer, size, "acct=%s ", attributes.account.c_str());
+	if (n < 0 || std::size_t(n) >= size)
+		return size - 1;
+	int m;
+	if (attributes.has_credentials)
+		m = std::snprintf(buffer + n, size - std::size_t(n), "pid=%d uid=%u", attributes.pid, attributes.uid);
+	else if (!attributes.address.empty())
+		m = std::snprintf(buffer + n, size - std::size_t(n), "peer=%s", attributes.address.c_str());
+	else
+		m = std::snprintf(buffer + n, size - std::size_t(n), "client=%llu", (unsigned long long)id);
+	if (m < 0)
+		return std::size_t(n);
+	return std::min(size - 1, std::size_t(n + m));
+}
+
+void ClientConnection::log(LogLevel level, const char *format, ...) const noexcept
+{
+	if (!log_enabled(level))
+		return;
+	char subject[client_account_max + 128];
+	format_subject(subject, sizeof(subject));
+	char message[log_line_max];
+	va_list args;
+	va_start(args, format);
+	std::vsnprintf(message, sizeof(message), format, args);
+	va_end(args);
+	log_message(level, subject, "%s", message);
+}
+
+void ClientConnection::format_backend(char *buffer, std::size_t size) const noexcept
+{
+	format_socket_address(backend_address, buffer, size);
+}
+
+/* --- event plumbing ------------------------------------------------------------------------ */
+
+bool ClientConnection::set_client_events(std::uint32_t events) noexcept
+{
+	if (client_source == nullptr || events == client_events)
+		return true;
+	if (sd_event_source_set_io_events(client_source, events) < 0)
+		return false;
+	client_events = events;
+	return true;
+}
+
+bool ClientConnection::set_backend_events(std::uint32_t events) noexcept
+{
+	if (backend_source == nullptr || events == backend_events)
+		return true;
+	if (sd_event_source_set_io_events(backend_source, events) < 0)
+		return false;
+	backend_events = events;
+	return true;
+}
+
+void ClientConnection::update_events() noexcept
+{
+	if (phase == Phase::closed)
+		return;
+	std::uint32_t client = 0, backend = 0;
+	switch (phase) {
+	case Phase::relay:
+		client = relay->wanted_client_events();
+		backend = relay->wanted_backend_events();
+		break;
+	case Phase::greeting_sent:
+	case Phase::auth_switch_sent:
+		client = EPOLLIN;
+		backend = 0;
+		break;
+	case Phase::closing:
+		break;
+	default:
+		/* Input is expected only in some phases, but polling for it throughout saves
+		 * re-arming epoll at every phase change; a peer that speaks out of turn is muted. */
+		client = client_muted ? 0 : std::uint32_t(EPOLLIN);
+		if (phase == Phase::backend_connecting)
+			backend = EPOLLOUT;
+		else
+			backend = backend_muted ? 0 : std::uint32_t(EPOLLIN);
+		break;
+	}
+	if (phase != Phase::relay) {
+		if (!client_out.empty())
+			client |= EPOLLOUT;
+		if (!backend_out.empty())
+			backend |= EPOLLOUT;
+	}
+	if (!set_client_events(client) || !set_backend_events(backend)) {
+		log(LogLevel::error, "sd_event_source_set_io_events() failed");
+		close();
+	}
+}
+
+/* The event trampolines are the outermost frames of a connection's work: a connection that closed
+ * during the event is destroyed right here, without another loop iteration. */
+int ClientConnection::on_client_io(sd_event_source *, int, std::uint32_t revents, void *userdata)
+{
+	auto *connection = static_cast<ClientConnection *>(userdata);
+	Worker &worker = connection->worker;
+	connection->client_io(revents);
+	if (connection->is_closed())
+		worker.reap_closed();
+	return 0;
+}
+
+int ClientConnection::on_backend_io(sd_event_source *, int, std::uint32_t revents, void *userdata)
+{
+	auto *connection = static_cast<ClientConnection *>(userdata);
+	Worker &worker = connection->worker;
+	connection->backend_io(revents);
+	if (connection->is_closed())
+		worker.reap_closed();
+	return 0;
+}
+
+int ClientConnection::on_closing_timeout(sd_event_source *, std::uint64_t, void *userdata)
+{
+	auto &connection = *static_cast<ClientConnection *>(userdata);
+	connection.log(LogLevel::debug, "the client did not take its last packet");
+	connection.close();
+	return 0;
+}
+
+void ClientConnection::end_login_watch() noexcept
+{
+	if (login_watch) {
+		worker.unwatch_login(*login_watch);
+		login_watch.reset();
+	}
+}
+
+/* --- closing --------------------------------------------------------------------------------- */
+
+void ClientConnection::close() noexcept
+{
+	if (phase == Phase::closed)
+		return;
+	phase = Phase::closed;
+	callback.reset();
+	if (client_ref != LUA_NOREF) {
+		detach_lua_client(worker.lua(), client_ref);
+		client_ref = LUA_NOREF;
+	}
+	relay.reset();
+	login.reset();
+	client_source = sd_event_source_disable_unref(client_source);
+	backend_source = sd_event_source_disable_unref(backend_source);
+	closing_timer = sd_event_source_disable_unref(closing_timer);
+	end_login_watch();
+	client_fd.reset();
+	backend_fd.reset();
+	if (pending_login_reserved) {
+		worker.release_pending_login(attributes.uid);
+		pending_login_reserved = false;
+	}
+	wipe(client_password);
+	wipe(login_packet);
+	release(client_in);
+	release(client_out);
+	release(backend_in);
+	release(backend_out);
+	worker.connection_closed(*this);
+}
+
+void ClientConnection::finish_with(std::vector<std::uint8_t> packet) noexcept
+{
+	callback.reset();
+	if (relay) {
+		/* Best effort: the relay writes what the socket takes now. */
+		if (relay->send_to_client(packet))
+			(void)relay->resume();
+		close();
+		return;
+	}
+	login.reset();
+	backend_source = sd_event_source_disable_unref(backend_source);
+	backend_fd.reset();
+	release(backend_out);
+	try {
+		client_out.insert(client_out.end(), packet.begin(), packet.end());
+	} catch (const std::bad_alloc &) {
+		close();
+		return;
+	}
+	phase = Phase::closing;
+	if (!flush_client())
+		return;
+	if (client_out.empty()) {
+		close();
+		return;
+	}
+	/* The client does not read: give it a little while, then drop it. */
+	end_login_watch();
+	if (closing_timer == nullptr &&
+	    sd_event_add_time_relative(worker.event_loop(), &closing_timer, CLOCK_MONOTONIC, closing_timeout_usec,
+				       100'000, on_closing_timeout, this) < 0) {
+		close();
+		return;
+	}
+	update_events();
+}
+
+std::vector<std::uint8_t> ClientConnection::make_err(const ServerError &error, std::string_view message,
+						     std::uint8_t sequence_id) const
+{
+	std::vector<std::uint8_t> out;
+	const std::size_t start = begin_packet(out);
+	if (phase == Phase::on_connect) {
+		/* Before the greeting nothing is negotiated: no SQLSTATE, as servers send it. */
+		build_handshake_err_packet(out, error, message);
+	} else {
+		const std::uint32_t capabilities = client_capabilities != 0 ? client_capabilities : CLIENT_PROTOCOL_41;
+		build_err_packet(out, error, message, capabilities);
+	}
+	finish_packet(out, start, sequence_id);
+	return out;
+}
+
+void ClientConnection::fail_handshake(const ServerError &error, std::string_view message) noexcept
+{
+	try {
+		finish_with(make_err(error, message, 0));
+	} catch (const std::bad_alloc &) {
+		close();
+	}
+}
+
+void ClientConnection::fail_login(const ServerError &error, std::string_view message) noexcept
+{
+	try {
+		finish_with(make_err(error, message, phase == Phase::on_connect ? 0 : client_sequence));
+	} catch (const std::bad_alloc &) {
+		close();
+	}
+}
+
+void ClientConnection::shut_down(const char *reason) noexcept
+{
+	if (phase == Phase::closed)
+		return;
+	log(LogLevel::info, "closing: %s", reason);
+	if (phase == Phase::relay || phase == Phase::closing)
+		close();
+	else
+		fail_login(ER_SERVER_SHUTDOWN, "Server shutdown in progress");
+}
+
+/* --- I/O events --------------------------------------------------------------------------------- */
+
+/* Input arrived in a phase that reads nothing: true when it is data (leave it for later), false
+ * when the peer closed or failed. */
+static bool peer_spoke_out_of_turn(int fd, std::uint32_t revents) noexcept
+{
+	if (revents & EPOLLERR)
+		return false;
+	std::uint8_t byte;
+	const ssize_t n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+	return n > 0 || (n < 0 && errno == EAGAIN);
+}
+
+void ClientConnection::client_io(std::uint32_t revents) noexcept
+{
+	try {
+		if (phase == Phase::relay) {
+			relay_event(relay->handle_client(revents));
+			return;
+		}
+		if (phase == Phase::closing) {
+			if (revents & (EPOLLERR | EPOLLHUP)) {
+				close();
+				return;
+			}
+			if (flush_client() && client_out.empty())
+				close();
+			return;
+		}
+		if ((revents & EPOLLOUT) && !flush_client())
+			return;
+		const bool reading = phase == Phase::greeting_sent || phase == Phase::auth_switch_sent;
+		if (reading && (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
+			bool eof = false;
+			if (!receive(client_fd.get(), client_in, eof))
+				return;
+			std::vector<std::uint8_t> payload;
+			std::uint8_t sequence_id = 0;
+			while ((phase == Phase::greeting_sent || phase == Phase::auth_switch_sent) &&
+			       next_packet(client_in, payload, sequence_id, true))
+				handle_client_login_packet(payload, sequence_id);
+			wipe(payload);
+			if (phase == Phase::closed)
+				return;
+			if (eof) {
+				log(LogLevel::debug, "the client closed the connection during the login");
+				close();
+				return;
+			}
+		} else if (!reading && (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
+			if (!peer_spoke_out_of_turn(client_fd.get(), revents)) {
+				log(LogLevel::debug, "the client went away during the login");
+				close();
+				return;
+			}
+			client_muted = true;
+		}
+		update_events();
+	} catch (const std::exception &e) {
+		log(LogLevel::error, "login: %s", e.what());
+		close();
+	}
+}
+
+void ClientConnection::backend_io(std::uint32_t revents) noexcept
+{
+	try {
+		if (phase == Phase::relay) {
+			relay_event(relay->handle_backend(revents));
+			return;
+		}
+		char backend[socket_address_text_max];
+		if (phase == Phase::backend_connecting) {
+			const int error = finish_connect(backend_fd.get());
+			if (error != 0) {
+				format_backend(backend, sizeof(backend));
+				log(LogLevel::warning, "connect to backend %s failed: %s", backend, std::strerror(error));
+				char message[socket_address_text_max + 128];
+				std::snprintf(message, sizeof(message), "myproxy: backend %s unreachable: %s", backend,
+					      std::strerror(error));
+				fail_login(ER_UNKNOWN_ERROR, message);
+				return;
+			}
+			backend_connected();
+		} else if (phase == Phase::backend_login) {
+			if ((revents & EPOLLOUT) && !flush_backend())
+				return;
+			if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+				bool eof = false;
+				if (!receive(backend_fd.get(), backend_in, eof))
+					return;
+				std::vector<std::uint8_t> payload;
+				std::uint8_t sequence_id = 0;
+				while (phase == Phase::backend_login && next_packet(backend_in, payload, sequence_id, false))
+					handle_backend_login_packet(payload, sequence_id);
+				if (phase == Phase::closed || phase == Phase::closing)
+					return;
+				if (eof) {
+					format_backend(backend, sizeof(backend));
+					log(LogLevel::warning, "backend %s closed the connection during the login", backend);
+					fail_login(ER_UNKNOWN_ERROR, "myproxy: the backend closed the connection");
+					return;
+				}
+			}
+		} else if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+			if (!peer_spoke_out_of_turn(backend_fd.get(), revents)) {
+				format_backend(backend, sizeof(backend));
+				log(LogLevel::warning, "backend %s went away during the login", backend);
+				fail_login(ER_UNKNOWN_ERROR, "myproxy: the backend closed the connection");
+				return;
+			}
+			backend_muted = true;
+		}
+		update_events();
+	} catch (const std::exception &e) {
+		log(LogLevel::error, "backend login: %s", e.what());
+		close();
+	}
+}
+
+} // namespace myproxy

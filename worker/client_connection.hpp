@@ -1,0 +1,255 @@
+// One client's life in a worker: on_connect, the greeting, the client's HandshakeResponse41 (and
+// the switch to mysql_clear_password), on_handshake_response, the backend connect and login,
+// on_command_phase, then the relay with COM_INIT_DB / COM_CHANGE_USER interception.  A state
+// machine driven by sd-event sources; every Lua callback may suspend it.  There is one way out,
+// close(): it logs why, releases everything, and tells the worker.  Never blocks, never lets an
+// exception or a Lua error escape into the event loop.
+#pragma once
+
+#include "common/channel_protocol.hpp"
+#include "common/client_login.hpp"
+#include "common/mysql_errors.hpp"
+#include "common/socket_address.hpp"
+#include "common/unique_fd.hpp"
+#include "lua/lua_action.hpp"
+#include "lua/lua_client.hpp"
+#include "worker/relay.hpp"
+
+#include <array>
+#include <cstdarg>
+#include <list>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+typedef struct sd_event_source sd_event_source;
+
+namespace myproxy {
+
+class CallbackRun;
+class Worker;
+struct LoginWatch;
+enum class LogLevel;
+
+/* What the greeting announces until config.lua's on_connect sets client.server_version.  Clients
+ * parse it as "major.minor.patch" (and MariaDB's clients look for "MariaDB" in it), so it must look
+ * like a real server's; 10.11 is the MariaDB release the project tests against. */
+inline constexpr std::string_view default_server_version = "10.11.99-MariaDB-myproxy";
+
+/* The whole pre-command phase (greeting to OK) must finish within this, like mysqld's
+ * connect_timeout; a slow client or backend or a suspended callback then gets an ERR. */
+inline constexpr std::uint64_t login_deadline_usec = 10'000'000;
+
+/* Largest packet accepted before the command phase (HandshakeResponse41, auth data, backend
+ * greeting and auth packets). */
+inline constexpr std::size_t login_packet_max = 64 * 1024;
+
+class ClientConnection {
+public:
+	ClientConnection(Worker &worker, UniqueFd socket, const ClientInfo &info);
+	~ClientConnection();
+
+	ClientConnection(const ClientConnection &) = delete;
+	ClientConnection &operator=(const ClientConnection &) = delete;
+
+	/* Starts the login (on_connect, then the greeting).  May close the connection at once. */
+	void start() noexcept;
+
+	/* An asynchronous Lua call of this connection's suspended callback completed: resume the
+	 * callback with @nargs values pushed on its coroutine (CallbackRun::thread()), and go on with
+	 * whatever it decides.  Ignored when no callback is suspended.  It may close the connection,
+	 * which the worker then destroys after the current event: the caller must not use it
+	 * afterwards (and must forget the coroutine: a closed connection abandons it). */
+	void resume_callback(int nargs) noexcept;
+	/* The coroutine of the suspended callback (to match an asynchronous completion to its
+	 * connection), or nullptr. */
+	lua_State *suspended_thread() const noexcept;
+
+	/* The login deadline passed (the worker sweeps the connections still logging in): the
+	 * client gets an ERR saying what it was waiting for. */
+	void login_deadline_expired() noexcept;
+
+	/* The worker shuts down or the account is disconnected: close now; a client still logging
+	 * in gets ERR 1053 (server shutdown). */
+	void shut_down(const char *reason) noexcept;
+
+	std::uint64_t client_id() const noexcept { return id; }
+	bool is_closed() const noexcept { return phase == Phase::closed; }
+	const std::string &account() const noexcept { return attributes.account; }
+	const RelayCounters *relay_counters() const noexcept { return relay ? &relay->counters() : nullptr; }
+
+private:
+	enum class Phase : std::uint8_t {
+		on_connect,		/* the callback runs (or is suspended) */
+		greeting_sent,		/* waiting for HandshakeResponse41 */
+		auth_switch_sent,	/* waiting for the cleartext password */
+		on_handshake_response,
+		backend_connecting,
+		backend_login,
+		on_command_phase,
+		relay,
+		closing,		/* a final ERR is being written */
+		closed,
+	};
+
+	/* The command-phase exchanges myproxy runs itself, on top of the relay. */
+	enum class Intercept : std::uint8_t {
+		none,
+		init_db_script,		/* on_init_db runs */
+		change_user_password,	/* waiting for the client's cleartext password */
+		change_user_script,	/* on_handshake_response runs again */
+		backend_reset,		/* COM_RESET_CONNECTION sent */
+		backend_init_db,	/* COM_INIT_DB sent after the reset */
+		backend_change_user,	/* COM_CHANGE_USER sent with the script's credentials */
+		backend_change_user_switched, /* ... and the backend switched its auth plugin */
+	};
+
+	enum class CallbackKind : std::uint8_t {
+		on_connect,
+		on_handshake_response,
+		on_command_phase,
+		on_init_db,
+		change_user, /* on_handshake_response for COM_CHANGE_USER */
+	};
+
+	struct CallbackOutcome {
+		enum class Kind : std::uint8_t { absent, nil, action, failed } kind = Kind::absent;
+		std::optional<LuaAction> action;
+		/* failed: the Lua error with traceback, or why the return value was refused. */
+		std::string error;
+	};
+
+	Worker &worker;
+	UniqueFd client_fd;
+	UniqueFd backend_fd;
+	sd_event_source *client_source = nullptr;
+	sd_event_source *backend_source = nullptr;
+	/* Only while a final ERR is being written (the login deadline is the worker's sweep). */
+	sd_event_source *closing_timer = nullptr;
+	std::uint32_t client_events = 0, backend_events = 0;
+	/* The peer sent bytes while we were not expecting any (e.g. while a callback runs): stop
+	 * polling it for input until the phase reads again.  Saves re-arming epoll in every phase. */
+	bool client_muted = false, backend_muted = false;
+	/* Our entry in the worker's list of logins in progress; unset once logged in. */
+	std::optional<std::list<LoginWatch>::iterator> login_watch;
+
+	std::uint64_t id;
+	int handler;
+	int client_ref = -2; /* LUA_NOREF */
+	ClientAttributes attributes;
+	Phase phase = Phase::on_connect;
+	bool pending_login_reserved = false;
+
+	std::unique_ptr<CallbackRun> callback;
+	CallbackKind callback_kind = CallbackKind::on_connect;
+
+	/* The pre-command phase's packet I/O; emptied (capacity too) when the relay starts. */
+	std::vector<std::uint8_t> client_in, client_out, backend_in, backend_out;
+	/* The client's HandshakeResponse41 or COM_CHANGE_USER, kept for the script's table. */
+	std::vector<std::uint8_t> login_packet;
+	std::string client_password;
+	bool client_password_given = false;
+	/* The next sequence id of the client exchange in progress, whoever sends next: what the
+	 * client's packet must carry, and after it, what our answer carries. */
+	std::uint8_t client_sequence = 0;
+	/* What the client asked for, limited to what we offered. */
+	std::uint32_t client_capabilities = 0;
+	std::uint8_t client_character_set = 0;
+	std::uint32_t client_max_packet_size = 0;
+
+	std::unique_ptr<ClientLogin> login;
+	SocketAddress backend_address;
+	std::string backend_user;
+	/* SHA1(SHA1(password)) of the backend login: a COM_CHANGE_USER to the same user with other
+	 * credentials must be checked by the backend, not turned into a reset. */
+	std::optional<Sha1Digest> backend_fingerprint;
+	std::uint32_t backend_capabilities = 0;
+	/* The backend greeting's nonce: COM_CHANGE_USER answers it. */
+	std::array<std::uint8_t, 20> backend_nonce{};
+	bool backend_greeting_seen = false;
+
+	std::unique_ptr<Relay> relay;
+	Intercept intercept = Intercept::none;
+	/* For the backend exchanges of COM_CHANGE_USER. */
+	std::string pending_database;
+	std::string pending_user;
+	/* SHA1(password) of the script's credentials, or nothing for an empty password. */
+	std::optional<Sha1Digest> pending_password_sha1;
+	std::optional<Sha1Digest> pending_fingerprint;
+	static std::optional<Sha1Digest> credentials_fingerprint(const ConnectAction &action) noexcept;
+	bool append_native_auth(std::vector<std::uint8_t> &out, ByteSpan nonce) const;
+
+	/* Logging with the client's name as subject ("acct=acme pid=123 uid=1000"). */
+	void log(LogLevel level, const char *format, ...) const noexcept __attribute__((format(printf, 3, 4)));
+	std::size_t format_subject(char *buffer, std::size_t size) const noexcept;
+	void format_backend(char *buffer, std::size_t size) const noexcept;
+
+	/* sd-event plumbing. */
+	void update_events() noexcept;
+	bool set_client_events(std::uint32_t events) noexcept;
+	bool set_backend_events(std::uint32_t events) noexcept;
+	static int on_client_io(sd_event_source *source, int fd, std::uint32_t revents, void *userdata);
+	static int on_backend_io(sd_event_source *source, int fd, std::uint32_t revents, void *userdata);
+	static int on_closing_timeout(sd_event_source *source, std::uint64_t usec, void *userdata);
+	void client_io(std::uint32_t revents) noexcept;
+	void backend_io(std::uint32_t revents) noexcept;
+	void end_login_watch() noexcept;
+
+	/* The one way out: releases sockets, sources, the Lua client object, the login slot. */
+	void close() noexcept;
+	/* Sends @packet (framed) to the client and closes once it is written. */
+	void finish_with(std::vector<std::uint8_t> packet) noexcept;
+	/* ERR packets of ours, with the sequence id the client expects next. */
+	void fail_handshake(const ServerError &error, std::string_view message) noexcept; /* before the greeting */
+	void fail_login(const ServerError &error, std::string_view message) noexcept;
+	std::vector<std::uint8_t> make_err(const ServerError &error, std::string_view message, std::uint8_t sequence_id) const;
+
+	/* Pre-command I/O. */
+	bool flush_client() noexcept;
+	bool flush_backend() noexcept;
+	void send_client(const std::vector<std::uint8_t> &bytes) noexcept;
+	/* Reads once; false when the connection was closed.  @eof is set on orderly EOF. */
+	bool receive(int fd, std::vector<std::uint8_t> &in, bool &eof) noexcept;
+	/* Takes the next complete packet from @in into @payload; false while incomplete.  On a
+	 * framing error closes the connection (check is_closed()). */
+	bool next_packet(std::vector<std::uint8_t> &in, std::vector<std::uint8_t> &payload,
+			 std::uint8_t &sequence_id, bool from_client) noexcept;
+
+	/* Callbacks. */
+	void run_callback(CallbackKind kind, int nargs) noexcept;
+	void callback_done() noexcept;
+	void deliver(CallbackKind kind, CallbackOutcome &outcome) noexcept;
+	void dispatch_outcome(CallbackKind kind, CallbackOutcome &outcome);
+	bool push_client_and_response(std::string_view user, std::string_view database,
+				      std::string_view auth_plugin, ByteSpan attrs_block) noexcept;
+
+	/* The login. */
+	void send_greeting();
+	void handle_client_login_packet(std::vector<std::uint8_t> &payload, std::uint8_t sequence_id);
+	void run_handshake_response_script();
+	void connect_backend(ConnectAction &action);
+	void backend_connected();
+	void handle_backend_login_packet(const std::vector<std::uint8_t> &payload, std::uint8_t sequence_id);
+	void backend_login_failed();
+	void backend_logged_in();
+	void start_relay();
+
+	/* The command phase (client_connection_command.cpp). */
+	void relay_event(RelayEvent event) noexcept;
+	void handle_relay_event(RelayEvent &event);
+	void init_db_command(const RelayEvent &event);
+	void change_user_command(const RelayEvent &event);
+	void run_change_user_script();
+	void change_user_outcome(CallbackOutcome &outcome);
+	void init_db_outcome(CallbackOutcome &outcome);
+	void captured_packet(const RelayEvent &event);
+	void backend_reply_to_client(ByteSpan packet);
+	void answer_client(const ServerError &error, std::string_view message);
+	void end_intercept() noexcept;
+	void relay_failed(const char *what);
+};
+
+} // namespace myproxy

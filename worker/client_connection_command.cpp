@@ -1,0 +1,468 @@
+// The command phase of a client connection: reacting to the relay's events, on_init_db, and
+// COM_CHANGE_USER (the script decides again; the backend never sees the client's credentials).
+// Worker side.  Exchanges with the backend run with the client held, one at a time, and their
+// final reply reaches the client with the sequence id it expects.
+#include "client_connection.hpp"
+
+#include "worker/change_user_packet.hpp"
+#include "worker/connection_util.hpp"
+#include "worker/worker_loop.hpp"
+
+#include "common/auth_switch.hpp"
+#include "common/command_packet.hpp"
+#include "common/err_packet.hpp"
+#include "common/log.hpp"
+#include "common/mysql_capabilities.hpp"
+#include "common/mysql_packet.hpp"
+#include "common/native_password.hpp"
+#include "common/ok_packet.hpp"
+#include "lua/callback_run.hpp"
+
+#include <lua.hpp>
+#include <openssl/crypto.h>
+
+#include <cstring>
+
+namespace myproxy {
+
+/* Pushes a string with lua_pushlstring() inside a protected call: on a full Lua heap it returns
+ * false instead of raising. */
+static int push_string_unprotected(lua_State *L)
+{
+	const auto *text = static_cast<const std::string_view *>(lua_touserdata(L, 1));
+	lua_pushlstring(L, text->data(), text->size());
+	return 1;
+}
+
+static bool push_string(lua_State *L, std::string_view text) noexcept
+{
+	if (!lua_checkstack(L, 3))
+		return false;
+	lua_pushcfunction(L, push_string_unprotected);
+	lua_pushlightuserdata(L, &text);
+	if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+		lua_pop(L, 1);
+		return false;
+	}
+	return true;
+}
+
+static ByteSpan payload_of(ByteSpan packet) noexcept
+{
+	return packet.subspan(PACKET_HEADER_SIZE);
+}
+
+void ClientConnection::relay_event(RelayEvent event) noexcept
+{
+	try {
+		while (event.kind != RelayEvent::Kind::none) {
+			handle_relay_event(event);
+			if (phase != Phase::relay)
+				return;
+			if (callback && callback->status() == CallbackStatus::suspended)
+				break; /* resume_callback() goes on */
+			event = relay->resume();
+		}
+		update_events();
+	} catch (const std::exception &e) {
+		log(LogLevel::error, "relay: %s", e.what());
+		close();
+	}
+}
+
+void ClientConnection::handle_relay_event(RelayEvent &event)
+{
+	switch (event.kind) {
+	case RelayEvent::Kind::none:
+		break;
+	case RelayEvent::Kind::closed: {
+		const char *reason = relay_close_reason_name(event.close_reason);
+		switch (event.close_reason) {
+		case RelayEvent::CloseReason::client_quit:
+		case RelayEvent::CloseReason::client_closed:
+			log(LogLevel::debug, "%s", reason);
+			break;
+		case RelayEvent::CloseReason::backend_closed:
+			log(LogLevel::info, "%s", reason);
+			break;
+		case RelayEvent::CloseReason::client_error:
+		case RelayEvent::CloseReason::backend_error:
+			log(LogLevel::info, "%s: %s", reason, std::strerror(event.error_number));
+			break;
+		case RelayEvent::CloseReason::packet_too_large:
+		case RelayEvent::CloseReason::protocol_error:
+		case RelayEvent::CloseReason::out_of_memory:
+			log(LogLevel::warning, "%s", reason);
+			break;
+		}
+		close();
+		break;
+	}
+	case RelayEvent::Kind::command:
+		if (event.start.first_byte == COM_INIT_DB)
+			init_db_command(event);
+		else if (event.start.first_byte == COM_CHANGE_USER)
+			change_user_command(event);
+		else
+			relay->forward_packet(RelaySide::client);
+		break;
+	case RelayEvent::Kind::captured:
+		captured_packet(event);
+		break;
+	}
+}
+
+void ClientConnection::relay_failed(const char *what)
+{
+	log(LogLevel::warning, "%s", what);
+	close();
+}
+
+void ClientConnection::answer_client(const ServerError &error, std::string_view message)
+{
+	const std::vector<std::uint8_t> packet = make_err(error, message, client_sequence);
+	if (!relay->send_to_client(packet))
+		relay_failed("cannot queue an ERR for the client: a backend reply is in flight");
+}
+
+void ClientConnection::end_intercept() noexcept
+{
+	intercept = Intercept::none;
+	if (relay)
+		relay->hold_client(false);
+	pending_database.clear();
+	pending_user.clear();
+	pending_fingerprint.reset();
+	if (pending_password_sha1) {
+		OPENSSL_cleanse(pending_password_sha1->data(), pending_password_sha1->size());
+		pending_password_sha1.reset();
+	}
+	wipe(login_packet);
+	release(login_packet);
+	wipe(client_password);
+	client_password_given = false;
+}
+
+/* --- COM_INIT_DB -------------------------------------------------------------------------------- */
+
+void ClientConnection::init_db_command(const RelayEvent &event)
+{
+	client_sequence = std::uint8_t(event.start.header.sequence_id + 1);
+	auto command = parse_init_db(payload_of(event.packet));
+	if (!command) {
+		log(LogLevel::info, "refused COM_INIT_DB: %s", command.error().what);
+		relay->drop_packet(RelaySide::client);
+		answer_client(ER_DBACCESS_DENIED, "Access denied: invalid database name");
+		return;
+	}
+	lua_State *L = worker.lua();
+	if (!lua_checkstack(L, 3)) {
+		relay_failed("Lua stack full");
+		return;
+	}
+	push_lua_client(L, client_ref);
+	if (!push_string(L, command->schema)) {
+		lua_pop(L, 1);
+		relay->drop_packet(RelaySide::client);
+		answer_client(ER_OUT_OF_RESOURCES, "Out of memory");
+		return;
+	}
+	intercept = Intercept::init_db_script;
+	run_callback(CallbackKind::on_init_db, 2);
+}
+
+void ClientConnection::init_db_outcome(CallbackOutcome &outcome)
+{
+	intercept = Intercept::none;
+	if (outcome.kind == CallbackOutcome::Kind::failed) {
+		relay->drop_packet(RelaySide::client);
+		answer_client(ER_UNKNOWN_ERROR, "myproxy: on_init_db failed");
+		return;
+	}
+	if (outcome.kind != CallbackOutcome::Kind::action) {
+		relay->forward_packet(RelaySide::client);
+		return;
+	}
+	if (const auto *err = std::get_if<ErrAction>(&*outcome.action)) {
+		relay->drop_packet(RelaySide::client);
+		answer_client(ER_DBACCESS_DENIED, err->message);
+		return;
+	}
+	if (const auto *init_db = std::get_if<InitDbAction>(&*outcome.action)) {
+		std::vector<std::uint8_t> packet;
+		const std::size_t start = begin_packet(packet);
+		build_com_init_db(packet, init_db->database);
+		std::uint8_t sequence_id = 0;
+		finish_packet(packet, start, sequence_id);
+		if (!relay->replace_packet(RelaySide::client, packet))
+			relay_failed("the renamed COM_INIT_DB does not fit the relay buffer");
+		return;
+	}
+	relay->forward_packet(RelaySide::client);
+}
+
+/* --- COM_CHANGE_USER ---------------------------------------------------------------------------- */
+
+void ClientConnection::change_user_command(const RelayEvent &event)
+{
+	const ByteSpan payload = payload_of(event.packet);
+	login_packet.assign(payload.begin(), payload.end());
+	client_sequence = std::uint8_t(event.start.header.sequence_id + 1);
+	relay->drop_packet(RelaySide::client);
+	relay->hold_client(true);
+
+	auto command = parse_change_user(login_packet, client_capabilities);
+	if (!command) {
+		log(LogLevel::warning, "malformed COM_CHANGE_USER: %s (offset %zu)", command.error().what,
+		    command.error().offset);
+		fail_login(ER_HANDSHAKE_ERROR, "Bad handshake");
+		return;
+	}
+	if (command->auth_plugin_name == MYSQL_CLEAR_PASSWORD) {
+		client_password = ByteReader::as_string(command->auth_response);
+		if (!client_password.empty() && client_password.back() == '\0')
+			client_password.pop_back();
+		client_password_given = true;
+		run_change_user_script();
+		return;
+	}
+	/* The client answered our greeting's nonce (or not at all): ask for the cleartext password, as
+	 * at login. */
+	std::vector<std::uint8_t> packet;
+	const std::size_t start = begin_packet(packet);
+	build_auth_switch_request(packet, MYSQL_CLEAR_PASSWORD, {});
+	finish_packet(packet, start, client_sequence);
+	if (!relay->send_to_client(packet)) {
+		relay_failed("cannot queue the AuthSwitchRequest: a backend reply is in flight");
+		return;
+	}
+	intercept = Intercept::change_user_password;
+	relay->hold_client(false);
+	relay->capture_next(RelaySide::client);
+}
+
+void ClientConnection::run_change_user_script()
+{
+	intercept = Intercept::change_user_script;
+	relay->hold_client(true);
+	auto command = parse_change_user(login_packet, client_capabilities);
+	bool pushed = false;
+	if (command)
+		pushed = push_client_and_response(command->user, command->database, command->auth_plugin_name,
+						  command->attrs.bytes());
+	wipe(client_password);
+	client_password_given = false;
+	if (!pushed) {
+		answer_client(ER_OUT_OF_RESOURCES, "Out of memory");
+		end_intercept();
+		return;
+	}
+	run_callback(CallbackKind::change_user, 2);
+}
+
+bool ClientConnection::append_native_auth(std::vector<std::uint8_t> &out, ByteSpan nonce) const
+{
+	if (!pending_password_sha1)
+		return true; /* an empty password: an empty response */
+	auto scramble = native_password_scramble_from_sha1(*pending_password_sha1, nonce);
+	if (!scramble)
+		return false;
+	out.insert(out.end(), scramble->begin(), scramble->end());
+	OPENSSL_cleanse(scramble->data(), scramble->size());
+	return true;
+}
+
+void ClientConnection::change_user_outcome(CallbackOutcome &outcome)
+{
+	if (outcome.kind != CallbackOutcome::Kind::action) {
+		answer_client(ER_UNKNOWN_ERROR, "myproxy: the login script failed");
+		end_intercept();
+		return;
+	}
+	if (const auto *err = std::get_if<ErrAction>(&*outcome.action)) {
+		log(LogLevel::info, "COM_CHANGE_USER refused: %s", err->message.c_str());
+		answer_client(ER_ACCESS_DENIED, err->message);
+		end_intercept();
+		return;
+	}
+	auto *connect = std::get_if<ConnectAction>(&*outcome.action);
+	if (connect == nullptr) {
+		answer_client(ER_UNKNOWN_ERROR, "myproxy: the login script failed");
+		end_intercept();
+		return;
+	}
+	if (!(connect->address == backend_address)) {
+		log(LogLevel::info, "COM_CHANGE_USER to another backend refused");
+		answer_client(ER_ACCESS_DENIED, "COM_CHANGE_USER to another server is not supported");
+		end_intercept();
+		return;
+	}
+
+	std::vector<std::uint8_t> packet;
+	const std::size_t start = begin_packet(packet);
+	std::uint8_t sequence_id = 0;
+	const std::optional<Sha1Digest> fingerprint = credentials_fingerprint(*connect);
+	if (connect->user == backend_user && fingerprint && fingerprint == backend_fingerprint) {
+		/* The same account: a reset gives the client a fresh session without a login. */
+		build_com_reset_connection(packet);
+		finish_packet(packet, start, sequence_id);
+		pending_database = connect->database;
+		intercept = Intercept::backend_reset;
+	} else {
+		if (connect->password_sha1)
+			pending_password_sha1 = *connect->password_sha1;
+		else if (connect->password && !connect->password->empty())
+			pending_password_sha1 = native_password_sha1(*connect->password);
+		std::vector<std::uint8_t> auth;
+		if ((connect->password && !connect->password->empty() && !pending_password_sha1) ||
+		    !append_native_auth(auth, backend_nonce)) {
+			answer_client(ER_UNKNOWN_ERROR, "myproxy: internal error");
+			end_intercept();
+			return;
+		}
+		std::vector<ConnectAttr> attrs;
+		for (const auto &[key, value] : connect->attributes)
+			attrs.push_back({key, value});
+		ChangeUserParams params;
+		params.user = connect->user;
+		params.auth_response = auth;
+		params.database = connect->database;
+		params.character_set = client_character_set;
+		params.auth_plugin_name = MYSQL_NATIVE_PASSWORD;
+		params.attrs = attrs;
+		const bool built = build_change_user(packet, params, backend_capabilities);
+		OPENSSL_cleanse(auth.data(), auth.size());
+		if (!built) {
+			answer_client(ER_UNKNOWN_ERROR, "myproxy: cannot encode COM_CHANGE_USER for the backend");
+			end_intercept();
+			return;
+		}
+		finish_packet(packet, start, sequence_id);
+		pending_user = connect->user;
+		pending_fingerprint = fingerprint;
+		intercept = Intercept::backend_change_user;
+	}
+	if (!relay->send_to_backend(packet)) {
+		relay_failed("cannot queue a command for the backend");
+		return;
+	}
+	relay->capture_next(RelaySide::backend);
+}
+
+/* Relays the backend's final reply of our exchange to the client, renumbered for the client's
+ * exchange. */
+void ClientConnection::backend_reply_to_client(ByteSpan packet)
+{
+	std::vector<std::uint8_t> copy(packet.begin(), packet.end());
+	copy[3] = client_sequence;
+	relay->drop_packet(RelaySide::backend);
+	if (!relay->send_to_client(copy)) {
+		relay_failed("cannot queue the backend's reply for the client");
+		return;
+	}
+	end_intercept();
+}
+
+void ClientConnection::captured_packet(const RelayEvent &event)
+{
+	const ByteSpan payload = payload_of(event.packet);
+	const std::uint8_t header = payload.empty() ? 0 : payload[0];
+
+	if (event.side == RelaySide::client) {
+		if (intercept != Intercept::change_user_password) {
+			relay_failed("unexpected packet from the client");
+			return;
+		}
+		if (event.start.header.sequence_id != client_sequence) {
+			relay_failed("COM_CHANGE_USER: auth response out of order");
+			return;
+		}
+		client_password = ByteReader::as_string(payload);
+		if (!client_password.empty() && client_password.back() == '\0')
+			client_password.pop_back();
+		client_password_given = true;
+		relay->drop_packet(RelaySide::client);
+		client_sequence = std::uint8_t(client_sequence + 1);
+		run_change_user_script();
+		return;
+	}
+
+	switch (intercept) {
+	case Intercept::backend_reset:
+		if (header == OK_HEADER && !pending_database.empty()) {
+			relay->drop_packet(RelaySide::backend);
+			std::vector<std::uint8_t> packet;
+			const std::size_t start = begin_packet(packet);
+			build_com_init_db(packet, pending_database);
+			std::uint8_t sequence_id = 0;
+			finish_packet(packet, start, sequence_id);
+			intercept = Intercept::backend_init_db;
+			if (!relay->send_to_backend(packet)) {
+				relay_failed("cannot queue a command for the backend");
+				return;
+			}
+			relay->capture_next(RelaySide::backend);
+			return;
+		}
+		if (header == OK_HEADER || header == ERR_HEADER) {
+			backend_reply_to_client(event.packet);
+			return;
+		}
+		break;
+
+	case Intercept::backend_init_db:
+		if (header == OK_HEADER || header == ERR_HEADER) {
+			backend_reply_to_client(event.packet);
+			return;
+		}
+		break;
+
+	case Intercept::backend_change_user:
+	case Intercept::backend_change_user_switched:
+		if (header == OK_HEADER) {
+			backend_user = pending_user;
+			backend_fingerprint = pending_fingerprint;
+			backend_reply_to_client(event.packet);
+			return;
+		}
+		if (header == ERR_HEADER) {
+			backend_reply_to_client(event.packet);
+			return;
+		}
+		if (header == AUTH_SWITCH_REQUEST_HEADER && intercept == Intercept::backend_change_user) {
+			auto request = parse_auth_switch_request(payload);
+			std::vector<std::uint8_t> packet;
+			const std::size_t start = begin_packet(packet);
+			if (!request || request->plugin_name != MYSQL_NATIVE_PASSWORD ||
+			    !append_native_auth(packet, request->plugin_data)) {
+				log(LogLevel::warning, "COM_CHANGE_USER: the backend asks for an auth plugin myproxy "
+						       "does not speak here");
+				relay->drop_packet(RelaySide::backend);
+				/* The backend waits for an answer we cannot give: this session is lost. */
+				fail_login(ER_NOT_SUPPORTED_AUTH_MODE,
+					   "myproxy: the backend asks for an unsupported authentication method");
+				return;
+			}
+			std::uint8_t sequence_id = std::uint8_t(event.start.header.sequence_id + 1);
+			finish_packet(packet, start, sequence_id);
+			relay->drop_packet(RelaySide::backend);
+			intercept = Intercept::backend_change_user_switched;
+			if (!relay->send_to_backend(packet)) {
+				relay_failed("cannot queue the auth response for the backend");
+				return;
+			}
+			relay->capture_next(RelaySide::backend);
+			return;
+		}
+		break;
+
+	default:
+		break;
+	}
+	log(LogLevel::warning, "unexpected reply from the backend (header byte 0x%02x) during COM_CHANGE_USER",
+	    header);
+	relay->drop_packet(RelaySide::backend);
+	fail_login(ER_UNKNOWN_ERROR, "myproxy: unexpected reply from the backend");
+}
+
+} // namespace myproxy

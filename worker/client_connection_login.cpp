@@ -1,0 +1,530 @@
+// The login part of a client connection (worker side): the greeting, the client's
+// HandshakeResponse41 and cleartext password, the backend connect and ClientLogin, the start of the
+// relay, and the login deadline.  Passwords are wiped from our buffers as soon as Lua or the
+// backend login has its own copy.
+#include "client_connection.hpp"
+
+#include "worker/connect_socket.hpp"
+#include "worker/connection_util.hpp"
+#include "worker/worker_loop.hpp"
+
+#include "common/auth_switch.hpp"
+#include "common/command_packet.hpp"
+#include "common/err_packet.hpp"
+#include "common/handshake_response41.hpp"
+#include "common/handshake_v10.hpp"
+#include "common/log.hpp"
+#include "common/mysql_capabilities.hpp"
+#include "common/mysql_packet.hpp"
+#include "common/native_password.hpp"
+#include "common/ok_packet.hpp"
+#include "lua/callback_run.hpp"
+#include "lua/lua_handshake_response.hpp"
+
+#include <lua.hpp>
+#include <openssl/crypto.h>
+#include <systemd/sd-event.h>
+
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+
+namespace myproxy {
+
+/* utf8mb4_general_ci, what the greeting announces as the server's character set. */
+static constexpr std::uint8_t greeting_character_set = 45;
+
+/* --- pre-command I/O -------------------------------------------------------------------------- */
+
+static bool send_some(int fd, std::vector<std::uint8_t> &out, int &error) noexcept
+{
+	while (!out.empty()) {
+		const ssize_t n = ::send(fd, out.data(), out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				return true;
+			error = errno;
+			return false;
+		}
+		out.erase(out.begin(), out.begin() + n);
+		if (!out.empty())
+			return true; /* the kernel took what it could: wait for EPOLLOUT */
+	}
+	return true;
+}
+
+bool ClientConnection::flush_client() noexcept
+{
+	int error = 0;
+	if (send_some(client_fd.get(), client_out, error))
+		return true;
+	if (error != EPIPE && error != ECONNRESET)
+		log(LogLevel::info, "send to client failed: %s", std::strerror(error));
+	close();
+	return false;
+}
+
+bool ClientConnection::flush_backend() noexcept
+{
+	int error = 0;
+	if (send_some(backend_fd.get(), backend_out, error))
+		return true;
+	char backend[socket_address_text_max];
+	format_backend(backend, sizeof(backend));
+	log(LogLevel::warning, "send to backend %s failed: %s", backend, std::strerror(error));
+	fail_login(ER_UNKNOWN_ERROR, "myproxy: lost the connection to the backend");
+	return false;
+}
+
+void ClientConnection::send_client(const std::vector<std::uint8_t> &bytes) noexcept
+{
+	try {
+		client_out.insert(client_out.end(), bytes.begin(), bytes.end());
+	} catch (const std::bad_alloc &) {
+		close();
+		return;
+	}
+	flush_client();
+}
+
+bool ClientConnection::receive(int fd, std::vector<std::uint8_t> &in, bool &eof) noexcept
+{
+	constexpr std::size_t chunk = 4096;
+	eof = false;
+	const std::size_t old_size = in.size();
+	try {
+		in.resize(old_size + chunk);
+	} catch (const std::bad_alloc &) {
+		close();
+		return false;
+	}
+	ssize_t n;
+	do
+		n = ::recv(fd, in.data() + old_size, chunk, MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	in.resize(old_size + (n > 0 ? std::size_t(n) : 0));
+	if (n == 0)
+		eof = true;
+	if (n < 0 && errno != EAGAIN) {
+		const bool from_client = fd == client_fd.get();
+		if (from_client) {
+			log(LogLevel::info, "receive from client failed: %s", std::strerror(errno));
+			close();
+		} else {
+			char backend[socket_address_text_max];
+			format_backend(backend, sizeof(backend));
+			log(LogLevel::warning, "receive from backend %s failed: %s", backend, std::strerror(errno));
+			fail_login(ER_UNKNOWN_ERROR, "myproxy: lost the connection to the backend");
+		}
+		return false;
+	}
+	return true;
+}
+
+bool ClientConnection::next_packet(std::vector<std::uint8_t> &in, std::vector<std::uint8_t> &payload,
+				   std::uint8_t &sequence_id, bool from_client) noexcept
+{
+	ParseResult<ReassembledPayload> result = ParseError{"", 0};
+	try {
+		result = reassemble_payload(in, payload, login_packet_max);
+	} catch (const std::bad_alloc &) {
+		close();
+		return false;
+	}
+	if (!result) {
+		if (from_client) {
+			/* Whatever it sent, the client now waits for our answer. */
+			client_sequence = std::uint8_t(client_sequence + 1);
+			log(LogLevel::warning, "malformed packet during login: %s", result.error().what);
+			fail_login(ER_NET_PACKET_TOO_LARGE, "Got a packet bigger than 'max_allowed_packet' bytes");
+		} else {
+			char backend[socket_address_text_max];
+			format_backend(backend, sizeof(backend));
+			log(LogLevel::warning, "backend %s: malformed packet during login: %s", backend,
+			    result.error().what);
+			fail_login(ER_UNKNOWN_ERROR, "myproxy: the backend sent a malformed packet");
+		}
+		return false;
+	}
+	if (!result->complete)
+		return false;
+	in.erase(in.begin(), in.begin() + std::ptrdiff_t(result->wire_size));
+	sequence_id = result->first_sequence_id;
+	return true;
+}
+
+/* --- the client's login ----------------------------------------------------------------------- */
+
+void ClientConnection::start() noexcept
+{
+	try {
+		if (handler < 0) {
+			log(LogLevel::error, "no listener for this client");
+			close();
+			return;
+		}
+		if (sd_event_add_io(worker.event_loop(), &client_source, client_fd.get(), EPOLLIN, on_client_io, this) <
+		    0) {
+			log(LogLevel::error, "cannot watch the client socket");
+			close();
+			return;
+		}
+		client_events = EPOLLIN;
+		login_watch = worker.watch_login(*this);
+		if (attributes.has_credentials) {
+			if (!worker.reserve_pending_login(attributes.uid)) {
+				log(LogLevel::warning, "too many logins in progress for uid %u", attributes.uid);
+				fail_handshake(ER_CON_COUNT_ERROR, "Too many connections");
+				return;
+			}
+			pending_login_reserved = true;
+		}
+		lua_State *L = worker.lua();
+		client_ref = create_lua_client(L, attributes);
+		if (client_ref == LUA_NOREF || !lua_checkstack(L, 2)) {
+			log(LogLevel::error, "Lua heap full: cannot create the client object");
+			fail_handshake(ER_OUT_OF_RESOURCES, "Out of memory");
+			return;
+		}
+		attributes.server_version_settable = true;
+		push_lua_client(L, client_ref);
+		run_callback(CallbackKind::on_connect, 1);
+		update_events();
+	} catch (const std::exception &e) {
+		log(LogLevel::error, "login: %s", e.what());
+		close();
+	}
+}
+
+void ClientConnection::send_greeting()
+{
+	const auto scramble = generate_scramble();
+	if (!scramble) {
+		log(LogLevel::error, "generate_scramble() failed");
+		fail_handshake(ER_UNKNOWN_ERROR, "myproxy: internal error");
+		return;
+	}
+	HandshakeV10Params params;
+	params.server_version = attributes.server_version;
+	params.connection_id = worker.next_connection_id();
+	params.scramble = *scramble;
+	params.capabilities = offered_capabilities;
+	params.character_set = greeting_character_set;
+	params.status_flags = SERVER_STATUS_AUTOCOMMIT;
+	params.auth_plugin_name = MYSQL_CLEAR_PASSWORD;
+	std::vector<std::uint8_t> out;
+	const std::size_t start = begin_packet(out);
+	if (!build_handshake_v10(out, params)) {
+		log(LogLevel::error, "cannot encode the greeting (server_version '%s')", attributes.server_version.c_str());
+		fail_handshake(ER_UNKNOWN_ERROR, "myproxy: internal error");
+		return;
+	}
+	std::uint8_t sequence_id = 0;
+	finish_packet(out, start, sequence_id);
+	client_sequence = 1; /* what the client's HandshakeResponse41 carries */
+	phase = Phase::greeting_sent;
+	send_client(out);
+}
+
+void ClientConnection::handle_client_login_packet(std::vector<std::uint8_t> &payload, std::uint8_t sequence_id)
+{
+	if (sequence_id != client_sequence) {
+		log(LogLevel::warning, "login packet with sequence id %u where %u was expected", sequence_id,
+		    client_sequence);
+		client_sequence = std::uint8_t(sequence_id + 1);
+		fail_login(ER_HANDSHAKE_ERROR, "Bad handshake");
+		return;
+	}
+	client_sequence = std::uint8_t(sequence_id + 1);
+
+	if (phase == Phase::auth_switch_sent) {
+		client_password = cleartext_password(payload);
+		client_password_given = true;
+		wipe(payload);
+		run_handshake_response_script();
+		return;
+	}
+
+	auto response = parse_handshake_response41(payload);
+	if (!response) {
+		log(LogLevel::warning, "malformed HandshakeResponse41: %s (offset %zu)", response.error().what,
+		    response.error().offset);
+		fail_login(ER_HANDSHAKE_ERROR, "Bad handshake");
+		return;
+	}
+	if (response->is_ssl_request) {
+		log(LogLevel::info, "the client asked for TLS, which is not supported");
+		fail_login(ER_HANDSHAKE_ERROR, "TLS is not supported by this server");
+		return;
+	}
+	client_capabilities = response->capabilities & offered_capabilities;
+	client_character_set = response->character_set;
+	client_max_packet_size = response->max_packet_size;
+	if (!(response->capabilities & CLIENT_PLUGIN_AUTH)) {
+		log(LogLevel::info, "the client cannot switch to mysql_clear_password (no CLIENT_PLUGIN_AUTH)");
+		fail_login(ER_NOT_SUPPORTED_AUTH_MODE,
+			   "Client does not support authentication protocol requested by server; consider upgrading MariaDB client");
+		return;
+	}
+	const bool cleartext = response->auth_plugin_name == MYSQL_CLEAR_PASSWORD;
+	if (cleartext) {
+		client_password = cleartext_password(response->auth_response);
+		client_password_given = true;
+	}
+	login_packet = std::move(payload);
+	if (cleartext) {
+		run_handshake_response_script();
+		return;
+	}
+
+	std::vector<std::uint8_t> out;
+	const std::size_t start = begin_packet(out);
+	build_auth_switch_request(out, MYSQL_CLEAR_PASSWORD, {});
+	finish_packet(out, start, client_sequence);
+	phase = Phase::auth_switch_sent;
+	send_client(out);
+}
+
+void ClientConnection::run_handshake_response_script()
+{
+	phase = Phase::on_handshake_response;
+	auto response = parse_handshake_response41(login_packet);
+	bool pushed = false;
+	if (response)
+		pushed = push_client_and_response(response->user, response->database, response->auth_plugin_name,
+						  response->attrs.bytes());
+	wipe(client_password);
+	wipe(login_packet);
+	release(login_packet);
+	if (!pushed) {
+		log(LogLevel::error, "Lua heap full: cannot build the handshake_response table");
+		fail_login(ER_OUT_OF_RESOURCES, "Out of memory");
+		return;
+	}
+	run_callback(CallbackKind::on_handshake_response, 2);
+}
+
+/* --- the backend's login ---------------------------------------------------------------------- */
+
+std::optional<Sha1Digest> ClientConnection::credentials_fingerprint(const ConnectAction &action) noexcept
+{
+	if (action.password_sha1)
+		return native_password_sha1(ByteReader::as_string(*action.password_sha1));
+	return native_password_stored_hash(action.password ? std::string_view(*action.password) : std::string_view());
+}
+
+void ClientConnection::connect_backend(ConnectAction &action)
+{
+	backend_address = action.address;
+	backend_user = action.user;
+	backend_fingerprint = credentials_fingerprint(action);
+	char backend[socket_address_text_max];
+	format_backend(backend, sizeof(backend));
+
+	std::vector<ConnectAttr> attrs;
+	attrs.reserve(action.attributes.size());
+	for (const auto &[key, value] : action.attributes)
+		attrs.push_back({key, value});
+	ClientLoginParams params;
+	params.user = action.user;
+	if (action.password)
+		params.password = *action.password;
+	params.password_sha1 = action.password_sha1;
+	params.database = action.database;
+	params.attrs = attrs;
+	params.capabilities = client_capabilities;
+	if (client_character_set != 0)
+		params.character_set = client_character_set;
+	if (client_max_packet_size != 0)
+		params.max_packet_size = client_max_packet_size;
+	login = std::make_unique<ClientLogin>(params);
+
+	ConnectStart connection = start_connect(backend_address);
+	if (connection.error != 0) {
+		log(LogLevel::warning, "connect to backend %s failed: %s", backend, std::strerror(connection.error));
+		char message[socket_address_text_max + 128];
+		std::snprintf(message, sizeof(message), "myproxy: backend %s unreachable: %s", backend,
+			      std::strerror(connection.error));
+		fail_login(ER_UNKNOWN_ERROR, message);
+		return;
+	}
+	backend_fd = std::move(connection.fd);
+	backend_events = connection.in_progress ? EPOLLOUT : EPOLLIN;
+	if (sd_event_add_io(worker.event_loop(), &backend_source, backend_fd.get(), backend_events, on_backend_io,
+			    this) < 0) {
+		log(LogLevel::error, "cannot watch the backend socket");
+		fail_login(ER_UNKNOWN_ERROR, "myproxy: internal error");
+		return;
+	}
+	if (connection.in_progress)
+		phase = Phase::backend_connecting;
+	else
+		backend_connected();
+}
+
+void ClientConnection::backend_connected()
+{
+	phase = Phase::backend_login;
+}
+
+void ClientConnection::handle_backend_login_packet(const std::vector<std::uint8_t> &payload, std::uint8_t sequence_id)
+{
+	if (!backend_greeting_seen) {
+		backend_greeting_seen = true;
+		/* Kept for COM_CHANGE_USER; ClientLogin checks the greeting itself. */
+		if (!payload.empty() && payload[0] == HANDSHAKE_V10_PROTOCOL_VERSION) {
+			auto greeting = parse_handshake_v10(payload);
+			if (greeting) {
+				auto nonce = handshake_v10_scramble20(*greeting);
+				if (nonce)
+					backend_nonce = *nonce;
+			}
+		}
+	}
+	const ClientLoginStatus status = login->feed(payload, sequence_id, backend_out);
+	if (!backend_out.empty() && !flush_backend())
+		return;
+	if (status == ClientLoginStatus::SUCCEEDED)
+		backend_logged_in();
+	else if (status == ClientLoginStatus::FAILED)
+		backend_login_failed();
+}
+
+void ClientConnection::backend_login_failed()
+{
+	const ClientLoginFailure &failure = login->failure();
+	char backend[socket_address_text_max];
+	format_backend(backend, sizeof(backend));
+	if (failure.kind == ClientLoginFailure::Kind::SERVER_ERROR) {
+		log(LogLevel::info, "backend %s refused user '%s': %u %s", backend, backend_user.c_str(),
+		    failure.error_code, failure.message.c_str());
+		/* The backend's own error, code, SQLSTATE and text unchanged. */
+		ErrPacket err;
+		err.error_code = failure.error_code;
+		err.sql_state = failure.sql_state;
+		err.message = failure.message;
+		std::vector<std::uint8_t> out;
+		const std::size_t start = begin_packet(out);
+		build_err_packet(out, err, client_capabilities);
+		finish_packet(out, start, client_sequence);
+		finish_with(std::move(out));
+		return;
+	}
+	log(LogLevel::warning, "login to backend %s failed: %s", backend, failure.message.c_str());
+	char message[socket_address_text_max + 64];
+	std::snprintf(message, sizeof(message), "myproxy: login to backend %s failed", backend);
+	fail_login(ER_UNKNOWN_ERROR, message);
+}
+
+void ClientConnection::backend_logged_in()
+{
+	const ClientLoginSuccess &success = login->success();
+	backend_capabilities = success.capabilities;
+	const std::uint32_t missing = client_capabilities & format_capabilities & ~success.capabilities;
+	if (missing != 0) {
+		char backend[socket_address_text_max];
+		format_backend(backend, sizeof(backend));
+		const std::uint32_t flag = missing & -missing;
+		log(LogLevel::warning, "backend %s lacks %s, which the client uses", backend, capability_name(flag));
+		fail_login(ER_UNKNOWN_ERROR, "myproxy: the backend lacks a capability the client needs");
+		return;
+	}
+	/* MariaDB 10+ prefixes "5.5.5-" for the sake of old replication clients; scripts want the
+	 * real version, as clients show it. */
+	std::string_view version = success.server_version;
+	if (version.starts_with("5.5.5-") && version.find("MariaDB") != std::string_view::npos)
+		version.remove_prefix(6);
+	attributes.server_version = version;
+	phase = Phase::on_command_phase;
+	lua_State *L = worker.lua();
+	if (!lua_checkstack(L, 2)) {
+		fail_login(ER_OUT_OF_RESOURCES, "Out of memory");
+		return;
+	}
+	push_lua_client(L, client_ref);
+	run_callback(CallbackKind::on_command_phase, 1);
+}
+
+void ClientConnection::start_relay()
+{
+	const ClientLoginSuccess &success = login->success();
+	OkPacket ok;
+	ok.status_flags = success.status_flags;
+	ok.warnings = success.warnings;
+	std::vector<std::uint8_t> out;
+	const std::size_t start = begin_packet(out);
+	build_ok_packet(out, ok, client_capabilities);
+	finish_packet(out, start, client_sequence);
+
+	relay = std::make_unique<Relay>(worker.relay_buffers(), client_fd.get(), backend_fd.get(),
+					(client_capabilities & CLIENT_LOCAL_FILES) != 0);
+	relay->intercept_command(COM_INIT_DB);
+	relay->intercept_command(COM_CHANGE_USER);
+	if (!relay->send_to_client(out) || !relay->preload(RelaySide::client, client_in) ||
+	    !relay->preload(RelaySide::backend, backend_in)) {
+		log(LogLevel::error, "cannot start the relay");
+		close();
+		return;
+	}
+
+	char backend[socket_address_text_max];
+	format_backend(backend, sizeof(backend));
+	log(LogLevel::debug, "logged in to backend %s as '%s'", backend, backend_user.c_str());
+
+	login.reset();
+	release(client_in);
+	release(client_out);
+	release(backend_in);
+	release(backend_out);
+	end_login_watch();
+	if (pending_login_reserved) {
+		worker.release_pending_login(attributes.uid);
+		pending_login_reserved = false;
+	}
+	phase = Phase::relay;
+	relay_event(relay->resume());
+}
+
+void ClientConnection::login_deadline_expired() noexcept
+{
+	/* The worker has erased our entry already. */
+	login_watch.reset();
+	char backend[socket_address_text_max];
+	char message[socket_address_text_max + 64];
+	switch (phase) {
+	case Phase::on_connect:
+		log(LogLevel::warning, "login deadline: on_connect did not finish");
+		fail_handshake(ER_UNKNOWN_ERROR, "myproxy: the login script timed out");
+		break;
+	case Phase::greeting_sent:
+	case Phase::auth_switch_sent:
+		log(LogLevel::info, "login deadline: the client did not answer");
+		fail_login(ER_NET_READ_ERROR, "Got timeout reading communication packets");
+		break;
+	case Phase::on_handshake_response:
+	case Phase::on_command_phase:
+		log(LogLevel::warning, "login deadline: %s did not finish",
+		    phase == Phase::on_command_phase ? "on_command_phase" : "on_handshake_response");
+		fail_login(ER_UNKNOWN_ERROR, "myproxy: the login script timed out");
+		break;
+	case Phase::backend_connecting:
+	case Phase::backend_login:
+		format_backend(backend, sizeof(backend));
+		log(LogLevel::warning, "login deadline: backend %s did not answer", backend);
+		std::snprintf(message, sizeof(message), "myproxy: backend %s did not answer in time", backend);
+		fail_login(ER_UNKNOWN_ERROR, message);
+		break;
+	case Phase::closing:
+	case Phase::relay:
+	case Phase::closed:
+		break;
+	}
+}
+
+} // namespace myproxy

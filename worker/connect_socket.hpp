@@ -1,0 +1,30 @@
+// Non-blocking connects to backends (worker side): start one, and collect its outcome once the
+// socket turns writable.  Addresses are already numeric (workers never resolve names).  Never
+// blocks and never retries: a failed connect is reported to the caller, which tells the client.
+#pragma once
+
+#include "common/socket_address.hpp"
+#include "common/unique_fd.hpp"
+
+namespace myproxy {
+
+struct ConnectStart {
+	/* The socket (non-blocking, close-on-exec); invalid when error != 0. */
+	UniqueFd fd;
+	/* True: the connect is under way, wait for EPOLLOUT and call finish_connect(). */
+	bool in_progress = false;
+	/* errno of socket() or connect(); 0 on success or in progress. */
+	int error = 0;
+};
+
+/* Creates a stream socket for @address's family and connects it.  TCP sockets get TCP_NODELAY
+ * (the relay writes whole replies at once; Nagle would only add latency). */
+ConnectStart start_connect(const SocketAddress &address) noexcept;
+
+/* After EPOLLOUT on a connect that was in progress: 0 when connected, else its errno. */
+int finish_connect(int fd) noexcept;
+
+/* Sets TCP_NODELAY on @fd when it is a TCP socket of @family; other families are left alone. */
+void set_tcp_nodelay(int fd, int family) noexcept;
+
+} // namespace myproxy

@@ -1,0 +1,133 @@
+// The worker process's state (worker side): its own sd-event loop, the channel to the master, the
+// client connections it serves, and what they share (Lua state, relay buffers, per-uid login
+// counts).  Connections reach the worker only through this interface.  Never touches the master's
+// loop or sources (they are unusable after fork anyway) and never accepts clients itself.
+#pragma once
+
+#include "common/channel_protocol.hpp"
+#include "common/unique_fd.hpp"
+#include "worker/relay_buffer_pool.hpp"
+
+#include <array>
+#include <cstdint>
+#include <deque>
+#include <list>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+typedef struct sd_event sd_event;
+typedef struct sd_event_source sd_event_source;
+struct lua_State;
+
+namespace myproxy {
+
+struct Config;
+class ClientConnection;
+
+/* Exit statuses of a worker process (the master logs them). */
+inline constexpr int worker_exit_ok = 0;
+/* The event loop could not be set up or failed. */
+inline constexpr int worker_exit_loop_failed = 71; /* EX_OSERR */
+/* The master sent something the worker cannot accept (a protocol violation on the channel). */
+inline constexpr int worker_exit_channel_error = 76; /* EX_PROTOCOL */
+
+/* A connection still logging in, and when its time is up. */
+struct LoginWatch {
+	ClientConnection *connection;
+	std::uint64_t deadline_usec; /* CLOCK_MONOTONIC */
+};
+
+/* Pending (not yet logged-in) connections one uid may have in one worker; more get ERR 1040. */
+inline constexpr unsigned pending_logins_per_uid_max = 64;
+
+class Worker {
+public:
+	Worker(Config &config, UniqueFd channel, unsigned index);
+	~Worker();
+
+	Worker(const Worker &) = delete;
+	Worker &operator=(const Worker &) = delete;
+
+	/* Sets up the loop and the channel, says WORKER_READY, runs until done; the exit status. */
+	int run();
+
+	sd_event *event_loop() const noexcept { return event; }
+	lua_State *lua() const noexcept;
+	RelayBufferPool &relay_buffers() noexcept { return buffers; }
+	unsigned index() const noexcept { return worker_index; }
+
+	/* The handler table (registry reference) of listener @listener_index, or -1 when the index
+	 * names no listener. */
+	int handler_ref(std::uint32_t listener_index) const noexcept;
+
+	/* Connection ids for Handshake V10: unique in this worker, never 0. */
+	std::uint32_t next_connection_id() noexcept;
+
+	/* Counts a login in progress for @uid; false when the uid is at its cap. */
+	bool reserve_pending_login(std::uint32_t uid);
+	void release_pending_login(std::uint32_t uid) noexcept;
+
+	/* Watches a login's deadline (login_deadline_usec from now).  All logins get the same time,
+	 * so the list stays in deadline order and one timer serves it: no timer per connection. */
+	std::list<LoginWatch>::iterator watch_login(ClientConnection &connection);
+	/* The login ended (either way).  When the deadline passes, the worker erases the entry
+	 * itself before it calls ClientConnection::login_deadline_expired(). */
+	void unwatch_login(std::list<LoginWatch>::iterator watch) noexcept;
+
+	/* The connection has released its sockets: tell the master, destroy it once the current
+	 * event has been handled (by reap_closed() or, failing that, a deferred event). */
+	void connection_closed(ClientConnection &connection) noexcept;
+	/* Destroys the closed connections.  Only from the outermost frame of an event handler: no
+	 * method of a closed connection may be running. */
+	void reap_closed() noexcept;
+
+	/* Counters for statistics. */
+	std::uint64_t active_connections() const noexcept { return connections.size(); }
+	std::uint64_t total_connections() const noexcept { return connections_received; }
+
+private:
+	Config &config;
+	UniqueFd channel;
+	unsigned worker_index;
+	sd_event *event = nullptr;
+	sd_event_source *channel_source = nullptr;
+	sd_event_source *reaper_source = nullptr;
+	sd_event_source *drain_timer = nullptr;
+	RelayBufferPool buffers;
+
+	std::unordered_map<ClientConnection *, std::unique_ptr<ClientConnection>> connections;
+	/* Closed connections, destroyed by the reaper after the event that closed them. */
+	std::vector<std::unique_ptr<ClientConnection>> closed;
+	std::unordered_map<std::uint32_t, unsigned> pending_logins;
+	std::list<LoginWatch> login_watches;
+	sd_event_source *login_timer = nullptr;
+	std::uint32_t connection_id_counter = 0;
+	std::uint64_t connections_received = 0;
+	bool draining = false;
+	int exit_status = worker_exit_ok;
+
+	/* Messages to the master that the channel could not take yet. */
+	std::deque<std::vector<std::uint8_t>> outgoing;
+	std::array<std::uint8_t, channel_max_message_size> receive_buffer;
+
+	void receive_message();
+	void handle_message(const ChannelMessage &message, std::array<UniqueFd, channel_max_fds> &fds);
+	void accept_client(const NewClientMessage &message, UniqueFd client, UniqueFd pidfd);
+	void reload() noexcept;
+	void start_drain(std::uint32_t timeout_ms);
+	void send_message(const ChannelMessage &message) noexcept;
+	void flush_outgoing() noexcept;
+	void update_channel_events() noexcept;
+	void close_all_connections() noexcept;
+	void exit_loop(int status) noexcept;
+	void maybe_finish_drain() noexcept;
+
+	static int on_channel(sd_event_source *source, int fd, std::uint32_t revents, void *userdata);
+	static int on_reaper(sd_event_source *source, void *userdata);
+	void arm_login_timer() noexcept;
+	static int on_login_timer(sd_event_source *source, std::uint64_t usec, void *userdata);
+	static int on_drain_timeout(sd_event_source *source, std::uint64_t usec, void *userdata);
+};
+
+} // namespace myproxy
