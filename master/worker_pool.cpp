@@ -440,12 +440,14 @@ void WorkerPool::receive_messages(Worker &w)
 		case ChannelIoStatus::would_block:
 			return;
 		case ChannelIoStatus::peer_closed:
-			/* Usually the worker is exiting; one that lives on without a channel could
-			   never be drained, so it goes (the exit status stays what it was). */
+			/* Usually the worker is exiting.  While draining that is expected, and the
+			   drain timeout bounds it: killing it here would log a clean exit as SIGKILL.
+			   Otherwise one that lives on without a channel could never be drained, so
+			   it goes (the exit status stays what it was). */
 			log_debug("worker[%u] closed its channel", w.index);
 			close_channel(w);
 			set_ready(w, false);
-			if (w.child_source != nullptr)
+			if (!draining && w.child_source != nullptr)
 				sd_event_source_send_child_signal(w.child_source, SIGKILL, nullptr, 0);
 			return;
 		case ChannelIoStatus::error: {
