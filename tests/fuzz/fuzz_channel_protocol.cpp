@@ -1,0 +1,58 @@
+// Fuzz target for channel_protocol.hpp: the input is one received master/worker message, decoded in
+// both directions with 0 to 3 fds (the receiver knows both, the sender cannot choose them).  Every view
+// is touched, and a message that decodes must encode back to exactly the input bytes: the format has
+// one encoding per message, so anything else means the codec and the decoder disagree.
+#include "common/channel_protocol.hpp"
+#include "tests/fuzz/fuzz_util.hpp"
+
+#include <variant>
+#include <vector>
+
+using namespace myproxy;
+
+static void check_views(const ChannelMessage &message, ByteSpan input)
+{
+	if (const auto *m = std::get_if<NewClientMessage>(&message)) {
+		FUZZ_CHECK(fuzz::view_ok(m->info.peer_address, input));
+		FUZZ_CHECK(fuzz::view_ok(m->info.cgroup_path, input));
+		FUZZ_CHECK(m->info.peer_address.size() <= channel_max_peer_address);
+		FUZZ_CHECK(m->info.cgroup_path.size() <= channel_max_cgroup_path);
+		FUZZ_CHECK(m->info.pid >= 0);
+		if (!m->info.has_credentials)
+			FUZZ_CHECK(m->info.pid == 0 && m->info.uid == 0 && m->info.gid == 0);
+	} else if (const auto *d = std::get_if<DisconnectAccountMessage>(&message)) {
+		FUZZ_CHECK(fuzz::view_ok(d->account, input));
+		FUZZ_CHECK(!d->account.empty() && d->account.size() <= channel_max_account_name);
+	} else if (const auto *n = std::get_if<NodeStateMessage>(&message)) {
+		FUZZ_CHECK(n->state <= NodeState::dead);
+	}
+}
+
+static void check_decode(ByteSpan input, std::size_t fd_count, ChannelDirection direction)
+{
+	const auto message = decode_channel_message(input, fd_count, direction);
+	if (!message.ok()) {
+		FUZZ_CHECK(fuzz::error_ok(message.error(), input));
+		return;
+	}
+	const ChannelMessageType type = channel_message_type(*message);
+	FUZZ_CHECK(channel_message_allowed(direction, type));
+	FUZZ_CHECK(channel_message_name(type) != nullptr);
+	FUZZ_CHECK(input.size() >= channel_header_size && input.size() <= channel_max_message_size);
+	check_views(*message, input);
+
+	std::vector<std::uint8_t> out;
+	const auto fds = encode_channel_message(out, *message);
+	FUZZ_CHECK(fds.ok() && *fds == fd_count);
+	FUZZ_CHECK(fuzz::same(out, input));
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size)
+{
+	const ByteSpan input(data, size);
+	for (std::size_t fd_count = 0; fd_count <= channel_max_fds + 1; ++fd_count) {
+		check_decode(input, fd_count, ChannelDirection::master_to_worker);
+		check_decode(input, fd_count, ChannelDirection::worker_to_master);
+	}
+	return 0;
+}
