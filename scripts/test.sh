@@ -21,24 +21,30 @@ make -j"$jobs"
 status=0
 make -j"$jobs" check || status=$?
 
-# automake's test driver keeps each program's output in its .log file; show Check's own summaries.
+# automake's test driver keeps each program's output in its .log file and its verdict in its
+# .trs file.  Show Check's own summary line for Check programs, the last line of the others
+# (fuzz corpus replays, man page and example checks), and one total.
 echo
-echo "== Check summaries =="
+echo "== Test summaries =="
 passed=0
 failed=0
-for log in $(find tests -name 'check_*.log' | sort); do
-	name=${log%.log}
-	line=$(grep -E '^[0-9]+%: Checks: [0-9]+' "$log" | tail -n 1 || true)
-	if [ -z "$line" ]; then
-		echo "$name: no Check summary (crashed?)"
-		failed=$((failed + 1))
-		continue
+for trs in $(find . -name '*.trs' | sort); do
+	name=${trs#./}
+	name=${name%.trs}
+	log=${trs%.trs}.log
+	verdict=$(sed -n 's/^:test-result: //p' "$trs" | head -n 1)
+	line=$(grep -E '^[0-9]+%: Checks: [0-9]+' "$log" 2>/dev/null | tail -n 1 || true)
+	if [ -n "$line" ]; then
+		echo "$name: $line"
+		counts=$(echo "$line" | sed -E 's/.*Checks: ([0-9]+), Failures: ([0-9]+), Errors: ([0-9]+).*/\1 \2 \3/')
+		set -- $counts
+		passed=$((passed + $1 - $2 - $3))
+		failed=$((failed + $2 + $3))
+		[ "$verdict" = PASS ] || [ "$2$3" != 00 ] || failed=$((failed + 1))
+	else
+		echo "$name: $verdict: $(tail -n 1 "$log" 2>/dev/null)"
+		if [ "$verdict" = PASS ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 	fi
-	echo "$name: $line"
-	checks=$(echo "$line" | sed -E 's/.*Checks: ([0-9]+), Failures: ([0-9]+), Errors: ([0-9]+).*/\1 \2 \3/')
-	set -- $checks
-	passed=$((passed + $1 - $2 - $3))
-	failed=$((failed + $2 + $3))
 done
 if [ "$status" -ne 0 ]; then
 	echo
