@@ -92,14 +92,14 @@ std::string ProxyProcess::path(std::string_view name) const
 	return dir() + "/" + std::string(name);
 }
 
-static bool accepts(const std::string &address)
+static bool accepts(const std::string &address, bool need_greeting)
 {
 	try {
 		RawConnection probe(address);
 		// Take the greeting before hanging up: unread data would turn our close into a reset,
 		// which the worker logs as a failed receive.
-		probe.read_packet(std::chrono::seconds(5));
-		return true;
+		const bool greeted = probe.read_packet(std::chrono::seconds(5)).has_value();
+		return greeted || !need_greeting;
 	} catch (const FixtureError &) {
 		return false;
 	}
@@ -110,7 +110,8 @@ void ProxyProcess::start(const std::string &config_lua, const std::vector<std::s
 {
 	write_file(config_path(), config_lua);
 	ChildSpec spec;
-	spec.argv = {myproxy_path(), "--config", config_path()};
+	spec.argv = prefix_;
+	spec.argv.insert(spec.argv.end(), {myproxy_path(), "--config", config_path()});
 	spec.log_path = log_path();
 	spec.cwd = dir();
 	// Sanitizer reports go to the log (stderr) and end the process with a distinct status.
@@ -121,7 +122,7 @@ void ProxyProcess::start(const std::string &config_lua, const std::vector<std::s
 
 	const auto deadline = Clock::now() + timeout;
 	for (const std::string &address : wait_for) {
-		while (!accepts(address)) {
+		while (!accepts(address, !prefix_.empty())) {
 			if (!process_.running())
 				throw FixtureError("myproxy exited during start-up (" +
 						   describe_wait_status(process_.wait_status()) + ")\n--- " + log_path() +

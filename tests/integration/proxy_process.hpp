@@ -49,6 +49,10 @@ public:
 	// whose log PROXY_ASSERT prints.
 	void start(const std::string &config_lua, const std::vector<std::string> &wait_for,
 		   std::chrono::milliseconds timeout = std::chrono::seconds(30));
+	// A wrapper that ends up exec'ing myproxy, put before its argv by start(): e.g.
+	// {"/usr/bin/systemd-socket-activate", "-l", path}.  A wrapper may accept connections
+	// before myproxy runs, so start() then waits for a greeting on @wait_for, not a connect.
+	void set_command_prefix(std::vector<std::string> prefix) { prefix_ = std::move(prefix); }
 	// SIGTERM (by default), waits, returns the wait status.  Usable in a forked test child
 	// too: the launcher is the daemon's parent.
 	int stop(int signal = SIGTERM, std::chrono::milliseconds grace = std::chrono::seconds(20));
@@ -63,6 +67,7 @@ public:
 
 private:
 	std::unique_ptr<TempDir> dir_;
+	std::vector<std::string> prefix_;
 	LaunchedProcess process_;
 };
 
