@@ -10,6 +10,7 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <cstring>
 #include <new>
 
@@ -186,27 +187,60 @@ int default_worker_processes()
 	return cpus > worker_processes_max ? worker_processes_max : static_cast<int>(cpus);
 }
 
-/* (int *worker_processes) -> listener table.  The checks that need the whole script; takes the listener
- * table out of the registry, which ends mysql_listen()'s working life. */
-int finish_config(lua_State *L)
-{
-	int *worker_processes = static_cast<int *>(lua_touserdata(L, 1));
+/* The globals finish_config() reads; trivially destructible, since luaL_error() may jump over it. */
+struct ScriptGlobals {
+	int worker_processes;
+	std::uint64_t connect_timeout_usec;
+};
 
+/* Leaves the stack as it found it, or raises the error. */
+void read_worker_processes(lua_State *L, ScriptGlobals &globals)
+{
 	lua_getglobal(L, "worker_processes");
 	if (lua_isnil(L, -1)) {
-		*worker_processes = default_worker_processes();
+		globals.worker_processes = default_worker_processes();
 	} else {
 		int exact = 0;
 		const lua_Integer n = lua_type(L, -1) == LUA_TNUMBER ? lua_tointegerx(L, -1, &exact) : 0;
 		if (exact == 0 || n < 1 || n > worker_processes_max) {
 			const char *got = lua_type(L, -1) == LUA_TNUMBER ? luaL_tolstring(L, -1, nullptr)
 									  : luaL_typename(L, -1);
-			return luaL_error(L, "worker_processes must be an integer from 1 to %d, got %s",
-					  worker_processes_max, got);
+			luaL_error(L, "worker_processes must be an integer from 1 to %d, got %s", worker_processes_max,
+				   got);
 		}
-		*worker_processes = static_cast<int>(n);
+		globals.worker_processes = static_cast<int>(n);
 	}
-	lua_settop(L, 1);
+	lua_pop(L, 1);
+}
+
+/* Leaves the stack as it found it, or raises the error.  Strings are refused, not converted, as for
+ * worker_processes: connect_timeout = "10" is more likely a mistake than a wish. */
+void read_connect_timeout(lua_State *L, ScriptGlobals &globals)
+{
+	lua_getglobal(L, "connect_timeout");
+	if (lua_isnil(L, -1)) {
+		globals.connect_timeout_usec = connect_timeout_default_usec;
+	} else {
+		const lua_Number seconds = lua_type(L, -1) == LUA_TNUMBER ? lua_tonumber(L, -1) : 0;
+		/* Written so that NaN fails too. */
+		if (!(seconds > 0 && seconds <= connect_timeout_max_seconds)) {
+			const char *got = lua_type(L, -1) == LUA_TNUMBER ? luaL_tolstring(L, -1, nullptr)
+									  : luaL_typename(L, -1);
+			luaL_error(L, "connect_timeout must be a number of seconds above 0 and at most %d, got %s",
+				   connect_timeout_max_seconds, got);
+		}
+		globals.connect_timeout_usec = static_cast<std::uint64_t>(std::ceil(seconds * 1e6));
+	}
+	lua_pop(L, 1);
+}
+
+/* (ScriptGlobals *) -> listener table.  The checks that need the whole script; takes the listener
+ * table out of the registry, which ends mysql_listen()'s working life. */
+int finish_config(lua_State *L)
+{
+	ScriptGlobals &globals = *static_cast<ScriptGlobals *>(lua_touserdata(L, 1));
+	read_worker_processes(L, globals);
+	read_connect_timeout(L, globals);
 
 	lua_rawgetp(L, LUA_REGISTRYINDEX, &listeners_key);
 	const int listeners = lua_gettop(L);
@@ -304,14 +338,14 @@ ConfigResult load_config(const std::string &path, std::size_t heap_limit)
 	}
 	lua_pop(L, 1);
 
-	int worker_processes = 0;
+	ScriptGlobals globals{};
 	lua_pushcfunction(L, finish_config);
-	lua_pushlightuserdata(L, &worker_processes);
+	lua_pushlightuserdata(L, &globals);
 	status = lua_pcall(L, 1, 1, 0);
 	if (status != LUA_OK)
 		return pop_error(L, path, status);
 
-	Config config{{}, worker_processes, std::move(state)};
+	Config config{{}, globals.worker_processes, globals.connect_timeout_usec, std::move(state)};
 	const lua_Integer count = static_cast<lua_Integer>(lua_rawlen(L, -1));
 	config.listeners.reserve(static_cast<std::size_t>(count));
 	for (lua_Integer i = 1; i <= count; ++i) {

@@ -1,13 +1,15 @@
 // Loading config.lua (master side, once at startup): runs the administrator's script in a fresh LuaState
-// with the top-level API (mysql_listen, mysql_resolve, systemd, worker_processes) and returns what it
-// declared.  Opens no sockets and forks nothing: the master binds the listeners and the workers inherit
-// Config::state through fork().  Every problem becomes a ConfigError; nothing here calls exit().
+// with the top-level API (mysql_listen, mysql_resolve, systemd, worker_processes, connect_timeout) and
+// returns what it declared.  Opens no sockets and forks nothing: the master binds the listeners and the
+// workers inherit Config::state through fork().  Every problem becomes a ConfigError; nothing here calls
+// exit().
 #pragma once
 
 #include "common/socket_address.hpp"
 #include "lua/lua_state.hpp"
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <variant>
 #include <vector>
@@ -18,6 +20,12 @@ namespace myproxy {
 inline constexpr int config_error_exit_code = 78;
 
 inline constexpr int worker_processes_max = 1024;
+
+/* The global connect_timeout, in seconds: like mysqld's option of that name (and its default), the time a
+ * client has from the connection to the OK of its login.  The cap keeps a typo from letting half-open
+ * logins hold their per-uid slots for days. */
+inline constexpr int connect_timeout_max_seconds = 3600;
+inline constexpr std::uint64_t connect_timeout_default_usec = 10'000'000;
 
 struct ListenerConfig {
 	/* mysql_listen(systemd, handler): use the sockets systemd passes (sd_listen_fds); address is unset. */
@@ -38,6 +46,9 @@ struct Config {
 	std::vector<ListenerConfig> listeners;
 	/* The global worker_processes (1..worker_processes_max), by default the number of online CPUs. */
 	int worker_processes = 1;
+	/* The global connect_timeout (above 0, at most connect_timeout_max_seconds; fractions allowed) in
+	 * microseconds, rounded up so it is never 0; connect_timeout_default_usec when unset. */
+	std::uint64_t connect_timeout_usec = connect_timeout_default_usec;
 	/* After loading, host names no longer resolve in this state (set_lua_name_lookup(false)) and
 	 * mysql_listen() raises an error: both belong to startup. */
 	LuaState state;

@@ -31,7 +31,7 @@ done
 # Names as the page writes them: globals, callbacks, client methods and attributes,
 # handshake_response fields.
 listed="
-mysql_listen mysql_resolve systemd worker_processes reload
+mysql_listen mysql_resolve systemd worker_processes connect_timeout reload
 on_connect on_handshake_response on_command_phase on_init_db
 client:connect client:err client:init_db
 client.pid client.uid client.gid client.account client.cgroup client.address

@@ -39,10 +39,6 @@ enum class LogLevel;
  * like a real server's; 10.11 is the MariaDB release the project tests against. */
 inline constexpr std::string_view default_server_version = "10.11.99-MariaDB-myproxy";
 
-/* The whole pre-command phase (greeting to OK) must finish within this, like mysqld's
- * connect_timeout; a slow client or backend or a suspended callback then gets an ERR. */
-inline constexpr std::uint64_t login_deadline_usec = 10'000'000;
-
 /* Largest packet accepted before the command phase (HandshakeResponse41, auth data, backend
  * greeting and auth packets). */
 inline constexpr std::size_t login_packet_max = 64 * 1024;
@@ -68,7 +64,8 @@ public:
 	 * connection), or nullptr. */
 	lua_State *suspended_thread() const noexcept;
 
-	/* The login deadline passed (the worker sweeps the connections still logging in): the
+	/* The login deadline (config.lua's connect_timeout) passed: the whole pre-command phase,
+	 * greeting to OK, must fit in it.  The worker sweeps the connections still logging in; the
 	 * client gets an ERR saying what it was waiting for. */
 	void login_deadline_expired() noexcept;
 

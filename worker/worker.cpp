@@ -18,6 +18,7 @@
 #include <sys/epoll.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <csignal>
 #include <exception>
 #include <iterator>
@@ -83,7 +84,7 @@ std::list<LoginWatch>::iterator Worker::watch_login(ClientConnection &connection
 {
 	std::uint64_t now = 0;
 	sd_event_now(event, CLOCK_MONOTONIC, &now);
-	login_watches.push_back({&connection, now + login_deadline_usec});
+	login_watches.push_back({&connection, now + config.connect_timeout_usec});
 	if (login_watches.size() == 1)
 		arm_login_timer();
 	return std::prev(login_watches.end());
@@ -100,9 +101,12 @@ void Worker::arm_login_timer() noexcept
 	if (login_watches.empty())
 		return;
 	const std::uint64_t when = login_watches.front().deadline_usec;
+	/* Coalescing wake-ups by up to 250 ms is fine for 10 s, not for a connect_timeout of 0.5 s.
+	 * (0 would mean sd-event's default, 250 ms.) */
+	const std::uint64_t accuracy = std::clamp<std::uint64_t>(config.connect_timeout_usec / 10, 1, 250'000);
 	int r;
 	if (login_timer == nullptr)
-		r = sd_event_add_time(event, &login_timer, CLOCK_MONOTONIC, when, 250'000, on_login_timer, this);
+		r = sd_event_add_time(event, &login_timer, CLOCK_MONOTONIC, when, accuracy, on_login_timer, this);
 	else if ((r = sd_event_source_set_time(login_timer, when)) >= 0)
 		r = sd_event_source_set_enabled(login_timer, SD_EVENT_ONESHOT);
 	if (r < 0)

@@ -68,8 +68,9 @@ public:
 	bool reserve_pending_login(std::uint32_t uid);
 	void release_pending_login(std::uint32_t uid) noexcept;
 
-	/* Watches a login's deadline (login_deadline_usec from now).  All logins get the same time,
-	 * so the list stays in deadline order and one timer serves it: no timer per connection. */
+	/* Watches a login's deadline (config.lua's connect_timeout from now).  All logins get the
+	 * same time, so the list stays in deadline order and one timer serves it: no timer per
+	 * connection. */
 	std::list<LoginWatch>::iterator watch_login(ClientConnection &connection);
 	/* The login ended (either way).  When the deadline passes, the worker erases the entry
 	 * itself before it calls ClientConnection::login_deadline_expired(). */

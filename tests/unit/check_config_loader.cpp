@@ -157,6 +157,45 @@ START_TEST(test_bad_worker_processes)
 }
 END_TEST
 
+START_TEST(test_connect_timeout)
+{
+	const std::string base = std::string(handler_lua) + "mysql_listen('/run/x.sock', h)\n";
+	ck_assert_uint_eq(load_good(base).connect_timeout_usec, 10'000'000);
+	ck_assert_uint_eq(load_good(base + "connect_timeout = 1\n").connect_timeout_usec, 1'000'000);
+	ck_assert_uint_eq(load_good(base + "connect_timeout = 2.5\n").connect_timeout_usec, 2'500'000);
+	ck_assert_uint_eq(load_good(base + "connect_timeout = 3600\n").connect_timeout_usec, 3'600'000'000);
+	/* Set before mysql_listen() works as well; a tiny fraction rounds up, never to "no deadline". */
+	ck_assert_uint_eq(load_good("connect_timeout = 0.25\n" + base).connect_timeout_usec, 250'000);
+	ck_assert_uint_eq(load_good(base + "connect_timeout = 1e-9\n").connect_timeout_usec, 1);
+	/* It does not disturb worker_processes, nor the other way round. */
+	Config both = load_good(base + "worker_processes = 2\nconnect_timeout = 30\n");
+	ck_assert_int_eq(both.worker_processes, 2);
+	ck_assert_uint_eq(both.connect_timeout_usec, 30'000'000);
+}
+END_TEST
+
+START_TEST(test_bad_connect_timeout)
+{
+	const std::string base = std::string(handler_lua) + "mysql_listen('/run/x.sock', h)\n";
+	const std::string problem = "connect_timeout must be a number of seconds above 0 and at most 3600, got ";
+	assert_error(load_bad(base + "connect_timeout = 0\n"), 0, problem + "0");
+	assert_error(load_bad(base + "connect_timeout = 0.0\n"), 0, problem + "0.0");
+	assert_error(load_bad(base + "connect_timeout = -1\n"), 0, problem + "-1");
+	assert_error(load_bad(base + "connect_timeout = -0.5\n"), 0, problem + "-0.5");
+	assert_error(load_bad(base + "connect_timeout = 3601\n"), 0, problem + "3601");
+	assert_error(load_bad(base + "connect_timeout = 3600.5\n"), 0, problem + "3600.5");
+	assert_error(load_bad(base + "connect_timeout = math.huge\n"), 0, problem + "inf");
+	assert_error(load_bad(base + "connect_timeout = 'x'\n"), 0, problem + "string");
+	assert_error(load_bad(base + "connect_timeout = '10'\n"), 0, problem + "string");
+	assert_error(load_bad(base + "connect_timeout = true\n"), 0, problem + "boolean");
+	assert_error(load_bad(base + "connect_timeout = {}\n"), 0, problem + "table");
+	/* NaN compares false both ways; Lua spells it "nan" or "-nan" depending on the C library. */
+	const ConfigError nan = load_bad(base + "connect_timeout = 0/0\n");
+	ck_assert_msg(nan.message.find(problem) != std::string::npos && nan.message.find("nan") != std::string::npos,
+		      "unexpected message: %s", nan.message.c_str());
+}
+END_TEST
+
 START_TEST(test_syntax_error)
 {
 	const ConfigError error = load_bad("local a = 1\nlocal = 2\n");
@@ -391,6 +430,8 @@ static Suite *config_loader_suite()
 	tcase_add_test(tc, test_after_loading);
 	tcase_add_test(tc, test_default_worker_processes);
 	tcase_add_test(tc, test_bad_worker_processes);
+	tcase_add_test(tc, test_connect_timeout);
+	tcase_add_test(tc, test_bad_connect_timeout);
 	tcase_add_test(tc, test_syntax_error);
 	tcase_add_test(tc, test_binary_chunk_refused);
 	tcase_add_test(tc, test_runtime_error);

@@ -1,0 +1,205 @@
+// End to end, the login deadline (config.lua's connect_timeout): the real ./myproxy with
+// connect_timeout = 1 between raw sockets or libmariadb and a real mariadbd.  A client that stalls
+// before the command phase gets ERR 1158 and EOF about a second later; one that logged in is never
+// timed out, however long it idles; a bad connect_timeout stops the start with exit 78.  A daemon
+// of its own: the short deadline would disturb the slower tests of check_proxy_login.
+#include "tests/fixture/fixture.hpp"
+#include "tests/integration/proxy_client.hpp"
+#include "tests/integration/proxy_process.hpp"
+
+#include <check.h>
+#include <sys/wait.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+
+using namespace myproxy::test;
+
+namespace {
+
+// Leaked on purpose: forked test children must not run its destructor.
+ProxyProcess *proxy = nullptr;
+
+using Clock = std::chrono::steady_clock;
+
+std::string config_lua()
+{
+	return "worker_processes = 1\n"
+	       "connect_timeout = 1\n"
+	       "local backend = " + lua_quote(shared_mariadb().socket_path()) + "\n"
+	       "mysql_listen(" + lua_quote(proxy->path("main.sock")) + ", {\n"
+	       "  on_handshake_response = function(client, hr) return client:connect(backend, hr) end,\n"
+	       "})\n";
+}
+
+Endpoint main_listener()
+{
+	return Endpoint::unix_socket(proxy->path("main.sock"));
+}
+
+long long ms_since(Clock::time_point start)
+{
+	return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+}
+
+// What a stalled login must get: ERR 1158 / 08S01 with the sequence id the client expects after
+// the greeting, then EOF, both between the deadline (1 s after the connect) and 3 s.
+void expect_deadline_err(RawConnection &raw, Clock::time_point connected)
+{
+	const auto packet = raw.read_packet(std::chrono::seconds(5));
+	const long long ms = ms_since(connected);
+	PROXY_ASSERT(packet.has_value(), "no ERR after %lld ms (eof=%d)", ms, int(raw.eof()));
+	const auto err = parse_raw_error(packet->payload);
+	PROXY_ASSERT(err.has_value(), "not an ERR packet (header 0x%02x)",
+		     packet->payload.empty() ? 0u : unsigned(std::uint8_t(packet->payload[0])));
+	PROXY_ASSERT(err->code == 1158, "ERR %u '%s', expected 1158", err->code, err->message.c_str());
+	PROXY_ASSERT_STR(err->sqlstate, "08S01");
+	PROXY_ASSERT_STR(err->message, "Got timeout reading communication packets");
+	PROXY_ASSERT(packet->sequence_id == 1, "ERR with sequence id %u", unsigned(packet->sequence_id));
+	PROXY_ASSERT(ms >= 900, "the deadline struck after %lld ms, before connect_timeout", ms);
+	PROXY_ASSERT(ms <= 3000, "the deadline struck only after %lld ms", ms);
+	PROXY_ASSERT(raw.wait_closed(std::chrono::seconds(2)), "not closed after the ERR");
+	PROXY_ASSERT(ms_since(connected) <= 3500, "closed only after %lld ms", ms_since(connected));
+}
+
+void assert_query_works(MysqlClient &c)
+{
+	const SqlResult r = c.query("SELECT 6 * 7");
+	PROXY_ASSERT(r.ok && r.text() == "42", "query failed: %s", r.error.c_str());
+}
+
+} // namespace
+
+START_TEST(test_silent_client_times_out)
+{
+	const Clock::time_point connected = Clock::now();
+	RawConnection raw(proxy->path("main.sock"));
+	const auto greeting = raw.read_packet(std::chrono::seconds(5));
+	PROXY_ASSERT(greeting.has_value(), "no greeting");
+	PROXY_ASSERT(greeting_server_version(greeting->payload).has_value(), "the greeting does not parse");
+	expect_deadline_err(raw, connected);
+	PROXY_ASSERT(contains(proxy->log(), "login deadline: the client did not answer"), "the deadline is not logged");
+}
+END_TEST
+
+// Bytes that never make a whole packet do not extend the deadline.
+START_TEST(test_trickling_client_times_out)
+{
+	const Clock::time_point connected = Clock::now();
+	RawConnection raw(proxy->path("main.sock"));
+	PROXY_ASSERT(raw.read_packet(std::chrono::seconds(5)).has_value(), "no greeting");
+	const std::string header("\x64\x00\x00\x01", 4); // 100 bytes announced, sequence id 1
+	PROXY_CHECK(raw.send_bytes(header));
+	for (int i = 0; i < 4; ++i) {
+		std::this_thread::sleep_for(std::chrono::milliseconds(200));
+		PROXY_CHECK(raw.send_bytes("a"));
+	}
+	expect_deadline_err(raw, connected);
+}
+END_TEST
+
+// The deadline ends with the login: a client idles well past connect_timeout and still queries,
+// and a stalled login next to it does not touch it.
+START_TEST(test_logged_in_client_outlives_deadline)
+{
+	const Clock::time_point start = Clock::now();
+	MysqlClient c;
+	PROXY_ASSERT(c.connect(main_listener(), "alice", "alice-pw"), "login: %s", c.error().c_str());
+	PROXY_ASSERT(ms_since(start) < 1000, "the login took %lld ms", ms_since(start));
+
+	const Clock::time_point connected = Clock::now();
+	RawConnection stalled(proxy->path("main.sock"));
+	PROXY_ASSERT(stalled.read_packet(std::chrono::seconds(5)).has_value(), "no greeting");
+	expect_deadline_err(stalled, connected);
+
+	std::this_thread::sleep_for(std::chrono::milliseconds(2500) - (Clock::now() - start));
+	PROXY_ASSERT(ms_since(start) >= 2500, "slept only %lld ms", ms_since(start));
+	assert_query_works(c);
+	PROXY_ASSERT_STR(c.text("SELECT CURRENT_USER()"), "alice@localhost");
+
+	// And again after a second idle period, in case the first query reset something.
+	std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+	assert_query_works(c);
+}
+END_TEST
+
+// Logins in quick succession, each well within the deadline, all succeed.
+START_TEST(test_fast_logins_unaffected)
+{
+	for (int i = 0; i < 5; ++i) {
+		MysqlClient c;
+		PROXY_ASSERT(c.connect(main_listener(), "alice", "alice-pw"), "login %d: %s", i, c.error().c_str());
+		assert_query_works(c);
+	}
+}
+END_TEST
+
+// A bad value is a configuration error (exit 78) naming the file, for --check-config and for a start.
+START_TEST(test_bad_connect_timeout_exit_code)
+{
+	TempDir dir;
+	const std::string config = dir.path() + "/config.lua";
+	const std::string listen = "mysql_listen(" + lua_quote(dir.path() + "/x.sock") +
+				   ", { on_handshake_response = function(c, hr) return c:err('x') end })\n";
+	const char *const bad[] = {"0", "-1", "3601", "'10'"};
+	for (const char *value : bad) {
+		write_file(config, listen + "connect_timeout = " + value + "\n");
+		const std::string expected = config + ": connect_timeout must be ";
+		const CommandOutput check = run_myproxy({"--config=" + config, "--check-config"});
+		PROXY_ASSERT(check.exit_code == 78, "exit %d for connect_timeout = %s: %s", check.exit_code, value,
+			     check.output.c_str());
+		PROXY_ASSERT(contains(check.output, expected), "'%s' not in\n%s", expected.c_str(), check.output.c_str());
+		const CommandOutput start = run_myproxy({"--config", config});
+		PROXY_ASSERT(start.exit_code == 78 && contains(start.output, expected), "exit %d: %s", start.exit_code,
+			     start.output.c_str());
+	}
+	write_file(config, listen + "connect_timeout = 0.5\n");
+	const CommandOutput good = run_myproxy({"--config=" + config, "--check-config"});
+	PROXY_ASSERT(good.exit_code == 0, "exit %d for connect_timeout = 0.5: %s", good.exit_code, good.output.c_str());
+}
+END_TEST
+
+START_TEST(test_clean_shutdown)
+{
+	PROXY_ASSERT(proxy->running(), "myproxy is no longer running");
+	const int status = proxy->stop(SIGTERM);
+	PROXY_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0, "myproxy after SIGTERM: %s",
+		     describe_wait_status(status).c_str());
+	PROXY_ASSERT(proxy->trouble().empty(), "trouble in the log:\n%s", proxy->trouble().c_str());
+}
+END_TEST
+
+static Suite *deadline_suite()
+{
+	Suite *s = suite_create("proxy_deadline");
+	TCase *tc = server_tcase("deadline", 60);
+	tcase_add_test(tc, test_silent_client_times_out);
+	tcase_add_test(tc, test_trickling_client_times_out);
+	tcase_add_test(tc, test_logged_in_client_outlives_deadline);
+	tcase_add_test(tc, test_fast_logins_unaffected);
+	suite_add_tcase(s, tc);
+
+	tc = server_tcase("config", 60);
+	tcase_add_test(tc, test_bad_connect_timeout_exit_code);
+	suite_add_tcase(s, tc);
+
+	tc = server_tcase("shutdown", 60);
+	tcase_add_test(tc, test_clean_shutdown);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main()
+{
+	mysql_library_init(0, nullptr, nullptr);
+	SharedServerSpec spec;
+	const int rc = run_suites_with_servers(spec, {deadline_suite()}, [] {
+		shared_mariadb().create_user("alice", "alice-pw");
+		proxy = new ProxyProcess;
+		proxy->start(config_lua(), {proxy->path("main.sock")});
+	});
+	mysql_library_end();
+	return rc;
+}
