@@ -42,7 +42,8 @@ for trs in $(find . -name '*.trs' | sort); do
 		failed=$((failed + $2 + $3))
 		[ "$verdict" = PASS ] || [ "$2$3" != 00 ] || failed=$((failed + 1))
 	else
-		echo "$name: $verdict: $(tail -n 1 "$log" 2>/dev/null)"
+		last=$(grep -v -E '^(PASS|FAIL|ERROR|SKIP|XFAIL|XPASS) ' "$log" 2>/dev/null | tail -n 1)
+		echo "$name: $verdict: $last"
 		if [ "$verdict" = PASS ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 	fi
 done
