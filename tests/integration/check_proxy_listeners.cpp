@@ -27,20 +27,6 @@ ProxyProcess *proxy = nullptr; // leaked on purpose: forked test children must n
 std::uint16_t tcp_port = 0;
 std::string abstract_name;
 
-// A handler that names its listener: `whoami` is refused with what the script saw.
-std::string handler(const char *name)
-{
-	return std::string("{\n"
-			   "  on_handshake_response = function(client, hr)\n"
-			   "    if hr.user == 'whoami' then\n"
-			   "      return client:err('listener=") + name + " pid=' .. tostring(client.pid) ..\n"
-			   "                        ' address=' .. tostring(client.address))\n"
-			   "    end\n"
-			   "    return client:connect(backend, hr)\n"
-			   "  end,\n"
-			   "}";
-}
-
 std::string config_prologue()
 {
 	return "worker_processes = 1\nbackend = " + lua_quote(shared_mariadb().socket_path()) + "\n";
@@ -49,19 +35,14 @@ std::string config_prologue()
 std::string shared_config()
 {
 	return config_prologue() +
-	       "mysql_listen(" + lua_quote(proxy->path("path.sock")) + ", " + handler("path") + ")\n" +
-	       "mysql_listen(" + lua_quote(abstract_name) + ", " + handler("abstract") + ")\n" +
-	       "mysql_listen('127.0.0.1:" + std::to_string(tcp_port) + "', " + handler("tcp") + ")\n";
+	       "mysql_listen(" + lua_quote(proxy->path("path.sock")) + ", " + whoami_handler("path") + ")\n" +
+	       "mysql_listen(" + lua_quote(abstract_name) + ", " + whoami_handler("abstract") + ")\n" +
+	       "mysql_listen('127.0.0.1:" + std::to_string(tcp_port) + "', " + whoami_handler("tcp") + ")\n";
 }
 
 std::string one_listener_config(const std::string &address)
 {
-	return config_prologue() + "mysql_listen(" + lua_quote(address) + ", " + handler("own") + ")\n";
-}
-
-bool exited_with(int status, int code)
-{
-	return WIFEXITED(status) && WEXITSTATUS(status) == code;
+	return config_prologue() + "mysql_listen(" + lua_quote(address) + ", " + whoami_handler("own") + ")\n";
 }
 
 bool path_exists(const std::string &path)
@@ -137,10 +118,7 @@ END_TEST
 
 START_TEST(test_shared_daemon_shutdown)
 {
-	PROXY_ASSERT(proxy->running(), "myproxy is no longer running");
-	const int status = proxy->stop(SIGTERM);
-	PROXY_ASSERT(exited_with(status, 0), "myproxy after SIGTERM: %s", describe_wait_status(status).c_str());
-	PROXY_ASSERT(proxy->trouble().empty(), "trouble in the log:\n%s", proxy->trouble().c_str());
+	PROXY_ASSERT_CLEAN_SHUTDOWN(*proxy);
 	PROXY_ASSERT(!path_exists(proxy->path("path.sock")), "the socket file is still there");
 	bool refused = false;
 	try {

@@ -9,7 +9,6 @@
 
 #include <check.h>
 #include <openssl/evp.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -466,10 +465,7 @@ START_TEST(test_clean_shutdown)
 		MysqlClient c;
 		PROXY_ASSERT(c.connect(listener("main.sock"), "alice", "alice-pw"), "login: %s", c.error().c_str());
 	}
-	const int status = proxy->stop(SIGTERM);
-	PROXY_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0, "myproxy after SIGTERM: %s",
-		     describe_wait_status(status).c_str());
-	PROXY_ASSERT(proxy->trouble().empty(), "trouble in the log:\n%s", proxy->trouble().c_str());
+	PROXY_ASSERT_CLEAN_SHUTDOWN(*proxy);
 }
 END_TEST
 

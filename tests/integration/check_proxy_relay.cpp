@@ -9,7 +9,6 @@
 
 #include <check.h>
 #include <openssl/evp.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -482,12 +481,7 @@ END_TEST
 
 START_TEST(test_clean_shutdown)
 {
-	PROXY_ASSERT(proxy->running(), "myproxy is no longer running");
-	PROXY_ASSERT(proxy->trouble().empty(), "trouble in the log:\n%s", proxy->trouble().c_str());
-	const int status = proxy->stop(SIGTERM);
-	PROXY_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0, "myproxy after SIGTERM: %s",
-		     describe_wait_status(status).c_str());
-	PROXY_ASSERT(proxy->trouble().empty(), "trouble in the log:\n%s", proxy->trouble().c_str());
+	PROXY_ASSERT_CLEAN_SHUTDOWN(*proxy);
 }
 END_TEST
 

@@ -27,24 +27,10 @@ namespace {
 
 const char socket_activate_path[] = "/usr/bin/systemd-socket-activate";
 
-// Names the listener and shows what the script learnt of the peer: `whoami` is refused with it.
-std::string handler(const char *name)
-{
-	return std::string("{\n"
-			   "  on_handshake_response = function(client, hr)\n"
-			   "    if hr.user == 'whoami' then\n"
-			   "      return client:err('listener=") + name + " pid=' .. tostring(client.pid) ..\n"
-			   "                        ' address=' .. tostring(client.address))\n"
-			   "    end\n"
-			   "    return client:connect(backend, hr)\n"
-			   "  end,\n"
-			   "}";
-}
-
 std::string systemd_config()
 {
 	return "worker_processes = 1\nbackend = " + lua_quote(shared_mariadb().socket_path()) + "\n" +
-	       "mysql_listen(systemd, " + handler("systemd") + ")\n";
+	       "mysql_listen(systemd, " + whoami_handler("systemd") + ")\n";
 }
 
 // systemd-socket-activate listening on @addresses (fds 3, 4, ... in this order), then exec'ing
@@ -64,11 +50,6 @@ bool path_exists(const std::string &path)
 {
 	struct stat st;
 	return lstat(path.c_str(), &st) == 0;
-}
-
-bool exited_with(int status, int code)
-{
-	return WIFEXITED(status) && WEXITSTATUS(status) == code;
 }
 
 // Polls the log (the wrapper's lines and myproxy's share it) until @text shows up; false when the
@@ -107,14 +88,6 @@ std::string whoami(const Endpoint &endpoint)
 	return c.message();
 }
 
-void expect_clean_stop(ProxyProcess &proxy)
-{
-	PROXY_ASSERT(proxy.running(), "myproxy is no longer running");
-	const int status = proxy.stop(SIGTERM);
-	PROXY_ASSERT(exited_with(status, 0), "myproxy after SIGTERM: %s", describe_wait_status(status).c_str());
-	PROXY_ASSERT(proxy.trouble().empty(), "trouble in the log:\n%s", proxy.trouble().c_str());
-}
-
 } // namespace
 
 // --- activated daemons --------------------------------------------------------------------------
@@ -138,7 +111,7 @@ START_TEST(test_first_connection_starts_myproxy)
 			 "listener=systemd pid=" + std::to_string(getpid()) + " address=nil");
 	expect_login(Endpoint::unix_socket(path));
 
-	expect_clean_stop(own);
+	PROXY_ASSERT_CLEAN_SHUTDOWN(own);
 	// The socket file is systemd's: myproxy only ever removes the files it bound itself.
 	PROXY_ASSERT(path_exists(path), "myproxy removed systemd's socket file");
 }
@@ -152,7 +125,7 @@ START_TEST(test_two_passed_sockets)
 	const std::string path = own.path("activated.sock");
 	const std::string own_path = own.path("own.sock");
 	const std::string config =
-		systemd_config() + "mysql_listen(" + lua_quote(own_path) + ", " + handler("own") + ")\n";
+		systemd_config() + "mysql_listen(" + lua_quote(own_path) + ", " + whoami_handler("own") + ")\n";
 	std::uint16_t port = 0;
 	// pick_free_tcp_port() only says the port was free a moment ago: retry if it was taken.
 	for (int attempt = 1;; ++attempt) {
@@ -183,7 +156,7 @@ START_TEST(test_two_passed_sockets)
 	PROXY_ASSERT_STR(whoami(Endpoint::unix_socket(own_path)),
 			 "listener=own pid=" + std::to_string(getpid()) + " address=nil");
 
-	expect_clean_stop(own);
+	PROXY_ASSERT_CLEAN_SHUTDOWN(own);
 	PROXY_ASSERT(path_exists(path), "myproxy removed systemd's socket file");
 	PROXY_ASSERT(!path_exists(own_path), "myproxy left its own socket file behind");
 }

@@ -45,6 +45,24 @@ bool contains(std::string_view haystack, std::string_view needle)
 	return haystack.find(needle) != std::string_view::npos;
 }
 
+bool exited_with(int status, int code)
+{
+	return WIFEXITED(status) && WEXITSTATUS(status) == code;
+}
+
+std::string whoami_handler(const char *name)
+{
+	return std::string("{\n"
+			   "  on_handshake_response = function(client, hr)\n"
+			   "    if hr.user == 'whoami' then\n"
+			   "      return client:err('listener=") + name + " pid=' .. tostring(client.pid) ..\n"
+			   "                        ' address=' .. tostring(client.address))\n"
+			   "    end\n"
+			   "    return client:connect(backend, hr)\n"
+			   "  end,\n"
+			   "}";
+}
+
 std::string lua_quote(std::string_view bytes)
 {
 	std::string out = "\"";

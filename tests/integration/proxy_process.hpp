@@ -6,6 +6,7 @@
 #pragma once
 
 #include "tests/fixture/launched_process.hpp"
+#include "tests/fixture/spawn.hpp"
 #include "tests/fixture/temp_dir.hpp"
 
 #include <signal.h>
@@ -86,6 +87,25 @@ void print_current_proxy_log(const char *why);
 	} while (0)
 
 #define PROXY_CHECK(cond) PROXY_ASSERT(cond, "assertion '%s' failed", #cond)
+
+// True when the wait status @status is a normal exit with @code.
+bool exited_with(int status, int code);
+
+// How every end-to-end suite ends: the daemon (a ProxyProcess lvalue) still runs, has no trouble
+// in its log, exits 0 on SIGTERM and leaves no trouble behind.  A macro, not a function, so that a
+// failure names the test's own file and line.
+#define PROXY_ASSERT_CLEAN_SHUTDOWN(process)                                                             \
+	do {                                                                                             \
+		::myproxy::test::ProxyProcess &proxy_process_ = (process);                               \
+		PROXY_ASSERT(proxy_process_.running(), "myproxy is no longer running");                 \
+		PROXY_ASSERT(proxy_process_.trouble().empty(), "trouble in the log:\n%s",               \
+			     proxy_process_.trouble().c_str());                                          \
+		const int proxy_status_ = proxy_process_.stop(SIGTERM);                                  \
+		PROXY_ASSERT(::myproxy::test::exited_with(proxy_status_, 0), "myproxy after SIGTERM: %s", \
+			     ::myproxy::test::describe_wait_status(proxy_status_).c_str());              \
+		PROXY_ASSERT(proxy_process_.trouble().empty(), "trouble in the log:\n%s",               \
+			     proxy_process_.trouble().c_str());                                          \
+	} while (0)
 
 // String equality with both values in the message; copies first, because ck_assert_str_eq()
 // keeps pointers into temporaries past the full expression.
@@ -168,5 +188,10 @@ CommandOutput run_program(const std::vector<std::string> &argv,
 			  std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
 bool contains(std::string_view haystack, std::string_view needle);
+
+// A handler table for mysql_listen() that names its listener: a login as `whoami` is refused with
+// "listener=@name pid=... address=..." (what the script saw of the peer); every other login goes
+// on to the global `backend` of the config.
+std::string whoami_handler(const char *name);
 
 } // namespace myproxy::test
