@@ -44,7 +44,7 @@ ClientLogin::ClientLogin(const ClientLoginParams &params)
 	: user(params.user), password(params.password), password_sha1(params.password_sha1),
 	  database(params.database), wanted_capabilities(params.capabilities),
 	  character_set(params.character_set), max_packet_size(params.max_packet_size),
-	  allow_clear_password(params.allow_clear_password), plugin(params.initial_plugin)
+	  allow_clear_password(params.allow_clear_password), plugin(params.initial_plugin), ssl(params.ssl)
 {
 	attrs.reserve(params.attrs.size());
 	for (const ConnectAttr &attr : params.attrs)
@@ -55,6 +55,7 @@ ClientLogin::~ClientLogin() noexcept
 {
 	if (!password.empty())
 		OPENSSL_cleanse(password.data(), password.size());
+	wipe(greeting_nonce);
 	if (password_sha1)
 		OPENSSL_cleanse(password_sha1->data(), password_sha1->size());
 }
@@ -115,7 +116,7 @@ bool ClientLogin::append_auth_response(std::vector<std::uint8_t> &out, ByteSpan 
 		out.push_back(0);
 		return true;
 	}
-	if (state == State::GREETING)
+	if (state == State::GREETING || state == State::TLS_HANDSHAKE)
 		/* An unknown initial plugin: no data, the server will switch us. */
 		return true;
 	problem = "the server asks for the unsupported auth plugin '" + printable_plugin_name(plugin) + "'";
@@ -150,21 +151,54 @@ ClientLoginStatus ClientLogin::greeting(ByteSpan payload, std::vector<std::uint8
 	if (!(capabilities & CLIENT_PLUGIN_AUTH) && plugin != MYSQL_NATIVE_PASSWORD)
 		return fail(ClientLoginFailure::Kind::PROTOCOL_ERROR,
 			    "the server cannot switch auth plugins (no CLIENT_PLUGIN_AUTH)");
-	result.capabilities = capabilities;
-
-	std::vector<std::uint8_t> auth;
 	if (plugin == MYSQL_NATIVE_PASSWORD) {
 		auto nonce = handshake_v10_scramble20(*handshake);
 		if (!nonce)
 			return fail_parse(nonce.error());
-		std::string problem;
-		if (!append_auth_response(auth, *nonce, problem))
-			return fail(ClientLoginFailure::Kind::PROTOCOL_ERROR, std::move(problem));
-	} else {
-		std::string problem;
-		if (!append_auth_response(auth, {}, problem))
-			return fail(ClientLoginFailure::Kind::PROTOCOL_ERROR, std::move(problem));
+		greeting_nonce.assign(nonce->begin(), nonce->end());
 	}
+	if (ssl) {
+		if (!(offered & CLIENT_SSL))
+			return fail(ClientLoginFailure::Kind::TLS_UNAVAILABLE,
+				    "TLS was required, but the server does not offer it (no CLIENT_SSL)");
+		capabilities |= CLIENT_SSL;
+	}
+	result.capabilities = capabilities;
+	if (!ssl)
+		return send_response(out);
+
+	HandshakeResponse41Params request;
+	request.capabilities = capabilities;
+	request.max_packet_size = max_packet_size;
+	request.character_set = character_set;
+	const std::size_t start = begin_packet(out);
+	if (!build_ssl_request(out, request)) {
+		out.resize(start);
+		return fail(ClientLoginFailure::Kind::PROTOCOL_ERROR, "SSLRequest: cannot be encoded");
+	}
+	finish_packet(out, start, next_sequence_id);
+	state = State::TLS_HANDSHAKE;
+	return ClientLoginStatus::START_TLS;
+}
+
+ClientLoginStatus ClientLogin::tls_established(std::vector<std::uint8_t> &out)
+{
+	if (state != State::TLS_HANDSHAKE)
+		return fail(ClientLoginFailure::Kind::PROTOCOL_ERROR, "tls_established() without START_TLS");
+	tls_active = true;
+	return send_response(out);
+}
+
+/* The HandshakeResponse41 for the negotiated result.capabilities and the greeting's nonce. */
+ClientLoginStatus ClientLogin::send_response(std::vector<std::uint8_t> &out)
+{
+	const std::uint32_t capabilities = result.capabilities;
+	std::vector<std::uint8_t> auth;
+	std::string problem;
+	if (!append_auth_response(auth, greeting_nonce, problem))
+		return fail(ClientLoginFailure::Kind::PROTOCOL_ERROR, std::move(problem));
+	wipe(greeting_nonce);
+	greeting_nonce.clear();
 
 	std::vector<ConnectAttr> attr_views;
 	if (capabilities & CLIENT_CONNECT_ATTRS) {
@@ -259,6 +293,8 @@ ClientLoginStatus ClientLogin::feed(ByteSpan payload, std::uint8_t sequence_id, 
 {
 	if (state == State::SUCCEEDED || state == State::FAILED)
 		return fail(ClientLoginFailure::Kind::PROTOCOL_ERROR, "a packet after the login was over");
+	if (state == State::TLS_HANDSHAKE)
+		return fail(ClientLoginFailure::Kind::PROTOCOL_ERROR, "a packet before the TLS handshake was done");
 	if (sequence_id != next_sequence_id)
 		return fail(ClientLoginFailure::Kind::PROTOCOL_ERROR,
 			    "packet sequence id " + std::to_string(sequence_id) + " where " +

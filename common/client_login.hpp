@@ -1,7 +1,9 @@
 // myproxy as a MySQL client: the login to a server (backend connections in the worker, health checks
 // in the master's cluster monitor), as a state machine without I/O.  The caller reads packets from
 // its socket, feeds each one in, and writes out what the login appended.  Never touches a socket,
-// an event loop or TLS (CLIENT_SSL is never offered), and never logs: failures are returned.
+// an event loop or TLS itself, and never logs: failures are returned.  With ClientLoginParams::ssl
+// it sends the SSLRequest and says START_TLS; the caller runs the TLS handshake and calls
+// tls_established(), which sends the HandshakeResponse41 (now encrypted).
 #pragma once
 
 #include "byte_reader.hpp"
@@ -25,8 +27,8 @@ constexpr std::string_view MYSQL_CLEAR_PASSWORD = "mysql_clear_password";
  * plugin auth. */
 constexpr std::uint8_t CLIENT_LOGIN_DEFAULT_CHARACTER_SET = 45;
 
-/* Capabilities the login never announces, whatever the caller asks for: TLS is not implemented here,
- * compression and query attributes would change the framing or the command layout, and MySQL's
+/* Capabilities the login never announces, whatever the caller asks for: CLIENT_SSL only through
+ * ClientLoginParams::ssl (a caller's flag must not start TLS it cannot run), compression and query attributes would change the framing or the command layout, and MySQL's
  * optional metadata or multi-factor authentication would change replies the rest of myproxy parses. */
 extern const std::uint32_t CLIENT_LOGIN_UNSUPPORTED_CAPABILITIES;
 
@@ -58,6 +60,9 @@ struct ClientLoginParams {
 	 * an empty auth response, so that the server switches us to the account's plugin (what a client
 	 * does that does not know the server's default plugin; tests use it to provoke a switch). */
 	std::string_view initial_plugin = MYSQL_NATIVE_PASSWORD;
+	/* Start TLS before the HandshakeResponse41 (SSLRequest, then START_TLS).  A server that does
+	 * not offer CLIENT_SSL fails the login (TLS_UNAVAILABLE): never a cleartext login instead. */
+	bool ssl = false;
 };
 
 /* What a successful login learned. */
@@ -88,6 +93,8 @@ struct ClientLoginFailure {
 		/* Well-formed packets in the wrong place, a plugin we do not speak or may not use, or
 		 * parameters that cannot be encoded: message says which. */
 		PROTOCOL_ERROR,
+		/* ClientLoginParams::ssl, but the server's greeting has no CLIENT_SSL. */
+		TLS_UNAVAILABLE,
 	};
 
 	Kind kind = Kind::PROTOCOL_ERROR;
@@ -104,10 +111,13 @@ enum class ClientLoginStatus : std::uint8_t {
 	SUCCEEDED,
 	/* failure() tells why; nothing more may be fed.  Close the connection. */
 	FAILED,
+	/* Write the SSLRequest that was appended, run the TLS handshake as a client on the same
+	 * connection, then call tls_established(). */
+	START_TLS,
 };
 
 class ClientLogin {
-	enum class State : std::uint8_t { GREETING, AUTH_RESULT, SWITCHED_AUTH_RESULT, SUCCEEDED, FAILED };
+	enum class State : std::uint8_t { GREETING, TLS_HANDSHAKE, AUTH_RESULT, SWITCHED_AUTH_RESULT, SUCCEEDED, FAILED };
 
 	/* Own copies: the caller's strings may be gone by the time the server answers. */
 	std::string user;
@@ -120,6 +130,11 @@ class ClientLogin {
 	std::uint32_t max_packet_size;
 	bool allow_clear_password;
 	std::string plugin;
+	bool ssl;
+	/* TLS is up (tls_established()): the auth plugins may send secrets in clear over it. */
+	bool tls_active = false;
+	/* The greeting's 20-byte nonce, kept across the TLS handshake. */
+	std::vector<std::uint8_t> greeting_nonce;
 
 	State state = State::GREETING;
 	std::uint8_t next_sequence_id = 0;
@@ -131,6 +146,7 @@ class ClientLogin {
 	ClientLoginStatus fail_server(ByteSpan payload);
 	bool append_auth_response(std::vector<std::uint8_t> &out, ByteSpan nonce, std::string &problem);
 	ClientLoginStatus greeting(ByteSpan payload, std::vector<std::uint8_t> &out);
+	ClientLoginStatus send_response(std::vector<std::uint8_t> &out);
 	ClientLoginStatus auth_result(ByteSpan payload, std::vector<std::uint8_t> &out);
 	ClientLoginStatus auth_switch(ByteSpan payload, std::vector<std::uint8_t> &out);
 	ClientLoginStatus accepted(ByteSpan payload);
@@ -146,6 +162,14 @@ public:
 	 * send are appended to @out, framed with their sequence ids; after a switch to
 	 * mysql_clear_password they hold the password, so the caller clears @out once it is sent. */
 	ClientLoginStatus feed(ByteSpan payload, std::uint8_t sequence_id, std::vector<std::uint8_t> &out);
+
+	/* After START_TLS, once the TLS handshake succeeded: appends the HandshakeResponse41.  Returns
+	 * CONTINUE (write @out, feed the next packet) or FAILED. */
+	ClientLoginStatus tls_established(std::vector<std::uint8_t> &out);
+
+	/* Whether the connection to the server is encrypted (TLS established through this login): what
+	 * an auth plugin checks before it sends a password in clear. */
+	bool secure_transport() const noexcept { return tls_active; }
 
 	bool succeeded() const noexcept { return state == State::SUCCEEDED; }
 	bool failed() const noexcept { return state == State::FAILED; }

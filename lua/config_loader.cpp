@@ -5,6 +5,7 @@
 #include "lua/config_loader.hpp"
 
 #include "lua/lua_address.hpp"
+#include "lua/lua_tls_options.hpp"
 
 #include <lua.hpp>
 
@@ -28,6 +29,9 @@ struct ListenerRecord {
 	SocketAddress address;
 	bool systemd;
 	int handler_ref;
+	/* TLS (the options' ssl_cert, ssl_key, require_ssl); the context is pinned in the registry. */
+	SSL_CTX *ssl_context;
+	bool require_ssl;
 	int line;
 	char source[LUA_IDSIZE];
 };
@@ -95,10 +99,30 @@ const char *push_description(lua_State *L, const ListenerRecord &record)
 	return lua_pushlstring(L, text, length);
 }
 
-/* mysql_listen(address|systemd, handler) */
+/* The options table of mysql_listen(): only TLS options so far; unknown keys are errors. */
+void read_listen_options(lua_State *L, int arg, ListenerRecord &record)
+{
+	if (lua_isnoneornil(L, arg))
+		return;
+	luaL_checktype(L, arg, LUA_TTABLE);
+	LuaTlsListenerOptions tls{nullptr, false};
+	lua_pushnil(L);
+	while (lua_next(L, arg) != 0) {
+		if (!read_lua_tls_listener_option(L, arg, tls)) {
+			const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : luaL_typename(L, -2);
+			luaL_argerror(L, arg, lua_pushfstring(L, "unknown option '%s'", key));
+		}
+		lua_pop(L, 1);
+	}
+	finish_lua_tls_listener_options(L, arg, tls);
+	record.ssl_context = tls.context;
+	record.require_ssl = tls.require_ssl;
+}
+
+/* mysql_listen(address|systemd, handler [, options]) */
 int mysql_listen(lua_State *L)
 {
-	lua_settop(L, 2);
+	lua_settop(L, 3);
 	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &listeners_key) != LUA_TTABLE)
 		return luaL_error(L, "mysql_listen() works only while config.lua is loading");
 	const int listeners = lua_gettop(L);
@@ -132,6 +156,8 @@ int mysql_listen(lua_State *L)
 		std::memcpy(record.source, ar.short_src, sizeof(record.source));
 		record.line = ar.currentline;
 	}
+	read_listen_options(L, 3, record);
+	lua_settop(L, listeners);
 	lua_pushvalue(L, 2);
 	record.handler_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 
@@ -144,6 +170,8 @@ int mysql_listen(lua_State *L)
 int open_api(lua_State *L)
 {
 	register_lua_address(L);
+	register_lua_tls(L);
+	set_lua_tls_loading(L, true);
 	lua_register(L, "mysql_listen", mysql_listen);
 	lua_pushlightuserdata(L, const_cast<char *>(&systemd_sentinel));
 	lua_setglobal(L, "systemd");
@@ -262,6 +290,7 @@ int finish_config(lua_State *L)
 	lua_pushnil(L);
 	lua_rawsetp(L, LUA_REGISTRYINDEX, &listeners_key);
 	set_lua_name_lookup(L, false);
+	set_lua_tls_loading(L, false);
 	return 1;
 }
 
@@ -356,6 +385,8 @@ ConfigResult load_config(const std::string &path, std::size_t heap_limit)
 		listener.systemd = record.systemd;
 		listener.address = record.address;
 		listener.handler_ref = record.handler_ref;
+		listener.ssl_context = record.ssl_context;
+		listener.require_ssl = record.require_ssl;
 		listener.description = record.systemd ? "systemd" : to_string(record.address);
 		listener.origin = std::string(record.source) + ":" + std::to_string(record.line);
 	}

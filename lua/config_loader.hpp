@@ -1,5 +1,5 @@
 // Loading config.lua (master side, once at startup): runs the administrator's script in a fresh LuaState
-// with the top-level API (mysql_listen, mysql_resolve, systemd, worker_processes, connect_timeout) and
+// with the top-level API (mysql_listen, mysql_resolve, mysql_ssl_ca, systemd, worker_processes, connect_timeout) and
 // returns what it declared.  Opens no sockets and forks nothing: the master binds the listeners and the
 // workers inherit Config::state through fork().  Every problem becomes a ConfigError; nothing here calls
 // exit().
@@ -13,6 +13,8 @@
 #include <string>
 #include <variant>
 #include <vector>
+
+typedef struct ssl_ctx_st SSL_CTX;
 
 namespace myproxy {
 
@@ -39,6 +41,11 @@ struct ListenerConfig {
 	std::string description;
 	/* Where mysql_listen() was called: "/etc/cm4all/myproxy/config.lua:12". */
 	std::string origin;
+	/* The options ssl_cert/ssl_key: certificate and key loaded before the fork, owned (pinned) by
+	 * Config::state; nullptr for a plain listener.  Workers announce CLIENT_SSL only then. */
+	SSL_CTX *ssl_context = nullptr;
+	/* The option require_ssl: a client that does not start TLS is refused. */
+	bool require_ssl = false;
 };
 
 struct Config {

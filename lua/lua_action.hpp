@@ -16,6 +16,7 @@
 #include <vector>
 
 struct lua_State;
+typedef struct ssl_ctx_st SSL_CTX;
 
 namespace myproxy {
 
@@ -33,6 +34,14 @@ struct ConnectAction {
 	std::string database;
 	/* In the order the script's table iterated them (unspecified); keys are unique. */
 	std::vector<std::pair<std::string, std::string>> attributes;
+	/* The options ssl, ssl_ca, ssl_verify_server_cert, ssl_server_name (lua_tls_options.hpp):
+	 * with ssl, the context (pinned in the Lua state, loaded before the fork) to start TLS with. */
+	bool ssl = false;
+	SSL_CTX *ssl_context = nullptr;
+	bool ssl_verify = true;
+	/* SNI and the name the certificate must match; empty: an IP address is checked against the
+	 * certificate's IP addresses, a UNIX socket gets no name check. */
+	std::string ssl_server_name;
 };
 
 /* client:err(message): send an ERR (access denied) with this message. */

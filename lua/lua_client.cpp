@@ -7,6 +7,7 @@
 #include "lua/lua_action.hpp"
 #include "lua/lua_address.hpp"
 #include "lua/lua_handshake_response.hpp"
+#include "lua/lua_tls_options.hpp"
 
 #include <lua.hpp>
 
@@ -191,17 +192,25 @@ int client_tostring(lua_State *L)
 	return 1;
 }
 
-/* The options table of client:connect(); none is known yet, so any key is an error. */
-void check_connect_options(lua_State *L, int arg)
+/* The options table of client:connect(): the TLS options (lua_tls_options.hpp); any other key is
+ * an error. */
+LuaTlsClientOptions check_connect_options(lua_State *L, int arg)
 {
+	LuaTlsClientOptions tls = default_lua_tls_client_options();
 	if (lua_isnoneornil(L, arg))
-		return;
+		return tls;
 	luaL_checktype(L, arg, LUA_TTABLE);
 	lua_pushnil(L);
-	if (lua_next(L, arg) != 0) {
-		const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : luaL_typename(L, -2);
-		luaL_argerror(L, arg, lua_pushfstring(L, "unknown option '%s'", key));
+	while (lua_next(L, arg) != 0) {
+		if (!read_lua_tls_client_option(L, arg, tls)) {
+			const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : luaL_typename(L, -2);
+			luaL_argerror(L, arg, lua_pushfstring(L, "unknown option '%s'", key));
+		}
+		lua_pop(L, 1);
 	}
+	/* Workers cannot read files: ssl_ca must be a mysql_ssl_ca() object. */
+	finish_lua_tls_client_options(L, arg, tls, false);
+	return tls;
 }
 
 /* client:connect(address, handshake_response [, options]) */
@@ -212,13 +221,18 @@ int client_connect(lua_State *L)
 	lua_settop(L, 4);
 	const SocketAddress address = check_lua_address(L, 2);
 	const LuaHandshakeResponse checked = check_lua_handshake_response(L, 3);
-	check_connect_options(L, 4);
+	const LuaTlsClientOptions tls = check_connect_options(L, 4);
 	luaL_checkstack(L, 3, "connect");
 
 	ConnectAction &action = std::get<ConnectAction>(push_lua_action(L, 0));
 	bool failed = false;
 	try {
 		action.address = address;
+		action.ssl = tls.ssl;
+		action.ssl_context = tls.context;
+		action.ssl_verify = tls.verify;
+		if (tls.server_name != nullptr)
+			action.ssl_server_name = tls.server_name;
 		/* Pushes above the action while iterating attributes, which stays at the same index. */
 		copy_lua_handshake_response(L, checked, action);
 	} catch (const std::bad_alloc &) {

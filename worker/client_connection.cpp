@@ -18,6 +18,7 @@
 #include "common/native_password.hpp"
 #include "common/ok_packet.hpp"
 #include "lua/callback_run.hpp"
+#include "lua/config_loader.hpp"
 #include "lua/lua_handshake_response.hpp"
 
 #include <lua.hpp>
@@ -40,6 +41,11 @@ ClientConnection::ClientConnection(Worker &owner, UniqueFd socket, const ClientI
 	: worker(owner), client_fd(std::move(socket)), id(info.client_id),
 	  handler(owner.handler_ref(info.listener_index))
 {
+	client_stream.attach(client_fd.get());
+	if (const ListenerConfig *listener = owner.listener(info.listener_index)) {
+		listener_tls = listener->ssl_context;
+		listener_requires_tls = listener->require_ssl;
+	}
 	attributes.has_credentials = info.has_credentials;
 	attributes.pid = info.pid;
 	attributes.uid = info.uid;
@@ -72,6 +78,7 @@ ClientConnection::~ClientConnection()
 		sd_event_source_disable_unref(client_source);
 		sd_event_source_disable_unref(backend_source);
 		sd_event_source_disable_unref(closing_timer);
+		sd_event_source_disable_unref(pending_source);
 		end_login_watch();
 		if (pending_login_reserved)
 			worker.release_pending_login(attributes.uid);
@@ -157,6 +164,10 @@ void ClientConnection::update_events() noexcept
 		client = EPOLLIN;
 		backend = 0;
 		break;
+	case Phase::client_tls:
+		/* The stream polls for what the handshake waits for. */
+		client = EPOLLIN;
+		break;
 	case Phase::closing:
 		break;
 	default:
@@ -175,8 +186,40 @@ void ClientConnection::update_events() noexcept
 		if (!backend_out.empty())
 			backend |= EPOLLOUT;
 	}
-	if (!set_client_events(client) || !set_backend_events(backend)) {
+	if (!set_client_events(client_stream.poll_events(client)) ||
+	    !set_backend_events(backend_stream.poll_events(backend))) {
 		log(LogLevel::error, "sd_event_source_set_io_events() failed");
+		close();
+		return;
+	}
+	if ((client_stream.pending() && wants_client_input()) || (backend_stream.pending() && wants_backend_input()))
+		schedule_pending_input();
+}
+
+bool ClientConnection::wants_client_input() const noexcept
+{
+	if (phase == Phase::relay)
+		return relay->wants_input(RelaySide::client);
+	return phase == Phase::greeting_sent || phase == Phase::auth_switch_sent;
+}
+
+bool ClientConnection::wants_backend_input() const noexcept
+{
+	if (phase == Phase::relay)
+		return relay->wants_input(RelaySide::backend);
+	return phase == Phase::backend_login;
+}
+
+void ClientConnection::schedule_pending_input() noexcept
+{
+	int result;
+	if (pending_source == nullptr)
+		/* Defer sources are one-shot: enabled again for each need. */
+		result = sd_event_add_defer(worker.event_loop(), &pending_source, on_pending_input, this);
+	else
+		result = sd_event_source_set_enabled(pending_source, SD_EVENT_ONESHOT);
+	if (result < 0) {
+		log(LogLevel::error, "cannot schedule reading TLS data: %s", std::strerror(-result));
 		close();
 	}
 }
@@ -187,7 +230,7 @@ int ClientConnection::on_client_io(sd_event_source *, int, std::uint32_t revents
 {
 	auto *connection = static_cast<ClientConnection *>(userdata);
 	Worker &worker = connection->worker;
-	connection->client_io(revents);
+	connection->client_io(connection->client_stream.ready_events(revents));
 	if (connection->is_closed())
 		worker.reap_closed();
 	return 0;
@@ -197,7 +240,23 @@ int ClientConnection::on_backend_io(sd_event_source *, int, std::uint32_t revent
 {
 	auto *connection = static_cast<ClientConnection *>(userdata);
 	Worker &worker = connection->worker;
-	connection->backend_io(revents);
+	connection->backend_io(connection->backend_stream.ready_events(revents));
+	if (connection->is_closed())
+		worker.reap_closed();
+	return 0;
+}
+
+/* Bytes OpenSSL decrypted ahead: read them as if epoll had said so. */
+int ClientConnection::on_pending_input(sd_event_source *, void *userdata)
+{
+	auto *connection = static_cast<ClientConnection *>(userdata);
+	Worker &worker = connection->worker;
+	if (connection->client_stream.pending() && connection->wants_client_input())
+		connection->client_io(EPOLLIN);
+	else if (connection->backend_stream.pending() && connection->wants_backend_input())
+		connection->backend_io(EPOLLIN);
+	else
+		connection->update_events();
 	if (connection->is_closed())
 		worker.reap_closed();
 	return 0;
@@ -236,7 +295,10 @@ void ClientConnection::close() noexcept
 	client_source = sd_event_source_disable_unref(client_source);
 	backend_source = sd_event_source_disable_unref(backend_source);
 	closing_timer = sd_event_source_disable_unref(closing_timer);
+	pending_source = sd_event_source_disable_unref(pending_source);
 	end_login_watch();
+	client_stream.detach();
+	backend_stream.detach();
 	client_fd.reset();
 	backend_fd.reset();
 	if (pending_login_reserved) {
@@ -264,8 +326,14 @@ void ClientConnection::finish_with(std::vector<std::uint8_t> packet) noexcept
 	}
 	login.reset();
 	backend_source = sd_event_source_disable_unref(backend_source);
+	backend_stream.detach();
 	backend_fd.reset();
 	release(backend_out);
+	if (client_stream.tls() && !client_stream.secure()) {
+		/* Mid-handshake an ERR in clear text would only be a TLS error to the client. */
+		close();
+		return;
+	}
 	try {
 		client_out.insert(client_out.end(), packet.begin(), packet.end());
 	} catch (const std::bad_alloc &) {
@@ -364,12 +432,19 @@ void ClientConnection::client_io(std::uint32_t revents) noexcept
 				close();
 			return;
 		}
+		if (phase == Phase::client_tls) {
+			if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))
+				client_tls_step();
+			if (phase != Phase::closed)
+				update_events();
+			return;
+		}
 		if ((revents & EPOLLOUT) && !flush_client())
 			return;
 		const bool reading = phase == Phase::greeting_sent || phase == Phase::auth_switch_sent;
 		if (reading && (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
 			bool eof = false;
-			if (!receive(client_fd.get(), client_in, eof))
+			if (!receive(client_stream, client_in, eof))
 				return;
 			std::vector<std::uint8_t> payload;
 			std::uint8_t sequence_id = 0;
@@ -419,12 +494,17 @@ void ClientConnection::backend_io(std::uint32_t revents) noexcept
 				return;
 			}
 			backend_connected();
+		} else if (phase == Phase::backend_tls) {
+			if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))
+				backend_tls_step();
+			if (phase == Phase::closed || phase == Phase::closing)
+				return;
 		} else if (phase == Phase::backend_login) {
 			if ((revents & EPOLLOUT) && !flush_backend())
 				return;
 			if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
 				bool eof = false;
-				if (!receive(backend_fd.get(), backend_in, eof))
+				if (!receive(backend_stream, backend_in, eof))
 					return;
 				std::vector<std::uint8_t> payload;
 				std::uint8_t sequence_id = 0;

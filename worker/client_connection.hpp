@@ -14,6 +14,7 @@
 #include "lua/lua_action.hpp"
 #include "lua/lua_client.hpp"
 #include "worker/relay.hpp"
+#include "worker/stream_socket.hpp"
 
 #include <array>
 #include <cstdarg>
@@ -81,11 +82,13 @@ public:
 private:
 	enum class Phase : std::uint8_t {
 		on_connect,		/* the callback runs (or is suspended) */
-		greeting_sent,		/* waiting for HandshakeResponse41 */
+		greeting_sent,		/* waiting for HandshakeResponse41 (or an SSLRequest) */
+		client_tls,		/* the TLS handshake with the client, after its SSLRequest */
 		auth_switch_sent,	/* waiting for the cleartext password */
 		on_handshake_response,
 		backend_connecting,
 		backend_login,
+		backend_tls,		/* the TLS handshake with the backend, after our SSLRequest */
 		on_command_phase,
 		relay,
 		closing,		/* a final ERR is being written */
@@ -122,8 +125,22 @@ private:
 	Worker &worker;
 	UniqueFd client_fd;
 	UniqueFd backend_fd;
+	/* The byte streams over those fds (plain or TLS); declared after them: a TLS stream sends its
+	 * close_notify on the fd when it goes. */
+	StreamSocket client_stream;
+	StreamSocket backend_stream;
+	/* The listener's TLS context (ssl_cert) and require_ssl; nullptr/false for a plain listener. */
+	SSL_CTX *listener_tls = nullptr;
+	bool listener_requires_tls = false;
+	/* client:connect()'s TLS options, kept until the backend's greeting asks for them. */
+	SSL_CTX *backend_tls_context = nullptr;
+	bool backend_tls_verify = true;
+	std::string backend_tls_name;
 	sd_event_source *client_source = nullptr;
 	sd_event_source *backend_source = nullptr;
+	/* OpenSSL holds decrypted bytes that epoll will not announce: read them on the next loop
+	 * iteration (a one-shot defer source, created on first need). */
+	sd_event_source *pending_source = nullptr;
 	/* Only while a final ERR is being written (the login deadline is the worker's sweep). */
 	sd_event_source *closing_timer = nullptr;
 	std::uint32_t client_events = 0, backend_events = 0;
@@ -191,6 +208,10 @@ private:
 	static int on_client_io(sd_event_source *source, int fd, std::uint32_t revents, void *userdata);
 	static int on_backend_io(sd_event_source *source, int fd, std::uint32_t revents, void *userdata);
 	static int on_closing_timeout(sd_event_source *source, std::uint64_t usec, void *userdata);
+	static int on_pending_input(sd_event_source *source, void *userdata);
+	bool wants_client_input() const noexcept;
+	bool wants_backend_input() const noexcept;
+	void schedule_pending_input() noexcept;
 	void client_io(std::uint32_t revents) noexcept;
 	void backend_io(std::uint32_t revents) noexcept;
 	void end_login_watch() noexcept;
@@ -209,7 +230,7 @@ private:
 	bool flush_backend() noexcept;
 	void send_client(const std::vector<std::uint8_t> &bytes) noexcept;
 	/* Reads once; false when the connection was closed.  @eof is set on orderly EOF. */
-	bool receive(int fd, std::vector<std::uint8_t> &in, bool &eof) noexcept;
+	bool receive(StreamSocket &stream, std::vector<std::uint8_t> &in, bool &eof) noexcept;
 	/* Takes the next complete packet from @in into @payload; false while incomplete.  On a
 	 * framing error closes the connection (check is_closed()). */
 	bool next_packet(std::vector<std::uint8_t> &in, std::vector<std::uint8_t> &payload,
@@ -226,10 +247,14 @@ private:
 	/* The login. */
 	void send_greeting();
 	void handle_client_login_packet(std::vector<std::uint8_t> &payload, std::uint8_t sequence_id);
+	void start_client_tls();
+	void client_tls_step();
 	void run_handshake_response_script();
 	void connect_backend(ConnectAction &action);
 	void backend_connected();
 	void handle_backend_login_packet(const std::vector<std::uint8_t> &payload, std::uint8_t sequence_id);
+	void start_backend_tls();
+	void backend_tls_step();
 	void backend_login_failed();
 	void backend_logged_in();
 	void start_relay();

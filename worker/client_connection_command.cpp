@@ -87,7 +87,14 @@ void ClientConnection::handle_relay_event(RelayEvent &event)
 			break;
 		case RelayEvent::CloseReason::client_error:
 		case RelayEvent::CloseReason::backend_error:
-			log(LogLevel::info, "%s: %s", reason, std::strerror(event.error_number));
+			if (event.error_number == tls_errno) {
+				const StreamSocket &stream = event.close_reason == RelayEvent::CloseReason::client_error
+								     ? client_stream
+								     : backend_stream;
+				log(LogLevel::info, "%s: %s", reason, stream.tls_error().c_str());
+			} else {
+				log(LogLevel::info, "%s: %s", reason, std::strerror(event.error_number));
+			}
 			break;
 		case RelayEvent::CloseReason::packet_too_large:
 		case RelayEvent::CloseReason::protocol_error:

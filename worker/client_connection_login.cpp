@@ -26,6 +26,8 @@
 #include <systemd/sd-event.h>
 
 #include <sys/epoll.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -40,13 +42,11 @@ static constexpr std::uint8_t greeting_character_set = 45;
 
 /* --- pre-command I/O -------------------------------------------------------------------------- */
 
-static bool send_some(int fd, std::vector<std::uint8_t> &out, int &error) noexcept
+static bool send_some(StreamSocket &stream, std::vector<std::uint8_t> &out, int &error) noexcept
 {
 	while (!out.empty()) {
-		const ssize_t n = ::send(fd, out.data(), out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+		const ssize_t n = stream.write(out.data(), out.size());
 		if (n < 0) {
-			if (errno == EINTR)
-				continue;
 			if (errno == EAGAIN)
 				return true;
 			error = errno;
@@ -62,9 +62,11 @@ static bool send_some(int fd, std::vector<std::uint8_t> &out, int &error) noexce
 bool ClientConnection::flush_client() noexcept
 {
 	int error = 0;
-	if (send_some(client_fd.get(), client_out, error))
+	if (send_some(client_stream, client_out, error))
 		return true;
-	if (error != EPIPE && error != ECONNRESET)
+	if (error == tls_errno)
+		log(LogLevel::info, "send to client failed: %s", client_stream.tls_error().c_str());
+	else if (error != EPIPE && error != ECONNRESET)
 		log(LogLevel::info, "send to client failed: %s", std::strerror(error));
 	close();
 	return false;
@@ -73,11 +75,12 @@ bool ClientConnection::flush_client() noexcept
 bool ClientConnection::flush_backend() noexcept
 {
 	int error = 0;
-	if (send_some(backend_fd.get(), backend_out, error))
+	if (send_some(backend_stream, backend_out, error))
 		return true;
 	char backend[socket_address_text_max];
 	format_backend(backend, sizeof(backend));
-	log(LogLevel::warning, "send to backend %s failed: %s", backend, std::strerror(error));
+	log(LogLevel::warning, "send to backend %s failed: %s", backend,
+	    error == tls_errno ? backend_stream.tls_error().c_str() : std::strerror(error));
 	fail_login(ER_UNKNOWN_ERROR, "myproxy: lost the connection to the backend");
 	return false;
 }
@@ -93,7 +96,7 @@ void ClientConnection::send_client(const std::vector<std::uint8_t> &bytes) noexc
 	flush_client();
 }
 
-bool ClientConnection::receive(int fd, std::vector<std::uint8_t> &in, bool &eof) noexcept
+bool ClientConnection::receive(StreamSocket &stream, std::vector<std::uint8_t> &in, bool &eof) noexcept
 {
 	constexpr std::size_t chunk = 4096;
 	eof = false;
@@ -104,22 +107,21 @@ bool ClientConnection::receive(int fd, std::vector<std::uint8_t> &in, bool &eof)
 		close();
 		return false;
 	}
-	ssize_t n;
-	do
-		n = ::recv(fd, in.data() + old_size, chunk, MSG_DONTWAIT);
-	while (n < 0 && errno == EINTR);
+	const ssize_t n = stream.read(in.data() + old_size, chunk);
+	const int error = errno;
 	in.resize(old_size + (n > 0 ? std::size_t(n) : 0));
 	if (n == 0)
 		eof = true;
-	if (n < 0 && errno != EAGAIN) {
-		const bool from_client = fd == client_fd.get();
+	if (n < 0 && error != EAGAIN) {
+		const char *reason = error == tls_errno ? stream.tls_error().c_str() : std::strerror(error);
+		const bool from_client = &stream == &client_stream;
 		if (from_client) {
-			log(LogLevel::info, "receive from client failed: %s", std::strerror(errno));
+			log(LogLevel::info, "receive from client failed: %s", reason);
 			close();
 		} else {
 			char backend[socket_address_text_max];
 			format_backend(backend, sizeof(backend));
-			log(LogLevel::warning, "receive from backend %s failed: %s", backend, std::strerror(errno));
+			log(LogLevel::warning, "receive from backend %s failed: %s", backend, reason);
 			fail_login(ER_UNKNOWN_ERROR, "myproxy: lost the connection to the backend");
 		}
 		return false;
@@ -214,7 +216,7 @@ void ClientConnection::send_greeting()
 	params.server_version = attributes.server_version;
 	params.connection_id = worker.next_connection_id();
 	params.scramble = *scramble;
-	params.capabilities = offered_capabilities;
+	params.capabilities = offered_capabilities | (listener_tls != nullptr ? CLIENT_SSL : 0);
 	params.character_set = greeting_character_set;
 	params.status_flags = SERVER_STATUS_AUTOCOMMIT;
 	params.auth_plugin_name = MYSQL_CLEAR_PASSWORD;
@@ -259,8 +261,22 @@ void ClientConnection::handle_client_login_packet(std::vector<std::uint8_t> &pay
 		return;
 	}
 	if (response->is_ssl_request) {
-		log(LogLevel::info, "the client asked for TLS, which is not supported");
-		fail_login(ER_HANDSHAKE_ERROR, "TLS is not supported by this server");
+		if (listener_tls == nullptr) {
+			log(LogLevel::info, "the client asked for TLS, which this listener does not offer");
+			fail_login(ER_HANDSHAKE_ERROR, "TLS is not supported by this server");
+			return;
+		}
+		if (client_stream.tls()) {
+			log(LogLevel::warning, "a second SSLRequest");
+			fail_login(ER_HANDSHAKE_ERROR, "Bad handshake");
+			return;
+		}
+		start_client_tls();
+		return;
+	}
+	if (listener_requires_tls && !client_stream.secure()) {
+		log(LogLevel::info, "refused: the listener requires TLS (require_ssl) and the client did not start it");
+		fail_login(ER_ACCESS_DENIED, "Access denied: this server requires SSL (require_ssl); connect with TLS");
 		return;
 	}
 	client_capabilities = response->capabilities & offered_capabilities;
@@ -289,6 +305,36 @@ void ClientConnection::handle_client_login_packet(std::vector<std::uint8_t> &pay
 	finish_packet(out, start, client_sequence);
 	phase = Phase::auth_switch_sent;
 	send_client(out);
+}
+
+void ClientConnection::start_client_tls()
+{
+	/* The client may have sent its ClientHello right behind the SSLRequest: what was read past the
+	 * SSLRequest belongs to the TLS stream. */
+	phase = Phase::client_tls;
+	const bool started = client_stream.start_tls(listener_tls, true, client_in.data(), client_in.size());
+	release(client_in);
+	if (!started) {
+		log(LogLevel::error, "cannot start TLS with the client: %s", client_stream.tls_error().c_str());
+		close();
+		return;
+	}
+	client_tls_step();
+}
+
+void ClientConnection::client_tls_step()
+{
+	const int status = client_stream.handshake();
+	if (status < 0) {
+		/* Nothing sensible can reach the client now: an ERR in clear text is no TLS record. */
+		log(LogLevel::info, "TLS handshake with the client failed: %s", client_stream.tls_error().c_str());
+		close();
+		return;
+	}
+	if (status > 0) {
+		log(LogLevel::debug, "TLS with the client established");
+		phase = Phase::greeting_sent; /* the real HandshakeResponse41 follows, encrypted */
+	}
 }
 
 void ClientConnection::run_handshake_response_script()
@@ -338,6 +384,21 @@ void ClientConnection::connect_backend(ConnectAction &action)
 	params.password_sha1 = action.password_sha1;
 	params.database = action.database;
 	params.attrs = attrs;
+	params.ssl = action.ssl;
+	backend_tls_context = action.ssl_context;
+	backend_tls_verify = action.ssl_verify;
+	backend_tls_name = action.ssl_server_name;
+	if (action.ssl && backend_tls_name.empty() && backend_tls_verify) {
+		/* Without ssl_server_name an IP address must match the certificate's IP addresses. */
+		char text[INET6_ADDRSTRLEN] = "";
+		const sockaddr *address = reinterpret_cast<const sockaddr *>(&backend_address.storage);
+		if (address->sa_family == AF_INET)
+			inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in *>(address)->sin_addr, text, sizeof(text));
+		else if (address->sa_family == AF_INET6)
+			inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6 *>(address)->sin6_addr, text,
+				  sizeof(text));
+		backend_tls_name = text;
+	}
 	params.capabilities = client_capabilities;
 	if (client_character_set != 0)
 		params.character_set = client_character_set;
@@ -355,6 +416,7 @@ void ClientConnection::connect_backend(ConnectAction &action)
 		return;
 	}
 	backend_fd = std::move(connection.fd);
+	backend_stream.attach(backend_fd.get());
 	backend_events = connection.in_progress ? EPOLLOUT : EPOLLIN;
 	if (sd_event_add_io(worker.event_loop(), &backend_source, backend_fd.get(), backend_events, on_backend_io,
 			    this) < 0) {
@@ -390,10 +452,60 @@ void ClientConnection::handle_backend_login_packet(const std::vector<std::uint8_
 	const ClientLoginStatus status = login->feed(payload, sequence_id, backend_out);
 	if (!backend_out.empty() && !flush_backend())
 		return;
-	if (status == ClientLoginStatus::SUCCEEDED)
+	if (status == ClientLoginStatus::START_TLS)
+		start_backend_tls();
+	else if (status == ClientLoginStatus::SUCCEEDED)
 		backend_logged_in();
 	else if (status == ClientLoginStatus::FAILED)
 		backend_login_failed();
+}
+
+void ClientConnection::start_backend_tls()
+{
+	char backend[socket_address_text_max];
+	format_backend(backend, sizeof(backend));
+	if (!backend_out.empty()) {
+		/* 36 bytes to a socket that just delivered a greeting: the kernel always takes them. */
+		log(LogLevel::warning, "backend %s: the SSLRequest could not be sent at once", backend);
+		fail_login(ER_UNKNOWN_ERROR, "myproxy: TLS to the backend failed");
+		return;
+	}
+	phase = Phase::backend_tls;
+	const bool started = backend_stream.start_tls(backend_tls_context, false, backend_in.data(), backend_in.size(),
+						      backend_tls_name, backend_tls_verify);
+	release(backend_in);
+	if (!started) {
+		log(LogLevel::error, "cannot start TLS with backend %s: %s", backend, backend_stream.tls_error().c_str());
+		fail_login(ER_UNKNOWN_ERROR, "myproxy: TLS to the backend failed");
+		return;
+	}
+	backend_tls_step();
+}
+
+void ClientConnection::backend_tls_step()
+{
+	const int status = backend_stream.handshake();
+	if (status == 0)
+		return;
+	char backend[socket_address_text_max];
+	format_backend(backend, sizeof(backend));
+	if (status < 0) {
+		const std::string &reason = backend_stream.tls_error();
+		log(LogLevel::warning, "TLS with backend %s failed: %s", backend, reason.c_str());
+		char message[socket_address_text_max + 320];
+		std::snprintf(message, sizeof(message), "myproxy: TLS to backend %s failed: %.256s", backend,
+			      reason.c_str());
+		fail_login(ER_UNKNOWN_ERROR, message);
+		return;
+	}
+	log(LogLevel::debug, "TLS with backend %s established", backend);
+	phase = Phase::backend_login;
+	const ClientLoginStatus login_status = login->tls_established(backend_out);
+	if (login_status == ClientLoginStatus::FAILED) {
+		backend_login_failed();
+		return;
+	}
+	flush_backend();
 }
 
 void ClientConnection::backend_login_failed()
@@ -417,6 +529,13 @@ void ClientConnection::backend_login_failed()
 		return;
 	}
 	log(LogLevel::warning, "login to backend %s failed: %s", backend, failure.message.c_str());
+	if (failure.kind == ClientLoginFailure::Kind::TLS_UNAVAILABLE) {
+		char message[socket_address_text_max + 128];
+		std::snprintf(message, sizeof(message),
+			      "myproxy: backend %s does not offer TLS, which ssl = true requires", backend);
+		fail_login(ER_UNKNOWN_ERROR, message);
+		return;
+	}
 	char message[socket_address_text_max + 64];
 	std::snprintf(message, sizeof(message), "myproxy: login to backend %s failed", backend);
 	fail_login(ER_UNKNOWN_ERROR, message);
@@ -462,7 +581,7 @@ void ClientConnection::start_relay()
 	build_ok_packet(out, ok, client_capabilities);
 	finish_packet(out, start, client_sequence);
 
-	relay = std::make_unique<Relay>(worker.relay_buffers(), client_fd.get(), backend_fd.get(),
+	relay = std::make_unique<Relay>(worker.relay_buffers(), client_stream, backend_stream,
 					(client_capabilities & CLIENT_LOCAL_FILES) != 0);
 	relay->intercept_command(COM_INIT_DB);
 	relay->intercept_command(COM_CHANGE_USER);
@@ -502,6 +621,10 @@ void ClientConnection::login_deadline_expired() noexcept
 		log(LogLevel::warning, "login deadline: on_connect did not finish");
 		fail_handshake(ER_UNKNOWN_ERROR, "myproxy: the login script timed out");
 		break;
+	case Phase::client_tls:
+		log(LogLevel::info, "login deadline: the client did not finish the TLS handshake");
+		close();
+		break;
 	case Phase::greeting_sent:
 	case Phase::auth_switch_sent:
 		log(LogLevel::info, "login deadline: the client did not answer");
@@ -515,6 +638,7 @@ void ClientConnection::login_deadline_expired() noexcept
 		break;
 	case Phase::backend_connecting:
 	case Phase::backend_login:
+	case Phase::backend_tls:
 		format_backend(backend, sizeof(backend));
 		log(LogLevel::warning, "login deadline: backend %s did not answer", backend);
 		std::snprintf(message, sizeof(message), "myproxy: backend %s did not answer in time", backend);

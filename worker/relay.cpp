@@ -51,8 +51,8 @@ const char *relay_close_reason_name(RelayEvent::CloseReason reason) noexcept
 	return "?";
 }
 
-Relay::Relay(RelayBufferPool &buffer_pool, int client, int backend, bool local_files) noexcept
-	: pool(buffer_pool), client_fd(client), backend_fd(backend), client_local_files(local_files)
+Relay::Relay(RelayBufferPool &buffer_pool, StreamSocket &client, StreamSocket &backend, bool local_files) noexcept
+	: pool(buffer_pool), client_stream(client), backend_stream(backend), client_local_files(local_files)
 {
 }
 
@@ -118,13 +118,13 @@ std::uint32_t Relay::wanted_backend_events() const noexcept
 	return (can_read(down) ? std::uint32_t(EPOLLIN) : 0u) | (up.blocked ? std::uint32_t(EPOLLOUT) : 0u);
 }
 
-RelayEvent Relay::receive(Direction &dir, int fd, RelaySide side) noexcept
+RelayEvent Relay::receive(Direction &dir, StreamSocket &stream, RelaySide side) noexcept
 {
 	if (!ensure_buffer(dir))
 		return closed_event(RelayEvent::CloseReason::out_of_memory);
 	if (dir.end == BUFFER_SIZE)
 		compact(dir.buffer.get(), dir.start, dir.scanned, dir.end);
-	const ssize_t n = ::recv(fd, dir.buffer.get() + dir.end, BUFFER_SIZE - dir.end, MSG_DONTWAIT);
+	const ssize_t n = stream.read(dir.buffer.get() + dir.end, BUFFER_SIZE - dir.end);
 	if (n > 0) {
 		dir.end += std::size_t(n);
 		(side == RelaySide::client ? counters_.bytes_from_client : counters_.bytes_from_backend) +=
@@ -139,12 +139,12 @@ RelayEvent Relay::receive(Direction &dir, int fd, RelaySide side) noexcept
 	return {};
 }
 
-RelayEvent Relay::flush(Direction &dir, int fd, RelaySide destination) noexcept
+RelayEvent Relay::flush(Direction &dir, StreamSocket &stream, RelaySide destination) noexcept
 {
 	const std::size_t available = dir.scanned - dir.start;
 	if (available == 0 || dir.blocked)
 		return {};
-	const ssize_t n = ::send(fd, dir.buffer.get() + dir.start, available, MSG_DONTWAIT | MSG_NOSIGNAL);
+	const ssize_t n = stream.write(dir.buffer.get() + dir.start, available);
 	if (n >= 0) {
 		dir.start += std::size_t(n);
 		if (std::size_t(n) < available)
@@ -259,10 +259,10 @@ RelayEvent Relay::run() noexcept
 		event = process(down, RelaySide::backend);
 		if (event.kind != RelayEvent::Kind::none)
 			return event;
-		event = flush(up, backend_fd, RelaySide::backend);
+		event = flush(up, backend_stream, RelaySide::backend);
 		if (event.kind != RelayEvent::Kind::none)
 			return event;
-		event = flush(down, client_fd, RelaySide::client);
+		event = flush(down, client_stream, RelaySide::client);
 		if (event.kind != RelayEvent::Kind::none)
 			return event;
 	} while (progress);
@@ -281,13 +281,14 @@ RelayEvent Relay::run() noexcept
 	return {};
 }
 
-RelayEvent Relay::handle(Direction &from, Direction &to, int fd, RelaySide side, std::uint32_t revents) noexcept
+RelayEvent Relay::handle(Direction &from, Direction &to, StreamSocket &stream, RelaySide side,
+			 std::uint32_t revents) noexcept
 {
 	if (revents & EPOLLOUT)
 		to.blocked = false;
 	if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
 		if (can_read(from)) {
-			RelayEvent event = receive(from, fd, side);
+			RelayEvent event = receive(from, stream, side);
 			if (event.kind != RelayEvent::Kind::none)
 				return event;
 		} else if (revents & (EPOLLHUP | EPOLLERR)) {
@@ -302,12 +303,12 @@ RelayEvent Relay::handle(Direction &from, Direction &to, int fd, RelaySide side,
 
 RelayEvent Relay::handle_client(std::uint32_t revents) noexcept
 {
-	return handle(up, down, client_fd, RelaySide::client, revents);
+	return handle(up, down, client_stream, RelaySide::client, revents);
 }
 
 RelayEvent Relay::handle_backend(std::uint32_t revents) noexcept
 {
-	return handle(down, up, backend_fd, RelaySide::backend, revents);
+	return handle(down, up, backend_stream, RelaySide::backend, revents);
 }
 
 void Relay::forward_packet(RelaySide side) noexcept

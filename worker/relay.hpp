@@ -7,6 +7,7 @@
 
 #include "worker/packet_tracker.hpp"
 #include "worker/relay_buffer_pool.hpp"
+#include "worker/stream_socket.hpp"
 
 #include "common/byte_reader.hpp"
 
@@ -65,9 +66,9 @@ const char *relay_close_reason_name(RelayEvent::CloseReason reason) noexcept;
 
 class Relay {
 public:
-	/* The relay does not own the fds (both non-blocking).  @client_local_files: the client
-	 * negotiated CLIENT_LOCAL_FILES, so a backend may ask it for a file. */
-	Relay(RelayBufferPool &pool, int client_fd, int backend_fd, bool client_local_files) noexcept;
+	/* The relay does not own the streams (both non-blocking, plain or TLS).  @client_local_files:
+	 * the client negotiated CLIENT_LOCAL_FILES, so a backend may ask it for a file. */
+	Relay(RelayBufferPool &pool, StreamSocket &client, StreamSocket &backend, bool client_local_files) noexcept;
 	~Relay() noexcept;
 
 	Relay(const Relay &) = delete;
@@ -76,12 +77,13 @@ public:
 	/* Hold and report this client command (COM_INIT_DB, COM_CHANGE_USER) instead of passing it. */
 	void intercept_command(std::uint8_t command) noexcept;
 
-	/* The socket is ready (@revents from epoll).  Reads at most once from it, writes what can go,
+	/* The socket is ready (@revents from epoll, translated by StreamSocket::ready_events()).  Reads at most once from it, writes what can go,
 	 * and returns the first event that needs the connection's decision (or none). */
 	RelayEvent handle_client(std::uint32_t revents) noexcept;
 	RelayEvent handle_backend(std::uint32_t revents) noexcept;
 
-	/* The EPOLLIN/EPOLLOUT mask each socket should be polled for now. */
+	/* The EPOLLIN/EPOLLOUT mask each socket should be polled for now (logical: pass it through
+	 * StreamSocket::poll_events()). */
 	std::uint32_t wanted_client_events() const noexcept;
 	std::uint32_t wanted_backend_events() const noexcept;
 
@@ -116,6 +118,10 @@ public:
 	 * event (or none). */
 	RelayEvent resume() noexcept;
 
+	/* Whether the relay would read from @side now: with TLS, bytes OpenSSL holds are not announced
+	 * by epoll, so the connection reads them when this says so. */
+	bool wants_input(RelaySide side) const noexcept { return can_read(side == RelaySide::client ? up : down); }
+
 	/* True when no packet waits for a verdict from either side. */
 	bool idle() const noexcept;
 
@@ -143,11 +149,12 @@ private:
 		bool source_eof = false;
 	};
 
-	RelayEvent handle(Direction &from, Direction &to, int fd, RelaySide side, std::uint32_t revents) noexcept;
-	/* Reads once from @fd into @dir; returns a closed event on EOF/error. */
-	RelayEvent receive(Direction &dir, int fd, RelaySide side) noexcept;
-	/* Sends what @dir may pass to @fd; returns a closed event on error. */
-	RelayEvent flush(Direction &dir, int fd, RelaySide destination) noexcept;
+	RelayEvent handle(Direction &from, Direction &to, StreamSocket &stream, RelaySide side,
+			  std::uint32_t revents) noexcept;
+	/* Reads once from @stream into @dir; returns a closed event on EOF/error. */
+	RelayEvent receive(Direction &dir, StreamSocket &stream, RelaySide side) noexcept;
+	/* Sends what @dir may pass to @stream; returns a closed event on error. */
+	RelayEvent flush(Direction &dir, StreamSocket &stream, RelaySide destination) noexcept;
 	RelayEvent process(Direction &dir, RelaySide side) noexcept;
 	RelayEvent run() noexcept;
 	void pass_command(const PacketStart &start) noexcept;
@@ -158,8 +165,8 @@ private:
 	Direction &direction_from(RelaySide side) noexcept { return side == RelaySide::client ? up : down; }
 
 	RelayBufferPool &pool;
-	int client_fd;
-	int backend_fd;
+	StreamSocket &client_stream;
+	StreamSocket &backend_stream;
 	bool client_local_files;
 	/* client -> backend, backend -> client */
 	Direction up{true}, down{false};

@@ -48,6 +48,11 @@ lua_State *Worker::lua() const noexcept
 	return config.state.get();
 }
 
+const ListenerConfig *Worker::listener(std::uint32_t listener_index) const noexcept
+{
+	return listener_index < config.listeners.size() ? &config.listeners[listener_index] : nullptr;
+}
+
 int Worker::handler_ref(std::uint32_t listener_index) const noexcept
 {
 	if (listener_index >= config.listeners.size())

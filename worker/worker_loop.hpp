@@ -23,6 +23,7 @@ struct lua_State;
 namespace myproxy {
 
 struct Config;
+struct ListenerConfig;
 class ClientConnection;
 
 /* Exit statuses of a worker process (the master logs them). */
@@ -60,6 +61,8 @@ public:
 	/* The handler table (registry reference) of listener @listener_index, or -1 when the index
 	 * names no listener. */
 	int handler_ref(std::uint32_t listener_index) const noexcept;
+	/* The listener's configuration (TLS context, require_ssl), or nullptr for a bad index. */
+	const ListenerConfig *listener(std::uint32_t listener_index) const noexcept;
 
 	/* Connection ids for Handshake V10: unique in this worker, never 0. */
 	std::uint32_t next_connection_id() noexcept;

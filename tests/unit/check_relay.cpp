@@ -82,12 +82,13 @@ struct Endpoint {
 struct Harness {
 	RelayBufferPool pool;
 	Pair client, backend;
+	StreamSocket client_stream{client.proxy}, backend_stream{backend.proxy};
 	Relay relay;
 	Endpoint client_app{client.app, {}, 0, {}, true};
 	Endpoint backend_app{backend.app, {}, 0, {}, true};
 
 	explicit Harness(bool local_files = true)
-		: relay(pool, client.proxy, backend.proxy, local_files)
+		: relay(pool, client_stream, backend_stream, local_files)
 	{
 	}
 
