@@ -69,10 +69,11 @@ ContextBox &push_box(lua_State *L, ContextKind kind)
 	return *box;
 }
 
-/* OpenSSL's reason for the last error, for "ssl_cert '/path': reason". */
+/* OpenSSL's reason for the first error of the queue (the cause; later ones say "PEM lib"), for
+ * "ssl_cert '/path': reason". */
 const char *openssl_reason()
 {
-	const unsigned long code = ERR_peek_last_error();
+	const unsigned long code = ERR_peek_error();
 	const char *reason = code != 0 ? ERR_reason_error_string(code) : nullptr;
 	return reason != nullptr ? reason : "unknown OpenSSL error";
 }
@@ -283,8 +284,12 @@ void finish_lua_tls_listener_options(lua_State *L, int arg, LuaTlsListenerOption
 	if (SSL_CTX_use_certificate_chain_file(box.context, cert) != 1)
 		raise_file_error(L, "ssl_cert", cert, openssl_reason());
 	check_readable(L, "ssl_key", key);
-	if (SSL_CTX_use_PrivateKey_file(box.context, key, SSL_FILETYPE_PEM) != 1)
-		raise_file_error(L, "ssl_key", key, openssl_reason());
+	if (SSL_CTX_use_PrivateKey_file(box.context, key, SSL_FILETYPE_PEM) != 1) {
+		const bool mismatch = ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH;
+		char reason[300];
+		std::snprintf(reason, sizeof(reason), "no usable private key in PEM format (%s)", openssl_reason());
+		raise_file_error(L, "ssl_key", key, mismatch ? "the key does not match ssl_cert" : reason);
+	}
 	if (SSL_CTX_check_private_key(box.context) != 1)
 		raise_file_error(L, "ssl_key", key, "the key does not match ssl_cert");
 	ERR_clear_error();

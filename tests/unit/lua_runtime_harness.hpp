@@ -9,6 +9,7 @@
 #include "lua/lua_client.hpp"
 #include "lua/lua_handshake_response.hpp"
 #include "lua/lua_state.hpp"
+#include "lua/lua_tls_options.hpp"
 
 #include <check.h>
 #include <lua.hpp>
@@ -41,7 +42,16 @@ inline int wait_for_worker(lua_State *L)
 inline int open_test_api(lua_State *L)
 {
 	register_lua_address(L);
+	register_lua_tls(L);
+	set_lua_tls_loading(L, true);
 	lua_register(L, "wait_for_worker", wait_for_worker);
+	return 0;
+}
+
+/* What load_config() does once the script ran: no more file loading (as in a worker). */
+inline int close_test_api(lua_State *L)
+{
+	set_lua_tls_loading(L, false);
 	return 0;
 }
 
@@ -66,6 +76,8 @@ struct Harness {
 		ck_assert_msg(lua_pcall(L, 0, 1, 0) == LUA_OK, "run: %s", lua_tostring(L, -1));
 		ck_assert_int_eq(lua_type(L, -1), LUA_TTABLE);
 		handler_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+		lua_pushcfunction(L, close_test_api);
+		ck_assert_int_eq(lua_pcall(L, 0, 0, 0), LUA_OK);
 
 		attributes.has_credentials = true;
 		attributes.pid = 4242;
