@@ -473,6 +473,85 @@ START_TEST(test_unencodable_params)
 END_TEST
 
 /* Every proper prefix of each server packet: a clean failure or a valid step, never a crash. */
+/* GREETING from a server with TLS (CLIENT_SSL added to the captured capabilities). */
+static std::string tls_greeting()
+{
+	std::string greeting = GREETING;
+	const std::size_t at = greeting.find("00fef708");
+	ck_assert(at != std::string::npos);
+	greeting.replace(at, 8, "00feff08");
+	return greeting;
+}
+
+START_TEST(test_ssl_request)
+{
+	ClientLoginParams params = secret_params();
+	params.ssl = true;
+	ClientLogin login(params);
+	Bytes out;
+	const std::string greeting = tls_greeting();
+	ck_assert(feed_hex(login, greeting.c_str(), 0, out) == ClientLoginStatus::START_TLS);
+	auto packets = packets_of(out);
+	ck_assert_uint_eq(packets.size(), 1);
+	ck_assert_uint_eq(packets[0].header.sequence_id, 1);
+	ck_assert_uint_eq(packets[0].payload.size(), SSL_REQUEST_LENGTH);
+	auto request = parse_handshake_response41(packets[0].payload);
+	ck_assert(request.ok());
+	ck_assert(request->is_ssl_request);
+	ck_assert_uint_eq(request->capabilities, WANTED | CLIENT_LOGIN_REQUIRED_CAPABILITIES | CLIENT_SSL);
+	ck_assert(!login.secure_transport());
+
+	out.clear();
+	ck_assert(login.tls_established(out) == ClientLoginStatus::CONTINUE);
+	ck_assert(login.secure_transport());
+	packets = packets_of(out);
+	ck_assert_uint_eq(packets.size(), 1);
+	ck_assert_uint_eq(packets[0].header.sequence_id, 2);
+	auto response = parse_handshake_response41(packets[0].payload);
+	ck_assert(response.ok());
+	ck_assert(!response->is_ssl_request);
+	ck_assert_string(std::string(response->user), "nat");
+	ck_assert(packet_test::same(response->auth_response, from_hex(SCRAMBLE_SECRET)));
+	ck_assert_uint_eq(response->capabilities & CLIENT_SSL, CLIENT_SSL);
+
+	out.clear();
+	ck_assert(feed_hex(login, OK_AUTOCOMMIT, 3, out) == ClientLoginStatus::SUCCEEDED);
+	ck_assert_uint_eq(login.success().capabilities & CLIENT_SSL, CLIENT_SSL);
+}
+END_TEST
+
+/* ssl, but no CLIENT_SSL in the greeting: nothing is sent, least of all the login. */
+START_TEST(test_ssl_unavailable)
+{
+	ClientLoginParams params = secret_params();
+	params.ssl = true;
+	ClientLogin login(params);
+	Bytes out;
+	ck_assert(feed_hex(login, GREETING, 0, out) == ClientLoginStatus::FAILED);
+	ck_assert(login.failure().kind == ClientLoginFailure::Kind::TLS_UNAVAILABLE);
+	ck_assert(out.empty());
+
+	/* Packets while TLS is being set up, tls_established() without START_TLS. */
+	ClientLogin early(params);
+	const std::string greeting = tls_greeting();
+	ck_assert(feed_hex(early, greeting.c_str(), 0, out) == ClientLoginStatus::START_TLS);
+	out.clear();
+	ck_assert(feed_hex(early, OK_AUTOCOMMIT, 2, out) == ClientLoginStatus::FAILED);
+	ck_assert_string(early.failure().message, "a packet before the TLS handshake was done");
+	ck_assert(out.empty());
+	ClientLogin plain(secret_params());
+	ck_assert(plain.tls_established(out) == ClientLoginStatus::FAILED);
+
+	/* A caller's CLIENT_SSL alone never starts TLS. */
+	ClientLoginParams flagged = secret_params();
+	flagged.capabilities |= CLIENT_SSL;
+	ClientLogin no_tls(flagged);
+	const HandshakeResponse41 response = respond_to_greeting(no_tls, out, greeting.c_str());
+	ck_assert_uint_eq(response.capabilities & CLIENT_SSL, 0);
+	ck_assert(!no_tls.secure_transport());
+}
+END_TEST
+
 START_TEST(test_truncated_server_packets)
 {
 	const Bytes greeting = from_hex(GREETING);
@@ -529,6 +608,8 @@ static Suite *client_login_suite()
 	tcase_add_test(hostile, test_server_capabilities);
 	tcase_add_test(hostile, test_unencodable_params);
 	tcase_add_test(hostile, test_truncated_server_packets);
+	tcase_add_test(hostile, test_ssl_request);
+	tcase_add_test(hostile, test_ssl_unavailable);
 	suite_add_tcase(s, hostile);
 	return s;
 }
