@@ -324,9 +324,9 @@ ssize_t StreamSocket::write(const void *buffer, std::size_t size) noexcept
 	return ssize_t(total);
 }
 
-bool StreamSocket::pending() const noexcept
+bool StreamSocket::tls_pending() const noexcept
 {
-	return ssl != nullptr && handshake_done && SSL_pending(ssl) > 0;
+	return handshake_done && SSL_pending(ssl) > 0;
 }
 
 std::uint32_t StreamSocket::tls_poll_events(std::uint32_t wanted) const noexcept

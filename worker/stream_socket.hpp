@@ -60,7 +60,7 @@ public:
 
 	/* Decrypted bytes waiting inside OpenSSL: epoll will not announce them, so a caller that
 	 * wants to read must read now. */
-	bool pending() const noexcept;
+	bool pending() const noexcept { return ssl != nullptr && tls_pending(); }
 
 	/* The epoll mask for what the caller wants (EPOLLIN to read, EPOLLOUT to write); with TLS a
 	 * read may wait for writability and a write for readability.  During the handshake pass 0. */
@@ -83,6 +83,7 @@ public:
 	const std::string &tls_error() const noexcept { return error_text; }
 
 private:
+	bool tls_pending() const noexcept;
 	std::uint32_t tls_poll_events(std::uint32_t wanted) const noexcept;
 	std::uint32_t tls_ready_events(std::uint32_t revents) const noexcept;
 	/* Maps SSL_get_error() for @result: sets errno and the wait events, returns -1 or 0 (EOF). */
