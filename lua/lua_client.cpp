@@ -116,6 +116,8 @@ int client_index(lua_State *L)
 		push_optional_string(L, attributes.address);
 	} else if (key == "server_version") {
 		lua_pushlstring(L, attributes.server_version.data(), attributes.server_version.size());
+	} else if (key == "ssl") {
+		lua_pushboolean(L, attributes.ssl ? 1 : 0);
 	} else if (key == "notes") {
 		lua_getiuservalue(L, 1, notes_uservalue);
 	} else if (key == "cgroup") {
@@ -168,7 +170,7 @@ int client_newindex(lua_State *L)
 		value = check_settable_string(L, "server_version", client_server_version_max, false);
 		target = &attributes.server_version;
 	} else if (std::strcmp(key, "pid") == 0 || std::strcmp(key, "uid") == 0 || std::strcmp(key, "gid") == 0 ||
-		   std::strcmp(key, "cgroup") == 0 || std::strcmp(key, "address") == 0 ||
+		   std::strcmp(key, "cgroup") == 0 || std::strcmp(key, "address") == 0 || std::strcmp(key, "ssl") == 0 ||
 		   std::strcmp(key, "notes") == 0) {
 		return luaL_error(L, "client.%s is read-only%s", key,
 				  std::strcmp(key, "notes") == 0 ? " (store fields in it instead)" : "");

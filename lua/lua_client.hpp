@@ -35,6 +35,8 @@ struct ClientAttributes {
 	std::string server_version;
 	/* True only while on_connect runs: the greeting has not been sent yet. */
 	bool server_version_settable = false;
+	/* The client's connection is TLS (a TLS listener, the handshake done): client.ssl. */
+	bool ssl = false;
 };
 
 /* Installs the metatables of client and action objects (idempotent).  Call it once on the state the

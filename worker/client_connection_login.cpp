@@ -333,6 +333,7 @@ void ClientConnection::client_tls_step()
 	}
 	if (status > 0) {
 		log(LogLevel::debug, "TLS with the client established");
+		attributes.ssl = true;
 		phase = Phase::greeting_sent; /* the real HandshakeResponse41 follows, encrypted */
 	}
 }

@@ -50,6 +50,7 @@ std::string config_lua()
 	       "}\n"
 	       "local handler = {\n"
 	       "  on_handshake_response = function(client, hr)\n"
+	       "    if hr.user == 'whoami' then return client:err('ssl=' .. tostring(client.ssl)) end\n"
 	       "    local mode = modes[hr.user]\n"
 	       "    if not mode then return client:err('unknown mode ' .. hr.user) end\n"
 	       "    client.account = hr.user\n"
@@ -166,6 +167,10 @@ START_TEST(test_client_tls_verified)
 	PROXY_ASSERT(cipher != nullptr && *cipher != '\0', "no TLS between libmariadb and myproxy");
 	PROXY_ASSERT_STR(c.text("SELECT 'over tls'"), "over tls");
 	PROXY_ASSERT_STR(c.text("SELECT CURRENT_USER()"), "tlsuser@%");
+	MysqlClient who;
+	require_tls(who, certs.ca());
+	PROXY_CHECK(!who.connect(Endpoint::tcp("127.0.0.1", tls_port), "whoami", password));
+	PROXY_ASSERT_STR(who.message(), "ssl=true");
 
 	// The same with a require_ssl listener.
 	MysqlClient r;
@@ -197,8 +202,56 @@ START_TEST(test_require_ssl)
 	connect_or_fail(c, Endpoint::tcp("127.0.0.1", tls_port), "tls");
 	PROXY_CHECK(mysql_get_ssl_cipher(c.get()) == nullptr);
 	PROXY_ASSERT_STR(c.text("SELECT 1"), "1");
+	expect_login_error(Endpoint::tcp("127.0.0.1", tls_port), "whoami", 1045, "ssl=false");
 
 	expect_login_error(Endpoint::tcp("127.0.0.1", require_port), "tls", 1045, "requires SSL");
+}
+END_TEST
+
+// The greeting's capabilities (lower 16 bits) from a raw Handshake V10 payload.
+static unsigned greeting_capabilities(const std::string &payload)
+{
+	const std::size_t version_end = payload.find('\0', 1);
+	const std::size_t at = version_end + 1 + 4 + 8 + 1;
+	PROXY_ASSERT(version_end != std::string::npos && payload.size() >= at + 2, "short greeting");
+	return std::uint8_t(payload[at]) | unsigned(std::uint8_t(payload[at + 1])) << 8;
+}
+
+// Hostile clients: an SSLRequest followed by junk instead of a ClientHello is logged and closed; an
+// SSLRequest to a listener without TLS gets 1043.  CLIENT_SSL is announced only on TLS listeners.
+START_TEST(test_tls_junk)
+{
+	constexpr unsigned client_ssl = 0x800, protocol_41 = 0x200;
+	// The SSLRequest: capabilities, max packet size, character set, 23 zero bytes; sequence id 1.
+	std::string ssl_request("\x20\x00\x00\x01", 4);
+	const unsigned caps = client_ssl | protocol_41 | 0x8000 /* SECURE_CONNECTION */ | 0x80000 /* PLUGIN_AUTH */;
+	for (int i = 0; i < 4; ++i)
+		ssl_request += char((caps >> (8 * i)) & 0xff);
+	ssl_request += std::string("\x00\x00\x00\x01\x2d", 5) + std::string(23, '\0');
+
+	RawConnection tls("127.0.0.1:" + std::to_string(tls_port));
+	auto greeting = tls.read_packet();
+	PROXY_ASSERT(greeting.has_value(), "no greeting");
+	PROXY_CHECK((greeting_capabilities(greeting->payload) & client_ssl) != 0);
+	PROXY_CHECK(tls.send_bytes(ssl_request));
+	PROXY_CHECK(tls.send_bytes(std::string(300, 'x')));
+	PROXY_ASSERT(tls.wait_closed(std::chrono::seconds(10)), "the junk did not end the connection");
+
+	RawConnection plain(proxy->path("plain.sock"));
+	greeting = plain.read_packet();
+	PROXY_ASSERT(greeting.has_value(), "no greeting");
+	PROXY_CHECK((greeting_capabilities(greeting->payload) & client_ssl) == 0);
+	PROXY_CHECK(plain.send_bytes(ssl_request));
+	const auto err = plain.read_packet();
+	PROXY_ASSERT(err.has_value(), "no answer to the SSLRequest");
+	const auto error = parse_raw_error(err->payload);
+	PROXY_ASSERT(error && error->code == 1043, "expected ERR 1043");
+
+	PROXY_ASSERT(contains(proxy->log(), "TLS handshake with the client failed"), "no log line");
+	// Still serving.
+	MysqlClient c;
+	require_tls(c, certs.ca());
+	connect_or_fail(c, Endpoint::tcp("127.0.0.1", tls_port), "tls");
 }
 END_TEST
 
@@ -271,6 +324,7 @@ static Suite *tls_suite()
 	tcase_add_test(tc, test_client_tls_verified);
 	tcase_add_test(tc, test_client_tls_wrong_ca);
 	tcase_add_test(tc, test_require_ssl);
+	tcase_add_test(tc, test_tls_junk);
 	tcase_add_test(tc, test_bad_certificate_config);
 	suite_add_tcase(s, tc);
 

@@ -227,6 +227,24 @@ START_TEST(test_connect_option_errors)
 }
 END_TEST
 
+/* client.ssl: what the worker set, read-only for the script. */
+START_TEST(test_client_ssl_attribute)
+{
+	Harness h("return { on_connect = function(client)\n"
+		  "  local ok, err = pcall(function() client.ssl = true end)\n"
+		  "  return client:err(tostring(client.ssl) .. ' ' .. tostring(ok) .. ' ' .. err)\n"
+		  "end, on_handshake_response = function() end }\n");
+	for (const bool ssl : {false, true}) {
+		h.attributes.ssl = ssl;
+		CallbackRun run(h.L);
+		h.start(run, "on_connect");
+		const std::string message = std::get<ErrAction>(take_action(run, on_connect_rules)).message;
+		assert_str_eq(message, std::string(ssl ? "true" : "false") +
+					       " false config.lua:2: client.ssl is read-only");
+	}
+}
+END_TEST
+
 static Suite *tls_options_suite()
 {
 	Suite *s = suite_create("tls_options");
@@ -238,6 +256,7 @@ static Suite *tls_options_suite()
 	tcase_add_test(tc, test_mysql_ssl_ca);
 	tcase_add_test(tc, test_connect_options);
 	tcase_add_test(tc, test_connect_option_errors);
+	tcase_add_test(tc, test_client_ssl_attribute);
 	suite_add_tcase(s, tc);
 	return s;
 }
