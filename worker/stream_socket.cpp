@@ -267,15 +267,8 @@ int StreamSocket::handshake() noexcept
 	return -1;
 }
 
-ssize_t StreamSocket::read(void *buffer, std::size_t size) noexcept
+ssize_t StreamSocket::tls_read(void *buffer, std::size_t size) noexcept
 {
-	if (ssl == nullptr) {
-		ssize_t n;
-		do
-			n = ::recv(fd_, buffer, size, MSG_DONTWAIT);
-		while (n < 0 && errno == EINTR);
-		return n;
-	}
 	if (!handshake_done) {
 		errno = EAGAIN;
 		return -1;
@@ -289,15 +282,8 @@ ssize_t StreamSocket::read(void *buffer, std::size_t size) noexcept
 	return tls_failure(0, read_wait);
 }
 
-ssize_t StreamSocket::write(const void *buffer, std::size_t size) noexcept
+ssize_t StreamSocket::tls_write(const void *buffer, std::size_t size) noexcept
 {
-	if (ssl == nullptr) {
-		ssize_t n;
-		do
-			n = ::send(fd_, buffer, size, MSG_DONTWAIT | MSG_NOSIGNAL);
-		while (n < 0 && errno == EINTR);
-		return n;
-	}
 	if (!handshake_done) {
 		errno = EAGAIN;
 		return -1;

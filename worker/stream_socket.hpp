@@ -6,6 +6,7 @@
 // errors come back as errno values, and tls_error() keeps OpenSSL's text for the caller's log line.
 #pragma once
 
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include <cerrno>
@@ -55,8 +56,26 @@ public:
 
 	/* Like recv()/send() with MSG_DONTWAIT: bytes moved, 0 on orderly EOF (read only), or -1 with
 	 * errno (EAGAIN: wait, tls_errno: see tls_error()).  Writes may be partial. */
-	ssize_t read(void *buffer, std::size_t size) noexcept;
-	ssize_t write(const void *buffer, std::size_t size) noexcept;
+	ssize_t read(void *buffer, std::size_t size) noexcept
+	{
+		if (ssl != nullptr)
+			return tls_read(buffer, size);
+		ssize_t n;
+		do
+			n = ::recv(fd_, buffer, size, MSG_DONTWAIT);
+		while (n < 0 && errno == EINTR);
+		return n;
+	}
+	ssize_t write(const void *buffer, std::size_t size) noexcept
+	{
+		if (ssl != nullptr)
+			return tls_write(buffer, size);
+		ssize_t n;
+		do
+			n = ::send(fd_, buffer, size, MSG_DONTWAIT | MSG_NOSIGNAL);
+		while (n < 0 && errno == EINTR);
+		return n;
+	}
 
 	/* Decrypted bytes waiting inside OpenSSL: epoll will not announce them, so a caller that
 	 * wants to read must read now. */
@@ -83,6 +102,8 @@ public:
 	const std::string &tls_error() const noexcept { return error_text; }
 
 private:
+	ssize_t tls_read(void *buffer, std::size_t size) noexcept;
+	ssize_t tls_write(const void *buffer, std::size_t size) noexcept;
 	bool tls_pending() const noexcept;
 	std::uint32_t tls_poll_events(std::uint32_t wanted) const noexcept;
 	std::uint32_t tls_ready_events(std::uint32_t revents) const noexcept;
