@@ -3,8 +3,10 @@
 // master, which forks the workers into run_worker().  Owns the exit codes of startup.
 #include "common/log.hpp"
 #include "lua/config_loader.hpp"
+#include "lua/lua_pg.hpp"
 #include "master/command_line.hpp"
 #include "master/master.hpp"
+#include "worker/pg_connection.hpp"
 #include "worker/worker.hpp"
 
 #include <cstdio>
@@ -31,6 +33,8 @@ int main(int argc, char **argv)
 	}
 
 	log_init("master");
+	/* pg:new() checks its conninfo with libpq's parser (worker/ links libpq, lua/ does not). */
+	set_pg_conninfo_check(check_pg_conninfo);
 	auto loaded = load_config(options.config_path);
 	if (!loaded) {
 		print_config_error(stderr, loaded.error());

@@ -63,6 +63,19 @@ int prepare_callback(lua_State *L)
 	}
 	lua_pop(L, 1);
 
+	if (context->handler_ref == LUA_NOREF) {
+		/* start_function(): the function lies below its arguments. */
+		if (lua_type(L, 1) != LUA_TFUNCTION)
+			return luaL_error(L, "%s is not a function", context->name);
+		lua_State *thread = lua_newthread(L);
+		context->thread_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+		context->thread = thread;
+		if (lua_checkstack(thread, nargs + 1) == 0)
+			return luaL_error(L, "not enough memory");
+		lua_xmove(L, thread, nargs);
+		return 0;
+	}
+
 	if (lua_rawgeti(L, LUA_REGISTRYINDEX, context->handler_ref) != LUA_TTABLE)
 		return luaL_error(L, "handler is not a table");
 	lua_pushstring(L, context->name);
@@ -134,11 +147,24 @@ int continue_after_async(lua_State *L, int, lua_KContext base)
 
 CallbackRun::~CallbackRun()
 {
+	if (pending_ != nullptr)
+		pending_->abandon();
 	if (thread_ref_ != LUA_NOREF)
 		luaL_unref(L_, LUA_REGISTRYINDEX, thread_ref_);
 }
 
 bool CallbackRun::start(int handler_ref, const char *name, int nargs) noexcept
+{
+	return start_with(handler_ref, name, nargs);
+}
+
+void CallbackRun::start_function(const char *name, int nargs) noexcept
+{
+	/* The function counts as one more value for prepare_callback() to move. */
+	(void)start_with(LUA_NOREF, name, nargs + 1);
+}
+
+bool CallbackRun::start_with(int handler_ref, const char *name, int nargs) noexcept
 {
 	name_ = name;
 	if (thread_ != nullptr) {
@@ -171,12 +197,27 @@ bool CallbackRun::start(int handler_ref, const char *name, int nargs) noexcept
 	}
 	if (thread_ == nullptr)
 		return false;
-	run(nargs);
+	run(handler_ref == LUA_NOREF ? nargs - 1 : nargs);
 	return true;
+}
+
+void CallbackRun::complete(int nargs) noexcept
+{
+	pending_ = nullptr;
+	if (owner_ != nullptr)
+		owner_->resume_callback(nargs);
+	else
+		resume(nargs);
 }
 
 void CallbackRun::resume(int nargs) noexcept
 {
+	/* Resumed by someone else than the operation it waited for: the operation must not
+	 * complete it a second time. */
+	if (pending_ != nullptr) {
+		pending_->abandon();
+		pending_ = nullptr;
+	}
 	if (status_ != CallbackStatus::suspended) {
 		if (thread_ != nullptr)
 			lua_pop(thread_, nargs);
@@ -302,13 +343,27 @@ bool push_lua_string(lua_State *L, std::string_view text) noexcept
 	return true;
 }
 
-int yield_to_worker(lua_State *L)
+CallbackRun *callback_of_thread(lua_State *L) noexcept
 {
 	CallbackRun *run = running_callback(L);
-	if (run == nullptr || run->thread() != L)
+	return run != nullptr && run->thread() == L ? run : nullptr;
+}
+
+int yield_to_worker(lua_State *L, AsyncOperation *operation)
+{
+	CallbackRun *run = callback_of_thread(L);
+	if (run == nullptr) {
+		if (operation != nullptr)
+			operation->abandon();
 		return luaL_error(L, "asynchronous calls work only in a callback itself, not inside a coroutine it created");
+	}
+	if (!lua_checkstack(L, 1)) {
+		if (operation != nullptr)
+			operation->abandon();
+		return luaL_error(L, "stack overflow");
+	}
+	run->pending_ = operation;
 	const lua_KContext base = lua_gettop(L);
-	luaL_checkstack(L, 1, nullptr);
 	lua_pushlightuserdata(L, const_cast<char *>(&async_marker));
 	return lua_yieldk(L, 1, base, continue_after_async);
 }

@@ -13,6 +13,31 @@ struct lua_Debug;
 
 namespace myproxy {
 
+/* Something a suspended callback waits for (a PostgreSQL query).  The callback's CallbackRun
+ * remembers it so that a callback abandoned while it waits (its client disconnected, the worker
+ * shuts down) tells the operation, which then never touches the callback again. */
+class AsyncOperation {
+public:
+	/* The callback is gone: forget it, drop the result when it arrives.  Called at most once,
+	 * from ~CallbackRun, never after CallbackRun::complete(). */
+	virtual void abandon() noexcept = 0;
+
+protected:
+	~AsyncOperation() = default;
+};
+
+/* Whoever runs a callback and goes on after it (a client connection, a NOTIFY handler): told
+ * when the asynchronous operation it waited for completed. */
+class CallbackOwner {
+public:
+	/* @nargs values were pushed on the suspended callback's coroutine: resume it with them
+	 * (CallbackRun::resume()) and act on its outcome.  May destroy the CallbackRun. */
+	virtual void resume_callback(int nargs) noexcept = 0;
+
+protected:
+	~CallbackOwner() = default;
+};
+
 enum class CallbackStatus {
 	/* The callback returned; its first return value is on top of thread()'s stack (or nil). */
 	finished,
@@ -48,6 +73,19 @@ public:
 	 * went.  Call it once. */
 	bool start(int handler_ref, const char *name, int nargs) noexcept;
 
+	/* Like start(), for a function that lies on @L's stack below its @nargs arguments (a
+	 * db:listen() handler); @name (kept) is for messages.  Pops the function and the arguments. */
+	void start_function(const char *name, int nargs) noexcept;
+
+	/* Who resume_callback() is called on when the operation this callback waits for completes;
+	 * without an owner, complete() resumes the callback directly. */
+	void set_owner(CallbackOwner *owner) noexcept { owner_ = owner; }
+
+	/* For the asynchronous operation the suspended callback waits for: it completed and pushed
+	 * @nargs values on thread().  Forgets the operation (no abandon() follows), then resumes the
+	 * callback through its owner.  The CallbackRun may be destroyed when this returns. */
+	void complete(int nargs) noexcept;
+
 	/* Resumes a suspended callback, passing @nargs values from the coroutine's own stack top: they
 	 * become the results of the asynchronous call that suspended it.  Anything but a suspended
 	 * callback only has the values popped. */
@@ -63,7 +101,9 @@ public:
 	const std::string &error() const noexcept { return error_; }
 
 private:
+	friend int yield_to_worker(lua_State *L, AsyncOperation *operation);
 	void run(int nargs) noexcept;
+	bool start_with(int handler_ref, const char *name, int nargs) noexcept;
 	void fail(int status) noexcept;
 	void fail(const char *message) noexcept;
 	static void count_hook(lua_State *L, lua_Debug *ar);
@@ -81,19 +121,29 @@ private:
 	/* Once the budget is spent, every hook call raises again, so a script's pcall() cannot swallow
 	 * the error and go on looping. */
 	bool exhausted_ = false;
+
+	CallbackOwner *owner_ = nullptr;
+	/* What the suspended callback waits for; abandoned when the run is destroyed first. */
+	AsyncOperation *pending_ = nullptr;
 };
 
 /* Pushes @text as a callback argument (e.g. on_init_db's database name).  Never raises: when Lua's heap
  * is full, pushes nothing and returns false. */
 [[nodiscard]] bool push_lua_string(lua_State *L, std::string_view text) noexcept;
 
-/* For asynchronous Lua C functions (later db:execute()): end the function with
- * `return yield_to_worker(L);`.  The callback's coroutine suspends (status() is suspended) until the
- * worker calls CallbackRun::resume(n); those n values become this function's results.  Raises a Lua
+/* The CallbackRun whose own coroutine @L is, or nullptr (top level of config.lua, reload(), a
+ * coroutine the script created): an asynchronous call checks this before it starts anything. */
+CallbackRun *callback_of_thread(lua_State *L) noexcept;
+
+/* For asynchronous Lua C functions (db:execute()): end the function with
+ * `return yield_to_worker(L, operation);`.  The callback's coroutine suspends (status() is
+ * suspended) until the operation calls CallbackRun::complete(n) (or the worker
+ * CallbackRun::resume(n)); those n values become this function's results.  @operation (may be
+ * null) is abandoned if the callback is destroyed while it waits.  Raises a Lua
  * error when @L is not the coroutine of the running callback, e.g. inside a coroutine the script
  * created (its own coroutine.resume() would receive the yield), and when the script resumes a
  * suspended callback's coroutine itself.  Any other yield that reaches a callback's coroutine (a bare
  * coroutine.yield() at its top level) fails the callback: the worker would not know when to resume it. */
-int yield_to_worker(lua_State *L);
+int yield_to_worker(lua_State *L, AsyncOperation *operation = nullptr);
 
 } // namespace myproxy

@@ -6,6 +6,8 @@
 
 #include "lua/lua_address.hpp"
 #include "lua/lua_tls_options.hpp"
+#include "lua/lua_pg.hpp"
+#include "lua/lua_sodium.hpp"
 
 #include <lua.hpp>
 
@@ -172,6 +174,8 @@ int open_api(lua_State *L)
 	register_lua_address(L);
 	register_lua_tls(L);
 	set_lua_tls_loading(L, true);
+	open_lua_sodium(L);
+	open_lua_pg(L);
 	lua_register(L, "mysql_listen", mysql_listen);
 	lua_pushlightuserdata(L, const_cast<char *>(&systemd_sentinel));
 	lua_setglobal(L, "systemd");

@@ -11,6 +11,7 @@
 #include "common/mysql_errors.hpp"
 #include "common/socket_address.hpp"
 #include "common/unique_fd.hpp"
+#include "lua/callback_run.hpp"
 #include "lua/lua_action.hpp"
 #include "lua/lua_client.hpp"
 #include "worker/relay.hpp"
@@ -30,7 +31,6 @@ typedef struct sd_event_source sd_event_source;
 
 namespace myproxy {
 
-class CallbackRun;
 class Worker;
 struct LoginWatch;
 enum class LogLevel;
@@ -44,7 +44,7 @@ inline constexpr std::string_view default_server_version = "10.11.99-MariaDB-myp
  * greeting and auth packets). */
 inline constexpr std::size_t login_packet_max = 64 * 1024;
 
-class ClientConnection {
+class ClientConnection final : public CallbackOwner {
 public:
 	ClientConnection(Worker &worker, UniqueFd socket, const ClientInfo &info);
 	~ClientConnection();
@@ -60,7 +60,7 @@ public:
 	 * whatever it decides.  Ignored when no callback is suspended.  It may close the connection,
 	 * which the worker then destroys after the current event: the caller must not use it
 	 * afterwards (and must forget the coroutine: a closed connection abandons it). */
-	void resume_callback(int nargs) noexcept;
+	void resume_callback(int nargs) noexcept override;
 	/* The coroutine of the suspended callback (to match an asynchronous completion to its
 	 * connection), or nullptr. */
 	lua_State *suspended_thread() const noexcept;

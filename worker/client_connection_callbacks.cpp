@@ -36,6 +36,7 @@ void ClientConnection::run_callback(CallbackKind kind, int nargs) noexcept
 		deliver(kind, outcome);
 		return;
 	}
+	callback->set_owner(this);
 	if (!callback->start(handler, callback_name(int(kind)), nargs)) {
 		callback.reset();
 		CallbackOutcome outcome;

@@ -6,6 +6,7 @@
 #include "worker/worker_loop.hpp"
 
 #include "worker/client_connection.hpp"
+#include "worker/lua_pg_host.hpp"
 
 #include "common/channel_socket.hpp"
 #include "common/log.hpp"
@@ -36,6 +37,7 @@ Worker::~Worker()
 	/* Connections release their sources while the loop still exists. */
 	connections.clear();
 	closed.clear();
+	pg.reset();
 	sd_event_source_disable_unref(channel_source);
 	sd_event_source_disable_unref(reaper_source);
 	sd_event_source_disable_unref(drain_timer);
@@ -422,6 +424,8 @@ int Worker::run()
 		log_error("cannot install the Lua client API (Lua heap full)");
 		return worker_exit_loop_failed;
 	}
+	/* After the fork: each worker has connections of its own. */
+	pg = std::make_unique<LuaPgHost>(event, lua());
 
 	send_message(WorkerReadyMessage{});
 	r = sd_event_loop(event);

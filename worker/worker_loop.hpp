@@ -25,6 +25,7 @@ namespace myproxy {
 struct Config;
 struct ListenerConfig;
 class ClientConnection;
+class LuaPgHost;
 
 /* Exit statuses of a worker process (the master logs them). */
 inline constexpr int worker_exit_ok = 0;
@@ -99,6 +100,8 @@ private:
 	sd_event_source *reaper_source = nullptr;
 	sd_event_source *drain_timer = nullptr;
 	RelayBufferPool buffers;
+	/* The Lua pg library's connections; destroyed after the client connections. */
+	std::unique_ptr<LuaPgHost> pg;
 
 	std::unordered_map<ClientConnection *, std::unique_ptr<ClientConnection>> connections;
 	/* Closed connections, destroyed by the reaper after the event that closed them. */

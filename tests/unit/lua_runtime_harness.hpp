@@ -1,6 +1,6 @@
 // Shared by the Lua runtime unit tests (check_lua_runtime, check_lua_client): a fresh LuaState with a
 // handler script loaded from a string, one client object, and the worker's part played by hand.  Test
-// code only; a stand-in asynchronous function replaces db:execute().
+// code only; a stand-in asynchronous function replaces db:execute() where no PgDriver is set.
 #pragma once
 
 #include "lua/callback_run.hpp"
@@ -8,6 +8,8 @@
 #include "lua/lua_address.hpp"
 #include "lua/lua_client.hpp"
 #include "lua/lua_handshake_response.hpp"
+#include "lua/lua_pg.hpp"
+#include "lua/lua_sodium.hpp"
 #include "lua/lua_state.hpp"
 #include "lua/lua_tls_options.hpp"
 
@@ -44,6 +46,8 @@ inline int open_test_api(lua_State *L)
 	register_lua_address(L);
 	register_lua_tls(L);
 	set_lua_tls_loading(L, true);
+	open_lua_sodium(L);
+	open_lua_pg(L);
 	lua_register(L, "wait_for_worker", wait_for_worker);
 	return 0;
 }
