@@ -161,7 +161,7 @@ int db_execute(lua_State *L)
 	std::size_t length;
 	const char *sql = luaL_checklstring(L, 2, &length);
 	luaL_argcheck(L, std::strlen(sql) == length, 2, "SQL contains a NUL byte");
-	int nparams = 0;
+	int nparams = -1;
 	if (!lua_isnoneornil(L, 3)) {
 		luaL_checktype(L, 3, LUA_TTABLE);
 		nparams = param_count(L, 3);
@@ -175,7 +175,7 @@ int db_execute(lua_State *L)
 	if (run == nullptr)
 		return luaL_error(L, "db:execute() works only in a callback itself, not in reload() or inside a coroutine it created");
 
-	luaL_checkstack(L, nparams + 4, "too many query parameters");
+	luaL_checkstack(L, (nparams > 0 ? nparams : 0) + 4, "too many query parameters");
 	auto *values = static_cast<const char **>(lua_newuserdatauv(L, sizeof(const char *) * std::size_t(nparams > 0 ? nparams : 1), 0));
 	for (int i = 0; i < nparams; ++i) {
 		lua_rawgeti(L, 3, i + 1);

@@ -25,6 +25,7 @@ class PgDriver {
 public:
 	/* Sends or queues @sql with @nparams text parameters (@values[i] null for NULL; copied
 	 * before this returns) on connection @database, for the suspended-to-be callback @waiter.
+	 * @nparams -1 (no params table): the simple protocol, which allows several statements.
 	 * Returns the operation the callback waits for; it later pushes the results on
 	 * waiter.thread() and calls waiter.complete().  When the query cannot even be queued (the
 	 * connection is down, out of memory) returns nullptr with a message in @error. */

@@ -16,7 +16,7 @@ LuaPgHost::LuaPgHost(sd_event *event, lua_State *state) : L(state)
 	std::vector<PgDatabaseConfig> databases = lua_pg_databases(L);
 	connections.reserve(databases.size());
 	for (unsigned i = 0; i < databases.size(); ++i)
-		connections.push_back(std::make_unique<PgConnection>(event, L, i, std::move(databases[i]), *this));
+		connections.push_back(std::make_unique<PgPool>(event, L, i, std::move(databases[i]), *this));
 	set_lua_pg_driver(L, this);
 	for (auto &connection : connections)
 		connection->start();

@@ -1,4 +1,4 @@
-// The Lua `pg` library's home in a worker: one PgConnection per pg:new() of config.lua, created and
+// The Lua `pg` library's home in a worker: one PgPool per pg:new() of config.lua, created and
 // connected after the fork (never a connection shared with the master or another worker), the
 // PgDriver that db:execute() and db:listen() reach, and the coroutines db:listen() handlers run in.
 // Worker side.  Must outlive every callback that may wait for a query: the worker destroys it after
@@ -7,7 +7,7 @@
 
 #include "lua/callback_run.hpp"
 #include "lua/lua_pg.hpp"
-#include "worker/pg_connection.hpp"
+#include "worker/pg_pool.hpp"
 
 #include <list>
 #include <memory>
@@ -21,7 +21,7 @@ namespace myproxy {
 /* db:listen() handlers suspended in db:execute() at once; further NOTIFYs are dropped (logged). */
 inline constexpr std::size_t pg_notify_runs_max = 256;
 
-class LuaPgHost final : public PgDriver, public PgConnection::NotifyHandler {
+class LuaPgHost final : public PgDriver, public PgPool::NotifyHandler {
 public:
 	/* Reads the databases from @L, installs itself as its driver and starts connecting.
 	 * Throws std::bad_alloc. */
@@ -47,7 +47,7 @@ private:
 	};
 
 	lua_State *L;
-	std::vector<std::unique_ptr<PgConnection>> connections;
+	std::vector<std::unique_ptr<PgPool>> connections;
 	std::list<std::unique_ptr<NotifyRun>> notify_runs;
 
 	/* Logs a failure; destroys @run unless it waits. */

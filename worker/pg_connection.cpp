@@ -1,5 +1,5 @@
-// PgConnection (see pg_connection.hpp).  States: down (waiting for a retry), connecting
-// (PQconnectPoll driven by the socket, bounded by the timer), ready (queries, one in flight).
+// PgConnection (see pg_connection.hpp).  States: down, connecting (PQconnectPoll driven by the
+// socket, bounded by the timer), ready (queries, one in flight).  Retrying is the pool's business.
 // During the connect the io source is made anew after every poll step, because libpq may close
 // its socket and open another under the same number, which epoll would silently forget.
 #include "worker/pg_connection.hpp"
@@ -135,21 +135,18 @@ bool check_pg_conninfo(const char *conninfo, char *error, std::size_t error_size
 	return ok;
 }
 
-PgConnection::PgConnection(sd_event *loop, lua_State *lua, unsigned database, PgDatabaseConfig database_config,
-			   NotifyHandler &notify_handler)
-	: event(loop), L(lua), index(database), config(std::move(database_config)), handler(notify_handler)
+PgConnection::PgConnection(sd_event *loop, lua_State *lua, const PgDatabaseConfig &database_config, unsigned index,
+			   bool primary, Owner &pool)
+	: event(loop), L(lua), config(database_config), database(index), is_primary(primary), owner(pool)
 {
 }
 
 PgConnection::~PgConnection()
 {
 	/* Callbacks still waiting are the worker's to end; nothing is resumed from here. */
-	for (auto &query : queue)
-		query->waiter = nullptr;
 	if (in_flight)
 		in_flight->waiter = nullptr;
 	drop_connection();
-	timer = sd_event_source_disable_unref(timer);
 }
 
 void PgConnection::log_warning_line(const char *format, ...) const noexcept
@@ -159,12 +156,7 @@ void PgConnection::log_warning_line(const char *format, ...) const noexcept
 	va_start(args, format);
 	std::vsnprintf(text, sizeof(text), format, args);
 	va_end(args);
-	log_warning("pg connection %u: %s", index + 1, text);
-}
-
-void PgConnection::start() noexcept
-{
-	connect();
+	log_warning("pg connection %u%s: %s", database + 1, is_primary ? "" : " (extra)", text);
 }
 
 /* --- connecting ---------------------------------------------------------------------------- */
@@ -175,20 +167,20 @@ void PgConnection::connect() noexcept
 	state = State::connecting;
 	conn = PQconnectStart(config.conninfo.c_str());
 	if (conn == nullptr) {
-		connect_failed("out of memory");
+		fail("out of memory", true);
 		return;
 	}
 	if (PQstatus(conn) == CONNECTION_BAD) {
-		connect_failed(std::string(first_line(PQerrorMessage(conn))).c_str());
+		fail(std::string(first_line(PQerrorMessage(conn))).c_str(), true);
 		return;
 	}
-	if (!arm_timer(pg_connect_timeout_usec)) {
-		connect_failed("cannot arm the connect timer");
+	if (sd_event_add_time_relative(event, &timer, CLOCK_MONOTONIC, pg_connect_timeout_usec, 1000, on_timer, this) < 0) {
+		fail("cannot arm the connect timer", true);
 		return;
 	}
 	/* As if PQconnectPoll() had asked to write (libpq's documented start). */
 	if (!watch(EPOLLOUT))
-		connect_failed("cannot watch the socket");
+		fail("cannot watch the socket", true);
 }
 
 bool PgConnection::watch(std::uint32_t events) noexcept
@@ -200,12 +192,6 @@ bool PgConnection::watch(std::uint32_t events) noexcept
 	return sd_event_add_io(event, &io, fd, events, on_io, this) >= 0;
 }
 
-bool PgConnection::arm_timer(std::uint64_t usec) noexcept
-{
-	timer = sd_event_source_disable_unref(timer);
-	return sd_event_add_time_relative(event, &timer, CLOCK_MONOTONIC, usec, 1000, on_timer, this) >= 0;
-}
-
 void PgConnection::connect_poll() noexcept
 {
 	switch (PQconnectPoll(conn)) {
@@ -214,92 +200,73 @@ void PgConnection::connect_poll() noexcept
 		return;
 	case PGRES_POLLING_READING:
 		if (!watch(EPOLLIN))
-			connect_failed("cannot watch the socket");
+			fail("cannot watch the socket", true);
 		return;
 	case PGRES_POLLING_WRITING:
 		if (!watch(EPOLLOUT))
-			connect_failed("cannot watch the socket");
+			fail("cannot watch the socket", true);
 		return;
 	default:
-		connect_failed(std::string(first_line(PQerrorMessage(conn))).c_str());
+		fail(std::string(first_line(PQerrorMessage(conn))).c_str(), true);
 		return;
 	}
+}
+
+void PgConnection::queue_setup(const std::string &prefix, const std::string &identifier)
+{
+	char *quoted = PQescapeIdentifier(conn, identifier.data(), identifier.size());
+	if (quoted == nullptr)
+		throw std::bad_alloc();
+	auto query = std::make_unique<PgQuery>();
+	query->internal = true;
+	query->sql = prefix + quoted;
+	PQfreemem(quoted);
+	setup.push_back(std::move(query));
 }
 
 void PgConnection::connected() noexcept
 {
 	timer = sd_event_source_disable_unref(timer);
 	if (PQsetnonblocking(conn, 1) != 0 || !watch(EPOLLIN)) {
-		connection_lost("cannot switch the connection to non-blocking mode");
+		fail("cannot switch the connection to non-blocking mode", true);
 		return;
 	}
 	state = State::ready;
-	if (failures > 0)
-		log_info("pg connection %u: connected again after %u failed attempts", index + 1, failures);
-	failures = 0;
-	last_error.clear();
+	if (is_primary)
+		log_info("pg connection %u: connected", database + 1);
 	try {
-		/* In reverse: each goes to the front, before the script's queries. */
-		for (auto channel = config.channels.rbegin(); channel != config.channels.rend(); ++channel) {
-			char *quoted = PQescapeIdentifier(conn, channel->data(), channel->size());
-			if (quoted == nullptr)
-				continue;
-			queue_internal(std::string("LISTEN ") + quoted, true);
-			PQfreemem(quoted);
-		}
-		if (!config.schema.empty()) {
-			char *quoted = PQescapeIdentifier(conn, config.schema.data(), config.schema.size());
-			if (quoted != nullptr) {
-				queue_internal(std::string("SET search_path TO ") + quoted, true);
-				PQfreemem(quoted);
-			}
-		}
+		if (!config.schema.empty())
+			queue_setup("SET search_path TO ", config.schema);
+		if (is_primary)
+			for (const std::string &channel : config.channels)
+				queue_setup("LISTEN ", channel);
 	} catch (const std::bad_alloc &) {
-		connection_lost("out of memory");
+		fail("out of memory", false);
 		return;
 	}
 	send_next();
 }
 
-void PgConnection::connect_failed(const char *message) noexcept
+void PgConnection::fail(const char *message, bool attempt) noexcept
 {
-	++failures;
-	try {
-		last_error = message;
-	} catch (const std::bad_alloc &) {
-	}
-	log_warning_line("cannot connect: %s", message);
+	std::unique_ptr<PgQuery> query = std::move(in_flight);
+	setup.clear();
 	drop_connection();
 	state = State::down;
-	/* Who waits for this attempt learns at once; nobody waits for the next one. */
-	fail_queued(message);
-	schedule_retry();
-}
-
-void PgConnection::connection_lost(const char *message) noexcept
-{
-	try {
-		last_error = message;
-	} catch (const std::bad_alloc &) {
-	}
-	log_warning_line("connection lost: %s", message);
-	std::unique_ptr<Query> query = std::move(in_flight);
-	drop_connection();
-	state = State::down;
-	/* Our own queries are queued again on the next connect; the script's wait for it. */
-	std::erase_if(queue, [](const std::unique_ptr<Query> &q) { return q->internal; });
-	schedule_retry();
-	/* Last: the resumed callback may send queries (they wait for the attempt just started). */
-	if (query) {
-		char text[512];
-		std::snprintf(text, sizeof(text), "PostgreSQL connection lost: %s", message);
-		fail_query(*query, text);
-	}
+	log_warning_line(attempt ? "cannot connect: %s" : "connection lost: %s", message);
+	/* The pool may reconnect this very connection, and a resumed callback may send queries: so
+	 * the pool hears first, and the in-flight query fails last. */
+	char text[512];
+	std::snprintf(text, sizeof(text), "PostgreSQL connection lost: %s", message);
+	owner.connection_failed(*this, message, attempt);
+	if (query)
+		fail_pg_query(L, *query, text);
 }
 
 void PgConnection::drop_connection() noexcept
 {
 	io = sd_event_source_disable_unref(io);
+	timer = sd_event_source_disable_unref(timer);
 	if (result != nullptr) {
 		PQclear(result);
 		result = nullptr;
@@ -310,28 +277,12 @@ void PgConnection::drop_connection() noexcept
 	}
 }
 
-void PgConnection::schedule_retry() noexcept
-{
-	if (failures == 0) {
-		connect();
-		return;
-	}
-	std::uint64_t delay = pg_retry_first_delay_usec;
-	for (unsigned i = 1; i < failures && delay < pg_retry_max_delay_usec; ++i)
-		delay *= 2;
-	delay = std::min(delay, pg_retry_max_delay_usec);
-	if (!arm_timer(delay))
-		log_warning_line("cannot arm the reconnect timer; giving up");
-}
-
 int PgConnection::on_timer(sd_event_source *, std::uint64_t, void *userdata)
 {
 	auto &c = *static_cast<PgConnection *>(userdata);
 	c.timer = sd_event_source_disable_unref(c.timer);
 	if (c.state == State::connecting)
-		c.connect_failed("connect timeout");
-	else if (c.state == State::down)
-		c.connect();
+		c.fail("connect timeout", true);
 	return 0;
 }
 
@@ -353,89 +304,45 @@ int PgConnection::on_io(sd_event_source *, int, std::uint32_t revents, void *use
 
 /* --- queries ------------------------------------------------------------------------------- */
 
-AsyncOperation *PgConnection::execute(CallbackRun &waiter, const char *sql, int nparams, const char *const *values,
-				      char *error, std::size_t error_size) noexcept
+void PgConnection::listen(const std::string &channel) noexcept
 {
-	if (state == State::down) {
-		copy_message(error, error_size, "PostgreSQL connection is down: %s",
-			     last_error.empty() ? "not connected" : last_error.c_str());
-		return nullptr;
-	}
+	if (state != State::ready)
+		return; /* connected() issues it */
 	try {
-		auto query = std::make_unique<Query>();
-		query->waiter = &waiter;
-		query->sql = sql;
-		query->params.resize(std::size_t(nparams));
-		query->values.resize(std::size_t(nparams));
-		for (int i = 0; i < nparams; ++i) {
-			if (values[i] != nullptr)
-				query->params[std::size_t(i)] = values[i];
-		}
-		/* Only now: the strings no longer move. */
-		for (int i = 0; i < nparams; ++i)
-			query->values[std::size_t(i)] = values[i] != nullptr ? query->params[std::size_t(i)].c_str() : nullptr;
-		Query *operation = query.get();
-		queue.push_back(std::move(query));
-		send_next();
-		return operation;
+		queue_setup("LISTEN ", channel);
 	} catch (const std::bad_alloc &) {
-		copy_message(error, error_size, "%s", "out of memory");
-		return nullptr;
-	}
-}
-
-void PgConnection::listen(const char *channel) noexcept
-{
-	try {
-		config.channels.emplace_back(channel);
-		if (state != State::ready)
-			return;
-		char *quoted = PQescapeIdentifier(conn, channel, std::strlen(channel));
-		if (quoted == nullptr)
-			return;
-		std::string sql = std::string("LISTEN ") + quoted;
-		PQfreemem(quoted);
-		queue_internal(std::move(sql), false);
-	} catch (const std::bad_alloc &) {
-		log_warning_line("out of memory; not listening on %s", channel);
+		log_warning_line("out of memory; not listening on %s", channel.c_str());
 		return;
 	}
 	send_next();
 }
 
-void PgConnection::queue_internal(std::string sql, bool front)
-{
-	auto query = std::make_unique<Query>();
-	query->internal = true;
-	query->sql = std::move(sql);
-	if (front)
-		queue.push_front(std::move(query));
-	else
-		queue.push_back(std::move(query));
-}
-
 void PgConnection::send_next() noexcept
 {
-	while (state == State::ready && !in_flight && !queue.empty()) {
-		std::unique_ptr<Query> query = std::move(queue.front());
-		queue.pop_front();
-		if (!query->internal && query->waiter == nullptr)
-			continue; /* abandoned before it was sent */
-		int sent;
-		if (query->internal) {
-			sent = PQsendQuery(conn, query->sql.c_str());
+	while (state == State::ready && !in_flight) {
+		std::unique_ptr<PgQuery> query;
+		if (!setup.empty()) {
+			query = std::move(setup.front());
+			setup.pop_front();
 		} else {
+			query = owner.take_query();
+			if (!query)
+				return;
+		}
+		int sent;
+		if (query->internal || query->simple)
+			sent = PQsendQuery(conn, query->sql.c_str());
+		else
 			sent = PQsendQueryParams(conn, query->sql.c_str(), int(query->values.size()), nullptr,
 						 query->values.data(), nullptr, nullptr, 0);
-		}
 		if (sent == 0) {
 			const std::string message(first_line(PQerrorMessage(conn)));
 			if (PQstatus(conn) == CONNECTION_BAD) {
 				in_flight = std::move(query);
-				connection_lost(message.c_str());
+				fail(message.c_str(), false);
 				return;
 			}
-			fail_query(*query, message.c_str());
+			fail_pg_query(L, *query, message.c_str());
 			continue;
 		}
 		in_flight = std::move(query);
@@ -447,17 +354,17 @@ void PgConnection::flush() noexcept
 {
 	const int r = PQflush(conn);
 	if (r < 0) {
-		connection_lost(std::string(first_line(PQerrorMessage(conn))).c_str());
+		fail(std::string(first_line(PQerrorMessage(conn))).c_str(), false);
 		return;
 	}
 	if (sd_event_source_set_io_events(io, EPOLLIN | (r > 0 ? std::uint32_t(EPOLLOUT) : 0u)) < 0)
-		connection_lost("cannot watch the socket");
+		fail("cannot watch the socket", false);
 }
 
 void PgConnection::receive() noexcept
 {
 	if (PQconsumeInput(conn) == 0) {
-		connection_lost(std::string(first_line(PQerrorMessage(conn))).c_str());
+		fail(std::string(first_line(PQerrorMessage(conn))).c_str(), false);
 		return;
 	}
 	while (state == State::ready && in_flight && PQisBusy(conn) == 0) {
@@ -469,12 +376,11 @@ void PgConnection::receive() noexcept
 		const ExecStatusType status = PQresultStatus(next);
 		if (status == PGRES_COPY_IN || status == PGRES_COPY_OUT || status == PGRES_COPY_BOTH) {
 			PQclear(next);
-			connection_lost("COPY is not supported");
+			fail("COPY is not supported", false);
 			return;
 		}
 		/* Of several statements the last result counts, unless an earlier one failed. */
-		const bool keep_old = result != nullptr && PQresultStatus(result) == PGRES_FATAL_ERROR;
-		if (keep_old) {
+		if (result != nullptr && PQresultStatus(result) == PGRES_FATAL_ERROR) {
 			PQclear(next);
 		} else {
 			if (result != nullptr)
@@ -486,14 +392,14 @@ void PgConnection::receive() noexcept
 		PGnotify *notify = PQnotifies(conn);
 		if (notify == nullptr)
 			break;
-		handler.on_pg_notify(index, notify->relname, notify->extra != nullptr ? notify->extra : "");
+		owner.notified(notify->relname, notify->extra != nullptr ? notify->extra : "");
 		PQfreemem(notify);
 	}
 }
 
 void PgConnection::finish_query() noexcept
 {
-	std::unique_ptr<Query> query = std::move(in_flight);
+	std::unique_ptr<PgQuery> query = std::move(in_flight);
 	PGresult *res = result;
 	result = nullptr;
 	if (query->internal) {
@@ -505,10 +411,12 @@ void PgConnection::finish_query() noexcept
 	}
 	if (res != nullptr)
 		PQclear(res);
+	if (state != State::ready || in_flight)
+		return;
 	send_next();
 }
 
-void PgConnection::deliver(Query &query, PGresult *res) noexcept
+void PgConnection::deliver(PgQuery &query, PGresult *res) noexcept
 {
 	CallbackRun *run = query.waiter;
 	if (run == nullptr)
@@ -531,25 +439,13 @@ void PgConnection::deliver(Query &query, PGresult *res) noexcept
 	run->complete(nargs);
 }
 
-void PgConnection::fail_query(Query &query, const char *message) noexcept
+void fail_pg_query(lua_State *L, PgQuery &query, const char *message) noexcept
 {
 	CallbackRun *run = query.waiter;
 	if (query.internal || run == nullptr)
 		return;
 	query.waiter = nullptr;
 	run->complete(push_error(L, run->thread(), message));
-}
-
-void PgConnection::fail_queued(const char *message) noexcept
-{
-	char text[512];
-	std::snprintf(text, sizeof(text), "PostgreSQL connection failed: %s", message);
-	/* Taken out first: a resumed callback may queue new queries, which must wait for the next
-	 * attempt (they are refused while the connection is down). */
-	std::deque<std::unique_ptr<Query>> failed;
-	failed.swap(queue);
-	for (auto &query : failed)
-		fail_query(*query, text);
 }
 
 } // namespace myproxy

@@ -28,6 +28,7 @@ struct RecordingDriver final : PgDriver {
 	CallbackRun *waiter = nullptr;
 	TestOperation operation;
 	const char *refuse = nullptr;
+	bool simple = false;
 
 	AsyncOperation *execute(unsigned db, CallbackRun &run, const char *text, int nparams, const char *const *values,
 				char *error, std::size_t error_size) noexcept override
@@ -38,6 +39,7 @@ struct RecordingDriver final : PgDriver {
 		}
 		database = db;
 		sql = text;
+		simple = nparams < 0;
 		params.clear();
 		for (int i = 0; i < nparams; ++i)
 			params.push_back(values[i] != nullptr ? std::optional<std::string>(values[i]) : std::nullopt);
@@ -145,6 +147,7 @@ START_TEST(test_execute_suspends_and_fetches)
 	ck_assert_msg(run.status() == CallbackStatus::suspended, "%s", run.error().c_str());
 	ck_assert_uint_eq(driver.database, 0);
 	assert_str_eq(driver.sql, "SELECT $1");
+	ck_assert(!driver.simple);
 	const char *expected[] = {"s", "42", "-7", "1.5", "1", "0", nullptr, "9007199254740992", "NaN", "Infinity", nullptr};
 	ck_assert_uint_eq(driver.params.size(), 11);
 	for (std::size_t i = 0; i < 11; ++i) {
@@ -182,6 +185,7 @@ START_TEST(test_error_result_and_bad_mode)
 	h.start(second, "on_command_phase");
 	ck_assert(second.status() == CallbackStatus::suspended);
 	ck_assert_uint_eq(driver.database, 1);
+	ck_assert(driver.simple);
 	complete_with_result(h, driver);
 	LuaAction refused = take_action(second, on_command_phase_rules);
 	assert_contains(std::get<ErrAction>(refused).message, "mode must be \"n\" or \"a\"");

@@ -1,0 +1,73 @@
+// The connections of one pg:new() in one worker: a primary connection, opened when the worker
+// starts, kept open, reconnected after errors with a growing delay (the first retry at once), and
+// the only one that LISTENs; plus extra connections opened on demand while queries wait (up to
+// pg_pool_connections_max), so that one slow query does not hold up the others.  The script's
+// queries wait in one queue until a connection is free.  Worker side; never blocks.
+#pragma once
+
+#include "worker/pg_connection.hpp"
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace myproxy {
+
+/* Connections one pg:new() may have open in one worker. */
+inline constexpr std::size_t pg_pool_connections_max = 8;
+/* Delays before the primary's next attempt after failed ones: this, doubling, up to the cap. */
+inline constexpr std::uint64_t pg_retry_first_delay_usec = 100'000;
+inline constexpr std::uint64_t pg_retry_max_delay_usec = 10'000'000;
+
+class PgPool final : public PgConnection::Owner {
+public:
+	class NotifyHandler {
+	public:
+		virtual void on_pg_notify(unsigned database, const char *channel, const char *payload) noexcept = 0;
+
+	protected:
+		~NotifyHandler() = default;
+	};
+
+	/* Throws std::bad_alloc. */
+	PgPool(sd_event *event, lua_State *L, unsigned index, PgDatabaseConfig config, NotifyHandler &handler);
+	~PgPool();
+	PgPool(const PgPool &) = delete;
+	PgPool &operator=(const PgPool &) = delete;
+
+	/* Connects the primary. */
+	void start() noexcept;
+	/* See PgDriver::execute().  Refused at once (nullptr) while no connection is up or being
+	 * attempted: the caller should not wait for a retry that may be seconds away. */
+	AsyncOperation *execute(CallbackRun &waiter, const char *sql, int nparams, const char *const *values,
+				char *error, std::size_t error_size) noexcept;
+	void listen(const char *channel) noexcept;
+
+private:
+	sd_event *event;
+	lua_State *L;
+	unsigned index;
+	PgDatabaseConfig config;
+	NotifyHandler &handler;
+
+	/* [0] is the primary. */
+	std::vector<std::unique_ptr<PgConnection>> connections;
+	std::deque<std::unique_ptr<PgQuery>> queue;
+	sd_event_source *retry_timer = nullptr;
+	unsigned failures = 0; /* the primary's failed attempts in a row */
+	std::string last_error;
+
+	std::unique_ptr<PgQuery> take_query() noexcept override;
+	void connection_failed(PgConnection &connection, const char *message, bool attempt) noexcept override;
+	void notified(const char *channel, const char *payload) noexcept override;
+
+	void dispatch() noexcept;
+	bool usable() const noexcept;
+	void fail_queued(const char *message) noexcept;
+	void schedule_retry() noexcept;
+	static int on_retry(sd_event_source *source, std::uint64_t usec, void *userdata);
+};
+
+} // namespace myproxy
