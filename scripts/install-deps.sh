@@ -3,11 +3,12 @@
 # Idempotent: does nothing (and needs no network) when every package is already installed.
 set -eu
 
+# python3-nacl: tests/integration/check_proxy_pg seals a box with libsodium outside myproxy.
 # systemd: its systemd-socket-activate passes sockets the way a .socket unit does, for
 # tests/integration/check_proxy_systemd (no running systemd is needed).
 PACKAGES="build-essential autoconf automake pkg-config clang
 	liblua5.4-dev libsodium-dev libpq-dev libsystemd-dev libseccomp-dev libssl-dev check libmariadb-dev
-	mariadb-server mariadb-client postgresql sysbench python3 systemd"
+	mariadb-server mariadb-client postgresql sysbench python3 python3-nacl systemd"
 
 missing=""
 for p in $PACKAGES; do

@@ -10,6 +10,7 @@
 #include <lua.hpp>
 #include <systemd/sd-event.h>
 
+#include <arpa/inet.h>
 #include <sys/epoll.h>
 
 #include <algorithm>
@@ -120,8 +121,9 @@ bool check_pg_conninfo(const char *conninfo, char *error, std::size_t error_size
 		for (const char *h = host; ok && *h != 0;) {
 			const char *end = std::strchr(h, ',');
 			const std::string one(h, end != nullptr ? std::size_t(end - h) : std::strlen(h));
-			if (!one.empty() && one[0] != '/' && one[0] != '@' &&
-			    one.find_first_not_of("0123456789.:abcdefABCDEF") != std::string::npos) {
+			in6_addr address;
+			if (!one.empty() && one[0] != '/' && one[0] != '@' && inet_pton(AF_INET, one.c_str(), &address) != 1 &&
+			    inet_pton(AF_INET6, one.c_str(), &address) != 1) {
 				char text[300];
 				std::snprintf(text, sizeof(text), "host=%s needs a name lookup, which workers cannot do: "
 					      "give hostaddr= (a numeric address) or a socket directory", one.c_str());

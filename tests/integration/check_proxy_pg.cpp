@@ -303,6 +303,40 @@ START_TEST(test_postgres_restart_under_load)
 }
 END_TEST
 
+// conninfo is checked while config.lua loads: what a worker could not use is a config error.
+START_TEST(test_conninfo_checked_at_startup)
+{
+	const char *bad[][2] = {
+		{"host=db.example.com dbname=x", "host=db.example.com needs a name lookup"},
+		{"host=cafe dbname=x", "host=cafe needs a name lookup"},
+		{"service=panel", "service= needs pg_service.conf"},
+		{"hostaddr=192.0.2.1 junk", "missing \"=\" after \"junk\""},
+	};
+	for (const auto &[conninfo, message] : bad) {
+		const std::string path = proxy->path("bad-conninfo.lua");
+		FILE *f = std::fopen(path.c_str(), "w");
+		PROXY_CHECK(f != nullptr);
+		std::fprintf(f, "local db = pg:new(%s)\nmysql_listen('/nonexistent/x.sock', {on_handshake_response = "
+			     "function() end})\n", lua_quote(conninfo).c_str());
+		std::fclose(f);
+		const CommandOutput out = run_myproxy({"--check-config", "--config", path});
+		PROXY_ASSERT(out.exit_code == 78, "%s: exit %d: %s", conninfo, out.exit_code, out.output.c_str());
+		PROXY_ASSERT(contains(out.output, path + ":1: bad argument") && contains(out.output, message), "%s",
+			     out.output.c_str());
+	}
+	for (const char *good : {"host=/run/postgresql dbname=x", "hostaddr=::1 port=5433", "host=127.0.0.1,10.0.0.2"}) {
+		const std::string path = proxy->path("good-conninfo.lua");
+		FILE *f = std::fopen(path.c_str(), "w");
+		PROXY_CHECK(f != nullptr);
+		std::fprintf(f, "local db = pg:new(%s)\nmysql_listen('/nonexistent/x.sock', {on_handshake_response = "
+			     "function() end})\n", lua_quote(good).c_str());
+		std::fclose(f);
+		const CommandOutput out = run_myproxy({"--check-config", "--config", path});
+		PROXY_ASSERT(out.exit_code == 0, "%s: %s", good, out.output.c_str());
+	}
+}
+END_TEST
+
 START_TEST(test_clean_shutdown)
 {
 	PROXY_ASSERT_CLEAN_SHUTDOWN(*proxy);
@@ -319,6 +353,7 @@ static Suite *pg_suite()
 	tcase_add_test(tc, test_arrays_round_trip);
 	tcase_add_test(tc, test_notify_reaches_listen);
 	tcase_add_test(tc, test_sealed_box_from_pynacl);
+	tcase_add_test(tc, test_conninfo_checked_at_startup);
 	suite_add_tcase(s, tc);
 
 	tc = server_tcase("non_blocking", 60);
