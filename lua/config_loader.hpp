@@ -1,9 +1,8 @@
 // Loading config.lua (master side, once at startup): runs the administrator's script in a fresh LuaState
 // with the top-level API (mysql_listen, mysql_resolve, mysql_ssl_ca, systemd, worker_processes,
 // connect_timeout, and the sodium and pg libraries) and returns what it declared.  Opens no sockets
-// and forks nothing: the master binds the listeners and the
-// workers inherit Config::state through fork().  Every problem becomes a ConfigError; nothing here calls
-// exit().
+// and forks nothing: the master binds the listeners and the workers inherit Config::state through
+// fork().  Every problem becomes a ConfigError; nothing here calls exit().
 #pragma once
 
 #include "common/socket_address.hpp"
