@@ -17,6 +17,9 @@ PgPool::PgPool(sd_event *loop, lua_State *lua, unsigned database, PgDatabaseConf
 	: event(loop), L(lua), index(database), config(std::move(database_config)), handler(notify_handler)
 {
 	connections.push_back(std::make_unique<PgConnection>(event, L, config, index, true, *this));
+	if (sd_event_add_defer(event, &deferred, on_deferred, this) < 0 ||
+	    sd_event_source_set_enabled(deferred, SD_EVENT_OFF) < 0)
+		throw std::bad_alloc();
 }
 
 PgPool::~PgPool()
@@ -25,6 +28,24 @@ PgPool::~PgPool()
 		query->waiter = nullptr;
 	connections.clear();
 	sd_event_source_disable_unref(retry_timer);
+	sd_event_source_disable_unref(deferred);
+}
+
+void PgPool::schedule_dispatch() noexcept
+{
+	if (sd_event_source_set_enabled(deferred, SD_EVENT_ONESHOT) < 0)
+		log_error("pg connection %u: cannot schedule queries", index + 1);
+}
+
+int PgPool::on_deferred(sd_event_source *, void *userdata)
+{
+	auto &pool = *static_cast<PgPool *>(userdata);
+	std::vector<std::string> listens;
+	listens.swap(pool.pending_listens);
+	for (const std::string &channel : listens)
+		pool.connections.front()->listen(channel);
+	pool.dispatch();
+	return 0;
 }
 
 void PgPool::start() noexcept
@@ -63,7 +84,7 @@ AsyncOperation *PgPool::execute(CallbackRun &waiter, const char *sql, int nparam
 			query->values[std::size_t(i)] = values[i] != nullptr ? query->params[std::size_t(i)].c_str() : nullptr;
 		PgQuery *operation = query.get();
 		queue.push_back(std::move(query));
-		dispatch();
+		schedule_dispatch();
 		return operation;
 	} catch (const std::bad_alloc &) {
 		std::snprintf(error, error_size, "out of memory");
@@ -75,11 +96,12 @@ void PgPool::listen(const char *channel) noexcept
 {
 	try {
 		config.channels.emplace_back(channel);
+		pending_listens.emplace_back(channel);
 	} catch (const std::bad_alloc &) {
 		log_warning("pg connection %u: out of memory; not listening on %s", index + 1, channel);
 		return;
 	}
-	connections.front()->listen(config.channels.back());
+	schedule_dispatch();
 }
 
 std::unique_ptr<PgQuery> PgPool::take_query() noexcept

@@ -52,6 +52,10 @@ private:
 	PgDatabaseConfig config;
 	NotifyHandler &handler;
 
+	/* execute() and listen() run inside a Lua call: they only queue and arm this, so that no
+	 * failure resumes a callback (possibly the calling one) from within Lua. */
+	sd_event_source *deferred = nullptr;
+	std::vector<std::string> pending_listens;
 	/* [0] is the primary. */
 	std::vector<std::unique_ptr<PgConnection>> connections;
 	std::deque<std::unique_ptr<PgQuery>> queue;
@@ -64,6 +68,8 @@ private:
 	void notified(const char *channel, const char *payload) noexcept override;
 
 	void dispatch() noexcept;
+	void schedule_dispatch() noexcept;
+	static int on_deferred(sd_event_source *source, void *userdata);
 	bool usable() const noexcept;
 	void fail_queued(const char *message) noexcept;
 	void schedule_retry() noexcept;
