@@ -16,6 +16,9 @@ namespace myproxy {
 
 namespace {
 
+/* A bound on one (sub)array, so that {n = 1e12} is an error, not hours of "NULL,". */
+constexpr lua_Integer array_elements_max = lua_Integer(1) << 24;
+
 struct Problem {
 	char text[160] = "";
 };
@@ -47,7 +50,12 @@ bool element_count(lua_State *L, int table, lua_Integer &count, Problem &problem
 	}
 	if (count < 0)
 		count = max;
-	else if (max > count) {
+	if (count > array_elements_max) {
+		std::snprintf(problem.text, sizeof(problem.text), "array has more than %lld elements",
+			      static_cast<long long>(array_elements_max));
+		return false;
+	}
+	if (max > count) {
 		std::snprintf(problem.text, sizeof(problem.text), "array has elements past its n");
 		return false;
 	}

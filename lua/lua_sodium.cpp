@@ -89,8 +89,8 @@ int box_keypair(lua_State *L)
 		return luaL_error(L, "stack overflow");
 	}
 	push_bytes(L, pk, sizeof(pk));
-	/* lua_pushlstring may raise on memory exhaustion; the key is wiped first by copying it
-	 * into Lua and only then clearing. */
+	/* Should this raise (Lua heap full), the stack copy stays unwiped; the Lua string that
+	 * holds the key cannot be wiped anyway. */
 	lua_pushlstring(L, reinterpret_cast<const char *>(sk), sizeof(sk));
 	sodium_memzero(sk, sizeof(sk));
 	return 2;

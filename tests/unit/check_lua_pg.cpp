@@ -293,9 +293,10 @@ START_TEST(test_arrays)
 		  "  assert(not ok and e:find('pg:decode_array%(%): pg array: '), tostring(e))\n"
 		  "end\n"
 		  "local loop = {}; loop[1] = loop\n"
-		  "for _, bad in ipairs({{x = 1}, {print}, loop, {n = 1, 'a', 'b'}, {n = 'x'}}) do\n"
+		  "for _, bad in ipairs({{x = 1}, {print}, loop, {n = 1, 'a', 'b'}, {n = 'x'}, {n = math.tointeger(1e12)}}) do\n"
 		  "  local ok, e = pcall(pg.encode_array, pg, bad)\n"
 		  "  assert(not ok and e:find('pg:encode_array%(%): '), tostring(e))\n"
+		  "  if bad.n == math.tointeger(1e12) then assert(e:find('more than 16777216 elements'), e) end\n"
 		  "end\n"
 		  "assert(not pcall(pg.encode_array, pg, 'not a table'))\n"
 		  "return { on_handshake_response = function() end }\n");
