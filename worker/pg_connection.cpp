@@ -247,6 +247,7 @@ void PgConnection::connected() noexcept
 		return;
 	}
 	send_next();
+	mark_idle();
 }
 
 void PgConnection::fail(const char *message, bool attempt) noexcept
@@ -416,6 +417,22 @@ void PgConnection::finish_query() noexcept
 	if (state != State::ready || in_flight)
 		return;
 	send_next();
+	mark_idle();
+}
+
+void PgConnection::mark_idle() noexcept
+{
+	if (idle())
+		sd_event_now(event, CLOCK_MONOTONIC, &idle_since_usec);
+}
+
+void PgConnection::disconnect() noexcept
+{
+	if (in_flight)
+		return;
+	setup.clear();
+	drop_connection();
+	state = State::down;
 }
 
 void PgConnection::deliver(PgQuery &query, PGresult *res) noexcept

@@ -74,6 +74,11 @@ public:
 	/* LISTEN on @channel now (the primary, when ready). */
 	void listen(const std::string &channel) noexcept;
 
+	/* Closes an idle connection without telling the pool (it asked). */
+	void disconnect() noexcept;
+	/* When it last became idle (CLOCK_MONOTONIC). */
+	std::uint64_t idle_since() const noexcept { return idle_since_usec; }
+
 	bool down() const noexcept { return state == State::down; }
 	bool connecting() const noexcept { return state == State::connecting; }
 	bool idle() const noexcept { return state == State::ready && !in_flight && setup.empty(); }
@@ -93,6 +98,8 @@ private:
 	PGconn *conn = nullptr;
 	sd_event_source *io = nullptr;
 	sd_event_source *timer = nullptr; /* the connect timeout */
+	std::uint64_t idle_since_usec = 0;
+	void mark_idle() noexcept;
 
 	std::deque<std::unique_ptr<PgQuery>> setup;
 	std::unique_ptr<PgQuery> in_flight;

@@ -28,7 +28,33 @@ PgPool::~PgPool()
 		query->waiter = nullptr;
 	connections.clear();
 	sd_event_source_disable_unref(retry_timer);
+	sd_event_source_disable_unref(sweep_timer);
 	sd_event_source_disable_unref(deferred);
+}
+
+void PgPool::arm_sweep() noexcept
+{
+	if (sweep_timer != nullptr)
+		return;
+	if (sd_event_add_time_relative(event, &sweep_timer, CLOCK_MONOTONIC, pg_extra_idle_usec / 2, 1'000'000, on_sweep,
+				       this) < 0)
+		sweep_timer = nullptr; /* extras then stay open; harmless */
+}
+
+int PgPool::on_sweep(sd_event_source *, std::uint64_t now, void *userdata)
+{
+	auto &pool = *static_cast<PgPool *>(userdata);
+	pool.sweep_timer = sd_event_source_disable_unref(pool.sweep_timer);
+	bool open = false;
+	for (std::size_t i = 1; i < pool.connections.size(); ++i) {
+		PgConnection &c = *pool.connections[i];
+		if (c.idle() && now - c.idle_since() >= pg_extra_idle_usec)
+			c.disconnect();
+		open = open || !c.down();
+	}
+	if (open)
+		pool.arm_sweep();
+	return 0;
 }
 
 void PgPool::schedule_dispatch() noexcept
@@ -139,6 +165,8 @@ void PgPool::dispatch() noexcept
 		++connecting;
 		connections.back()->connect();
 	}
+	if (connections.size() > 1)
+		arm_sweep();
 }
 
 void PgPool::connection_failed(PgConnection &connection, const char *message, bool attempt) noexcept

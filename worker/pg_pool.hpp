@@ -1,7 +1,8 @@
 // The connections of one pg:new() in one worker: a primary connection, opened when the worker
 // starts, kept open, reconnected after errors with a growing delay (the first retry at once), and
 // the only one that LISTENs; plus extra connections opened on demand while queries wait (up to
-// pg_pool_connections_max), so that one slow query does not hold up the others.  The script's
+// pg_pool_connections_max) and closed again after a minute of idleness, so that one slow query
+// does not hold up the others.  The script's
 // queries wait in one queue until a connection is free.  Worker side; never blocks.
 #pragma once
 
@@ -17,6 +18,8 @@ namespace myproxy {
 
 /* Connections one pg:new() may have open in one worker. */
 inline constexpr std::size_t pg_pool_connections_max = 8;
+/* An extra connection idle this long is closed (checked every half of it). */
+inline constexpr std::uint64_t pg_extra_idle_usec = 60'000'000;
 /* Delays before the primary's next attempt after failed ones: this, doubling, up to the cap. */
 inline constexpr std::uint64_t pg_retry_first_delay_usec = 100'000;
 inline constexpr std::uint64_t pg_retry_max_delay_usec = 10'000'000;
@@ -60,6 +63,7 @@ private:
 	std::vector<std::unique_ptr<PgConnection>> connections;
 	std::deque<std::unique_ptr<PgQuery>> queue;
 	sd_event_source *retry_timer = nullptr;
+	sd_event_source *sweep_timer = nullptr;
 	unsigned failures = 0; /* the primary's failed attempts in a row */
 	std::string last_error;
 
@@ -74,6 +78,8 @@ private:
 	void fail_queued(const char *message) noexcept;
 	void schedule_retry() noexcept;
 	static int on_retry(sd_event_source *source, std::uint64_t usec, void *userdata);
+	void arm_sweep() noexcept;
+	static int on_sweep(sd_event_source *source, std::uint64_t usec, void *userdata);
 };
 
 } // namespace myproxy
