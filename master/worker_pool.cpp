@@ -578,7 +578,10 @@ const char *WorkerPool::handle_worker_ready(Worker &w, const ChannelMessage &)
 	w.announced_ready = true;
 	if (draining)
 		return nullptr;
-	log_debug("worker[%u] pid %d ready", w.index, static_cast<int>(w.pid));
+	if (w.starts > 1)
+		log_info("worker[%u] pid %d ready (respawned)", w.index, static_cast<int>(w.pid));
+	else
+		log_debug("worker[%u] pid %d ready", w.index, static_cast<int>(w.pid));
 	set_ready(w, true);
 	return nullptr;
 }
