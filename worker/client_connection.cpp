@@ -52,6 +52,7 @@ ClientConnection::ClientConnection(Worker &owner, UniqueFd socket, const ClientI
 	attributes.uid = info.uid;
 	attributes.gid = info.gid;
 	attributes.cgroup_path = info.cgroup_path;
+	attributes.cgroup_xattrs.assign(reinterpret_cast<const char *>(info.cgroup_xattrs.data()), info.cgroup_xattrs.size());
 	if (info.peer_address.size() >= sizeof(sa_family_t) && info.peer_address.size() <= sizeof(sockaddr_storage)) {
 		SocketAddress peer;
 		std::memcpy(&peer.storage, info.peer_address.data(), info.peer_address.size());
