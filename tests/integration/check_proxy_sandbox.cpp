@@ -4,15 +4,18 @@
 // the master logs it with the pid, respawns it, penalizes the client's uid, and the connections on
 // the other worker go on; open() fails with EACCES; /proc/PID/status shows the filter, NO_NEW_PRIVS
 // and the dropped uid; a worker that cannot enter its sandbox never gets a client; SIGHUP reloads
-// (errors in reload() are logged, nothing stops); SIGTERM drains within drain_timeout.
+// (errors in reload() are logged, nothing stops); SIGTERM drains within drain_timeout; sd_notify.
 #include "tests/fixture/fixture.hpp"
 #include "tests/integration/proxy_client.hpp"
 #include "tests/integration/proxy_process.hpp"
 
 #include <check.h>
 
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -355,6 +358,62 @@ START_TEST(test_drain)
 }
 END_TEST
 
+// sd_notify: READY=1, STATUS= with counts, RELOADING=1 then READY=1 around SIGHUP, WATCHDOG=1 pings
+// when WATCHDOG_USEC is set, STOPPING=1 on SIGTERM; read from a NOTIFY_SOCKET of our own.
+START_TEST(test_sd_notify)
+{
+	ProxyProcess p;
+	ck_assert_int_eq(chmod(p.dir().c_str(), 0711), 0);
+	const std::string notify_path = p.path("notify.sock");
+	const int notify = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(notify, 0);
+	struct sockaddr_un address {};
+	address.sun_family = AF_UNIX;
+	std::strncpy(address.sun_path, notify_path.c_str(), sizeof(address.sun_path) - 1);
+	ck_assert_int_eq(bind(notify, reinterpret_cast<const sockaddr *>(&address), sizeof(address)), 0);
+	p.use_test_daemon();
+	p.set_extra_env({"NOTIFY_SOCKET=" + notify_path, "WATCHDOG_USEC=400000"});
+	p.start(config_lua(p.path("main.sock")), {p.path("main.sock")});
+
+	std::string received;
+	const auto collect_until = [&](const std::string &needle, std::chrono::milliseconds timeout) {
+		const auto deadline = std::chrono::steady_clock::now() + timeout;
+		while (!contains(received, needle) && std::chrono::steady_clock::now() < deadline) {
+			struct pollfd pfd = {notify, POLLIN, 0};
+			if (poll(&pfd, 1, 100) <= 0)
+				continue;
+			char buffer[4096];
+			const ssize_t n = recv(notify, buffer, sizeof(buffer), 0);
+			if (n > 0)
+				received.append(buffer, std::size_t(n)).append("\n");
+		}
+		return contains(received, needle);
+	};
+	PROXY_ASSERT(collect_until("READY=1", std::chrono::seconds(10)), "no READY=1: '%s'", received.c_str());
+	PROXY_ASSERT(collect_until("STATUS=2/2 workers ready", std::chrono::seconds(10)), "no STATUS=: '%s'",
+		     received.c_str());
+	PROXY_ASSERT(collect_until("WATCHDOG=1", std::chrono::seconds(5)), "no watchdog ping: '%s'", received.c_str());
+	received.clear();
+	ck_assert_int_eq(kill(p.pid(), SIGHUP), 0);
+	PROXY_ASSERT(collect_until("RELOADING=1", std::chrono::seconds(5)), "no RELOADING=1: '%s'", received.c_str());
+	PROXY_ASSERT(contains(received, "MONOTONIC_USEC="), "RELOADING=1 without MONOTONIC_USEC: '%s'", received.c_str());
+	PROXY_ASSERT(collect_until("READY=1", std::chrono::seconds(5)), "no READY=1 after the reload: '%s'",
+		     received.c_str());
+	MysqlClient c;
+	PROXY_ASSERT(c.connect(Endpoint::unix_socket(p.path("main.sock")), "alice", "alice-pw"), "%s",
+		     c.error().c_str());
+	ck_assert_int_eq(kill(p.pid(), SIGTERM), 0);
+	PROXY_ASSERT(collect_until("STOPPING=1", std::chrono::seconds(5)), "no STOPPING=1: '%s'", received.c_str());
+	PROXY_ASSERT(collect_until("STATUS=draining; ", std::chrono::seconds(5)), "no draining STATUS=: '%s'",
+		     received.c_str());
+	PROXY_ASSERT(contains(received, "1 connections"), "the connection is not counted: '%s'", received.c_str());
+	close(notify);
+	const int status = p.stop(SIGTERM);
+	PROXY_ASSERT(exited_with(status, 0), "myproxy after SIGTERM: %s", describe_wait_status(status).c_str());
+	set_current_proxy(proxy);
+}
+END_TEST
+
 START_TEST(test_clean_shutdown)
 {
 	/* The crash tests killed workers on purpose; everything else must be clean. */
@@ -386,6 +445,7 @@ static Suite *sandbox_suite()
 
 	tc = server_tcase("drain", 60);
 	tcase_add_test(tc, test_drain);
+	tcase_add_test(tc, test_sd_notify);
 	suite_add_tcase(s, tc);
 
 	tc = server_tcase("shutdown", 60);
