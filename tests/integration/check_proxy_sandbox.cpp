@@ -245,6 +245,46 @@ START_TEST(test_worker_is_sandboxed)
 }
 END_TEST
 
+// The pidfds the workers hold: one per connection from a UNIX socket client, for its whole life.
+static unsigned count_worker_pidfds()
+{
+	std::ifstream children("/proc/" + std::to_string(proxy->pid()) + "/task/" + std::to_string(proxy->pid()) +
+			       "/children");
+	unsigned count = 0;
+	long worker;
+	while (children >> worker) {
+		const std::string fd_dir = "/proc/" + std::to_string(worker) + "/fd";
+		for (int fd = 0; fd < 1024; ++fd) {
+			char target[256];
+			const std::string link = fd_dir + "/" + std::to_string(fd);
+			const ssize_t n = readlink(link.c_str(), target, sizeof(target) - 1);
+			if (n > 0 && std::string_view(target, std::size_t(n)) == "anon_inode:[pidfd]")
+				++count;
+		}
+	}
+	return count;
+}
+
+START_TEST(test_pidfd_kept)
+{
+	const unsigned before = count_worker_pidfds();
+	{
+		MysqlClient c;
+		PROXY_ASSERT(c.connect(main_listener(), "alice", "alice-pw"), "%s", c.error().c_str());
+		assert_query_works(c);
+		PROXY_ASSERT(count_worker_pidfds() == before + 1, "no pidfd held for the connection (%u, before %u)",
+			     count_worker_pidfds(), before);
+	}
+	bool released = false;
+	for (int i = 0; i < 100 && !released; ++i) {
+		released = count_worker_pidfds() == before;
+		if (!released)
+			std::this_thread::sleep_for(std::chrono::milliseconds(50));
+	}
+	PROXY_ASSERT(released, "the pidfd outlived its connection");
+}
+END_TEST
+
 START_TEST(test_open_fails_with_eacces)
 {
 	const long before = worker_pid();
@@ -432,6 +472,7 @@ static Suite *sandbox_suite()
 	Suite *s = suite_create("proxy_sandbox");
 	TCase *tc = server_tcase("sandbox", 120);
 	tcase_add_test(tc, test_worker_is_sandboxed);
+	tcase_add_test(tc, test_pidfd_kept);
 	tcase_add_test(tc, test_open_fails_with_eacces);
 	tcase_add_test(tc, test_execve_kills_worker);
 	tcase_add_test(tc, test_bind_kills_worker);
