@@ -56,7 +56,7 @@ constexpr SyscallRule table[] = {
 	failing("files", "access", EACCES, "libraries probing for a file (OpenSSL, libpq) treat EACCES as absent"),
 	failing("files", "faccessat", EACCES, "as access"),
 	failing("files", "faccessat2", EACCES, "as access"),
-	failing("files", "readlink", EACCES, "glibc and sanitizer-free code asking for /proc/self/exe cope"),
+	failing("files", "readlink", EACCES, "libraries asking where the program lives (/proc/self/exe) cope with the error"),
 	failing("files", "readlinkat", EACCES, "as readlink"),
 	failing_if("terminal", "ioctl", ENOTTY, {1, 0, TCGETS},
 		   "glibc's isatty() on stdout/stderr (stdio buffering): \"not a terminal\" is the truth here"),
