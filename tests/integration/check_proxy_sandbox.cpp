@@ -454,6 +454,56 @@ START_TEST(test_sd_notify)
 }
 END_TEST
 
+// The worker user is looked up at startup: unknown (or root) is a usage error with --user (64) and
+// a configuration error with worker_user (78).  Only root changes users, so only root checks.
+START_TEST(test_worker_user_checked)
+{
+	ProxyProcess p;
+	const std::string config = p.path("user.lua");
+	const std::string script = "mysql_listen('/run/x.sock', { on_handshake_response = function() end })\n";
+	write_file(config, script + "worker_user = 'no-such-user-myproxy'\n");
+	const CommandOutput bad_config = run_myproxy({"--check-config", "--config", config});
+	const CommandOutput bad_option = run_myproxy({"--check-config", "--config", config, "--user", "no-such-user-2"});
+	write_file(p.path("root.lua"), script + "worker_user = 'root'\n");
+	const CommandOutput root = run_myproxy({"--check-config", "--config", p.path("root.lua")});
+	const CommandOutput good = run_myproxy({"--check-config", "--config", config, "--user", "nobody"});
+	PROXY_ASSERT(good.exit_code == 0, "--user nobody: exit %d: %s", good.exit_code, good.output.c_str());
+	if (geteuid() != 0) {
+		PROXY_ASSERT(bad_config.exit_code == 0 && bad_option.exit_code == 0, "not root, yet the user was checked");
+		return;
+	}
+	PROXY_ASSERT(bad_config.exit_code == 78 && contains(bad_config.output, "worker_user 'no-such-user-myproxy': no such user"),
+		     "exit %d: %s", bad_config.exit_code, bad_config.output.c_str());
+	PROXY_ASSERT(bad_option.exit_code == 64 && contains(bad_option.output, "--user 'no-such-user-2': no such user"),
+		     "exit %d: %s", bad_option.exit_code, bad_option.output.c_str());
+	PROXY_ASSERT(root.exit_code == 78 && contains(root.output, "workers never run as root"), "exit %d: %s",
+		     root.exit_code, root.output.c_str());
+}
+END_TEST
+
+// --no-sandbox: the workers run without their filter, and the log says so.
+START_TEST(test_no_sandbox_is_loud)
+{
+	ProxyProcess p;
+	ck_assert_int_eq(chmod(p.dir().c_str(), 0711), 0);
+	p.use_test_daemon();
+	p.set_extra_args({"--no-sandbox"});
+	p.start(config_lua(p.path("main.sock")), {p.path("main.sock")});
+	PROXY_ASSERT(contains(p.log(), "--no-sandbox: workers run WITHOUT their seccomp filter"), "no warning");
+	MysqlClient c;
+	PROXY_ASSERT(!c.connect(Endpoint::unix_socket(p.path("main.sock")), "pid", "pw"), "hook 'pid' logged in");
+	const std::string status = proc_status(std::stol(c.message().substr(4)));
+	PROXY_ASSERT_STR(status_field(status, "Seccomp"), "0");
+	/* Privileges are still dropped and NO_NEW_PRIVS still set. */
+	PROXY_ASSERT_STR(status_field(status, "NoNewPrivs"), "1");
+	if (geteuid() == 0)
+		PROXY_ASSERT(status_field(status, "Uid").rfind("65534", 0) == 0, "Uid: %s", status_field(status, "Uid").c_str());
+	const int exit_status = p.stop(SIGTERM);
+	PROXY_ASSERT(exited_with(exit_status, 0), "myproxy after SIGTERM: %s", describe_wait_status(exit_status).c_str());
+	set_current_proxy(proxy);
+}
+END_TEST
+
 START_TEST(test_clean_shutdown)
 {
 	/* The crash tests killed workers on purpose; everything else must be clean. */
@@ -482,6 +532,11 @@ static Suite *sandbox_suite()
 	tc = server_tcase("fail_closed", 60);
 	tcase_add_test(tc, test_fail_closed_filter);
 	tcase_add_test(tc, test_fail_closed_privileges);
+	suite_add_tcase(s, tc);
+
+	tc = server_tcase("options", 60);
+	tcase_add_test(tc, test_worker_user_checked);
+	tcase_add_test(tc, test_no_sandbox_is_loud);
 	suite_add_tcase(s, tc);
 
 	tc = server_tcase("drain", 60);
