@@ -5,6 +5,7 @@
 #include "channel_protocol.hpp"
 
 #include "byte_writer.hpp"
+#include "cgroup_xattrs.hpp"
 
 #include <sys/socket.h>
 
@@ -12,7 +13,7 @@ namespace myproxy {
 
 static_assert(channel_max_peer_address == sizeof(struct sockaddr_storage));
 /* Every string bound fits a u16 length and fits in one message. */
-static_assert(channel_max_cgroup_path + 128 < channel_max_message_size);
+static_assert(channel_max_cgroup_path + cgroup_xattrs_max_size + 256 < channel_max_message_size);
 
 namespace {
 
@@ -76,6 +77,7 @@ std::uint16_t write_payload(ByteWriter &w, const NewClientMessage &m)
 	w.u64(i.socket_inode);
 	write_string(w, i.peer_address);
 	write_string(w, i.cgroup_path);
+	write_string(w, i.cgroup_xattrs);
 	return m.has_pidfd ? channel_flag_has_pidfd : 0;
 }
 
@@ -198,6 +200,12 @@ ParseResult<ChannelMessage> read_new_client(ByteReader &r, std::uint16_t flags) 
 							  "NEW_CLIENT: cgroup_path past end"));
 	if (r.ok() && contains_nul(i.cgroup_path))
 		r.fail("NEW_CLIENT: NUL in cgroup_path");
+	i.cgroup_xattrs = read_string(r, cgroup_xattrs_max_size, "NEW_CLIENT: cgroup_xattrs length past end",
+				      "NEW_CLIENT: cgroup_xattrs too long", "NEW_CLIENT: cgroup_xattrs past end");
+	if (r.ok() && !validate_cgroup_xattrs(i.cgroup_xattrs))
+		r.fail("NEW_CLIENT: malformed cgroup_xattrs");
+	if (r.ok() && !i.cgroup_xattrs.empty() && i.cgroup_path.empty())
+		r.fail("NEW_CLIENT: cgroup_xattrs without cgroup_path");
 	return complete(r, m, "NEW_CLIENT: trailing bytes");
 }
 

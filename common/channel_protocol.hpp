@@ -73,6 +73,10 @@ struct ClientInfo {
 	/* The client's cgroup v2 path from /proc/PID/cgroup ("/user.slice/..."); empty when
 	   unknown.  At most channel_max_cgroup_path bytes, no NUL. */
 	std::string_view cgroup_path;
+	/* The "user.*" and "trusted.*" extended attributes of that cgroup and its ancestors, as one
+	   blob in the format of common/cgroup_xattrs.hpp (validated by the decoder); empty when none
+	   or the cgroup is unknown. */
+	ByteSpan cgroup_xattrs;
 };
 
 /* master -> worker: take over a client.  fds: the client socket, then the pidfd if has_pidfd

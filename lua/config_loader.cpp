@@ -223,6 +223,10 @@ int default_worker_processes()
 struct ScriptGlobals {
 	int worker_processes;
 	std::uint64_t connect_timeout_usec;
+	std::uint64_t drain_timeout_usec;
+	std::uint64_t crash_penalty_usec;
+	/* Points into the Lua string, which the global keeps alive until the Config is built. */
+	const char *worker_user;
 };
 
 /* Leaves the stack as it found it, or raises the error. */
@@ -266,6 +270,41 @@ void read_connect_timeout(lua_State *L, ScriptGlobals &globals)
 	lua_pop(L, 1);
 }
 
+/* drain_timeout and crash_penalty: seconds from 0 to @max, fractions allowed, nil for @default_usec.
+ * Leaves the stack as it found it, or raises the error. */
+std::uint64_t read_seconds_global(lua_State *L, const char *name, int max, std::uint64_t default_usec)
+{
+	lua_getglobal(L, name);
+	std::uint64_t usec = default_usec;
+	if (!lua_isnil(L, -1)) {
+		const lua_Number seconds = lua_type(L, -1) == LUA_TNUMBER ? lua_tonumber(L, -1) : -1;
+		if (!(seconds >= 0 && seconds <= max)) {
+			const char *got = lua_type(L, -1) == LUA_TNUMBER ? luaL_tolstring(L, -1, nullptr)
+									  : luaL_typename(L, -1);
+			luaL_error(L, "%s must be a number of seconds from 0 to %d, got %s", name, max, got);
+		}
+		usec = static_cast<std::uint64_t>(std::ceil(seconds * 1e6));
+	}
+	lua_pop(L, 1);
+	return usec;
+}
+
+/* worker_user: a non-empty user name without NUL; resolved by the master (it may not exist here). */
+const char *read_worker_user(lua_State *L)
+{
+	lua_getglobal(L, "worker_user");
+	const char *name = nullptr;
+	if (!lua_isnil(L, -1)) {
+		std::size_t length = 0;
+		name = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &length) : nullptr;
+		if (name == nullptr || length == 0 || length > 256 || std::strlen(name) != length)
+			luaL_error(L, "worker_user must be a user name, got %s",
+				   lua_type(L, -1) == LUA_TSTRING ? "an empty or odd string" : luaL_typename(L, -1));
+	}
+	lua_pop(L, 1);
+	return name;
+}
+
 /* (ScriptGlobals *) -> listener table.  The checks that need the whole script; takes the listener
  * table out of the registry, which ends mysql_listen()'s working life. */
 int finish_config(lua_State *L)
@@ -273,6 +312,11 @@ int finish_config(lua_State *L)
 	ScriptGlobals &globals = *static_cast<ScriptGlobals *>(lua_touserdata(L, 1));
 	read_worker_processes(L, globals);
 	read_connect_timeout(L, globals);
+	globals.drain_timeout_usec =
+		read_seconds_global(L, "drain_timeout", drain_timeout_max_seconds, drain_timeout_default_usec);
+	globals.crash_penalty_usec =
+		read_seconds_global(L, "crash_penalty", crash_penalty_max_seconds, crash_penalty_default_usec);
+	globals.worker_user = read_worker_user(L);
 
 	lua_rawgetp(L, LUA_REGISTRYINDEX, &listeners_key);
 	const int listeners = lua_gettop(L);
@@ -378,7 +422,13 @@ ConfigResult load_config(const std::string &path, std::size_t heap_limit)
 	if (status != LUA_OK)
 		return pop_error(L, path, status);
 
-	Config config{{}, globals.worker_processes, globals.connect_timeout_usec, std::move(state)};
+	Config config{{},
+		      globals.worker_processes,
+		      globals.connect_timeout_usec,
+		      std::move(state),
+		      globals.drain_timeout_usec,
+		      globals.crash_penalty_usec,
+		      globals.worker_user != nullptr ? std::string(globals.worker_user) : std::string()};
 	const lua_Integer count = static_cast<lua_Integer>(lua_rawlen(L, -1));
 	config.listeners.reserve(static_cast<std::size_t>(count));
 	for (lua_Integer i = 1; i <= count; ++i) {

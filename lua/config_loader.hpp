@@ -29,6 +29,15 @@ inline constexpr int worker_processes_max = 1024;
 inline constexpr int connect_timeout_max_seconds = 3600;
 inline constexpr std::uint64_t connect_timeout_default_usec = 10'000'000;
 
+/* The globals of the daemon's supervision (issue 4): drain_timeout (seconds the connections may go on
+ * after SIGTERM), crash_penalty (seconds a uid is refused after one of its connections was being served
+ * when a worker crashed; 0 turns it off) and worker_user (who workers become when started as root). */
+inline constexpr int drain_timeout_max_seconds = 86400;
+inline constexpr std::uint64_t drain_timeout_default_usec = 10'000'000;
+inline constexpr int crash_penalty_max_seconds = 86400;
+inline constexpr std::uint64_t crash_penalty_default_usec = 90'000'000;
+inline constexpr const char *worker_user_default = "nobody";
+
 struct ListenerConfig {
 	/* mysql_listen(systemd, handler): use the sockets systemd passes (sd_listen_fds); address is unset. */
 	bool systemd = false;
@@ -59,6 +68,12 @@ struct Config {
 	/* After loading, host names no longer resolve in this state (set_lua_name_lookup(false)) and
 	 * mysql_listen() raises an error: both belong to startup. */
 	LuaState state;
+	/* The global drain_timeout (0..drain_timeout_max_seconds, fractions allowed) in microseconds. */
+	std::uint64_t drain_timeout_usec = drain_timeout_default_usec;
+	/* The global crash_penalty (0..crash_penalty_max_seconds) in microseconds; 0: no penalty. */
+	std::uint64_t crash_penalty_usec = crash_penalty_default_usec;
+	/* The global worker_user (a user name, not resolved here); empty when unset. */
+	std::string worker_user;
 };
 
 struct ConfigError {

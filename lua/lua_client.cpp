@@ -9,6 +9,8 @@
 #include "lua/lua_handshake_response.hpp"
 #include "lua/lua_tls_options.hpp"
 
+#include "common/cgroup_xattrs.hpp"
+
 #include <lua.hpp>
 
 #include <cstring>
@@ -74,7 +76,25 @@ void push_optional_string(lua_State *L, const std::string &value)
 		lua_pushlstring(L, value.data(), value.size());
 }
 
-/* client.cgroup: one table per client object, made on first use; nil when the cgroup is unknown. */
+/* Pushes the xattr table of @level: name -> value, from the blob the master sent (validated by the
+ * channel decoder).  May raise (memory) with nothing but trivially destructible locals alive. */
+void push_cgroup_xattrs(lua_State *L, const std::string &blob, unsigned level)
+{
+	lua_newtable(L);
+	CgroupXattrCursor cursor(ByteSpan(reinterpret_cast<const std::uint8_t *>(blob.data()), blob.size()));
+	CgroupXattr xattr;
+	while (cursor.next(xattr)) {
+		if (xattr.level != level)
+			continue;
+		lua_pushlstring(L, xattr.name.data(), xattr.name.size());
+		lua_pushlstring(L, xattr.value.data(), xattr.value.size());
+		lua_rawset(L, -3);
+	}
+}
+
+/* client.cgroup: one table per client object, made on first use; nil when the cgroup is unknown.
+ * {path, xattr, parent}: parent is the same for the parent cgroup, up to the root, whose parent is
+ * nil. */
 void push_cgroup(lua_State *L, int client, const ClientAttributes &attributes)
 {
 	if (attributes.cgroup_path.empty()) {
@@ -84,11 +104,28 @@ void push_cgroup(lua_State *L, int client, const ClientAttributes &attributes)
 	if (lua_getiuservalue(L, client, cgroup_uservalue) == LUA_TTABLE)
 		return;
 	lua_pop(L, 1);
-	lua_createtable(L, 0, 1);
-	lua_pushlstring(L, attributes.cgroup_path.data(), attributes.cgroup_path.size());
-	lua_setfield(L, -2, "path");
+	luaL_checkstack(L, 4, "client.cgroup");
+	std::string_view path = attributes.cgroup_path;
+	lua_createtable(L, 0, 3);
 	lua_pushvalue(L, -1);
 	lua_setiuservalue(L, client, cgroup_uservalue);
+	/* Stack: result, current. */
+	lua_pushvalue(L, -1);
+	for (unsigned level = 0;; ++level) {
+		lua_pushlstring(L, path.data(), path.size());
+		lua_setfield(L, -2, "path");
+		push_cgroup_xattrs(L, attributes.cgroup_xattrs, level);
+		lua_setfield(L, -2, "xattr");
+		if (path == "/")
+			break;
+		const auto slash = path.rfind('/');
+		path = slash == 0 || slash == std::string_view::npos ? std::string_view("/") : path.substr(0, slash);
+		lua_createtable(L, 0, 3);
+		lua_pushvalue(L, -1);
+		lua_setfield(L, -3, "parent");
+		lua_remove(L, -2);
+	}
+	lua_pop(L, 1);
 }
 
 /* __index(client, key); upvalue 1: the methods table. */

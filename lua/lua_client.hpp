@@ -26,6 +26,9 @@ struct ClientAttributes {
 	unsigned uid = 0, gid = 0;
 	/* cgroup v2 path of the client process ("/user.slice/..."); empty when unknown. */
 	std::string cgroup_path;
+	/* The extended attributes of that cgroup and its ancestors: the NEW_CLIENT blob (format of
+	 * common/cgroup_xattrs.hpp, validated by the channel decoder); empty when none. */
+	std::string cgroup_xattrs;
 	/* The peer, printable; empty when there is nothing to print (unnamed UNIX socket). */
 	std::string address;
 	/* Set by the script (client.account = "..."); empty until then.  Printable, no control

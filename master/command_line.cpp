@@ -18,10 +18,11 @@ struct OptionRow {
 	void (*apply)(CommandLine &line, std::string_view value);
 };
 
-/* --user NAME and --no-sandbox arrive with the sandbox: one row each. */
 constexpr OptionRow option_table[] = {
 	{"--config", true, [](CommandLine &l, std::string_view v) { l.config_path = v; }},
 	{"--check-config", false, [](CommandLine &l, std::string_view) { l.check_config = true; }},
+	{"--user", true, [](CommandLine &l, std::string_view v) { l.user = v; }},
+	{"--no-sandbox", false, [](CommandLine &l, std::string_view) { l.no_sandbox = true; }},
 	{"--help", false, [](CommandLine &l, std::string_view) { l.help = true; }},
 	{"-h", false, [](CommandLine &l, std::string_view) { l.help = true; }},
 	{"--version", false, [](CommandLine &l, std::string_view) { l.version = true; }},
@@ -96,11 +97,13 @@ CommandLineResult parse_command_line(std::span<const char *const> arguments)
 void print_usage(std::FILE *out) noexcept
 {
 	std::fprintf(out,
-		     "Usage: myproxy [--config FILE] [--check-config]\n"
+		     "Usage: myproxy [--config FILE] [--check-config] [--user NAME] [--no-sandbox]\n"
 		     "       myproxy --help | --version\n"
 		     "\n"
 		     "  --config FILE   the configuration script (default %s)\n"
 		     "  --check-config  load the configuration, report \"FILE: ok\" or the error, exit\n"
+		     "  --user NAME     workers drop to this user when started as root (default: worker_user, nobody)\n"
+		     "  --no-sandbox    DEBUGGING ONLY: run workers without their seccomp filter\n"
 		     "  --help, -h      this text\n"
 		     "  --version       the version\n",
 		     default_config_path);

@@ -1,5 +1,5 @@
 // The daemon's command line (master side, before anything else runs): parsing is pure and table
-// driven, so options that come later (--user NAME, --no-sandbox) are one row each.  It never loads
+// driven: one row per option.  It never loads
 // the configuration nor exits; main() decides what a result means (usage errors exit 64).
 #pragma once
 
@@ -22,6 +22,10 @@ struct CommandLine {
 	bool check_config = false;
 	bool help = false;
 	bool version = false;
+	/* --user NAME: who workers become when started as root (overrides worker_user); empty: unset. */
+	std::string user;
+	/* --no-sandbox: workers run without the seccomp filter (debugging, sanitizer builds). */
+	bool no_sandbox = false;
 };
 
 class [[nodiscard]] CommandLineResult {
@@ -45,8 +49,8 @@ public:
 	const std::string &error() const noexcept { return error_; }
 };
 
-/* Parses argv[1..]: "--config FILE", "--config=FILE", "--check-config", "--help" (also "-h"),
-   "--version".  Every other argument, a repeated option or a missing/empty value is an error. */
+/* Parses argv[1..]: "--config FILE", "--config=FILE", "--check-config", "--user NAME",
+   "--no-sandbox", "--help" (also "-h"), "--version".  Every other argument, a repeated option or a missing/empty value is an error. */
 CommandLineResult parse_command_line(std::span<const char *const> arguments);
 
 void print_usage(std::FILE *out) noexcept;

@@ -5,8 +5,12 @@
 // are accepted only while some worker is ready; until then they wait in the kernel's backlog.
 #include "master.hpp"
 
+#include "common/err_packet.hpp"
 #include "common/log.hpp"
+#include "common/mysql_errors.hpp"
+#include "common/mysql_packet.hpp"
 #include "lua/config_loader.hpp"
+#include "master/crash_penalty.hpp"
 #include "master/listener.hpp"
 #include "master/peer_info.hpp"
 
@@ -17,11 +21,14 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <memory>
+#include <vector>
 
 namespace myproxy {
 
@@ -46,6 +53,27 @@ void ensure_standard_fds() noexcept
 	}
 }
 
+std::uint64_t monotonic_now_usec() noexcept
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return std::uint64_t(ts.tv_sec) * 1000000 + std::uint64_t(ts.tv_nsec) / 1000;
+}
+
+/* The master writes this one packet itself: an ERR as the server's first packet is valid MySQL, and
+   the master still never reads a client byte.  Best effort: a full socket buffer loses it. */
+void send_refusal(int client_fd, const ServerError &error, const char *message) noexcept
+{
+	try {
+		std::vector<std::uint8_t> payload, packet;
+		build_handshake_err_packet(payload, error, message);
+		std::uint8_t sequence_id = 0;
+		append_packet(packet, ByteSpan(payload.data(), payload.size()), sequence_id);
+		(void)send(client_fd, packet.data(), packet.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+	} catch (const std::bad_alloc &) {
+	}
+}
+
 struct EventDeleter {
 	void operator()(sd_event *event) const noexcept { sd_event_unref(event); }
 };
@@ -65,7 +93,8 @@ public:
 	Master(sd_event *event_, std::vector<Listener> listeners, unsigned worker_processes,
 	       WorkerEntry entry, const MasterOptions &options_)
 		: event(event_), options(options_),
-		  pool(event_, worker_processes, std::move(entry), options_.pool)
+		  pool(event_, worker_processes, std::move(entry), options_.pool),
+		  penalties(options_.crash_penalty_usec)
 	{
 		slots.reserve(listeners.size());
 		for (auto &listener : listeners) {
@@ -81,6 +110,8 @@ public:
 		for (auto *source : signal_sources)
 			sd_event_source_unref(source);
 		sd_event_source_unref(drain_timer);
+		sd_event_source_unref(status_timer);
+		sd_event_source_unref(watchdog_timer);
 	}
 
 	Master(const Master &) = delete;
@@ -96,7 +127,11 @@ private:
 	WorkerPool pool;
 	std::vector<sd_event_source *> signal_sources;
 	sd_event_source *drain_timer = nullptr;
+	sd_event_source *status_timer = nullptr;
+	sd_event_source *watchdog_timer = nullptr;
+	CrashPenalties penalties;
 	std::uint64_t next_client_id = 0;
+	std::uint64_t refused_clients = 0;
 	bool stopping = false;
 	bool notified_ready = false;
 
@@ -107,6 +142,11 @@ private:
 	void begin_shutdown(const char *why);
 	void close_listeners();
 	void workers_ready_changed();
+	void notify_status() noexcept;
+	int start_notify_timers();
+
+	static int on_status_timer(sd_event_source *source, std::uint64_t usec, void *userdata);
+	static int on_watchdog_timer(sd_event_source *source, std::uint64_t usec, void *userdata);
 
 	static int on_accept(sd_event_source *, int, std::uint32_t, void *userdata)
 	{
@@ -150,6 +190,15 @@ int Master::start()
 
 	pool.set_on_ready_changed([this] { workers_ready_changed(); });
 	pool.set_on_all_exited([this] { sd_event_exit(event, 0); });
+	pool.set_on_crash([this](std::uint32_t uid, std::uint64_t) {
+		if (penalties.duration_usec() == 0)
+			return;
+		penalties.penalize(uid, monotonic_now_usec());
+		log_warning("crash penalty: uid=%u is refused for %llu s", unsigned(uid),
+			    static_cast<unsigned long long>(penalties.duration_usec() / 1000000));
+	});
+	if (start_notify_timers() < 0)
+		return listener_os_error_exit_code;
 	if (pool.start() < 0)
 		return listener_os_error_exit_code;
 	log_info("started %u workers; listening on %zu sockets", pool.size(), slots.size());
@@ -164,6 +213,60 @@ void Master::workers_ready_changed()
 		sd_notify(0, "READY=1");
 		log_info("ready: %u workers", pool.size());
 	}
+	notify_status();
+}
+
+/* STATUS= for systemctl status: what runs and how busy it is.  sd_notify() is a no-op without
+   NOTIFY_SOCKET, so this costs nothing outside systemd. */
+void Master::notify_status() noexcept
+{
+	char status[192];
+	std::snprintf(status, sizeof(status), "STATUS=%s%u/%u workers ready, %llu connections, %llu refused (crash penalty)",
+		      stopping ? "draining; " : "", pool.ready_count(), pool.size(),
+		      static_cast<unsigned long long>(pool.connection_count()),
+		      static_cast<unsigned long long>(refused_clients));
+	sd_notify(0, status);
+}
+
+int Master::start_notify_timers()
+{
+	int r = sd_event_add_time_relative(event, &status_timer, CLOCK_MONOTONIC, 5000000, 1000000, on_status_timer,
+					   this);
+	if (r < 0) {
+		log_errno(LogLevel::error, -r, nullptr, "status timer");
+		return r;
+	}
+	sd_event_source_set_enabled(status_timer, SD_EVENT_ON);
+	/* WATCHDOG_USEC (and WATCHDOG_PID) from systemd: ping at half the interval. */
+	std::uint64_t watchdog_usec = 0;
+	if (sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0) {
+		r = sd_event_add_time_relative(event, &watchdog_timer, CLOCK_MONOTONIC, watchdog_usec / 2,
+					       watchdog_usec / 8, on_watchdog_timer, this);
+		if (r < 0) {
+			log_errno(LogLevel::error, -r, nullptr, "watchdog timer");
+			return r;
+		}
+		sd_event_source_set_enabled(watchdog_timer, SD_EVENT_ON);
+		log_info("watchdog: pinging every %llu ms", static_cast<unsigned long long>(watchdog_usec / 2000));
+	}
+	return 0;
+}
+
+int Master::on_status_timer(sd_event_source *source, std::uint64_t usec, void *userdata)
+{
+	static_cast<Master *>(userdata)->notify_status();
+	sd_event_source_set_time(source, usec + 5000000);
+	return 0;
+}
+
+int Master::on_watchdog_timer(sd_event_source *source, std::uint64_t usec, void *userdata)
+{
+	(void)userdata;
+	sd_notify(0, "WATCHDOG=1");
+	std::uint64_t watchdog_usec = 0;
+	if (sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0)
+		sd_event_source_set_time(source, usec + watchdog_usec / 2);
+	return 0;
 }
 
 void Master::update_accepting()
@@ -238,6 +341,19 @@ void Master::hand_over(ListenerSlot &slot, UniqueFd client, const SocketAddress 
 	PeerInfo info;
 	if (!read_peer_info(client.get(), slot.listener.is_unix, peer, info))
 		return;
+	if (info.has_credentials) {
+		if (const std::uint64_t left = penalties.remaining(info.uid, monotonic_now_usec())) {
+			char message[160];
+			std::snprintf(message, sizeof(message),
+				      "myproxy: uid %u is refused for %llu more seconds: one of its connections crashed a worker",
+				      unsigned(info.uid), static_cast<unsigned long long>((left + 999999) / 1000000));
+			log_message(LogLevel::info, nullptr, "pid=%d uid=%u refused: crash penalty", int(info.pid),
+				    unsigned(info.uid));
+			send_refusal(client.get(), ER_HOST_IS_BLOCKED, message);
+			++refused_clients;
+			return;
+		}
+	}
 	const std::uint64_t id = ++next_client_id;
 	if (log_enabled(LogLevel::debug))
 		log_debug("client %llu on %s: pid=%d uid=%u cgroup=%s", static_cast<unsigned long long>(id),
@@ -261,6 +377,7 @@ void Master::begin_shutdown(const char *why)
 {
 	stopping = true;
 	sd_notify(0, "STOPPING=1");
+	notify_status();
 	close_listeners();
 	const std::uint64_t timeout_ms = options.drain_timeout_usec / 1000;
 	log_info("%s: draining %u workers (at most %llu ms)", why, pool.running_count(),
@@ -281,8 +398,16 @@ int Master::on_signal(sd_event_source *, const struct signalfd_siginfo *info, vo
 	const int sig = static_cast<int>(info->ssi_signo);
 	if (sig == SIGHUP) {
 		if (!m.stopping) {
+			/* RELOADING=1 needs MONOTONIC_USEC (systemd 253+ Type=notify-reload checks it). */
+			char reloading[64];
+			std::snprintf(reloading, sizeof(reloading), "RELOADING=1\nMONOTONIC_USEC=%llu",
+				      static_cast<unsigned long long>(monotonic_now_usec()));
+			sd_notify(0, reloading);
 			log_info("SIGHUP: reloading the workers");
 			m.pool.broadcast_reload();
+			/* Workers reload asynchronously and log their own errors; nothing waits for them. */
+			sd_notify(0, "READY=1");
+			m.notify_status();
 		}
 		return 0;
 	}

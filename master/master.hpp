@@ -20,6 +20,8 @@ struct MasterOptions {
 	std::uint64_t drain_grace_usec = 1000000;
 	/* After accept() ran out of fds (EMFILE/ENFILE), the listener rests this long. */
 	std::uint64_t accept_pause_usec = 100000;
+	/* How long a uid is refused after a worker crashed serving it (crash_penalty); 0: never. */
+	std::uint64_t crash_penalty_usec = 90000000;
 	WorkerPoolOptions pool;
 };
 

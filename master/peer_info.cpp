@@ -5,6 +5,7 @@
 #include "peer_info.hpp"
 
 #include "common/log.hpp"
+#include "master/cgroup_reader.hpp"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -107,6 +108,7 @@ ClientInfo PeerInfo::client_info(std::uint64_t client_id, std::uint32_t listener
 	info.peer_address = ByteSpan(reinterpret_cast<const std::uint8_t *>(&peer_address.storage),
 				     peer_address.length);
 	info.cgroup_path = cgroup_path;
+	info.cgroup_xattrs = ByteSpan(cgroup_xattrs.data(), cgroup_xattrs.size());
 	return info;
 }
 
@@ -154,6 +156,7 @@ bool read_peer_info(int client_fd, bool is_unix, const SocketAddress &peer_addre
 				  static_cast<int>(cred.pid));
 		} else if (auto path = parse_cgroup_v2_path(std::string_view(buffer, size))) {
 			out.cgroup_path.assign(path.value());
+			read_cgroup_xattrs(cgroup2_mount(), out.cgroup_path, out.cgroup_xattrs);
 		} else {
 			log_message(LogLevel::warning, subject, "/proc/%d/cgroup: %s",
 				    static_cast<int>(cred.pid), path.error().what);
@@ -164,6 +167,7 @@ bool read_peer_info(int client_fd, bool is_unix, const SocketAddress &peer_addre
 		log_errno(LogLevel::debug, errno, subject, "pidfd_send_signal(0)");
 		out.pidfd.reset();
 		out.cgroup_path.clear();
+		out.cgroup_xattrs.clear();
 	}
 	return true;
 }

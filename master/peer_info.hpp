@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace myproxy {
 
@@ -30,6 +31,8 @@ struct PeerInfo {
 	/* Its cgroup v2 path ("/user.slice/..."), empty when unknown; only set together with a
 	   pidfd that proved the process was alive while /proc/PID/cgroup was read. */
 	std::string cgroup_path;
+	/* The xattrs of that cgroup and its ancestors (common/cgroup_xattrs.hpp); set with cgroup_path. */
+	std::vector<std::uint8_t> cgroup_xattrs;
 	std::uint64_t socket_device = 0;
 	std::uint64_t socket_inode = 0;
 

@@ -11,6 +11,7 @@
 #include <systemd/sd-event.h>
 
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <fcntl.h>
 #include <string.h>
@@ -20,6 +21,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <exception>
+#include <new>
+#include <unordered_map>
 
 namespace myproxy {
 
@@ -41,8 +44,29 @@ struct WorkerPool::Worker {
 	/* send_client() tries each worker at most once per client. */
 	std::uint64_t tried_in_attempt = 0;
 	StatsReplyMessage last_stats;
+	/* Shared with the worker process (see common/worker_activity.hpp); null if mmap failed. */
+	WorkerActivityPage *activity = nullptr;
+	/* The uid of every client handed over and not yet closed (those with credentials only). */
+	std::unordered_map<std::uint64_t, std::uint32_t> client_uids;
+	/* The master signalled this process itself: its death is no crash. */
+	bool signalled_by_master = false;
 
-	Worker(WorkerPool *owner, unsigned i) : pool(owner), index(i) {}
+	Worker(WorkerPool *owner, unsigned i) : pool(owner), index(i)
+	{
+		void *page = mmap(nullptr, sizeof(WorkerActivityPage), PROT_READ | PROT_WRITE,
+				  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		if (page == MAP_FAILED)
+			log_errno(LogLevel::warning, errno, nullptr, "worker[%u]: mmap(activity page); no crash penalty", i);
+		else
+			activity = new (page) WorkerActivityPage{};
+	}
+	~Worker()
+	{
+		if (activity != nullptr)
+			munmap(activity, sizeof(WorkerActivityPage));
+	}
+	Worker(const Worker &) = delete;
+	Worker &operator=(const Worker &) = delete;
 };
 
 namespace {
@@ -82,9 +106,11 @@ void reset_signals() noexcept
 	sigprocmask(SIG_SETMASK, &none, nullptr);
 }
 
-[[noreturn]] void run_child(const WorkerEntry &entry, int channel_fd, unsigned index) noexcept
+[[noreturn]] void run_child(const WorkerEntry &entry, int channel_fd, unsigned index,
+			    WorkerActivityPage *activity) noexcept
 {
 	log_set_role("worker[%u]", index);
+	worker_activity_page = activity;
 
 	/* Everything the master holds (listeners, other workers' channels, sd-event's epoll,
 	   signalfd and pidfds, clients in flight) is closed; only fds 0-2 and the channel stay. */
@@ -183,8 +209,10 @@ int WorkerPool::spawn(Worker &w)
 		log_errno(LogLevel::error, r, nullptr, "worker[%u]: fork()", w.index);
 		return -r;
 	}
+	if (w.activity != nullptr)
+		w.activity->serving_client_id.store(0, std::memory_order_relaxed);
 	if (pid == 0)
-		run_child(entry, worker_end.get(), w.index);
+		run_child(entry, worker_end.get(), w.index, w.activity);
 
 	worker_end.reset();
 	r = sd_event_add_child(event, &w.child_source, pid, WEXITED, on_child, &w);
@@ -209,6 +237,8 @@ int WorkerPool::spawn(Worker &w)
 	w.ready = false;
 	w.announced_ready = false;
 	w.connections = 0;
+	w.client_uids.clear();
+	w.signalled_by_master = false;
 	log_debug("worker[%u] started, pid %d", w.index, static_cast<int>(pid));
 	return 0;
 }
@@ -266,6 +296,25 @@ void WorkerPool::handle_exit(Worker &w, int code, int status)
 	log_message(draining && clean ? LogLevel::info : LogLevel::warning, nullptr, "worker[%u] pid %d %s",
 		    w.index, static_cast<int>(w.pid), description);
 
+	/* A signal nobody here sent (SIGSYS from seccomp, SIGSEGV, SIGABRT): the client whose event
+	   the worker was handling is the prime suspect. */
+	const bool crashed = (code == CLD_KILLED || code == CLD_DUMPED) && !w.signalled_by_master;
+	const std::uint64_t suspect =
+		crashed && w.activity != nullptr ? w.activity->serving_client_id.load(std::memory_order_relaxed) : 0;
+	if (suspect != 0) {
+		const auto i = w.client_uids.find(suspect);
+		if (i != w.client_uids.end()) {
+			log_warning("worker[%u] pid %d crashed while serving client %llu (uid=%u)", w.index,
+				    static_cast<int>(w.pid), static_cast<unsigned long long>(suspect), unsigned(i->second));
+			if (on_crash)
+				on_crash(i->second, suspect);
+		} else {
+			log_warning("worker[%u] pid %d crashed while serving client %llu (no credentials)", w.index,
+				    static_cast<int>(w.pid), static_cast<unsigned long long>(suspect));
+		}
+	}
+	w.client_uids.clear();
+
 	/* sd-event reaps the child after this callback; unref'ing its source here is allowed. */
 	w.child_source = sd_event_source_unref(w.child_source);
 	close_channel(w);
@@ -314,10 +363,17 @@ void WorkerPool::kill_worker(Worker &w, const char *reason)
 	log_error("worker[%u] pid %d %s; killing it", w.index, static_cast<int>(w.pid), reason);
 	/* The signal first: once SIGKILL is pending the worker runs no more code, so it cannot
 	   see the channel close and exit on its own terms, and its exit reads as the kill. */
-	if (w.child_source != nullptr)
-		sd_event_source_send_child_signal(w.child_source, SIGKILL, nullptr, 0);
+	signal_worker(w, SIGKILL);
 	close_channel(w);
 	set_ready(w, false);
+}
+
+void WorkerPool::signal_worker(Worker &w, int signal_number)
+{
+	if (w.child_source == nullptr)
+		return;
+	w.signalled_by_master = true;
+	sd_event_source_send_child_signal(w.child_source, signal_number, nullptr, 0);
 }
 
 bool WorkerPool::send_message(Worker &w, const ChannelMessage &message, std::span<const int> fds)
@@ -365,6 +421,8 @@ bool WorkerPool::send_client(const ClientInfo &info, UniqueFd client, UniqueFd p
 		best->tried_in_attempt = attempt;
 		if (send_message(*best, message, attached)) {
 			best->connections++;
+			if (info.has_credentials)
+				best->client_uids.emplace(info.client_id, info.uid);
 			return true;
 		}
 	}
@@ -397,8 +455,15 @@ void WorkerPool::drain(std::uint32_t timeout_ms)
 void WorkerPool::kill_all(int signal_number)
 {
 	for (auto &w : workers)
-		if (w->child_source != nullptr)
-			sd_event_source_send_child_signal(w->child_source, signal_number, nullptr, 0);
+		signal_worker(*w, signal_number);
+}
+
+std::uint64_t WorkerPool::connection_count() const noexcept
+{
+	std::uint64_t n = 0;
+	for (const auto &w : workers)
+		n += w->connections;
+	return n;
 }
 
 unsigned WorkerPool::running_count() const noexcept
@@ -447,6 +512,8 @@ void WorkerPool::receive_messages(Worker &w)
 			log_debug("worker[%u] closed its channel", w.index);
 			close_channel(w);
 			set_ready(w, false);
+			/* Not signal_worker(): usually the worker is dead already (its crash closed
+			   the channel before SIGCHLD arrived), and its death must still count. */
 			if (!draining && w.child_source != nullptr)
 				sd_event_source_send_child_signal(w.child_source, SIGKILL, nullptr, 0);
 			return;
@@ -511,7 +578,10 @@ const char *WorkerPool::handle_worker_ready(Worker &w, const ChannelMessage &)
 	w.announced_ready = true;
 	if (draining)
 		return nullptr;
-	log_debug("worker[%u] pid %d ready", w.index, static_cast<int>(w.pid));
+	if (w.starts > 1)
+		log_info("worker[%u] pid %d ready (respawned)", w.index, static_cast<int>(w.pid));
+	else
+		log_debug("worker[%u] pid %d ready", w.index, static_cast<int>(w.pid));
 	set_ready(w, true);
 	return nullptr;
 }
@@ -525,6 +595,7 @@ const char *WorkerPool::handle_connection_closed(Worker &w, const ChannelMessage
 		return nullptr;
 	}
 	w.connections--;
+	w.client_uids.erase(closed.client_id);
 	return nullptr;
 }
 

@@ -7,6 +7,7 @@
 
 #include "common/channel_protocol.hpp"
 #include "common/unique_fd.hpp"
+#include "common/worker_activity.hpp"
 
 #include <signal.h>
 #include <sys/types.h>
@@ -93,6 +94,15 @@ public:
 	void set_on_ready_changed(std::function<void()> callback) { on_ready_changed = std::move(callback); }
 	/* Called once draining and the last worker exited. */
 	void set_on_all_exited(std::function<void()> callback) { on_all_exited = std::move(callback); }
+	/* Called when a worker died from a signal the master did not send while it was serving a
+	   client that came with credentials: that client's uid and id (for the crash penalty). */
+	void set_on_crash(std::function<void(std::uint32_t uid, std::uint64_t client_id)> callback)
+	{
+		on_crash = std::move(callback);
+	}
+
+	/* Clients handed over and not yet reported closed, over all workers (for STATUS=). */
+	std::uint64_t connection_count() const noexcept;
 
 	struct Worker;
 
@@ -106,6 +116,7 @@ private:
 	std::uint64_t send_attempt = 0;
 	std::function<void()> on_ready_changed;
 	std::function<void()> on_all_exited;
+	std::function<void(std::uint32_t, std::uint64_t)> on_crash;
 	/* Shared receive and send buffers: the master handles one message at a time. */
 	std::array<std::uint8_t, channel_max_message_size> receive_buffer;
 	std::vector<std::uint8_t> send_buffer;
@@ -118,6 +129,7 @@ private:
 	void kill_worker(Worker &worker, const char *reason);
 	void close_channel(Worker &worker);
 	void set_ready(Worker &worker, bool ready);
+	void signal_worker(Worker &worker, int signal_number);
 	void handle_exit(Worker &worker, int code, int status);
 
 	/* The handlers of the messages a worker may send (the dispatch table in the .cpp); each

@@ -1,57 +1,84 @@
 #!/bin/sh
 # The whole test suite, from a fresh Debian 12 machine: installs the build and test dependencies
-# when missing, configures (warnings as errors, ASan+UBSan), builds, runs `make check`, and prints
-# every Check summary line plus one total.  Extra arguments go to configure.
-# BUILD_DIR (default: build/) is where it builds; the source tree stays clean.
+# when missing, then builds and runs `make check` twice:
+#   1. BUILD_DIR (default build/): warnings as errors, ASan+UBSan; the daemon under test runs with
+#      --no-sandbox (the sanitizers need calls the seccomp filter forbids), except in
+#      check_proxy_sandbox, which tests the sandbox itself;
+#   2. PROD_BUILD_DIR (default build-prod/): the production build (warnings as errors, no
+#      sanitizers), every worker under its seccomp allow-list and, as root, privilege drop.
+# It prints every Check summary line of both runs plus one total.  Extra arguments go to both
+# configure runs.  The source tree stays clean.
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$top/build}
+prod_build=${PROD_BUILD_DIR:-$top/build-prod}
 jobs=$(nproc 2>/dev/null || echo 2)
 
 "$top/scripts/install-deps.sh"
 
 cd "$top"
 autoreconf -fi
-mkdir -p "$build"
-cd "$build"
-"$top/configure" --enable-werror --enable-sanitizers "$@"
-make -j"$jobs"
 
-status=0
-make -j"$jobs" check || status=$?
+# build_and_check DIR CONFIGURE-ARGS...: configures, builds and runs `make check` in DIR; the exit
+# status of `make check` goes to DIR/.check-status.
+build_and_check() {
+	dir=$1
+	shift
+	mkdir -p "$dir"
+	(
+		cd "$dir"
+		"$top/configure" "$@"
+		make -j"$jobs"
+		status=0
+		make -j"$jobs" check || status=$?
+		echo "$status" > .check-status
+	)
+}
+
+build_and_check "$build" --enable-werror --enable-sanitizers "$@"
+build_and_check "$prod_build" --enable-werror "$@"
 
 # automake's test driver keeps each program's output in its .log file and its verdict in its
 # .trs file.  Show Check's own summary line for Check programs, the last line of the others
-# (fuzz corpus replays, man page and example checks), and one total.
-echo
-echo "== Test summaries =="
+# (fuzz corpus replays, man page and example checks), and one total over both runs.
 passed=0
 failed=0
-for trs in $(find . -name '*.trs' | sort); do
-	name=${trs#./}
-	name=${name%.trs}
-	log=${trs%.trs}.log
-	verdict=$(sed -n 's/^:test-result: //p' "$trs" | head -n 1)
-	line=$(grep -E '^[0-9]+%: Checks: [0-9]+' "$log" 2>/dev/null | tail -n 1 || true)
-	if [ -n "$line" ]; then
-		echo "$name: $line"
-		counts=$(echo "$line" | sed -E 's/.*Checks: ([0-9]+), Failures: ([0-9]+), Errors: ([0-9]+).*/\1 \2 \3/')
-		set -- $counts
-		passed=$((passed + $1 - $2 - $3))
-		failed=$((failed + $2 + $3))
-		[ "$verdict" = PASS ] || [ "$2$3" != 00 ] || failed=$((failed + 1))
-	else
-		last=$(grep -v -E '^(PASS|FAIL|ERROR|SKIP|XFAIL|XPASS) ' "$log" 2>/dev/null | tail -n 1)
-		echo "$name: $verdict: $last"
-		if [ "$verdict" = PASS ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
-	fi
-done
-if [ "$status" -ne 0 ]; then
+overall=0
+summarize() {
+	dir=$1
+	label=$2
 	echo
-	echo "== test-suite.log =="
-	cat test-suite.log 2>/dev/null || true
-fi
+	echo "== Test summaries: $label ($dir) =="
+	status=$(cat "$dir/.check-status" 2>/dev/null || echo 1)
+	[ "$status" -eq 0 ] || overall=1
+	for trs in $(cd "$dir" && find . -name '*.trs' | sort); do
+		name=${trs#./}
+		name=${name%.trs}
+		log=$dir/${trs%.trs}.log
+		verdict=$(sed -n 's/^:test-result: //p' "$dir/$trs" | head -n 1)
+		line=$(grep -E '^[0-9]+%: Checks: [0-9]+' "$log" 2>/dev/null | tail -n 1 || true)
+		if [ -n "$line" ]; then
+			echo "$label $name: $line"
+			counts=$(echo "$line" | sed -E 's/.*Checks: ([0-9]+), Failures: ([0-9]+), Errors: ([0-9]+).*/\1 \2 \3/')
+			set -- $counts
+			passed=$((passed + $1 - $2 - $3))
+			failed=$((failed + $2 + $3))
+			[ "$verdict" = PASS ] || [ "$2$3" != 00 ] || failed=$((failed + 1))
+		else
+			last=$(grep -v -E '^(PASS|FAIL|ERROR|SKIP|XFAIL|XPASS) ' "$log" 2>/dev/null | tail -n 1)
+			echo "$label $name: $verdict: $last"
+			if [ "$verdict" = PASS ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+		fi
+	done
+	if [ "$status" -ne 0 ]; then
+		echo
+		echo "== test-suite.log ($label) =="
+		cat "$dir/test-suite.log" 2>/dev/null || true
+	fi
+}
+summarize "$build" "sanitizers"
+summarize "$prod_build" "production"
 echo
 echo "$passed passed, $failed failed"
-[ "$status" -eq 0 ] && [ "$failed" -eq 0 ]
+[ "$overall" -eq 0 ] && [ "$failed" -eq 0 ]

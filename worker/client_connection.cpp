@@ -13,6 +13,7 @@
 #include "common/handshake_response41.hpp"
 #include "common/handshake_v10.hpp"
 #include "common/log.hpp"
+#include "common/worker_activity.hpp"
 #include "common/mysql_capabilities.hpp"
 #include "common/mysql_packet.hpp"
 #include "common/native_password.hpp"
@@ -51,6 +52,7 @@ ClientConnection::ClientConnection(Worker &owner, UniqueFd socket, const ClientI
 	attributes.uid = info.uid;
 	attributes.gid = info.gid;
 	attributes.cgroup_path = info.cgroup_path;
+	attributes.cgroup_xattrs.assign(reinterpret_cast<const char *>(info.cgroup_xattrs.data()), info.cgroup_xattrs.size());
 	if (info.peer_address.size() >= sizeof(sa_family_t) && info.peer_address.size() <= sizeof(sockaddr_storage)) {
 		SocketAddress peer;
 		std::memcpy(&peer.storage, info.peer_address.data(), info.peer_address.size());
@@ -230,6 +232,7 @@ int ClientConnection::on_client_io(sd_event_source *, int, std::uint32_t revents
 {
 	auto *connection = static_cast<ClientConnection *>(userdata);
 	Worker &worker = connection->worker;
+	const ServingClientScope serving(connection->id);
 	connection->client_io(connection->client_stream.ready_events(revents));
 	if (connection->is_closed())
 		worker.reap_closed();
@@ -240,6 +243,7 @@ int ClientConnection::on_backend_io(sd_event_source *, int, std::uint32_t revent
 {
 	auto *connection = static_cast<ClientConnection *>(userdata);
 	Worker &worker = connection->worker;
+	const ServingClientScope serving(connection->id);
 	connection->backend_io(connection->backend_stream.ready_events(revents));
 	if (connection->is_closed())
 		worker.reap_closed();
@@ -251,6 +255,7 @@ int ClientConnection::on_pending_input(sd_event_source *, void *userdata)
 {
 	auto *connection = static_cast<ClientConnection *>(userdata);
 	Worker &worker = connection->worker;
+	const ServingClientScope serving(connection->id);
 	if (connection->client_stream.pending() && connection->wants_client_input())
 		connection->client_io(EPOLLIN);
 	else if (connection->backend_stream.pending() && connection->wants_backend_input())
@@ -265,6 +270,7 @@ int ClientConnection::on_pending_input(sd_event_source *, void *userdata)
 int ClientConnection::on_closing_timeout(sd_event_source *, std::uint64_t, void *userdata)
 {
 	auto &connection = *static_cast<ClientConnection *>(userdata);
+	const ServingClientScope serving(connection.id);
 	connection.log(LogLevel::debug, "the client did not take its last packet");
 	connection.close();
 	return 0;

@@ -55,6 +55,10 @@ public:
 	/* Starts the login (on_connect, then the greeting).  May close the connection at once. */
 	void start() noexcept;
 
+	/* Holds the client process's pidfd (from the master) for the connection's life, so its pid
+	 * cannot be recycled while the connection exists. */
+	void keep_pidfd(UniqueFd pidfd) noexcept { client_pidfd = std::move(pidfd); }
+
 	/* An asynchronous Lua call of this connection's suspended callback completed: resume the
 	 * callback with @nargs values pushed on its coroutine (CallbackRun::thread()), and go on with
 	 * whatever it decides.  Ignored when no callback is suspended.  It may close the connection,
@@ -129,6 +133,8 @@ private:
 	 * close_notify on the fd when it goes. */
 	StreamSocket client_stream;
 	StreamSocket backend_stream;
+	/* The client process, held for the connection's life so its pid cannot be recycled. */
+	UniqueFd client_pidfd;
 	/* The listener's TLS context (ssl_cert) and require_ssl; nullptr/false for a plain listener. */
 	SSL_CTX *listener_tls = nullptr;
 	bool listener_requires_tls = false;

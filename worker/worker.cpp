@@ -10,6 +10,7 @@
 
 #include "common/channel_socket.hpp"
 #include "common/log.hpp"
+#include "common/worker_activity.hpp"
 #include "lua/config_loader.hpp"
 #include "lua/lua_client.hpp"
 
@@ -127,6 +128,7 @@ int Worker::on_login_timer(sd_event_source *, std::uint64_t now, void *userdata)
 		ClientConnection *connection = worker.login_watches.front().connection;
 		worker.login_watches.pop_front();
 		/* It forgets its (erased) entry and fails the login. */
+		const ServingClientScope serving(connection->client_id());
 		connection->login_deadline_expired();
 	}
 	worker.arm_login_timer();
@@ -286,8 +288,6 @@ void Worker::handle_message(const ChannelMessage &message, std::array<UniqueFd, 
 
 void Worker::accept_client(const NewClientMessage &message, UniqueFd client, UniqueFd pidfd)
 {
-	/* Nothing uses the client's pidfd yet; holding it would cost an fd per connection. */
-	pidfd.reset();
 	++connections_received;
 	const ClientInfo &info = message.info;
 
@@ -310,7 +310,9 @@ void Worker::accept_client(const NewClientMessage &message, UniqueFd client, Uni
 
 	auto connection = std::make_unique<ClientConnection>(*this, std::move(client), info);
 	ClientConnection *pointer = connection.get();
+	pointer->keep_pidfd(std::move(pidfd));
 	connections.emplace(pointer, std::move(connection));
+	const ServingClientScope serving(info.client_id);
 	pointer->start();
 }
 
@@ -436,11 +438,14 @@ int Worker::run()
 	return exit_status;
 }
 
-int run_worker(Config &config, UniqueFd channel, unsigned worker_index)
+int run_worker(Config &config, UniqueFd channel, unsigned worker_index, const SandboxOptions &sandbox)
 {
 	log_set_role("worker[%u]", worker_index);
 	/* Every send uses MSG_NOSIGNAL; this covers libraries that do not. */
 	std::signal(SIGPIPE, SIG_IGN);
+	/* Before anything that reads from the channel, let alone a client: fail closed. */
+	if (const int status = enter_sandbox(sandbox))
+		return status;
 	try {
 		Worker worker(config, std::move(channel), worker_index);
 		return worker.run();

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "common/unique_fd.hpp"
+#include "worker/sandbox.hpp"
 
 namespace myproxy {
 
@@ -12,7 +13,8 @@ struct Config;
 
 /* Runs the worker until the master says DRAIN (and the connections finished) or the channel closes;
  * returns the process exit status.  Called in the freshly forked child, after the pool closed every
- * descriptor but @channel and the standard ones. */
-int run_worker(Config &config, UniqueFd channel, unsigned worker_index);
+ * descriptor but @channel and the standard ones.  Enters the sandbox (@sandbox) first; if that fails
+ * it returns the sandbox's exit status without ever saying WORKER_READY. */
+int run_worker(Config &config, UniqueFd channel, unsigned worker_index, const SandboxOptions &sandbox);
 
 } // namespace myproxy

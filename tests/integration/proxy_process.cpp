@@ -129,12 +129,20 @@ void ProxyProcess::start(const std::string &config_lua, const std::vector<std::s
 	write_file(config_path(), config_lua);
 	ChildSpec spec;
 	spec.argv = prefix_;
-	spec.argv.insert(spec.argv.end(), {myproxy_path(), "--config", config_path()});
+	spec.argv.insert(spec.argv.end(),
+			 {test_daemon_ ? std::string(MYPROXY_TEST_HOOKS_PATH) : std::string(myproxy_path()), "--config",
+			  config_path()});
+#ifdef MYPROXY_TEST_NO_SANDBOX
+	if (!test_daemon_)
+		spec.argv.push_back("--no-sandbox");
+#endif
+	spec.argv.insert(spec.argv.end(), extra_args_.begin(), extra_args_.end());
 	spec.log_path = log_path();
 	spec.cwd = dir();
 	// Sanitizer reports go to the log (stderr) and end the process with a distinct status.
 	spec.env_overrides = {"ASAN_OPTIONS=abort_on_error=0:detect_leaks=1:exitcode=66",
 			      "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=67"};
+	spec.env_overrides.insert(spec.env_overrides.end(), extra_env_.begin(), extra_env_.end());
 	process_ = LaunchedProcess(spec);
 	set_current_proxy(this);
 

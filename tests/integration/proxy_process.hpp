@@ -54,6 +54,13 @@ public:
 	// {"/usr/bin/systemd-socket-activate", "-l", path}.  A wrapper may accept connections
 	// before myproxy runs, so start() then waits for a greeting on @wait_for, not a connect.
 	void set_command_prefix(std::vector<std::string> prefix) { prefix_ = std::move(prefix); }
+	// Runs tests/myproxy-test (the daemon with the test hooks, see test_hooks.hpp) instead of
+	// myproxy, always with the sandbox on, even in sanitizer builds (which otherwise add
+	// --no-sandbox: MYPROXY_TEST_NO_SANDBOX).
+	void use_test_daemon() { test_daemon_ = true; }
+	// More arguments after "--config FILE", and "NAME=value" environment overrides.
+	void set_extra_args(std::vector<std::string> args) { extra_args_ = std::move(args); }
+	void set_extra_env(std::vector<std::string> env) { extra_env_ = std::move(env); }
 	// SIGTERM (by default), waits, returns the wait status.  Usable in a forked test child
 	// too: the launcher is the daemon's parent.
 	int stop(int signal = SIGTERM, std::chrono::milliseconds grace = std::chrono::seconds(20));
@@ -69,6 +76,9 @@ public:
 private:
 	std::unique_ptr<TempDir> dir_;
 	std::vector<std::string> prefix_;
+	std::vector<std::string> extra_args_;
+	std::vector<std::string> extra_env_;
+	bool test_daemon_ = false;
 	LaunchedProcess process_;
 };
 

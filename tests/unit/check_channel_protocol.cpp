@@ -12,6 +12,10 @@ using namespace myproxy;
 
 static const std::uint8_t sample_peer[16] = {1, 0, '/', 'r', 'u', 'n', '/', 'x', 0, 0, 0, 0, 0, 0, 0, 0};
 
+/* Level 0 "user.a" = "1", level 1 "trusted.b" = "" (the format of common/cgroup_xattrs.hpp). */
+static const std::uint8_t sample_xattrs[] = {0, 6, 'u', 's', 'e', 'r', '.', 'a', 1, 0, '1',
+					     1, 9, 't', 'r', 'u', 's', 't', 'e', 'd', '.', 'b', 0, 0};
+
 static NewClientMessage sample_new_client(bool has_pidfd)
 {
 	NewClientMessage m;
@@ -25,6 +29,7 @@ static NewClientMessage sample_new_client(bool has_pidfd)
 	m.info.socket_inode = 987654321;
 	m.info.peer_address = ByteSpan(sample_peer, sizeof(sample_peer));
 	m.info.cgroup_path = "/user.slice/user-1000.slice/session-1.scope";
+	m.info.cgroup_xattrs = ByteSpan(sample_xattrs, sizeof(sample_xattrs));
 	m.has_pidfd = has_pidfd;
 	return m;
 }
@@ -37,6 +42,7 @@ static std::vector<ChannelMessage> sample_messages()
 	tcp.info.uid = 0;
 	tcp.info.gid = 0;
 	tcp.info.cgroup_path = {};
+	tcp.info.cgroup_xattrs = {};
 	return {
 		sample_new_client(true),
 		tcp,
@@ -76,7 +82,7 @@ static bool same(const NewClientMessage &a, const NewClientMessage &b)
 	       x.listener_index == y.listener_index && x.has_credentials == y.has_credentials &&
 	       x.pid == y.pid && x.uid == y.uid && x.gid == y.gid && x.socket_device == y.socket_device &&
 	       x.socket_inode == y.socket_inode && same_bytes(x.peer_address, y.peer_address) &&
-	       x.cgroup_path == y.cgroup_path;
+	       x.cgroup_path == y.cgroup_path && same_bytes(x.cgroup_xattrs, y.cgroup_xattrs);
 }
 static bool same(const ConnectionClosedMessage &a, const ConnectionClosedMessage &b) { return a.client_id == b.client_id; }
 static bool same(const ReloadMessage &, const ReloadMessage &) { return true; }
@@ -364,6 +370,15 @@ START_TEST(test_oversized_strings)
 	const std::string with_nul("/a\0b", 4);
 	m.info.cgroup_path = with_nul;
 	ck_assert_str_eq(encode_channel_message(out, m).error().what, "NEW_CLIENT: NUL in cgroup_path");
+
+	/* A malformed xattr blob (a name outside user./trusted.) and xattrs without a cgroup. */
+	static const std::uint8_t bad_xattrs[] = {0, 5, 'o', 't', 'h', 'e', 'r', 0, 0};
+	m = sample_new_client(false);
+	m.info.cgroup_xattrs = ByteSpan(bad_xattrs, sizeof(bad_xattrs));
+	ck_assert_str_eq(encode_channel_message(out, m).error().what, "NEW_CLIENT: malformed cgroup_xattrs");
+	m = sample_new_client(false);
+	m.info.cgroup_path = {};
+	ck_assert_str_eq(encode_channel_message(out, m).error().what, "NEW_CLIENT: cgroup_xattrs without cgroup_path");
 
 	std::vector<std::uint8_t> peer(channel_max_peer_address + 1, 0);
 	m = sample_new_client(false);

@@ -77,6 +77,29 @@ START_TEST(test_usage_errors)
 }
 END_TEST
 
+START_TEST(test_sandbox_options)
+{
+	const auto none = parse({});
+	ck_assert(none.ok());
+	ck_assert(none.value().user.empty());
+	ck_assert(!none.value().no_sandbox);
+
+	const auto both = parse({"--user", "mysqlproxy", "--no-sandbox"});
+	ck_assert(both.ok());
+	ck_assert_str_eq(both.value().user.c_str(), "mysqlproxy");
+	ck_assert(both.value().no_sandbox);
+
+	const auto joined = parse({"--user=nobody"});
+	ck_assert(joined.ok());
+	ck_assert_str_eq(joined.value().user.c_str(), "nobody");
+
+	ck_assert(!parse({"--user"}).ok());
+	ck_assert(!parse({"--user="}).ok());
+	ck_assert(!parse({"--no-sandbox=yes"}).ok());
+	ck_assert(!parse({"--no-sandbox", "--no-sandbox"}).ok());
+}
+END_TEST
+
 static Suite *command_line_suite()
 {
 	Suite *s = suite_create("command_line");
@@ -85,6 +108,7 @@ static Suite *command_line_suite()
 	tcase_add_test(tc, test_config_forms);
 	tcase_add_test(tc, test_help_version);
 	tcase_add_test(tc, test_usage_errors);
+	tcase_add_test(tc, test_sandbox_options);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -421,6 +421,34 @@ START_TEST(test_missing_file)
 }
 END_TEST
 
+START_TEST(test_supervision_globals)
+{
+	const std::string base = std::string(handler_lua) + "mysql_listen('/run/x.sock', h)\n";
+	const Config defaults = load_good(base);
+	ck_assert_uint_eq(defaults.drain_timeout_usec, 10'000'000);
+	ck_assert_uint_eq(defaults.crash_penalty_usec, 90'000'000);
+	ck_assert(defaults.worker_user.empty());
+
+	const Config set = load_good(base + "drain_timeout = 2.5\ncrash_penalty = 0\nworker_user = 'myproxy'\n");
+	ck_assert_uint_eq(set.drain_timeout_usec, 2'500'000);
+	ck_assert_uint_eq(set.crash_penalty_usec, 0);
+	assert_str_eq(set.worker_user, "myproxy");
+	ck_assert_uint_eq(load_good(base + "drain_timeout = 0\n").drain_timeout_usec, 0);
+	ck_assert_uint_eq(load_good(base + "crash_penalty = 86400\n").crash_penalty_usec, 86'400'000'000);
+
+	assert_error(load_bad(base + "drain_timeout = -1\n"), 0,
+		     "drain_timeout must be a number of seconds from 0 to 86400, got -1");
+	assert_error(load_bad(base + "crash_penalty = '90'\n"), 0,
+		     "crash_penalty must be a number of seconds from 0 to 86400, got string");
+	assert_error(load_bad(base + "crash_penalty = 86401\n"), 0,
+		     "crash_penalty must be a number of seconds from 0 to 86400, got 86401");
+	assert_error(load_bad(base + "worker_user = 65534\n"), 0, "worker_user must be a user name, got number");
+	assert_error(load_bad(base + "worker_user = ''\n"), 0, "worker_user must be a user name, got an empty or odd string");
+	assert_error(load_bad(base + "worker_user = 'a\\0b'\n"), 0,
+		     "worker_user must be a user name, got an empty or odd string");
+}
+END_TEST
+
 static Suite *config_loader_suite()
 {
 	Suite *s = suite_create("config_loader");
@@ -432,6 +460,7 @@ static Suite *config_loader_suite()
 	tcase_add_test(tc, test_bad_worker_processes);
 	tcase_add_test(tc, test_connect_timeout);
 	tcase_add_test(tc, test_bad_connect_timeout);
+	tcase_add_test(tc, test_supervision_globals);
 	tcase_add_test(tc, test_syntax_error);
 	tcase_add_test(tc, test_binary_chunk_refused);
 	tcase_add_test(tc, test_runtime_error);

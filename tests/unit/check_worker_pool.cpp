@@ -38,6 +38,7 @@ enum FakeAction : std::uint32_t {
 	send_garbage = 2,     /* answer with bytes the codec rejects */
 	ready_twice = 3,      /* send WORKER_READY again */
 	attach_fd = 4,        /* CONNECTION_CLOSED with an fd attached */
+	crash_serving = 5,    /* note the client as served (activity page), then die from SIGSYS */
 };
 
 /* ---- the fake worker (runs in the forked child; no Check calls here) ---- */
@@ -136,6 +137,10 @@ static int fake_worker(UniqueFd channel, unsigned index)
 		case ready_twice:
 			send_to_master(channel.get(), WorkerReadyMessage{});
 			break;
+		case crash_serving:
+			note_serving_client(nc.info.client_id);
+			raise(SIGSYS);
+			return 48;
 		case attach_fd: {
 			const int fds[] = {client.get()};
 			send_to_master(channel.get(), ConnectionClosedMessage{nc.info.client_id}, fds);
@@ -404,6 +409,41 @@ START_TEST(test_unexpected_fd_killed)
 }
 END_TEST
 
+/* A worker that dies from a signal while serving a client names that client's uid; the master's
+   own kills and deaths while idle name nobody. */
+START_TEST(test_crash_names_client)
+{
+	TestLoop loop;
+	WorkerPool pool(loop.event, 2, fake_worker, fast_options());
+	std::vector<std::pair<std::uint32_t, std::uint64_t>> crashes;
+	pool.set_on_crash([&](std::uint32_t uid, std::uint64_t id) { crashes.emplace_back(uid, id); });
+	ck_assert_int_eq(pool.start(), 0);
+	ck_assert(run_until(loop.event, [&] { return pool.ready_count() == 2; }));
+
+	/* Idle death: no suspect. */
+	ck_assert_int_eq(kill(pool.status(0).pid, SIGSEGV), 0);
+	ck_assert(run_until(loop.event, [&] { return pool.status(0).starts == 2 && pool.ready_count() == 2; }));
+	/* The master's own SIGKILL (a protocol violation): no suspect either. */
+	TestClient garbage(5, send_garbage);
+	ck_assert(pool.send_client(garbage.info, std::move(garbage.theirs), {}));
+	ck_assert(run_until(loop.event, [&] { return pool.status(0).starts + pool.status(1).starts == 4 && pool.ready_count() == 2; }));
+	ck_assert_uint_eq(crashes.size(), 0);
+
+	TestClient victim(77, crash_serving);
+	victim.info.has_credentials = true;
+	victim.info.pid = 1;
+	victim.info.uid = 4321;
+	victim.info.gid = 4321;
+	ck_assert(pool.send_client(victim.info, std::move(victim.theirs), {}));
+	ck_assert(run_until(loop.event, [&] { return !crashes.empty(); }));
+	ck_assert_uint_eq(crashes.size(), 1);
+	ck_assert_uint_eq(crashes[0].first, 4321);
+	ck_assert_uint_eq(crashes[0].second, 77);
+	ck_assert_log("killed by signal 31 (SIGSYS)");
+	ck_assert_log("crashed while serving client 77 (uid=4321)");
+}
+END_TEST
+
 START_TEST(test_crash_loop_throttled)
 {
 	TestLoop loop;
@@ -570,6 +610,7 @@ static Suite *worker_pool_suite()
 	tcase_add_test(pool, test_garbage_worker_killed);
 	tcase_add_test(pool, test_ready_twice_killed);
 	tcase_add_test(pool, test_unexpected_fd_killed);
+	tcase_add_test(pool, test_crash_names_client);
 	tcase_add_test(pool, test_crash_loop_throttled);
 	tcase_add_test(pool, test_no_ready_worker_closes_client);
 	tcase_add_test(pool, test_drain);

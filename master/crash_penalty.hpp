@@ -1,0 +1,36 @@
+// Crash penalties, after OpenSSH's PerSourcePenalties (master side, pure logic): a uid whose client
+// was being served when a worker crashed is refused for a while, so one tenant cannot keep
+// knocking out the connections of others.  Bounded: at most max_entries uids are remembered; when
+// full, expired entries go first, then the one that expires soonest.  No I/O, no clock of its own.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <unordered_map>
+
+namespace myproxy {
+
+class CrashPenalties {
+public:
+	static constexpr std::size_t max_entries = 65536;
+
+	/* @duration_usec 0 turns penalties off. */
+	explicit CrashPenalties(std::uint64_t duration_usec) noexcept : duration(duration_usec) {}
+
+	/* @uid crashed a worker at @now_usec: refused until now + duration (a repeat extends it). */
+	void penalize(std::uint32_t uid, std::uint64_t now_usec);
+
+	/* Microseconds @uid is still refused at @now_usec; 0 when it is not. */
+	std::uint64_t remaining(std::uint32_t uid, std::uint64_t now_usec) noexcept;
+
+	std::size_t size() const noexcept { return until.size(); }
+	std::uint64_t duration_usec() const noexcept { return duration; }
+
+private:
+	std::uint64_t duration;
+	std::unordered_map<std::uint32_t, std::uint64_t> until;
+
+	void make_room(std::uint64_t now_usec) noexcept;
+};
+
+} // namespace myproxy

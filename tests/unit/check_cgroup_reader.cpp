@@ -1,0 +1,141 @@
+// Unit tests for master/cgroup_reader (finding cgroup2 in mountinfo) and common/cgroup_xattrs (the
+// bounded blob that carries a cgroup's xattrs in NEW_CLIENT): hybrid, pure v2 and v1-only hosts,
+// escaped mount points, and every bound of the blob.
+#include "common/cgroup_xattrs.hpp"
+#include "master/cgroup_reader.hpp"
+#include "tests/check_main.hpp"
+
+#include <string>
+#include <vector>
+
+using namespace myproxy;
+
+START_TEST(test_mount_hybrid)
+{
+	const char *text =
+		"25 30 0:23 / /sys rw,nosuid,nodev,noexec,relatime shared:7 - sysfs sysfs rw\n"
+		"35 25 0:30 / /sys/fs/cgroup ro,nosuid,nodev,noexec shared:9 - tmpfs tmpfs ro,mode=755\n"
+		"36 35 0:31 / /sys/fs/cgroup/unified rw,nosuid,nodev,noexec,relatime shared:10 - cgroup2 cgroup2 rw,nsdelegate\n"
+		"37 35 0:32 / /sys/fs/cgroup/systemd rw,nosuid shared:11 - cgroup cgroup rw,xattr,name=systemd\n";
+	const auto mount = find_cgroup2_mount(text);
+	ck_assert(mount.has_value());
+	ck_assert_str_eq(mount->c_str(), "/sys/fs/cgroup/unified");
+}
+END_TEST
+
+START_TEST(test_mount_pure_v2_and_none)
+{
+	const auto pure = find_cgroup2_mount(
+		"33 24 0:28 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:9 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot\n");
+	ck_assert(pure.has_value());
+	ck_assert_str_eq(pure->c_str(), "/sys/fs/cgroup");
+
+	/* v1 only, a cgroup2 word in the wrong field, garbage: nothing. */
+	ck_assert(!find_cgroup2_mount("37 35 0:32 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n").has_value());
+	ck_assert(!find_cgroup2_mount("37 35 0:32 / /cgroup2 rw - tmpfs cgroup2 rw\n").has_value());
+	ck_assert(!find_cgroup2_mount("").has_value());
+	ck_assert(!find_cgroup2_mount(" - cgroup2 cgroup2 rw\n").has_value());
+	ck_assert(!find_cgroup2_mount("1 2 - cgroup2 x\n").has_value());
+}
+END_TEST
+
+START_TEST(test_mount_escaped)
+{
+	const auto mount = find_cgroup2_mount("40 30 0:40 / /mnt/my\\040cgroup rw shared:1 - cgroup2 cgroup2 rw\n");
+	ck_assert(mount.has_value());
+	ck_assert_str_eq(mount->c_str(), "/mnt/my cgroup");
+}
+END_TEST
+
+static ByteSpan span(const std::vector<std::uint8_t> &v)
+{
+	return ByteSpan(v.data(), v.size());
+}
+
+START_TEST(test_blob_round_trip)
+{
+	std::vector<std::uint8_t> blob;
+	ck_assert(append_cgroup_xattr(blob, 0, "user.tenant", "acme"));
+	ck_assert(append_cgroup_xattr(blob, 0, "trusted.plan", std::string("a\0b", 3)));
+	ck_assert(append_cgroup_xattr(blob, 2, "user.site", ""));
+	const auto valid = validate_cgroup_xattrs(span(blob));
+	ck_assert(valid.ok());
+	ck_assert_uint_eq(valid.value(), 3);
+
+	CgroupXattrCursor cursor(span(blob));
+	CgroupXattr x;
+	ck_assert(cursor.next(x));
+	ck_assert_uint_eq(x.level, 0);
+	ck_assert(x.name == "user.tenant" && x.value == "acme");
+	ck_assert(cursor.next(x));
+	ck_assert(x.name == "trusted.plan" && x.value == std::string_view("a\0b", 3));
+	ck_assert(cursor.next(x));
+	ck_assert(x.level == 2 && x.name == "user.site" && x.value.empty());
+	ck_assert(!cursor.next(x));
+}
+END_TEST
+
+START_TEST(test_blob_bounds)
+{
+	std::vector<std::uint8_t> blob;
+	/* Names outside user./trusted., empty suffixes, NUL, too long: refused. */
+	ck_assert(!append_cgroup_xattr(blob, 0, "security.selinux", "x"));
+	ck_assert(!append_cgroup_xattr(blob, 0, "user.", "x"));
+	ck_assert(!append_cgroup_xattr(blob, 0, std::string_view("user.a\0b", 8), "x"));
+	ck_assert(!append_cgroup_xattr(blob, 0, "user." + std::string(251, 'n'), "x"));
+	ck_assert(!append_cgroup_xattr(blob, 0, "user.v", std::string(cgroup_xattr_value_max + 1, 'v')));
+	ck_assert(!append_cgroup_xattr(blob, cgroup_xattr_levels_max, "user.deep", "x"));
+	ck_assert(blob.empty());
+	/* The total size bound. */
+	while (append_cgroup_xattr(blob, 0, "user.big", std::string(500, 'b'))) {
+	}
+	ck_assert_uint_le(blob.size(), cgroup_xattrs_max_size);
+	ck_assert(validate_cgroup_xattrs(span(blob)).ok());
+}
+END_TEST
+
+START_TEST(test_blob_hostile)
+{
+	/* Truncated entry, levels out of order, a bad name, a value length past the end. */
+	const std::vector<std::uint8_t> truncated = {0, 6, 'u', 's', 'e', 'r', '.', 'a', 5};
+	ck_assert(!validate_cgroup_xattrs(span(truncated)).ok());
+	const std::vector<std::uint8_t> disorder = {1, 6, 'u', 's', 'e', 'r', '.', 'a', 0, 0,
+						    0, 6, 'u', 's', 'e', 'r', '.', 'b', 0, 0};
+	ck_assert_str_eq(validate_cgroup_xattrs(span(disorder)).error().what, "cgroup xattrs: levels out of order");
+	const std::vector<std::uint8_t> bad_name = {0, 3, 'a', 'b', 'c', 0, 0};
+	ck_assert_str_eq(validate_cgroup_xattrs(span(bad_name)).error().what, "cgroup xattrs: name not allowed");
+	const std::vector<std::uint8_t> past_end = {0, 6, 'u', 's', 'e', 'r', '.', 'a', 0xff, 0x00, 'x'};
+	ck_assert(!validate_cgroup_xattrs(span(past_end)).ok());
+	const std::vector<std::uint8_t> deep = {40, 6, 'u', 's', 'e', 'r', '.', 'a', 0, 0};
+	ck_assert_str_eq(validate_cgroup_xattrs(span(deep)).error().what, "cgroup xattrs: level too deep");
+	/* Too many at one level. */
+	std::vector<std::uint8_t> many;
+	for (unsigned i = 0; i <= cgroup_xattrs_per_level_max; ++i) {
+		const std::vector<std::uint8_t> entry = {0, 6, 'u', 's', 'e', 'r', '.', std::uint8_t('a' + i % 26), 0, 0};
+		many.insert(many.end(), entry.begin(), entry.end());
+	}
+	ck_assert_str_eq(validate_cgroup_xattrs(span(many)).error().what, "cgroup xattrs: too many at one level");
+	ck_assert(validate_cgroup_xattrs(ByteSpan()).ok());
+}
+END_TEST
+
+static Suite *cgroup_suite()
+{
+	Suite *s = suite_create("cgroup_reader");
+	TCase *tc = tcase_create("mountinfo");
+	tcase_add_test(tc, test_mount_hybrid);
+	tcase_add_test(tc, test_mount_pure_v2_and_none);
+	tcase_add_test(tc, test_mount_escaped);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("blob");
+	tcase_add_test(tc, test_blob_round_trip);
+	tcase_add_test(tc, test_blob_bounds);
+	tcase_add_test(tc, test_blob_hostile);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main()
+{
+	return run_check_suites({cgroup_suite()});
+}
