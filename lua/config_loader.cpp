@@ -222,6 +222,7 @@ int default_worker_processes()
 /* The globals finish_config() reads; trivially destructible, since luaL_error() may jump over it. */
 struct ScriptGlobals {
 	int worker_processes;
+	int max_pending_logins_per_uid;
 	std::uint64_t connect_timeout_usec;
 	std::uint64_t drain_timeout_usec;
 	std::uint64_t crash_penalty_usec;
@@ -229,24 +230,24 @@ struct ScriptGlobals {
 	const char *worker_user;
 };
 
-/* Leaves the stack as it found it, or raises the error. */
-void read_worker_processes(lua_State *L, ScriptGlobals &globals)
+/* An integer global from @min to @max, nil for @default_value.  Leaves the stack as it found it, or
+ * raises the error. */
+int read_integer_global(lua_State *L, const char *name, int min, int max, int default_value)
 {
-	lua_getglobal(L, "worker_processes");
-	if (lua_isnil(L, -1)) {
-		globals.worker_processes = default_worker_processes();
-	} else {
+	lua_getglobal(L, name);
+	int value = default_value;
+	if (!lua_isnil(L, -1)) {
 		int exact = 0;
 		const lua_Integer n = lua_type(L, -1) == LUA_TNUMBER ? lua_tointegerx(L, -1, &exact) : 0;
-		if (exact == 0 || n < 1 || n > worker_processes_max) {
+		if (exact == 0 || n < min || n > max) {
 			const char *got = lua_type(L, -1) == LUA_TNUMBER ? luaL_tolstring(L, -1, nullptr)
 									  : luaL_typename(L, -1);
-			luaL_error(L, "worker_processes must be an integer from 1 to %d, got %s", worker_processes_max,
-				   got);
+			luaL_error(L, "%s must be an integer from %d to %d, got %s", name, min, max, got);
 		}
-		globals.worker_processes = static_cast<int>(n);
+		value = static_cast<int>(n);
 	}
 	lua_pop(L, 1);
+	return value;
 }
 
 /* Leaves the stack as it found it, or raises the error.  Strings are refused, not converted, as for
@@ -310,7 +311,11 @@ const char *read_worker_user(lua_State *L)
 int finish_config(lua_State *L)
 {
 	ScriptGlobals &globals = *static_cast<ScriptGlobals *>(lua_touserdata(L, 1));
-	read_worker_processes(L, globals);
+	globals.worker_processes =
+		read_integer_global(L, "worker_processes", 1, worker_processes_max, default_worker_processes());
+	globals.max_pending_logins_per_uid =
+		read_integer_global(L, "max_pending_logins_per_uid", 1, max_pending_logins_per_uid_max,
+				    max_pending_logins_per_uid_default);
 	read_connect_timeout(L, globals);
 	globals.drain_timeout_usec =
 		read_seconds_global(L, "drain_timeout", drain_timeout_max_seconds, drain_timeout_default_usec);
@@ -428,7 +433,8 @@ ConfigResult load_config(const std::string &path, std::size_t heap_limit)
 		      std::move(state),
 		      globals.drain_timeout_usec,
 		      globals.crash_penalty_usec,
-		      globals.worker_user != nullptr ? std::string(globals.worker_user) : std::string()};
+		      globals.worker_user != nullptr ? std::string(globals.worker_user) : std::string(),
+		      globals.max_pending_logins_per_uid};
 	const lua_Integer count = static_cast<lua_Integer>(lua_rawlen(L, -1));
 	config.listeners.reserve(static_cast<std::size_t>(count));
 	for (lua_Integer i = 1; i <= count; ++i) {

@@ -35,6 +35,11 @@ inline constexpr std::uint64_t connect_timeout_default_usec = 10'000'000;
 inline constexpr int drain_timeout_max_seconds = 86400;
 inline constexpr std::uint64_t drain_timeout_default_usec = 10'000'000;
 inline constexpr int crash_penalty_max_seconds = 86400;
+/* The global max_pending_logins_per_uid.  The login deadline (connect_timeout) already bounds how long
+ * a slot is held; the cap bounds how many sockets one local user can tie up in a worker.  The default
+ * is high enough that a burst of honest logins from one uid (a busy PHP pool) is never refused. */
+inline constexpr int max_pending_logins_per_uid_default = 1024;
+inline constexpr int max_pending_logins_per_uid_max = 1'000'000;
 inline constexpr std::uint64_t crash_penalty_default_usec = 90'000'000;
 inline constexpr const char *worker_user_default = "nobody";
 
@@ -74,6 +79,9 @@ struct Config {
 	std::uint64_t crash_penalty_usec = crash_penalty_default_usec;
 	/* The global worker_user (a user name, not resolved here); empty when unset. */
 	std::string worker_user;
+	/* The global max_pending_logins_per_uid: connections of one uid that one worker lets log in at
+	 * the same time; more get ERR 1040 until some finish. */
+	int max_pending_logins_per_uid = max_pending_logins_per_uid_default;
 };
 
 struct ConfigError {

@@ -7,6 +7,7 @@
 #include "worker/worker_loop.hpp"
 
 #include "common/log.hpp"
+#include "common/worker_activity.hpp"
 #include "lua/callback_run.hpp"
 #include "lua/lua_handshake_response.hpp"
 
@@ -100,6 +101,9 @@ void ClientConnection::resume_callback(int nargs) noexcept
 {
 	if (!callback || callback->status() != CallbackStatus::suspended)
 		return;
+	/* Resumed from another event source (e.g. a PostgreSQL socket): a crash in the script's code
+	 * must still be charged to this client. */
+	const ServingClientScope serving(id);
 	callback->resume(nargs);
 	if (callback->status() == CallbackStatus::suspended)
 		return;

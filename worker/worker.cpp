@@ -73,7 +73,7 @@ std::uint32_t Worker::next_connection_id() noexcept
 bool Worker::reserve_pending_login(std::uint32_t uid)
 {
 	unsigned &count = pending_logins[uid];
-	if (count >= pending_logins_per_uid_max)
+	if (count >= static_cast<unsigned>(config.max_pending_logins_per_uid))
 		return false;
 	++count;
 	return true;

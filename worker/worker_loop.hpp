@@ -40,9 +40,6 @@ struct LoginWatch {
 	std::uint64_t deadline_usec; /* CLOCK_MONOTONIC */
 };
 
-/* Pending (not yet logged-in) connections one uid may have in one worker; more get ERR 1040. */
-inline constexpr unsigned pending_logins_per_uid_max = 64;
-
 class Worker {
 public:
 	Worker(Config &config, UniqueFd channel, unsigned index);

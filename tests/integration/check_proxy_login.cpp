@@ -44,6 +44,7 @@ std::string config_lua()
 {
 	const std::string backend = lua_quote(shared_mariadb().socket_path());
 	return "worker_processes = 1\n"
+	       "max_pending_logins_per_uid = 64\n"
 	       "local backend = " + backend + "\n"
 	       "local map = { app_alice = 'alice', app_bob = 'bob' }\n"
 	       "\n"
@@ -426,7 +427,8 @@ START_TEST(test_truncated_handshake)
 END_TEST
 
 // Clients of one uid that stop after the greeting hold a login slot each; the worker caps them
-// (worker/worker_loop.hpp), so one local user cannot hold the worker's resources.
+// (max_pending_logins_per_uid, 64 in this test's config.lua), so one local user cannot hold the
+// worker's resources.
 START_TEST(test_pending_logins_capped)
 {
 	std::vector<std::unique_ptr<RawConnection>> pending;

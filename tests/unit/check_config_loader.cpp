@@ -157,6 +157,18 @@ START_TEST(test_bad_worker_processes)
 }
 END_TEST
 
+START_TEST(test_max_pending_logins_per_uid)
+{
+	const std::string base = std::string(handler_lua) + "mysql_listen('/run/x.sock', h)\n";
+	ck_assert_int_eq(load_good(base).max_pending_logins_per_uid, 1024);
+	ck_assert_int_eq(load_good(base + "max_pending_logins_per_uid = 8\n").max_pending_logins_per_uid, 8);
+	const std::string problem = "max_pending_logins_per_uid must be an integer from 1 to 1000000, got ";
+	assert_error(load_bad(base + "max_pending_logins_per_uid = 0\n"), 0, problem + "0");
+	assert_error(load_bad(base + "max_pending_logins_per_uid = 1.5\n"), 0, problem + "1.5");
+	assert_error(load_bad(base + "max_pending_logins_per_uid = '8'\n"), 0, problem + "string");
+}
+END_TEST
+
 START_TEST(test_connect_timeout)
 {
 	const std::string base = std::string(handler_lua) + "mysql_listen('/run/x.sock', h)\n";
@@ -458,6 +470,7 @@ static Suite *config_loader_suite()
 	tcase_add_test(tc, test_after_loading);
 	tcase_add_test(tc, test_default_worker_processes);
 	tcase_add_test(tc, test_bad_worker_processes);
+	tcase_add_test(tc, test_max_pending_logins_per_uid);
 	tcase_add_test(tc, test_connect_timeout);
 	tcase_add_test(tc, test_bad_connect_timeout);
 	tcase_add_test(tc, test_supervision_globals);
