@@ -13,7 +13,8 @@
 # Environment (defaults):
 #   DURATION=5 WARMUP=1 THREADS="1 4 16" CONN_THREADS="1 4 16" ROUNDS=1 SETTLE=10
 #   TESTS="point_select read_only connrate"   TABLE_SIZE=100000   PS_MODE=auto
-#   MYPROXY=<first of build/myproxy, build-demo/myproxy, ./myproxy>
+#   MYPROXY=<first of build-prod/myproxy, build-demo/myproxy, ./myproxy, build/myproxy>
+#     (build/ is the sanitizer build of scripts/test.sh: slow, never the one to measure)
 #   MYPROXY_BENCH_WORKERS=<one per CPU>       HAPROXY=auto (0: never, 1: required)
 #   BENCH_HARNESS=<repo>/../shared/bench      BENCH_DIR=<new /tmp/myproxy-bench.XXXXXX>
 #   BENCH_PORT=3316 (the throwaway MariaDB's loopback TCP port, used by haproxy)
@@ -45,7 +46,7 @@ KEEP=${KEEP:-0}
 
 find_myproxy() {
 	local candidate
-	for candidate in "${MYPROXY:-}" "$top/build/myproxy" "$top/build-demo/myproxy" "$top/myproxy"; do
+	for candidate in "${MYPROXY:-}" "$top/build-prod/myproxy" "$top/build-demo/myproxy" "$top/myproxy" "$top/build/myproxy"; do
 		if [ -n "$candidate" ] && [ -x "$candidate" ]; then
 			echo "$candidate"
 			return 0
