@@ -368,11 +368,14 @@ std::optional<Sha1Digest> ClientConnection::credentials_fingerprint(const Connec
 
 void ClientConnection::connect_backend(ConnectAction &action)
 {
-	backend_address = action.address;
+	if (action.cluster) {
+		if (!choose_node(action))
+			return;
+	} else {
+		backend_address = action.address;
+	}
 	backend_user = action.user;
 	backend_fingerprint = credentials_fingerprint(action);
-	char backend[socket_address_text_max];
-	format_backend(backend, sizeof(backend));
 
 	std::vector<ConnectAttr> attrs;
 	attrs.reserve(action.attributes.size());
@@ -406,14 +409,14 @@ void ClientConnection::connect_backend(ConnectAction &action)
 	if (client_max_packet_size != 0)
 		params.max_packet_size = client_max_packet_size;
 	login = std::make_unique<ClientLogin>(params);
+	start_backend_connect();
+}
 
+void ClientConnection::start_backend_connect()
+{
 	ConnectStart connection = start_connect(backend_address);
 	if (connection.error != 0) {
-		log(LogLevel::warning, "connect to backend %s failed: %s", backend, std::strerror(connection.error));
-		char message[socket_address_text_max + 128];
-		std::snprintf(message, sizeof(message), "myproxy: backend %s unreachable: %s", backend,
-			      std::strerror(connection.error));
-		fail_login(ER_UNKNOWN_ERROR, message);
+		backend_connect_failed(connection.error);
 		return;
 	}
 	backend_fd = std::move(connection.fd);
