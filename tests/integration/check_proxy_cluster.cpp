@@ -362,6 +362,25 @@ START_TEST(test_respawned_worker_gets_state)
 }
 END_TEST
 
+// A mistake in mysql_cluster() stops the start: exit 78, "FILE:LINE: problem".
+START_TEST(test_bad_cluster_exit_code)
+{
+	TempDir dir;
+	const std::string config = dir.path() + "/config.lua";
+	write_file(config, "mysql_listen(" + lua_quote(dir.path() + "/x.sock") +
+				   ", { on_handshake_response = function(c, hr) return c:err('x') end })\n"
+				   "local c = mysql_cluster({'127.0.0.1:3306'}, {monitoring = true, user = 'm',\n"
+				   "  check_interval = 'often'})\n");
+	const std::string expected = config + ":2: bad argument #2 to 'mysql_cluster' (option check_interval must be";
+	for (const bool check_only : {true, false}) {
+		const CommandOutput out = check_only ? run_myproxy({"--config=" + config, "--check-config"})
+						     : run_myproxy({"--config", config});
+		PROXY_ASSERT(out.exit_code == 78, "exit %d: %s", out.exit_code, out.output.c_str());
+		PROXY_ASSERT(contains(out.output, expected), "'%s' not in\n%s", expected.c_str(), out.output.c_str());
+	}
+}
+END_TEST
+
 static Suite *cluster_suite()
 {
 	Suite *s = suite_create("proxy_cluster");
@@ -373,6 +392,10 @@ static Suite *cluster_suite()
 	tcase_add_test(tc, test_read_only_node);
 	tcase_add_test(tc, test_disconnect_unavailable);
 	tcase_add_test(tc, test_clean_shutdown);
+	suite_add_tcase(s, tc);
+
+	tc = server_tcase("config", 60);
+	tcase_add_test(tc, test_bad_cluster_exit_code);
 	suite_add_tcase(s, tc);
 
 	tc = server_tcase("respawn", 120);

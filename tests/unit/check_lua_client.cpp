@@ -110,6 +110,31 @@ START_TEST(test_connect_password_sha1)
 }
 END_TEST
 
+/* client:connect(cluster, hr [, {read_only = true}]): the action names the cluster by index. */
+START_TEST(test_connect_cluster)
+{
+	Harness h("local a = mysql_cluster({'127.0.0.1:3306'})\n"
+		  "local b = mysql_cluster({'127.0.0.1:3307', '127.0.0.1:3308'})\n"
+		  "return { on_handshake_response = function(client, hr)\n"
+		  "  if hr.user == 'reader' then return client:connect(b, hr, {read_only = true}) end\n"
+		  "  return client:connect(b, hr, {read_only = false})\n"
+		  "end }\n");
+	for (const char *user : {"writer", "reader"}) {
+		CallbackRun run(h.L);
+		HandshakeResponseFields fields;
+		fields.user = user;
+		h.start_handshake_response(run, fields);
+		LuaAction action = take_action(run, on_handshake_response_rules);
+		const auto &connect = std::get<ConnectAction>(action);
+		ck_assert(connect.cluster.has_value());
+		ck_assert_uint_eq(*connect.cluster, 1);
+		ck_assert(!connect.address.defined());
+		ck_assert(connect.read_only == (std::string(user) == "reader"));
+		assert_str_eq(connect.user, user);
+	}
+}
+END_TEST
+
 /* Each bad argument of client:connect() fails the callback with a message naming it. */
 START_TEST(test_connect_errors)
 {
@@ -410,6 +435,7 @@ static Suite *lua_client_suite()
 	tcase_add_test(tc, test_handshake_response_table);
 	tcase_add_test(tc, test_connect);
 	tcase_add_test(tc, test_connect_password_sha1);
+	tcase_add_test(tc, test_connect_cluster);
 	tcase_add_test(tc, test_connect_errors);
 	tcase_add_test(tc, test_wrong_return_values);
 	tcase_add_test(tc, test_on_init_db);
