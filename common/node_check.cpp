@@ -5,8 +5,6 @@
 #include "command_packet.hpp"
 #include "mysql_packet.hpp"
 
-#include <sodium.h>
-
 #include <algorithm>
 #include <cstring>
 
@@ -48,10 +46,7 @@ NodeCheck::NodeCheck(std::string_view user, std::string_view password) : login(m
 {
 }
 
-NodeCheck::~NodeCheck() noexcept
-{
-	sodium_memzero(input.data(), input.size());
-}
+NodeCheck::~NodeCheck() noexcept = default;
 
 NodeCheckStatus NodeCheck::finish(NodeState state, std::string detail)
 {

@@ -206,6 +206,22 @@ START_TEST(test_same_account_same_node)
 }
 END_TEST
 
+// COM_CHANGE_USER into the same cluster stays on the connection's node, whatever the new account
+// would hash to.
+START_TEST(test_change_user_stays_on_node)
+{
+	MysqlClient c;
+	PROXY_ASSERT(c.connect(listener("monitored.sock"), account(0), "x"), "login: %s", c.error().c_str());
+	const std::string port = c.text("SELECT @@port");
+	PROXY_ASSERT_STR(port, std::to_string(expected_port(account(0), NodePreference::writable, all_alive)));
+	for (int i = 1; i < 6; ++i) {
+		PROXY_ASSERT(mysql_change_user(c.get(), account(i).c_str(), "x", nullptr) == 0, "change_user: %s",
+			     c.error().c_str());
+		PROXY_ASSERT_STR(c.text("SELECT @@port"), port);
+	}
+}
+END_TEST
+
 // Wrong monitoring credentials make every node auth_failed; logins still go somewhere (the last
 // resort tier), to the node the hash ranks first.
 START_TEST(test_auth_failed_cluster_still_serves)
@@ -327,8 +343,13 @@ START_TEST(test_respawned_worker_gets_state)
 		     "})\n",
 		     {second.path("c.sock")});
 	constexpr std::size_t victim = 0;
+	Clock::time_point start = Clock::now();
+	while (!contains(second.log(), "node " + node_name(victim) + ": unknown -> alive")) {
+		PROXY_ASSERT(Clock::now() - start < std::chrono::seconds(10), "no first check:\n%s", second.log_tail().c_str());
+		std::this_thread::sleep_for(std::chrono::milliseconds(20));
+	}
 	shared_mariadb(victim).stop();
-	const Clock::time_point start = Clock::now();
+	start = Clock::now();
 	while (!contains(second.log(), "node " + node_name(victim) + ": alive -> dead")) {
 		PROXY_ASSERT(Clock::now() - start < std::chrono::seconds(10), "node not marked dead:\n%s",
 			     second.log_tail().c_str());
@@ -387,6 +408,7 @@ static Suite *cluster_suite()
 	TCase *tc = server_tcase("cluster", 120);
 	tcase_add_test(tc, test_first_checks);
 	tcase_add_test(tc, test_same_account_same_node);
+	tcase_add_test(tc, test_change_user_stays_on_node);
 	tcase_add_test(tc, test_auth_failed_cluster_still_serves);
 	tcase_add_test(tc, test_stopped_node_moves_its_accounts);
 	tcase_add_test(tc, test_read_only_node);
