@@ -66,6 +66,9 @@ std::string config_lua()
 		       "  end,\n"
 		       "})\n";
 	};
+	const std::string noacct = "mysql_listen(" + lua_quote(proxy->path("noacct.sock")) + ", {\n"
+				   "  on_handshake_response = function(client, hr) return client:connect(monitored, hr) end,\n"
+				   "})\n";
 	return "worker_processes = 2\n"
 	       "local nodes = " + nodes + "\n"
 	       "local plain = mysql_cluster(nodes)\n"
@@ -75,7 +78,7 @@ std::string config_lua()
 	       "local badauth = mysql_cluster(nodes, {monitoring = true, user = 'monitor', password = 'wrong',\n"
 	       "  check_interval = " + interval + "})\n" +
 	       listen("plain.sock", "plain, hr") + listen("monitored.sock", "monitored, hr") +
-	       listen("ro.sock", "monitored, hr, {read_only = true}") + listen("badauth.sock", "badauth, hr");
+	       listen("ro.sock", "monitored, hr, {read_only = true}") + listen("badauth.sock", "badauth, hr") + noacct;
 }
 
 Endpoint listener(const char *name)
@@ -202,6 +205,20 @@ START_TEST(test_same_account_same_node)
 		expect_placement("monitored.sock",
 				 [](const std::string &a) { return expected_port(a, NodePreference::writable, all_alive); },
 				 std::chrono::milliseconds(0));
+	}
+}
+END_TEST
+
+// Without client.account the backend login's user name is hashed instead (the documented default).
+START_TEST(test_user_name_without_account)
+{
+	for (int i = 0; i < 6; ++i) {
+		const std::string user = "u" + std::to_string(i);
+		MysqlClient c;
+		PROXY_ASSERT(c.connect(listener("noacct.sock"), user, "u-pw"), "%s: %s", user.c_str(), c.error().c_str());
+		PROXY_ASSERT_STR(c.text("SELECT CURRENT_USER()"), user + "@%");
+		PROXY_ASSERT_STR(c.text("SELECT @@port"),
+				 std::to_string(expected_port(user, NodePreference::writable, all_alive)));
 	}
 }
 END_TEST
@@ -408,6 +425,7 @@ static Suite *cluster_suite()
 	TCase *tc = server_tcase("cluster", 120);
 	tcase_add_test(tc, test_first_checks);
 	tcase_add_test(tc, test_same_account_same_node);
+	tcase_add_test(tc, test_user_name_without_account);
 	tcase_add_test(tc, test_change_user_stays_on_node);
 	tcase_add_test(tc, test_auth_failed_cluster_still_serves);
 	tcase_add_test(tc, test_stopped_node_moves_its_accounts);
@@ -435,6 +453,8 @@ int main()
 		for (std::size_t i = 0; i < node_count; ++i) {
 			shared_mariadb(i).create_user("app", "app-pw");
 			shared_mariadb(i).create_user("monitor", "monitor-pw", "mysql_native_password", "");
+			for (int u = 0; u < 6; ++u)
+				shared_mariadb(i).create_user("u" + std::to_string(u), "u-pw");
 		}
 		proxy = new ProxyProcess;
 		proxy->start(config_lua(), {proxy->path("plain.sock")});
