@@ -100,6 +100,9 @@ NodeCheckStatus NodeCheck::login_packet(std::uint8_t sequence_id, std::vector<st
 		}
 		return finish(NodeState::dead, "login failed: " + failure.message);
 	}
+	case ClientLoginStatus::START_TLS:
+		/* Never asked for (ssl is off in the check's parameters); TLS checks are not built yet. */
+		return finish(NodeState::dead, "login failed: the check cannot start TLS");
 	case ClientLoginStatus::SUCCEEDED:
 		break;
 	}
