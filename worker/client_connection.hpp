@@ -153,6 +153,8 @@ private:
 	SSL_CTX *backend_tls_context = nullptr;
 	bool backend_tls_verify = true;
 	std::string backend_tls_name;
+	/* No ssl_server_name: the name to verify is the IP address of each node connected to. */
+	bool backend_tls_name_is_address = false;
 	sd_event_source *client_source = nullptr;
 	sd_event_source *backend_source = nullptr;
 	/* OpenSSL holds decrypted bytes that epoll will not announce: read them on the next loop

@@ -392,17 +392,9 @@ void ClientConnection::connect_backend(ConnectAction &action)
 	backend_tls_context = action.ssl_context;
 	backend_tls_verify = action.ssl_verify;
 	backend_tls_name = action.ssl_server_name;
-	if (action.ssl && backend_tls_name.empty() && backend_tls_verify) {
-		/* Without ssl_server_name an IP address must match the certificate's IP addresses. */
-		char text[INET6_ADDRSTRLEN] = "";
-		const sockaddr *address = reinterpret_cast<const sockaddr *>(&backend_address.storage);
-		if (address->sa_family == AF_INET)
-			inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in *>(address)->sin_addr, text, sizeof(text));
-		else if (address->sa_family == AF_INET6)
-			inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6 *>(address)->sin6_addr, text,
-				  sizeof(text));
-		backend_tls_name = text;
-	}
+	/* Without ssl_server_name an IP address must match the certificate's IP addresses (set per
+	 * connect: a cluster login may go on to another node). */
+	backend_tls_name_is_address = action.ssl && backend_tls_name.empty() && backend_tls_verify;
 	params.capabilities = client_capabilities;
 	if (client_character_set != 0)
 		params.character_set = client_character_set;
@@ -414,6 +406,16 @@ void ClientConnection::connect_backend(ConnectAction &action)
 
 void ClientConnection::start_backend_connect()
 {
+	if (backend_tls_name_is_address) {
+		char text[INET6_ADDRSTRLEN] = "";
+		const sockaddr *address = reinterpret_cast<const sockaddr *>(&backend_address.storage);
+		if (address->sa_family == AF_INET)
+			inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in *>(address)->sin_addr, text, sizeof(text));
+		else if (address->sa_family == AF_INET6)
+			inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6 *>(address)->sin6_addr, text,
+				  sizeof(text));
+		backend_tls_name = text;
+	}
 	ConnectStart connection = start_connect(backend_address);
 	if (connection.error != 0) {
 		backend_connect_failed(connection.error);
