@@ -116,6 +116,7 @@ int main(int argc, char **argv)
 	MasterOptions master_options;
 	master_options.drain_timeout_usec = config.drain_timeout_usec;
 	master_options.crash_penalty_usec = config.crash_penalty_usec;
+	master_options.clusters = config.clusters;
 
 	/* The workers inherit the loaded configuration (and its Lua state) through fork(). */
 	return run_master(config.listeners, static_cast<unsigned>(config.worker_processes),

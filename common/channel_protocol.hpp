@@ -10,6 +10,7 @@
 #pragma once
 
 #include "byte_reader.hpp"
+#include "node_state.hpp"
 #include "parse_result.hpp"
 
 #include <cstddef>
@@ -114,10 +115,6 @@ struct DrainMessage {
 struct WorkerReadyMessage {
 	static constexpr ChannelMessageType type = ChannelMessageType::worker_ready;
 };
-
-/* A backend node's state as the master's monitoring classified it; the values are the wire
-   format. */
-enum class NodeState : std::uint8_t { unknown = 0, alive = 1, read_only = 2, auth_failed = 3, dead = 4 };
 
 /* master -> worker: a node's state changed (a new worker first gets one per monitored node). */
 struct NodeStateMessage {

@@ -176,6 +176,7 @@ int open_api(lua_State *L)
 	set_lua_tls_loading(L, true);
 	open_lua_sodium(L);
 	open_lua_pg(L);
+	register_lua_cluster(L);
 	lua_register(L, "mysql_listen", mysql_listen);
 	lua_pushlightuserdata(L, const_cast<char *>(&systemd_sentinel));
 	lua_setglobal(L, "systemd");
@@ -430,11 +431,14 @@ ConfigResult load_config(const std::string &path, std::size_t heap_limit)
 	Config config{{},
 		      globals.worker_processes,
 		      globals.connect_timeout_usec,
+		      {},
 		      std::move(state),
 		      globals.drain_timeout_usec,
 		      globals.crash_penalty_usec,
 		      globals.worker_user != nullptr ? std::string(globals.worker_user) : std::string(),
 		      globals.max_pending_logins_per_uid};
+	collect_lua_clusters(L, config.clusters);
+	forget_lua_clusters(L);
 	const lua_Integer count = static_cast<lua_Integer>(lua_rawlen(L, -1));
 	config.listeners.reserve(static_cast<std::size_t>(count));
 	for (lua_Integer i = 1; i <= count; ++i) {

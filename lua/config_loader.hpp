@@ -1,11 +1,12 @@
 // Loading config.lua (master side, once at startup): runs the administrator's script in a fresh LuaState
-// with the top-level API (mysql_listen, mysql_resolve, mysql_ssl_ca, systemd, worker_processes,
-// connect_timeout, and the sodium and pg libraries) and returns what it declared.  Opens no sockets
-// and forks nothing: the master binds the listeners and the workers inherit Config::state through
-// fork().  Every problem becomes a ConfigError; nothing here calls exit().
+// with the top-level API (mysql_listen, mysql_resolve, mysql_ssl_ca, mysql_cluster, systemd,
+// worker_processes, connect_timeout, and the sodium and pg libraries) and returns what it declared.
+// Opens no sockets and forks nothing: the master binds the listeners and the workers inherit
+// Config::state through fork().  Every problem becomes a ConfigError; nothing here calls exit().
 #pragma once
 
 #include "common/socket_address.hpp"
+#include "lua/lua_cluster.hpp"
 #include "lua/lua_state.hpp"
 
 #include <cstddef>
@@ -70,6 +71,8 @@ struct Config {
 	/* The global connect_timeout (above 0, at most connect_timeout_max_seconds; fractions allowed) in
 	 * microseconds, rounded up so it is never 0; connect_timeout_default_usec when unset. */
 	std::uint64_t connect_timeout_usec = connect_timeout_default_usec;
+	/* In the order of the mysql_cluster() calls; a cluster object's index is its position here. */
+	std::vector<ClusterConfig> clusters;
 	/* After loading, host names no longer resolve in this state (set_lua_name_lookup(false)) and
 	 * mysql_listen() raises an error: both belong to startup. */
 	LuaState state;

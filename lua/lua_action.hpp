@@ -22,9 +22,15 @@ namespace myproxy {
 
 inline constexpr const char *lua_action_metatable = "myproxy.action";
 
-/* client:connect(address, handshake_response [, options]): log in to @address with these credentials. */
+/* client:connect(address|cluster, handshake_response [, options]): log in to @address, or to the node
+ * of @cluster the worker chooses, with these credentials. */
 struct ConnectAction {
+	/* Unset when @cluster is set. */
 	SocketAddress address;
+	/* The index of a mysql_cluster() (lua_cluster.hpp), instead of an address. */
+	std::optional<std::uint32_t> cluster;
+	/* Option read_only = true (clusters only): prefer a read-only node. */
+	bool read_only = false;
 	std::string user;
 	/* Cleartext.  Used only when password_sha1 is not set (the rule of ClientLoginParams). */
 	std::optional<std::string> password;

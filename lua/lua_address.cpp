@@ -5,6 +5,7 @@
 
 #include <lua.hpp>
 
+#include <cstdio>
 #include <new>
 
 namespace myproxy {
@@ -91,6 +92,23 @@ SocketAddress check_lua_address(lua_State *L, int arg)
 	if (!result)
 		luaL_argerror(L, arg, result.error());
 	return result.value();
+}
+
+AddressResult to_lua_address_value(lua_State *L, int idx) noexcept
+{
+	if (const SocketAddress *address = to_lua_address(L, idx))
+		return *address;
+	AddressError error{};
+	if (lua_type(L, idx) != LUA_TSTRING) {
+		std::snprintf(error.text, sizeof(error.text), "address string or mysql_resolve() result expected, got %s",
+			      luaL_typename(L, idx));
+		return error;
+	}
+	std::size_t length;
+	const char *text = lua_tolstring(L, idx, &length);
+	const std::string_view view(text, length);
+	return name_lookup_allowed(L) ? resolve_address(view, mysql_default_port)
+				      : parse_numeric_address(view, mysql_default_port);
 }
 
 void set_lua_name_lookup(lua_State *L, bool allowed)

@@ -6,6 +6,7 @@
 
 #include "lua/lua_action.hpp"
 #include "lua/lua_address.hpp"
+#include "lua/lua_cluster.hpp"
 #include "lua/lua_handshake_response.hpp"
 #include "lua/lua_tls_options.hpp"
 
@@ -231,42 +232,64 @@ int client_tostring(lua_State *L)
 	return 1;
 }
 
-/* The options table of client:connect(): the TLS options (lua_tls_options.hpp); any other key is
- * an error. */
-LuaTlsClientOptions check_connect_options(lua_State *L, int arg)
+/* What the options table of client:connect() says: the TLS options (lua_tls_options.hpp) and
+ * read_only (clusters only). */
+struct ConnectOptions {
+	LuaTlsClientOptions tls;
+	bool read_only;
+};
+
+/* The options table of client:connect(); any other key is an error. */
+ConnectOptions check_connect_options(lua_State *L, int arg, bool cluster)
 {
-	LuaTlsClientOptions tls = default_lua_tls_client_options();
+	ConnectOptions options{default_lua_tls_client_options(), false};
 	if (lua_isnoneornil(L, arg))
-		return tls;
+		return options;
 	luaL_checktype(L, arg, LUA_TTABLE);
 	lua_pushnil(L);
 	while (lua_next(L, arg) != 0) {
-		if (!read_lua_tls_client_option(L, arg, tls)) {
+		if (lua_type(L, -2) == LUA_TSTRING && std::strcmp(lua_tostring(L, -2), "read_only") == 0) {
+			if (lua_type(L, -1) != LUA_TBOOLEAN)
+				luaL_argerror(L, arg, lua_pushfstring(L, "option read_only must be a boolean, got %s",
+								      luaL_typename(L, -1)));
+			options.read_only = lua_toboolean(L, -1) != 0;
+			if (options.read_only && !cluster)
+				luaL_argerror(L, arg, "option read_only needs a mysql_cluster(), not an address");
+		} else if (!read_lua_tls_client_option(L, arg, options.tls)) {
 			const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : luaL_typename(L, -2);
 			luaL_argerror(L, arg, lua_pushfstring(L, "unknown option '%s'", key));
 		}
 		lua_pop(L, 1);
 	}
 	/* Workers cannot read files: ssl_ca must be a mysql_ssl_ca() object. */
-	finish_lua_tls_client_options(L, arg, tls, false);
-	return tls;
+	finish_lua_tls_client_options(L, arg, options.tls, false);
+	return options;
 }
 
-/* client:connect(address, handshake_response [, options]) */
+/* client:connect(address|cluster, handshake_response [, options]) */
 int client_connect(lua_State *L)
 {
 	check_client(L, 1);
 	/* The checks below push their findings: fix the argument slots first. */
 	lua_settop(L, 4);
-	const SocketAddress address = check_lua_address(L, 2);
+	const std::optional<std::uint32_t> cluster = to_lua_cluster(L, 2);
+	SocketAddress address;
+	if (!cluster) {
+		if (lua_type(L, 2) != LUA_TSTRING && to_lua_address(L, 2) == nullptr)
+			luaL_typeerror(L, 2, "address, mysql_resolve() result or mysql_cluster()");
+		address = check_lua_address(L, 2);
+	}
 	const LuaHandshakeResponse checked = check_lua_handshake_response(L, 3);
-	const LuaTlsClientOptions tls = check_connect_options(L, 4);
+	const ConnectOptions options = check_connect_options(L, 4, cluster.has_value());
+	const LuaTlsClientOptions &tls = options.tls;
 	luaL_checkstack(L, 3, "connect");
 
 	ConnectAction &action = std::get<ConnectAction>(push_lua_action(L, 0));
 	bool failed = false;
 	try {
 		action.address = address;
+		action.cluster = cluster;
+		action.read_only = options.read_only;
 		action.ssl = tls.ssl;
 		action.ssl_context = tls.context;
 		action.ssl_verify = tls.verify;

@@ -11,6 +11,7 @@
 #include "common/mysql_packet.hpp"
 #include "lua/config_loader.hpp"
 #include "master/crash_penalty.hpp"
+#include "master/cluster_monitor.hpp"
 #include "master/listener.hpp"
 #include "master/peer_info.hpp"
 
@@ -94,6 +95,7 @@ public:
 	       WorkerEntry entry, const MasterOptions &options_)
 		: event(event_), options(options_),
 		  pool(event_, worker_processes, std::move(entry), options_.pool),
+		  monitor(event_, options.clusters, [this](const NodeStateMessage &m) { pool.broadcast(m); }),
 		  penalties(options_.crash_penalty_usec)
 	{
 		slots.reserve(listeners.size());
@@ -125,6 +127,7 @@ private:
 	MasterOptions options;
 	std::vector<std::unique_ptr<ListenerSlot>> slots;
 	WorkerPool pool;
+	ClusterMonitor monitor;
 	std::vector<sd_event_source *> signal_sources;
 	sd_event_source *drain_timer = nullptr;
 	sd_event_source *status_timer = nullptr;
@@ -199,7 +202,15 @@ int Master::start()
 	});
 	if (start_notify_timers() < 0)
 		return listener_os_error_exit_code;
+	pool.set_on_worker_ready([this] {
+		std::vector<ChannelMessage> first;
+		for (const NodeStateMessage &state : monitor.known_states())
+			first.emplace_back(state);
+		return first;
+	});
 	if (pool.start() < 0)
+		return listener_os_error_exit_code;
+	if (monitor.start() < 0)
 		return listener_os_error_exit_code;
 	log_info("started %u workers; listening on %zu sockets", pool.size(), slots.size());
 	return 0;
@@ -378,6 +389,7 @@ void Master::begin_shutdown(const char *why)
 	stopping = true;
 	sd_notify(0, "STOPPING=1");
 	notify_status();
+	monitor.stop();
 	close_listeners();
 	const std::uint64_t timeout_ms = options.drain_timeout_usec / 1000;
 	log_info("%s: draining %u workers (at most %llu ms)", why, pool.running_count(),

@@ -4,6 +4,7 @@
 // startup; a misbehaving worker is ended, never the master.
 #pragma once
 
+#include "lua/lua_cluster.hpp"
 #include "master/worker_pool.hpp"
 
 #include <cstdint>
@@ -23,6 +24,8 @@ struct MasterOptions {
 	/* How long a uid is refused after a worker crashed serving it (crash_penalty); 0: never. */
 	std::uint64_t crash_penalty_usec = 90000000;
 	WorkerPoolOptions pool;
+	/* config.lua's mysql_cluster()s; the monitored ones are checked by the master. */
+	std::vector<ClusterConfig> clusters;
 };
 
 /* Runs the master until it has shut down; returns the exit status: 0 after SIGTERM/SIGINT,

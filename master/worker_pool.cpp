@@ -438,6 +438,13 @@ void WorkerPool::broadcast_reload()
 			send_message(*w, ReloadMessage{}, {});
 }
 
+void WorkerPool::broadcast(const ChannelMessage &message)
+{
+	for (auto &w : workers)
+		if (w->channel)
+			send_message(*w, message, {});
+}
+
 void WorkerPool::drain(std::uint32_t timeout_ms)
 {
 	draining = true;
@@ -582,6 +589,14 @@ const char *WorkerPool::handle_worker_ready(Worker &w, const ChannelMessage &)
 		log_info("worker[%u] pid %d ready (respawned)", w.index, static_cast<int>(w.pid));
 	else
 		log_debug("worker[%u] pid %d ready", w.index, static_cast<int>(w.pid));
+	/* Before any client: the channel keeps the order, so its first login already knows. */
+	if (on_worker_ready) {
+		/* A message that cannot be sent is logged; the worker serves with what it has. */
+		for (const ChannelMessage &first : on_worker_ready())
+			send_message(w, first, {});
+		if (!w.channel)
+			return nullptr;
+	}
 	set_ready(w, true);
 	return nullptr;
 }

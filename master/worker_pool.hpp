@@ -82,6 +82,9 @@ public:
 	/* Shutdown: DRAIN to every running worker; from now on nothing is respawned. */
 	void drain(std::uint32_t timeout_ms);
 
+	/* Sends @message to every worker that has a channel (NODE_STATE changes). */
+	void broadcast(const ChannelMessage &message);
+
 	/* Signals every running worker (through its pidfd, so never a recycled pid). */
 	void kill_all(int signal_number);
 
@@ -92,6 +95,12 @@ public:
 
 	/* Called when ready_count() changes (to pause or resume accepting). */
 	void set_on_ready_changed(std::function<void()> callback) { on_ready_changed = std::move(callback); }
+	/* Called when a worker process said WORKER_READY, before it gets its first client: returns
+	   the messages it must have first (the full cluster state). */
+	void set_on_worker_ready(std::function<std::vector<ChannelMessage>()> callback)
+	{
+		on_worker_ready = std::move(callback);
+	}
 	/* Called once draining and the last worker exited. */
 	void set_on_all_exited(std::function<void()> callback) { on_all_exited = std::move(callback); }
 	/* Called when a worker died from a signal the master did not send while it was serving a
@@ -117,6 +126,7 @@ private:
 	std::function<void()> on_ready_changed;
 	std::function<void()> on_all_exited;
 	std::function<void(std::uint32_t, std::uint64_t)> on_crash;
+	std::function<std::vector<ChannelMessage>()> on_worker_ready;
 	/* Shared receive and send buffers: the master handles one message at a time. */
 	std::array<std::uint8_t, channel_max_message_size> receive_buffer;
 	std::vector<std::uint8_t> send_buffer;

@@ -36,8 +36,6 @@
 
 namespace myproxy {
 
-static constexpr std::uint64_t closing_timeout_usec = 5'000'000;
-
 ClientConnection::ClientConnection(Worker &owner, UniqueFd socket, const ClientInfo &info)
 	: worker(owner), client_fd(std::move(socket)), id(info.client_id),
 	  handler(owner.handler_ref(info.listener_index))
@@ -171,6 +169,7 @@ void ClientConnection::update_events() noexcept
 		client = EPOLLIN;
 		break;
 	case Phase::closing:
+		client = lingering ? std::uint32_t(EPOLLIN) : 0u;
 		break;
 	default:
 		/* Input is expected only in some phases, but polling for it throughout saves
@@ -430,6 +429,15 @@ void ClientConnection::client_io(std::uint32_t revents) noexcept
 			return;
 		}
 		if (phase == Phase::closing) {
+			if (lingering) {
+				/* Read what the client sent, so the close does not reset the connection
+				 * before the client has read our ERR. */
+				std::uint8_t scratch[4096];
+				for (int i = 0; i < 16 && ::recv(client_fd.get(), scratch, sizeof(scratch), MSG_DONTWAIT) > 0; ++i) {
+				}
+				close();
+				return;
+			}
 			if (revents & (EPOLLERR | EPOLLHUP)) {
 				close();
 				return;
@@ -491,12 +499,7 @@ void ClientConnection::backend_io(std::uint32_t revents) noexcept
 		if (phase == Phase::backend_connecting) {
 			const int error = finish_connect(backend_fd.get());
 			if (error != 0) {
-				format_backend(backend, sizeof(backend));
-				log(LogLevel::warning, "connect to backend %s failed: %s", backend, std::strerror(error));
-				char message[socket_address_text_max + 128];
-				std::snprintf(message, sizeof(message), "myproxy: backend %s unreachable: %s", backend,
-					      std::strerror(error));
-				fail_login(ER_UNKNOWN_ERROR, message);
+				backend_connect_failed(error);
 				return;
 			}
 			backend_connected();

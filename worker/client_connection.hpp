@@ -40,6 +40,9 @@ enum class LogLevel;
  * like a real server's; 10.11 is the MariaDB release the project tests against. */
 inline constexpr std::string_view default_server_version = "10.11.99-MariaDB-myproxy";
 
+/* How long a client may take to read our last packet before it is dropped. */
+inline constexpr std::uint64_t closing_timeout_usec = 5'000'000;
+
 /* Largest packet accepted before the command phase (HandshakeResponse41, auth data, backend
  * greeting and auth packets). */
 inline constexpr std::size_t login_packet_max = 64 * 1024;
@@ -77,6 +80,14 @@ public:
 	/* The worker shuts down or the account is disconnected: close now; a client still logging
 	 * in gets ERR 1053 (server shutdown). */
 	void shut_down(const char *reason) noexcept;
+
+	/* Whether this connection relays to @node of @cluster and is not a read_only one: those are
+	 * what disconnect_unavailable closes. */
+	bool relays_writer_to(std::uint32_t cluster, std::uint32_t node) const noexcept;
+	/* disconnect_unavailable: the node this connection relays to became @state (named @node); the
+	 * client gets ERR 1927 (connection killed) as the answer to its next command, and the
+	 * connection closes. */
+	void node_unavailable(const char *node, NodeState state) noexcept;
 
 	std::uint64_t client_id() const noexcept { return id; }
 	bool is_closed() const noexcept { return phase == Phase::closed; }
@@ -142,6 +153,8 @@ private:
 	SSL_CTX *backend_tls_context = nullptr;
 	bool backend_tls_verify = true;
 	std::string backend_tls_name;
+	/* No ssl_server_name: the name to verify is the IP address of each node connected to. */
+	bool backend_tls_name_is_address = false;
 	sd_event_source *client_source = nullptr;
 	sd_event_source *backend_source = nullptr;
 	/* OpenSSL holds decrypted bytes that epoll will not announce: read them on the next loop
@@ -153,6 +166,8 @@ private:
 	/* The peer sent bytes while we were not expecting any (e.g. while a callback runs): stop
 	 * polling it for input until the phase reads again.  Saves re-arming epoll in every phase. */
 	bool client_muted = false, backend_muted = false;
+	/* Closing after disconnect_unavailable's ERR: waiting for the client's next bytes or hang-up. */
+	bool lingering = false;
 	/* Our entry in the worker's list of logins in progress; unset once logged in. */
 	std::optional<std::list<LoginWatch>::iterator> login_watch;
 
@@ -182,6 +197,13 @@ private:
 
 	std::unique_ptr<ClientLogin> login;
 	SocketAddress backend_address;
+	/* client:connect() named a cluster: its index, the chosen node, and the order of nodes to try
+	 * (cluster_state.hpp); node_attempt indexes node_order. */
+	std::optional<std::uint32_t> cluster;
+	std::uint32_t cluster_node = 0;
+	bool read_only_connection = false;
+	std::vector<std::uint32_t> node_order;
+	std::size_t node_attempt = 0;
 	std::string backend_user;
 	/* SHA1(SHA1(password)) of the backend login: a COM_CHANGE_USER to the same user with other
 	 * credentials must be checked by the backend, not turned into a reset. */
@@ -257,6 +279,10 @@ private:
 	void client_tls_step();
 	void run_handshake_response_script();
 	void connect_backend(ConnectAction &action);
+	bool choose_node(const ConnectAction &action);
+	void start_backend_connect();
+	void backend_connect_failed(int error);
+	bool same_backend(const ConnectAction &action) const noexcept;
 	void backend_connected();
 	void handle_backend_login_packet(const std::vector<std::uint8_t> &payload, std::uint8_t sequence_id);
 	void start_backend_tls();

@@ -298,7 +298,7 @@ void ClientConnection::change_user_outcome(CallbackOutcome &outcome)
 		end_intercept();
 		return;
 	}
-	if (!(connect->address == backend_address)) {
+	if (!same_backend(*connect)) {
 		log(LogLevel::info, "COM_CHANGE_USER to another backend refused");
 		answer_client(ER_ACCESS_DENIED, "COM_CHANGE_USER to another server is not supported");
 		end_intercept();

@@ -368,11 +368,14 @@ std::optional<Sha1Digest> ClientConnection::credentials_fingerprint(const Connec
 
 void ClientConnection::connect_backend(ConnectAction &action)
 {
-	backend_address = action.address;
+	if (action.cluster) {
+		if (!choose_node(action))
+			return;
+	} else {
+		backend_address = action.address;
+	}
 	backend_user = action.user;
 	backend_fingerprint = credentials_fingerprint(action);
-	char backend[socket_address_text_max];
-	format_backend(backend, sizeof(backend));
 
 	std::vector<ConnectAttr> attrs;
 	attrs.reserve(action.attributes.size());
@@ -389,8 +392,21 @@ void ClientConnection::connect_backend(ConnectAction &action)
 	backend_tls_context = action.ssl_context;
 	backend_tls_verify = action.ssl_verify;
 	backend_tls_name = action.ssl_server_name;
-	if (action.ssl && backend_tls_name.empty() && backend_tls_verify) {
-		/* Without ssl_server_name an IP address must match the certificate's IP addresses. */
+	/* Without ssl_server_name an IP address must match the certificate's IP addresses (set per
+	 * connect: a cluster login may go on to another node). */
+	backend_tls_name_is_address = action.ssl && backend_tls_name.empty() && backend_tls_verify;
+	params.capabilities = client_capabilities;
+	if (client_character_set != 0)
+		params.character_set = client_character_set;
+	if (client_max_packet_size != 0)
+		params.max_packet_size = client_max_packet_size;
+	login = std::make_unique<ClientLogin>(params);
+	start_backend_connect();
+}
+
+void ClientConnection::start_backend_connect()
+{
+	if (backend_tls_name_is_address) {
 		char text[INET6_ADDRSTRLEN] = "";
 		const sockaddr *address = reinterpret_cast<const sockaddr *>(&backend_address.storage);
 		if (address->sa_family == AF_INET)
@@ -400,20 +416,9 @@ void ClientConnection::connect_backend(ConnectAction &action)
 				  sizeof(text));
 		backend_tls_name = text;
 	}
-	params.capabilities = client_capabilities;
-	if (client_character_set != 0)
-		params.character_set = client_character_set;
-	if (client_max_packet_size != 0)
-		params.max_packet_size = client_max_packet_size;
-	login = std::make_unique<ClientLogin>(params);
-
 	ConnectStart connection = start_connect(backend_address);
 	if (connection.error != 0) {
-		log(LogLevel::warning, "connect to backend %s failed: %s", backend, std::strerror(connection.error));
-		char message[socket_address_text_max + 128];
-		std::snprintf(message, sizeof(message), "myproxy: backend %s unreachable: %s", backend,
-			      std::strerror(connection.error));
-		fail_login(ER_UNKNOWN_ERROR, message);
+		backend_connect_failed(connection.error);
 		return;
 	}
 	backend_fd = std::move(connection.fd);

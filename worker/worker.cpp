@@ -29,7 +29,7 @@
 namespace myproxy {
 
 Worker::Worker(Config &configuration, UniqueFd channel_fd, unsigned index)
-	: config(configuration), channel(std::move(channel_fd)), worker_index(index)
+	: config(configuration), channel(std::move(channel_fd)), worker_index(index), cluster_state(configuration.clusters)
 {
 }
 
@@ -281,8 +281,8 @@ void Worker::handle_message(const ChannelMessage &message, std::array<UniqueFd, 
 				victims.push_back(pointer);
 		for (ClientConnection *victim : victims)
 			victim->shut_down("account disconnected");
-	} else if (std::holds_alternative<NodeStateMessage>(message)) {
-		/* XXX clusters are not implemented in the worker yet. */
+	} else if (const auto *node_state = std::get_if<NodeStateMessage>(&message)) {
+		node_state_changed(*node_state);
 	}
 }
 
@@ -314,6 +314,34 @@ void Worker::accept_client(const NewClientMessage &message, UniqueFd client, Uni
 	connections.emplace(pointer, std::move(connection));
 	const ServingClientScope serving(info.client_id);
 	pointer->start();
+}
+
+/* --- clusters -------------------------------------------------------------------------------- */
+
+void Worker::node_state_changed(const NodeStateMessage &message) noexcept
+{
+	if (!cluster_state.set(message.cluster_index, message.node_index, message.state)) {
+		log_error("NODE_STATE for cluster %u node %u, which the configuration does not have",
+			  message.cluster_index, message.node_index);
+		return;
+	}
+	if (!cluster_state.disconnects_writers(message.cluster_index, message.node_index))
+		return;
+	const ClusterConfig &cluster = *cluster_state.config(message.cluster_index);
+	const std::string &node = cluster.nodes[message.node_index].name;
+	std::vector<ClientConnection *> victims;
+	try {
+		for (const auto &[pointer, connection] : connections)
+			if (connection->relays_writer_to(message.cluster_index, message.node_index))
+				victims.push_back(pointer);
+	} catch (const std::bad_alloc &) {
+		log_error("out of memory collecting the connections to node %s", node.c_str());
+	}
+	if (!victims.empty())
+		log_info("node %s of cluster %u is %s: closing %zu connections to it", node.c_str(),
+			 message.cluster_index, node_state_name(message.state), victims.size());
+	for (ClientConnection *victim : victims)
+		victim->node_unavailable(node.c_str(), message.state);
 }
 
 /* --- reload, drain, exit ---------------------------------------------------------------------- */

@@ -6,6 +6,7 @@
 
 #include "common/channel_protocol.hpp"
 #include "common/unique_fd.hpp"
+#include "worker/cluster_state.hpp"
 #include "worker/relay_buffer_pool.hpp"
 
 #include <array>
@@ -54,6 +55,8 @@ public:
 	sd_event *event_loop() const noexcept { return event; }
 	lua_State *lua() const noexcept;
 	RelayBufferPool &relay_buffers() noexcept { return buffers; }
+	/* The node states the master reported, and the node choice over them. */
+	const ClusterState &clusters() const noexcept { return cluster_state; }
 	unsigned index() const noexcept { return worker_index; }
 
 	/* The handler table (registry reference) of listener @listener_index, or -1 when the index
@@ -97,6 +100,7 @@ private:
 	sd_event_source *reaper_source = nullptr;
 	sd_event_source *drain_timer = nullptr;
 	RelayBufferPool buffers;
+	ClusterState cluster_state;
 	/* The Lua pg library's connections; destroyed after the client connections. */
 	std::unique_ptr<LuaPgHost> pg;
 
@@ -119,6 +123,7 @@ private:
 	void handle_message(const ChannelMessage &message, std::array<UniqueFd, channel_max_fds> &fds);
 	void accept_client(const NewClientMessage &message, UniqueFd client, UniqueFd pidfd);
 	void reload() noexcept;
+	void node_state_changed(const NodeStateMessage &message) noexcept;
 	void start_drain(std::uint32_t timeout_ms);
 	void send_message(const ChannelMessage &message) noexcept;
 	void flush_outgoing() noexcept;

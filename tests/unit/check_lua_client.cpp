@@ -110,6 +110,31 @@ START_TEST(test_connect_password_sha1)
 }
 END_TEST
 
+/* client:connect(cluster, hr [, {read_only = true}]): the action names the cluster by index. */
+START_TEST(test_connect_cluster)
+{
+	Harness h("local a = mysql_cluster({'127.0.0.1:3306'})\n"
+		  "local b = mysql_cluster({'127.0.0.1:3307', '127.0.0.1:3308'})\n"
+		  "return { on_handshake_response = function(client, hr)\n"
+		  "  if hr.user == 'reader' then return client:connect(b, hr, {read_only = true}) end\n"
+		  "  return client:connect(b, hr, {read_only = false})\n"
+		  "end }\n");
+	for (const char *user : {"writer", "reader"}) {
+		CallbackRun run(h.L);
+		HandshakeResponseFields fields;
+		fields.user = user;
+		h.start_handshake_response(run, fields);
+		LuaAction action = take_action(run, on_handshake_response_rules);
+		const auto &connect = std::get<ConnectAction>(action);
+		ck_assert(connect.cluster.has_value());
+		ck_assert_uint_eq(*connect.cluster, 1);
+		ck_assert(!connect.address.defined());
+		ck_assert(connect.read_only == (std::string(user) == "reader"));
+		assert_str_eq(connect.user, user);
+	}
+}
+END_TEST
+
 /* Each bad argument of client:connect() fails the callback with a message naming it. */
 START_TEST(test_connect_errors)
 {
@@ -138,9 +163,13 @@ START_TEST(test_connect_errors)
 		{"client:connect('127.0.0.1', 'hr')", "bad argument #2 to 'connect' (table expected, got string)"},
 		{"client:connect('localhost', {user = 'u'})", "bad argument #1 to 'connect' (host name in 'localhost'"},
 		{"client:connect({}, {user = 'u'})",
-		 "bad argument #1 to 'connect' (address string or mysql_resolve() result expected, got table)"},
+		 "bad argument #1 to 'connect' (address, mysql_resolve() result or mysql_cluster() expected, got table)"},
 		{"client:connect('127.0.0.1', {user = 'u'}, {read_only = true})",
-		 "bad argument #3 to 'connect' (unknown option 'read_only')"},
+		 "bad argument #3 to 'connect' (option read_only needs a mysql_cluster(), not an address)"},
+		{"client:connect('127.0.0.1', {user = 'u'}, {read_only = 1})",
+		 "bad argument #3 to 'connect' (option read_only must be a boolean, got number)"},
+		{"client:connect('127.0.0.1', {user = 'u'}, {bogus = true})",
+		 "bad argument #3 to 'connect' (unknown option 'bogus')"},
 		{"client:connect('127.0.0.1', {user = 'u'}, 1)", "bad argument #3 to 'connect' (table expected, got number)"},
 		{"client.connect(42, '127.0.0.1', {user = 'u'})", "bad argument #1 to 'connect' (myproxy.client expected"},
 		{"client:err()", "bad argument #1 to 'err' (string expected, got no value)"},
@@ -406,6 +435,7 @@ static Suite *lua_client_suite()
 	tcase_add_test(tc, test_handshake_response_table);
 	tcase_add_test(tc, test_connect);
 	tcase_add_test(tc, test_connect_password_sha1);
+	tcase_add_test(tc, test_connect_cluster);
 	tcase_add_test(tc, test_connect_errors);
 	tcase_add_test(tc, test_wrong_return_values);
 	tcase_add_test(tc, test_on_init_db);

@@ -33,7 +33,7 @@ using namespace myproxy;
 
 /* What the fake worker does with a NEW_CLIENT, chosen by the test through listener_index. */
 enum FakeAction : std::uint32_t {
-	greet_and_close = 0,  /* write "hi N pidfd=P\n", close, report CONNECTION_CLOSED */
+	greet_and_close = 0,  /* write "hi N states=S pidfd=P\n", close, report CONNECTION_CLOSED */
 	greet_and_hold = 1,   /* write the greeting, keep the client, report nothing */
 	send_garbage = 2,     /* answer with bytes the codec rejects */
 	ready_twice = 3,      /* send WORKER_READY again */
@@ -86,6 +86,8 @@ static int fake_worker(UniqueFd channel, unsigned index)
 		return 44;
 
 	std::vector<UniqueFd> held;
+	/* The NODE_STATE messages received so far, "0dead,2alive,", told in every greeting. */
+	std::string node_states;
 	std::uint8_t buffer[channel_max_message_size];
 	for (;;) {
 		pollfd p{channel.get(), POLLIN, 0};
@@ -103,6 +105,10 @@ static int fake_worker(UniqueFd channel, unsigned index)
 		const ChannelMessage &message = decoded.value();
 		if (std::holds_alternative<DrainMessage>(message))
 			return 0;
+		if (const auto *state = std::get_if<NodeStateMessage>(&message)) {
+			node_states += std::to_string(state->node_index) + node_state_name(state->state) + ",";
+			continue;
+		}
 		if (std::holds_alternative<ReloadMessage>(message)) {
 			for (auto &client : held)
 				write_text(client.get(), "reload\n");
@@ -117,7 +123,7 @@ static int fake_worker(UniqueFd channel, unsigned index)
 		if (fstat(client.get(), &st) < 0 || st.st_dev != nc.info.socket_device ||
 		    st.st_ino != nc.info.socket_inode)
 			return 47;
-		const std::string greeting = "hi " + std::to_string(index) +
+		const std::string greeting = "hi " + std::to_string(index) + " states=" + node_states +
 					     " pidfd=" + std::to_string(received.fd_count == 2) + "\n";
 		switch (nc.info.listener_index) {
 		case greet_and_close:
@@ -358,6 +364,39 @@ START_TEST(test_killed_worker_respawned)
 	TestClient client(1, greet_and_close);
 	ck_assert(pool.send_client(client.info, std::move(client.theirs), {}));
 	ck_assert(client.read_line().starts_with("hi 0"));
+}
+END_TEST
+
+/* A worker gets what set_on_worker_ready() returns before its first client, a respawned one
+ * too, and broadcast() reaches every worker. */
+START_TEST(test_node_states_first)
+{
+	TestLoop loop;
+	WorkerPool pool(loop.event, 1, fake_worker, fast_options());
+	std::vector<ChannelMessage> known = {NodeStateMessage{0, 0, NodeState::dead},
+					     NodeStateMessage{0, 2, NodeState::read_only}};
+	pool.set_on_worker_ready([&] { return known; });
+	ck_assert_int_eq(pool.start(), 0);
+	ck_assert(run_until(loop.event, [&] { return pool.ready_count() == 1; }));
+
+	TestClient first(1, greet_and_close);
+	ck_assert(pool.send_client(first.info, std::move(first.theirs), {}));
+	const std::string line = first.read_line();
+	ck_assert_msg(line == "hi 0 states=0dead,2read_only, pidfd=0\n", "got \"%s\"", line.c_str());
+
+	pool.broadcast(NodeStateMessage{0, 0, NodeState::alive});
+	TestClient second(2, greet_and_close);
+	ck_assert(pool.send_client(second.info, std::move(second.theirs), {}));
+	ck_assert(second.read_line() == "hi 0 states=0dead,2read_only,0alive, pidfd=0\n");
+
+	/* The replacement of a killed worker starts from what the callback says now. */
+	known = {NodeStateMessage{0, 0, NodeState::alive}};
+	const pid_t old_pid = pool.status(0).pid;
+	ck_assert_int_eq(kill(old_pid, SIGKILL), 0);
+	ck_assert(run_until(loop.event, [&] { return pool.status(0).pid != old_pid && pool.ready_count() == 1; }));
+	TestClient third(3, greet_and_close);
+	ck_assert(pool.send_client(third.info, std::move(third.theirs), {}));
+	ck_assert(third.read_line() == "hi 0 states=0alive, pidfd=0\n");
 }
 END_TEST
 
@@ -607,6 +646,7 @@ static Suite *worker_pool_suite()
 	tcase_add_checked_fixture(pool, capture_log, remove_log);
 	tcase_add_test(pool, test_clients_arrive_balanced);
 	tcase_add_test(pool, test_killed_worker_respawned);
+	tcase_add_test(pool, test_node_states_first);
 	tcase_add_test(pool, test_garbage_worker_killed);
 	tcase_add_test(pool, test_ready_twice_killed);
 	tcase_add_test(pool, test_unexpected_fd_killed);

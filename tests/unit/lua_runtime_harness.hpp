@@ -7,6 +7,7 @@
 #include "lua/lua_action.hpp"
 #include "lua/lua_address.hpp"
 #include "lua/lua_client.hpp"
+#include "lua/lua_cluster.hpp"
 #include "lua/lua_handshake_response.hpp"
 #include "lua/lua_pg.hpp"
 #include "lua/lua_sodium.hpp"
@@ -48,6 +49,7 @@ inline int open_test_api(lua_State *L)
 	set_lua_tls_loading(L, true);
 	open_lua_sodium(L);
 	open_lua_pg(L);
+	register_lua_cluster(L);
 	lua_register(L, "wait_for_worker", wait_for_worker);
 	return 0;
 }
