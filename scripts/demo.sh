@@ -19,6 +19,8 @@ fi
 make -C "$build" -j"$jobs" myproxy
 
 tmp=$(mktemp -d /tmp/myproxy-demo.XXXXXX)
+# Started as root, myproxy's workers run as nobody: they must be able to reach the MariaDB socket.
+chmod 0711 "$tmp"
 mariadbd_pid=""
 myproxy_pid=""
 cleanup() {
