@@ -34,7 +34,7 @@ struct ClusterRecord {
 	bool disconnect_unavailable;
 	std::uint64_t check_interval_usec;
 	std::uint64_t check_timeout_usec;
-	/* server_name is not used from here: it lives in a user value. */
+	/* server_name is always nullptr here: the name is a user value. */
 	LuaTlsClientOptions tls;
 	int line;
 	char source[LUA_IDSIZE];
@@ -213,6 +213,9 @@ int mysql_cluster(lua_State *L)
 		record.line = ar.currentline;
 	}
 
+	/* The name lives on as a user value; the record keeps no pointer into the options table. */
+	const bool has_server_name = record.tls.ssl && record.tls.server_name != nullptr;
+	record.tls.server_name = nullptr;
 	void *block = lua_newuserdatauv(L, sizeof(ClusterRecord), uservalue_count);
 	new (block) ClusterRecord(record);
 	luaL_setmetatable(L, lua_cluster_metatable);
@@ -223,7 +226,7 @@ int mysql_cluster(lua_State *L)
 	lua_setiuservalue(L, cluster, user_uservalue);
 	lua_pushvalue(L, password_slot);
 	lua_setiuservalue(L, cluster, password_uservalue);
-	if (record.tls.ssl && record.tls.server_name != nullptr)
+	if (has_server_name)
 		lua_getfield(L, 2, "ssl_server_name");
 	else
 		lua_pushnil(L);
@@ -333,7 +336,6 @@ LuaTlsClientOptions lua_cluster_tls(lua_State *L, int idx)
 {
 	const auto *record = static_cast<const ClusterRecord *>(luaL_checkudata(L, idx, lua_cluster_metatable));
 	LuaTlsClientOptions tls = record->tls;
-	tls.server_name = nullptr;
 	luaL_checkstack(L, 1, "mysql_cluster");
 	lua_getiuservalue(L, idx, server_name_uservalue);
 	/* The cluster object keeps the string alive. */
