@@ -20,12 +20,13 @@ constexpr std::uint16_t auth_failure_codes[] = {
 	1698, /* ER_ACCESS_DENIED_NO_PASSWORD_ERROR */
 };
 
-ClientLoginParams monitor_login_params(std::string_view user, std::string_view password)
+ClientLoginParams monitor_login_params(std::string_view user, std::string_view password, bool ssl)
 {
 	ClientLoginParams params;
 	params.user = user;
 	params.password = password;
-	/* Checks cross the network without TLS: never send the password itself. */
+	params.ssl = ssl;
+	/* Never send the password itself, not even over TLS (the check need not verify the node). */
 	params.allow_clear_password = false;
 	return params;
 }
@@ -42,7 +43,8 @@ std::optional<bool> parse_flag(std::string_view value)
 
 } // namespace
 
-NodeCheck::NodeCheck(std::string_view user, std::string_view password) : login(monitor_login_params(user, password))
+NodeCheck::NodeCheck(std::string_view user, std::string_view password, bool ssl)
+	: login(monitor_login_params(user, password, ssl))
 {
 }
 
@@ -66,6 +68,8 @@ NodeCheckStatus NodeCheck::receive(ByteSpan bytes, std::vector<std::uint8_t> &ou
 {
 	if (phase == Phase::done)
 		return NodeCheckStatus::DONE;
+	if (phase == Phase::tls)
+		return finish(NodeState::dead, "the node sent data before the TLS handshake");
 	input.insert(input.end(), bytes.begin(), bytes.end());
 	std::size_t consumed = 0;
 	NodeCheckStatus status = NodeCheckStatus::CONTINUE;
@@ -82,12 +86,28 @@ NodeCheckStatus NodeCheck::receive(ByteSpan bytes, std::vector<std::uint8_t> &ou
 		status = phase == Phase::login ? login_packet(packet->first_sequence_id, out) : query_packet(out);
 	}
 	input.erase(input.begin(), input.begin() + static_cast<std::ptrdiff_t>(consumed));
+	/* Cleartext behind the greeting would be mixed into the TLS stream (or injected). */
+	if (status == NodeCheckStatus::START_TLS && !input.empty())
+		return finish(NodeState::dead, "the node sent data before the TLS handshake");
 	return status;
 }
 
 NodeCheckStatus NodeCheck::login_packet(std::uint8_t sequence_id, std::vector<std::uint8_t> &out)
 {
-	switch (login.feed(payload, sequence_id, out)) {
+	return login_status(login.feed(payload, sequence_id, out), out);
+}
+
+NodeCheckStatus NodeCheck::tls_established(std::vector<std::uint8_t> &out)
+{
+	if (phase != Phase::tls)
+		return finish(NodeState::dead, "internal error: tls_established() without START_TLS");
+	phase = Phase::login;
+	return login_status(login.tls_established(out), out);
+}
+
+NodeCheckStatus NodeCheck::login_status(ClientLoginStatus status, std::vector<std::uint8_t> &out)
+{
+	switch (status) {
 	case ClientLoginStatus::CONTINUE:
 		return NodeCheckStatus::CONTINUE;
 	case ClientLoginStatus::FAILED: {
@@ -101,8 +121,9 @@ NodeCheckStatus NodeCheck::login_packet(std::uint8_t sequence_id, std::vector<st
 		return finish(NodeState::dead, "login failed: " + failure.message);
 	}
 	case ClientLoginStatus::START_TLS:
-		/* Never asked for (ssl is off in the check's parameters); TLS checks are not built yet. */
-		return finish(NodeState::dead, "login failed: the check cannot start TLS");
+		/* Only with ssl in the check's parameters (ClientLogin never starts TLS unasked). */
+		phase = Phase::tls;
+		return NodeCheckStatus::START_TLS;
 	case ClientLoginStatus::SUCCEEDED:
 		break;
 	}

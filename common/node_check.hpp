@@ -2,7 +2,8 @@
 // credentials (common/client_login), send "SELECT @@global.read_only", read the answer
 // (common/result_set), send COM_QUIT, and classify the node.  The caller (the master's cluster
 // monitor) connects, passes every byte it receives to receive(), writes what it appended, and stops
-// at DONE.  Everything the node sends is untrusted: malformed or unexpected packets make the node
+// at DONE.  With ssl, receive() says START_TLS after the greeting (the SSLRequest is appended): the
+// caller runs the TLS handshake and calls tls_established(); the rest goes over TLS.  Everything the node sends is untrusted: malformed or unexpected packets make the node
 // dead, never a crash.  Never touches a socket, never logs.
 #pragma once
 
@@ -31,11 +32,14 @@ enum class NodeCheckStatus : std::uint8_t {
 	/* state() and detail() hold the verdict; write what was appended (COM_QUIT after a complete
 	 * check) and close. */
 	DONE,
+	/* Write what was appended (the SSLRequest), run the TLS handshake, then tls_established(). */
+	START_TLS,
 };
 
 class NodeCheck {
 public:
-	NodeCheck(std::string_view user, std::string_view password);
+	/* @ssl: ask for TLS (a node without CLIENT_SSL is dead then, never checked in clear). */
+	NodeCheck(std::string_view user, std::string_view password, bool ssl = false);
 	~NodeCheck() noexcept;
 
 	NodeCheck(const NodeCheck &) = delete;
@@ -43,6 +47,9 @@ public:
 
 	/* Takes the next bytes from the node's stream (any split); appends packets to send to @out. */
 	NodeCheckStatus receive(ByteSpan bytes, std::vector<std::uint8_t> &out);
+
+	/* After START_TLS, once the handshake succeeded: appends the HandshakeResponse41. */
+	NodeCheckStatus tls_established(std::vector<std::uint8_t> &out);
 
 	/* The connection ended before DONE (EOF, error, timeout): dead, with @why as the detail. */
 	void abort(std::string why);
@@ -54,7 +61,7 @@ public:
 	const std::string &detail() const noexcept { return why; }
 
 private:
-	enum class Phase : std::uint8_t { login, query, done };
+	enum class Phase : std::uint8_t { login, tls, query, done };
 
 	ClientLogin login;
 	std::optional<ResultSetReader> reader;
@@ -67,6 +74,7 @@ private:
 
 	NodeCheckStatus finish(NodeState state, std::string detail);
 	NodeCheckStatus login_packet(std::uint8_t sequence_id, std::vector<std::uint8_t> &out);
+	NodeCheckStatus login_status(ClientLoginStatus status, std::vector<std::uint8_t> &out);
 	NodeCheckStatus query_packet(std::vector<std::uint8_t> &out);
 };
 

@@ -281,7 +281,10 @@ int client_connect(lua_State *L)
 	}
 	const LuaHandshakeResponse checked = check_lua_handshake_response(L, 3);
 	const ConnectOptions options = check_connect_options(L, 4, cluster.has_value());
-	const LuaTlsClientOptions &tls = options.tls;
+	/* A cluster's TLS options apply unless this call names ssl: then its own options replace them
+	 * as a whole (documented in myproxy.lua(5)). */
+	const LuaTlsClientOptions tls = cluster && !lua_tls_client_options_given(options.tls) ? lua_cluster_tls(L, 2)
+											 : options.tls;
 	luaL_checkstack(L, 3, "connect");
 
 	ConnectAction &action = std::get<ConnectAction>(push_lua_action(L, 0));

@@ -23,6 +23,9 @@ const char clusters_key = 0;
 constexpr int nodes_uservalue = 1;
 constexpr int user_uservalue = 2;
 constexpr int password_uservalue = 3;
+/* ssl_server_name (a string) or nil. */
+constexpr int server_name_uservalue = 4;
+constexpr int uservalue_count = 4;
 
 struct ClusterRecord {
 	std::uint32_t index;
@@ -31,6 +34,8 @@ struct ClusterRecord {
 	bool disconnect_unavailable;
 	std::uint64_t check_interval_usec;
 	std::uint64_t check_timeout_usec;
+	/* server_name is always nullptr here: the name is a user value. */
+	LuaTlsClientOptions tls;
 	int line;
 	char source[LUA_IDSIZE];
 };
@@ -42,8 +47,8 @@ struct OptionSpec {
 	OptionKind kind;
 };
 
-/* Every option mysql_cluster() knows; any other key is a configuration error.  (The TLS options of
- * client:connect() are not among them yet.) */
+/* Every option mysql_cluster() knows besides the TLS options, which lua_tls_options reads (the same
+ * as client:connect()'s); any other key is a configuration error. */
 constexpr OptionSpec option_specs[] = {
 	{"monitoring", boolean_option},
 	{"user", string_option},
@@ -117,11 +122,16 @@ void read_options(lua_State *L, ClusterRecord &record, int user_slot, int passwo
 			luaL_argerror(L, 2, lua_pushfstring(L, "option names are strings, got a %s key",
 							    luaL_typename(L, -2)));
 		const char *name = lua_tostring(L, -2);
+		if (read_lua_tls_client_option(L, 2, record.tls)) {
+			lua_pop(L, 1);
+			continue;
+		}
 		const OptionSpec *spec = find_option(name);
 		if (spec == nullptr)
 			luaL_argerror(L, 2, lua_pushfstring(L, "unknown option '%s' (expected monitoring, user, password, "
-							       "no_read_only, disconnect_unavailable, check_interval "
-							       "or check_timeout)", name));
+							       "no_read_only, disconnect_unavailable, check_interval, "
+							       "check_timeout, ssl, ssl_ca, ssl_verify_server_cert or "
+							       "ssl_server_name)", name));
 		switch (spec->kind) {
 		case boolean_option: {
 			if (lua_type(L, -1) != LUA_TBOOLEAN)
@@ -160,6 +170,8 @@ void read_options(lua_State *L, ClusterRecord &record, int user_slot, int passwo
 		}
 		lua_pop(L, 1);
 	}
+	/* While config.lua loads, ssl_ca may name a file or directory: it is loaded now. */
+	finish_lua_tls_client_options(L, 2, record.tls, true);
 	if (record.monitoring && lua_isnil(L, user_slot))
 		luaL_argerror(L, 2, "monitoring = true needs the option user (the login of the checks)");
 	if (record.monitoring && lua_rawlen(L, user_slot) == 0)
@@ -189,6 +201,7 @@ int mysql_cluster(lua_State *L)
 	const int password_slot = lua_gettop(L);
 
 	ClusterRecord record{};
+	record.tls = default_lua_tls_client_options();
 	record.index = static_cast<std::uint32_t>(count);
 	record.check_interval_usec = cluster_check_interval_default_usec;
 	record.check_timeout_usec = cluster_check_timeout_default_usec;
@@ -200,7 +213,10 @@ int mysql_cluster(lua_State *L)
 		record.line = ar.currentline;
 	}
 
-	void *block = lua_newuserdatauv(L, sizeof(ClusterRecord), 3);
+	/* The name lives on as a user value; the record keeps no pointer into the options table. */
+	const bool has_server_name = record.tls.ssl && record.tls.server_name != nullptr;
+	record.tls.server_name = nullptr;
+	void *block = lua_newuserdatauv(L, sizeof(ClusterRecord), uservalue_count);
 	new (block) ClusterRecord(record);
 	luaL_setmetatable(L, lua_cluster_metatable);
 	const int cluster = lua_gettop(L);
@@ -210,6 +226,11 @@ int mysql_cluster(lua_State *L)
 	lua_setiuservalue(L, cluster, user_uservalue);
 	lua_pushvalue(L, password_slot);
 	lua_setiuservalue(L, cluster, password_uservalue);
+	if (has_server_name)
+		lua_getfield(L, 2, "ssl_server_name");
+	else
+		lua_pushnil(L);
+	lua_setiuservalue(L, cluster, server_name_uservalue);
 	lua_pushvalue(L, cluster);
 	lua_rawseti(L, list, count + 1);
 	return 1;
@@ -265,6 +286,13 @@ void collect_lua_clusters(lua_State *L, std::vector<ClusterConfig> &clusters)
 		config.check_interval_usec = record.check_interval_usec;
 		config.check_timeout_usec = record.check_timeout_usec;
 		config.origin = std::string(record.source) + ":" + std::to_string(record.line);
+		config.ssl = record.tls.ssl;
+		config.ssl_context = record.tls.context;
+		config.ssl_verify = record.tls.verify;
+		lua_getiuservalue(L, cluster, server_name_uservalue);
+		if (const char *text = lua_tostring(L, -1))
+			config.ssl_server_name = text;
+		lua_pop(L, 1);
 
 		lua_getiuservalue(L, cluster, nodes_uservalue);
 		const lua_Integer node_count = static_cast<lua_Integer>(lua_rawlen(L, -1));
@@ -302,6 +330,18 @@ std::optional<std::uint32_t> to_lua_cluster(lua_State *L, int idx) noexcept
 	if (record == nullptr)
 		return std::nullopt;
 	return record->index;
+}
+
+LuaTlsClientOptions lua_cluster_tls(lua_State *L, int idx)
+{
+	const auto *record = static_cast<const ClusterRecord *>(luaL_checkudata(L, idx, lua_cluster_metatable));
+	LuaTlsClientOptions tls = record->tls;
+	luaL_checkstack(L, 1, "mysql_cluster");
+	lua_getiuservalue(L, idx, server_name_uservalue);
+	/* The cluster object keeps the string alive. */
+	tls.server_name = lua_tostring(L, -1);
+	lua_pop(L, 1);
+	return tls;
 }
 
 } // namespace myproxy

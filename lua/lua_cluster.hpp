@@ -7,6 +7,7 @@
 #pragma once
 
 #include "common/socket_address.hpp"
+#include "lua/lua_tls_options.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -51,6 +52,14 @@ struct ClusterConfig {
 	std::string password;
 	std::uint64_t check_interval_usec = cluster_check_interval_default_usec;
 	std::uint64_t check_timeout_usec = cluster_check_timeout_default_usec;
+	/* TLS toward the nodes (options ssl, ssl_ca, ssl_verify_server_cert, ssl_server_name): what
+	 * client:connect(cluster, ...) uses unless its own options name ssl, and what the monitor's
+	 * checks use.  The context is pinned in the Lua state (loaded before the fork).  An empty
+	 * server name: each node's IP address is verified against the certificate. */
+	bool ssl = false;
+	SSL_CTX *ssl_context = nullptr;
+	bool ssl_verify = true;
+	std::string ssl_server_name;
 	/* Where mysql_cluster() was called: "/etc/cm4all/myproxy/config.lua:12". */
 	std::string origin;
 };
@@ -67,5 +76,10 @@ void forget_lua_clusters(lua_State *L) noexcept;
 
 /* The index of the cluster object at @idx, or nullopt for any other value.  Never raises. */
 std::optional<std::uint32_t> to_lua_cluster(lua_State *L, int idx) noexcept;
+
+/* The TLS options mysql_cluster() was given, for the cluster object at @idx (from client:connect():
+ * they apply unless the call's own options name ssl).  server_name points into a string the cluster
+ * object keeps alive.  Raises only when the stack cannot grow by one slot. */
+LuaTlsClientOptions lua_cluster_tls(lua_State *L, int idx);
 
 } // namespace myproxy

@@ -1,5 +1,5 @@
 // TLS in config.lua: the OpenSSL contexts (SSL_CTX) that listeners and backend connections use, and
-// the parsing of the TLS options of mysql_listen(), client:connect() (and, later, mysql_cluster()).
+// the parsing of the TLS options of mysql_listen(), client:connect() and mysql_cluster().
 // Master side for everything that reads files: certificates, keys and CAs are loaded while
 // config.lua runs, before the fork; the workers inherit the contexts with the Lua state and only
 // read options that point at them.  Every context is pinned in the registry for the state's life,
@@ -58,6 +58,12 @@ void finish_lua_tls_client_options(lua_State *L, int arg, LuaTlsClientOptions &o
 inline LuaTlsClientOptions default_lua_tls_client_options() noexcept
 {
 	return {false, nullptr, true, nullptr, 0};
+}
+
+/* Whether the options table named any TLS option (after finish: then it named ssl). */
+inline bool lua_tls_client_options_given(const LuaTlsClientOptions &options) noexcept
+{
+	return options.seen != 0;
 }
 
 } // namespace myproxy

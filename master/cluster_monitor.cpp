@@ -1,15 +1,20 @@
 // The cluster monitor (see cluster_monitor.hpp).  One Node per monitored node: a check is a socket,
 // one io source, one timeout timer and a NodeCheck; between checks only the interval timer
 // exists.  The connect is done here rather than with worker/connect_socket (master/ never includes
-// worker/): it is a socket() and a connect(), nothing to share.
+// worker/): it is a socket() and a connect(), nothing to share.  A cluster with ssl checks over TLS
+// with the worker's StreamSocket (common/) and the cluster's context and verification: the
+// certificate must name ssl_server_name, or else the node's IP address.
 #include "master/cluster_monitor.hpp"
 
 #include "common/log.hpp"
 #include "common/node_check.hpp"
+#include "common/stream_socket.hpp"
 #include "common/unique_fd.hpp"
 
 #include <systemd/sd-event.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -30,11 +35,14 @@ struct ClusterMonitor::Node {
 
 	/* The check in flight, if any. */
 	UniqueFd fd;
+	StreamSocket stream;
 	sd_event_source *io = nullptr;
 	sd_event_source *timeout = nullptr;
 	std::unique_ptr<NodeCheck> check;
 	std::vector<std::uint8_t> out;
 	bool connecting = false;
+	/* Between START_TLS and the end of the TLS handshake. */
+	bool tls_handshake = false;
 	std::uint64_t started_usec = 0;
 
 	sd_event_source *interval_timer = nullptr;
@@ -51,6 +59,8 @@ struct ClusterMonitor::Node {
 	{
 		io = sd_event_source_disable_unref(io);
 		timeout = sd_event_source_disable_unref(timeout);
+		/* close_notify (best effort) while the socket is still open. */
+		stream.detach();
 		fd.reset();
 		check.reset();
 		out.clear();
@@ -60,6 +70,10 @@ struct ClusterMonitor::Node {
 	void finish(NodeState result, std::string detail) noexcept;
 	void schedule_next() noexcept;
 	void io_ready(std::uint32_t revents) noexcept;
+	bool start_tls() noexcept;
+	void continue_handshake() noexcept;
+	bool handle(NodeCheckStatus status) noexcept;
+	void watch(std::uint32_t wanted) noexcept;
 	bool flush() noexcept;
 	void fail(const char *what, int error) noexcept;
 
@@ -94,7 +108,7 @@ void ClusterMonitor::Node::start_check() noexcept
 	sd_event *event = monitor->event;
 	sd_event_now(event, CLOCK_MONOTONIC, &started_usec);
 	try {
-		check = std::make_unique<NodeCheck>(cluster->user, cluster->password);
+		check = std::make_unique<NodeCheck>(cluster->user, cluster->password, cluster->ssl);
 	} catch (const std::bad_alloc &) {
 		finish(NodeState::dead, "out of memory");
 		return;
@@ -105,7 +119,9 @@ void ClusterMonitor::Node::start_check() noexcept
 		return;
 	}
 	fd = UniqueFd(s);
+	stream.attach(s);
 	connecting = true;
+	tls_handshake = false;
 	if (connect(s, reinterpret_cast<const sockaddr *>(&node->address.storage), node->address.length) < 0 &&
 	    errno != EINPROGRESS) {
 		fail("connect()", errno);
@@ -123,22 +139,110 @@ void ClusterMonitor::Node::start_check() noexcept
 	}
 }
 
+/* Polls for what the stream needs to move the check on: @wanted is EPOLLIN, plus EPOLLOUT while
+ * bytes wait to go out; TLS may turn either into the other. */
+void ClusterMonitor::Node::watch(std::uint32_t wanted) noexcept
+{
+	sd_event_source_set_io_events(io, tls_handshake ? stream.poll_events(0) : stream.poll_events(wanted));
+}
+
 bool ClusterMonitor::Node::flush() noexcept
 {
 	while (!out.empty()) {
-		const ssize_t n = send(fd.get(), out.data(), out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+		const ssize_t n = stream.write(out.data(), out.size());
 		if (n < 0) {
-			if (errno == EINTR)
-				continue;
 			if (errno == EAGAIN)
 				break;
+			if (errno == tls_errno) {
+				finish(NodeState::dead, stream.tls_error());
+				return false;
+			}
 			fail("send()", errno);
 			return false;
 		}
 		out.erase(out.begin(), out.begin() + n);
 	}
-	sd_event_source_set_io_events(io, out.empty() ? EPOLLIN : EPOLLIN | EPOLLOUT);
+	watch(out.empty() ? EPOLLIN : EPOLLIN | EPOLLOUT);
 	return true;
+}
+
+bool ClusterMonitor::Node::start_tls() noexcept
+{
+	/* The SSLRequest goes out in clear before the handshake starts; it is 36 bytes, so a socket
+	 * that cannot take it at once is as good as dead. */
+	while (!out.empty()) {
+		const ssize_t n = stream.write(out.data(), out.size());
+		if (n < 0) {
+			fail("send()", errno == EAGAIN ? EMSGSIZE : errno);
+			return false;
+		}
+		out.erase(out.begin(), out.begin() + n);
+	}
+	std::string name = cluster->ssl_server_name;
+	if (name.empty() && cluster->ssl_verify) {
+		/* As the worker does: the node's own IP address (a UNIX socket gets no name check). */
+		char text[INET6_ADDRSTRLEN] = "";
+		const sockaddr *address = reinterpret_cast<const sockaddr *>(&node->address.storage);
+		if (address->sa_family == AF_INET)
+			inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in *>(address)->sin_addr, text, sizeof(text));
+		else if (address->sa_family == AF_INET6)
+			inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6 *>(address)->sin6_addr, text,
+				  sizeof(text));
+		try {
+			name = text;
+		} catch (const std::bad_alloc &) {
+			finish(NodeState::dead, "out of memory");
+			return false;
+		}
+	}
+	if (!stream.start_tls(cluster->ssl_context, false, nullptr, 0, name, cluster->ssl_verify)) {
+		finish(NodeState::dead, stream.tls_error());
+		return false;
+	}
+	tls_handshake = true;
+	continue_handshake();
+	return false;
+}
+
+void ClusterMonitor::Node::continue_handshake() noexcept
+{
+	const int r = stream.handshake();
+	if (r < 0) {
+		finish(NodeState::dead, stream.tls_error());
+		return;
+	}
+	if (r == 0) {
+		watch(0);
+		return;
+	}
+	tls_handshake = false;
+	NodeCheckStatus status;
+	try {
+		status = check->tls_established(out);
+	} catch (const std::bad_alloc &) {
+		finish(NodeState::dead, "out of memory");
+		return;
+	}
+	if (handle(status))
+		flush();
+}
+
+/* Acts on what the check said; true when the check goes on (the caller flushes). */
+bool ClusterMonitor::Node::handle(NodeCheckStatus status) noexcept
+{
+	switch (status) {
+	case NodeCheckStatus::CONTINUE:
+		return true;
+	case NodeCheckStatus::START_TLS:
+		return start_tls();
+	case NodeCheckStatus::DONE:
+		break;
+	}
+	/* COM_QUIT, best effort: the node would see an aborted connection otherwise. */
+	if (!out.empty() && (!stream.tls() || stream.secure()))
+		(void)stream.write(out.data(), out.size());
+	finish(check->state(), check->detail());
+	return false;
 }
 
 void ClusterMonitor::Node::io_ready(std::uint32_t revents) noexcept
@@ -156,35 +260,43 @@ void ClusterMonitor::Node::io_ready(std::uint32_t revents) noexcept
 		sd_event_source_set_io_events(io, EPOLLIN);
 		return;
 	}
-	if ((revents & EPOLLOUT) && !flush())
-		return;
-	if (!(revents & (EPOLLIN | EPOLLHUP | EPOLLERR)))
-		return;
-	std::uint8_t buffer[4096];
-	const ssize_t n = recv(fd.get(), buffer, sizeof(buffer), MSG_DONTWAIT);
-	if (n < 0) {
-		if (errno != EAGAIN && errno != EINTR)
-			fail("recv()", errno);
+	if (tls_handshake) {
+		continue_handshake();
 		return;
 	}
-	if (n == 0) {
-		finish(NodeState::dead, "the node closed the connection");
+	const std::uint32_t events = stream.ready_events(revents);
+	if ((events & EPOLLOUT) && !flush())
 		return;
-	}
-	try {
-		const NodeCheckStatus status = check->receive(ByteSpan(buffer, std::size_t(n)), out);
-		if (status == NodeCheckStatus::DONE) {
-			/* COM_QUIT, best effort: the node would see an aborted connection otherwise. */
-			if (!out.empty())
-				(void)send(fd.get(), out.data(), out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-			finish(check->state(), check->detail());
+	if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+		return;
+	/* Read until the socket would block: with TLS, OpenSSL may hold decrypted bytes that epoll
+	 * will not announce. */
+	for (;;) {
+		std::uint8_t buffer[4096];
+		const ssize_t n = stream.read(buffer, sizeof(buffer));
+		if (n < 0) {
+			if (errno == tls_errno)
+				finish(NodeState::dead, stream.tls_error());
+			else if (errno != EAGAIN)
+				fail("recv()", errno);
+			else
+				flush();
 			return;
 		}
-	} catch (const std::bad_alloc &) {
-		finish(NodeState::dead, "out of memory");
-		return;
+		if (n == 0) {
+			finish(NodeState::dead, "the node closed the connection");
+			return;
+		}
+		NodeCheckStatus status;
+		try {
+			status = check->receive(ByteSpan(buffer, std::size_t(n)), out);
+		} catch (const std::bad_alloc &) {
+			finish(NodeState::dead, "out of memory");
+			return;
+		}
+		if (!handle(status))
+			return;
 	}
-	flush();
 }
 
 void ClusterMonitor::Node::finish(NodeState result, std::string detail) noexcept

@@ -15,7 +15,7 @@
 #include "lua/lua_action.hpp"
 #include "lua/lua_client.hpp"
 #include "worker/relay.hpp"
-#include "worker/stream_socket.hpp"
+#include "common/stream_socket.hpp"
 
 #include <array>
 #include <cstdarg>

@@ -7,7 +7,7 @@
 
 #include "worker/packet_tracker.hpp"
 #include "worker/relay_buffer_pool.hpp"
-#include "worker/stream_socket.hpp"
+#include "common/stream_socket.hpp"
 
 #include "common/byte_reader.hpp"
 

@@ -1,6 +1,7 @@
 // Fuzz target for node_check.hpp: the master's health check talking to a hostile node.  The first
-// input byte picks how the rest (the node's byte stream) is cut into receive() calls (1..256 bytes);
-// the rest is fed in order until the check is done.  Checks that what the check writes is well
+// input byte's low 7 bits pick how the rest (the node's byte stream) is cut into receive() calls
+// (1..128 bytes), its high bit asks for TLS (at START_TLS the handshake is taken as done and the
+// stream goes on as if decrypted); the rest is fed in order until the check is done.  Checks that what the check writes is well
 // framed, that a verdict is never unknown, that a healthy verdict ends with COM_QUIT, and that a
 // finished check stays finished and writes nothing more.
 #include "common/command_packet.hpp"
@@ -16,14 +17,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
 {
 	if (size == 0)
 		return 0;
-	const std::size_t chunk = std::size_t(data[0]) + 1;
+	const std::size_t chunk = std::size_t(data[0] & 0x7f) + 1;
+	const bool ssl = (data[0] & 0x80) != 0;
 	const ByteSpan stream(data + 1, size - 1);
-	NodeCheck check("monitor", "secret");
+	NodeCheck check("monitor", "secret", ssl);
 	std::vector<std::uint8_t> out;
 	std::size_t at = 0;
 	while (at < stream.size() && !check.done()) {
 		const std::size_t n = std::min(chunk, stream.size() - at);
-		check.receive(stream.subspan(at, n), out);
+		if (check.receive(stream.subspan(at, n), out) == NodeCheckStatus::START_TLS) {
+			FUZZ_CHECK(ssl);
+			check.tls_established(out);
+		}
 		at += n;
 	}
 	if (!check.done())

@@ -5,6 +5,10 @@
 // wrong server name fail with a clear ERR; a backend without TLS is never logged in to in clear text.
 // Toward the client: libmariadb verifies the listener's certificate, a wrong CA fails on its side, a
 // require_ssl listener refuses a plain client, and payloads above 16 MiB cross TLS on both sides.
+// Clusters with ssl (mysql_cluster's ssl, ssl_ca as a path, the node's IP address verified): a
+// REQUIRE SSL user logs in through the cluster, a wrong CA is a clear ERR, a connect call's own ssl
+// options replace the cluster's, and the master's monitor checks over TLS with a REQUIRE SSL monitor
+// user (alive), fails verification with the wrong CA (dead) and never checks a node without TLS.
 #include "tests/fixture/fixture.hpp"
 #include "tests/integration/proxy_client.hpp"
 #include "tests/integration/proxy_process.hpp"
@@ -13,8 +17,11 @@
 #include <check.h>
 #include <openssl/evp.h>
 
+#include <chrono>
 #include <fstream>
+#include <sstream>
 #include <string>
+#include <thread>
 
 using namespace myproxy::test;
 
@@ -48,9 +55,31 @@ std::string config_lua()
 	       "  plain = {tls_db, {}},\n"
 	       "  tls_to_plain = {plain_db, {ssl = true, ssl_ca = ca, ssl_server_name = 'mariadb.test'}},\n"
 	       "}\n"
+	       // Clusters 0..2: ssl_ca as paths, loaded now; no ssl_server_name, so 127.0.0.1 is verified.
+	       "local monitor = {monitoring = true, user = 'tlsmonitor', password = " + lua_quote(password) +
+	       ", check_interval = 0.2}\n"
+	       "local function with(t) for k, v in pairs(monitor) do t[k] = v end return t end\n"
+	       "local tls_cluster = mysql_cluster({tls_db}, with{ssl = true, ssl_ca = " + lua_quote(certs.ca()) + "})\n"
+	       "local wrong_ca_cluster = mysql_cluster({tls_db}, with{ssl = true, ssl_ca = " +
+	       lua_quote(certs.wrong_ca()) + "})\n"
+	       "local plain_cluster = mysql_cluster({plain_db}, with{ssl = true, ssl_ca = " + lua_quote(certs.ca_dir()) +
+	       "})\n"
+	       "local clusters = {\n"
+	       "  cluster = {tls_cluster},\n"
+	       "  cluster_wrong_ca = {wrong_ca_cluster},\n"
+	       "  cluster_override = {wrong_ca_cluster, {ssl = true, ssl_ca = ca, ssl_server_name = 'mariadb.test'}},\n"
+	       "  cluster_no_tls = {tls_cluster, {ssl = false}},\n"
+	       "  cluster_to_plain = {plain_cluster},\n"
+	       "}\n"
 	       "local handler = {\n"
 	       "  on_handshake_response = function(client, hr)\n"
 	       "    if hr.user == 'whoami' then return client:err('ssl=' .. tostring(client.ssl)) end\n"
+	       "    local c = clusters[hr.user]\n"
+	       "    if c then\n"
+	       "      client.account = hr.user\n"
+	       "      hr.user = 'tlsuser'\n"
+	       "      return client:connect(c[1], hr, c[2])\n"
+	       "    end\n"
 	       "    local mode = modes[hr.user]\n"
 	       "    if not mode then return client:err('unknown mode ' .. hr.user) end\n"
 	       "    client.account = hr.user\n"
@@ -153,6 +182,65 @@ START_TEST(test_backend_without_tls)
 						     "WHERE VARIABLE_NAME = 'ACCESS_DENIED_ERRORS'")
 					   .value_or("?");
 	PROXY_ASSERT_STR(denied, "0");
+}
+END_TEST
+
+// --- clusters with ssl ------------------------------------------------------------------------
+
+// The monitor's line for a change of cluster @cluster's only node: "cluster 0 (FILE:LINE) node
+// 127.0.0.1:P: unknown -> alive (read_only=0)"; waits up to 10 s and returns the line.
+static std::string wait_change(int cluster, const char *to)
+{
+	const auto start = std::chrono::steady_clock::now();
+	const std::string head = "cluster " + std::to_string(cluster) + " (";
+	const std::string tail = std::string(": unknown -> ") + to + " (";
+	for (;;) {
+		std::istringstream log(proxy->log());
+		for (std::string line; std::getline(log, line);)
+			if (contains(line, head) && contains(line, tail))
+				return line;
+		PROXY_ASSERT(std::chrono::steady_clock::now() - start < std::chrono::seconds(10),
+			     "cluster %d: no change to %s logged", cluster, to);
+		std::this_thread::sleep_for(std::chrono::milliseconds(20));
+	}
+}
+
+START_TEST(test_cluster_tls)
+{
+	MysqlClient c;
+	connect_or_fail(c, plain_socket(), "cluster");
+	const std::string cipher = c.text(backend_cipher_sql);
+	PROXY_ASSERT(!cipher.empty() && cipher[0] != '<', "backend cipher '%s'", cipher.c_str());
+	PROXY_ASSERT_STR(c.text("SELECT CURRENT_USER()"), "tlsuser@%");
+	// The connect call's own ssl options replace the cluster's (here: its wrong CA).
+	MysqlClient o;
+	connect_or_fail(o, plain_socket(), "cluster_override");
+	PROXY_ASSERT_STR(o.text("SELECT CURRENT_USER()"), "tlsuser@%");
+}
+END_TEST
+
+START_TEST(test_cluster_tls_failures)
+{
+	expect_login_error(plain_socket(), "cluster_wrong_ca", 1105, "certificate verification failed");
+	// ssl = false on the call: no TLS, so the REQUIRE SSL user is refused by the server itself.
+	expect_login_error(plain_socket(), "cluster_no_tls", 1045, "Access denied for user 'tlsuser'");
+	expect_login_error(plain_socket(), "cluster_to_plain", 1105, "does not offer TLS, which ssl = true requires");
+}
+END_TEST
+
+// The master checks over TLS: the REQUIRE SSL monitor user makes the node alive; the wrong CA and a
+// node without TLS make it dead, for the right reason.
+START_TEST(test_cluster_monitoring_tls)
+{
+	const std::string alive = wait_change(0, "alive");
+	PROXY_ASSERT(contains(alive, "(read_only=0)"), "%s", alive.c_str());
+	const std::string wrong_ca = wait_change(1, "dead");
+	PROXY_ASSERT(contains(wrong_ca, "certificate verification failed"), "%s", wrong_ca.c_str());
+	const std::string plain = wait_change(2, "dead");
+	PROXY_ASSERT(contains(plain, "TLS was required, but the server does not offer it"), "%s", plain.c_str());
+	// Checks go on every 0.2 s and the node stays alive (a change is logged, so no line is the proof).
+	std::this_thread::sleep_for(std::chrono::milliseconds(600));
+	PROXY_CHECK(!contains(proxy->log(), "alive -> dead"));
 }
 END_TEST
 
@@ -320,6 +408,12 @@ static Suite *tls_suite()
 	tcase_add_test(tc, test_backend_without_tls);
 	suite_add_tcase(s, tc);
 
+	tc = server_tcase("cluster", 60);
+	tcase_add_test(tc, test_cluster_tls);
+	tcase_add_test(tc, test_cluster_tls_failures);
+	tcase_add_test(tc, test_cluster_monitoring_tls);
+	suite_add_tcase(s, tc);
+
 	tc = server_tcase("client", 60);
 	tcase_add_test(tc, test_client_tls_verified);
 	tcase_add_test(tc, test_client_tls_wrong_ca);
@@ -356,11 +450,15 @@ int main()
 		db.create_user("tlsuser", password);
 		db.execute("ALTER USER 'tlsuser'@'%' REQUIRE SSL");
 		db.execute("ALTER USER 'tlsuser'@'localhost' REQUIRE SSL");
+		db.create_user("tlsmonitor", password);
+		db.execute("ALTER USER 'tlsmonitor'@'%' REQUIRE SSL");
+		db.execute("ALTER USER 'tlsmonitor'@'localhost' REQUIRE SSL");
 		MariaDbOptions plain;
 		plain.name = "plain";
 		plain_db = new MariaDbServer(plain);
 		plain_db->start();
 		plain_db->create_user("tlsuser", password);
+		plain_db->create_user("tlsmonitor", password);
 		tls_port = pick_free_tcp_port();
 		require_port = pick_free_tcp_port();
 		proxy = new ProxyProcess;

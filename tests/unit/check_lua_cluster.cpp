@@ -1,12 +1,18 @@
 // Unit tests for lua/lua_cluster through load_config(): mysql_cluster() with every option, what
 // Config::clusters holds afterwards, and every mistake an administrator makes (wrong types,
 // unknown options, empty or repeated nodes, options that need monitoring), each one ConfigError
-// "FILE:LINE: problem".
+// "FILE:LINE: problem"; the TLS options (ssl, ssl_ca as a path or a mysql_ssl_ca() object,
+// ssl_verify_server_cert, ssl_server_name) and their mistakes.
 #include "lua/config_loader.hpp"
 #include "lua/lua_cluster.hpp"
+#include "tests/tls_certificates.hpp"
 #include "tests/check_main.hpp"
 
 #include <lua.hpp>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include <sys/stat.h>
 
 #include <unistd.h>
 
@@ -22,6 +28,12 @@ static void assert_str_eq(const std::string &actual, const std::string &expected
 }
 
 static char temp_dir[] = "/tmp/check_lua_cluster.XXXXXX";
+static myproxy::test::TestCertificates certs;
+
+static std::string q(const std::string &text)
+{
+	return "'" + text + "'";
+}
 
 static std::string config_path()
 {
@@ -148,10 +160,8 @@ START_TEST(test_bad_options)
 	assert_bad(c + "'monitoring')\n", 2, arg + "table expected, got string)");
 	assert_bad(c + "{monitorin = true})\n", 2,
 		   arg + "unknown option 'monitorin' (expected monitoring, user, password, no_read_only, "
-			 "disconnect_unavailable, check_interval or check_timeout))");
-	assert_bad(c + "{ssl = true})\n", 2,
-		   arg + "unknown option 'ssl' (expected monitoring, user, password, no_read_only, "
-			 "disconnect_unavailable, check_interval or check_timeout))");
+			 "disconnect_unavailable, check_interval, check_timeout, ssl, ssl_ca, ssl_verify_server_cert or "
+			 "ssl_server_name))");
 	assert_bad(c + "{[1] = true})\n", 2, arg + "option names are strings, got a number key)");
 	assert_bad(c + "{monitoring = 'yes'})\n", 2, arg + "option monitoring must be a boolean, got string)");
 	assert_bad(c + "{monitoring = true, user = 'm', no_read_only = 1})\n", 2,
@@ -176,7 +186,71 @@ START_TEST(test_bad_options)
 	/* The line is the call's, also when the table spans lines. */
 	assert_bad("\n" + c + "{\n  monitoring = true,\n  bogus = 1,\n})\n", 3,
 		   arg + "unknown option 'bogus' (expected monitoring, user, password, no_read_only, "
-			 "disconnect_unavailable, check_interval or check_timeout))");
+			 "disconnect_unavailable, check_interval, check_timeout, ssl, ssl_ca, ssl_verify_server_cert or "
+			 "ssl_server_name))");
+}
+END_TEST
+
+START_TEST(test_cluster_tls)
+{
+	Config config = load_good("mysql_cluster({'10.0.0.1'})\n"
+				  "mysql_cluster({'10.0.0.2'}, {ssl = true, ssl_ca = " + q(certs.ca()) + "})\n"
+				  "mysql_cluster({'10.0.0.3'}, {ssl = true, ssl_ca = " + q(certs.ca_dir()) +
+				  ", ssl_server_name = 'db.example', monitoring = true, user = 'm'})\n"
+				  "local ca = mysql_ssl_ca(" + q(certs.ca()) + ")\n"
+				  "mysql_cluster({'10.0.0.4'}, {ssl = true, ssl_ca = ca, ssl_verify_server_cert = true})\n"
+				  "mysql_cluster({'10.0.0.5'}, {ssl = true, ssl_verify_server_cert = false})\n"
+				  "mysql_cluster({'10.0.0.6'}, {ssl = false})\n");
+	ck_assert_uint_eq(config.clusters.size(), 6);
+	const auto &c = config.clusters;
+	ck_assert(!c[0].ssl);
+	ck_assert_ptr_null(c[0].ssl_context);
+	ck_assert(c[1].ssl && c[1].ssl_verify);
+	ck_assert_ptr_nonnull(c[1].ssl_context);
+	assert_str_eq(c[1].ssl_server_name, "");
+	ck_assert(c[2].ssl && c[2].ssl_verify && c[2].monitoring);
+	ck_assert_ptr_nonnull(c[2].ssl_context);
+	ck_assert_ptr_ne(c[2].ssl_context, c[1].ssl_context);
+	assert_str_eq(c[2].ssl_server_name, "db.example");
+	ck_assert(c[3].ssl && c[3].ssl_verify);
+	ck_assert_ptr_nonnull(c[3].ssl_context);
+	ck_assert(c[4].ssl && !c[4].ssl_verify);
+	ck_assert_ptr_nonnull(c[4].ssl_context);
+	ck_assert(!c[5].ssl);
+	/* The loaded CA holds the certificate: the context verifies against it. */
+	X509_STORE *store = SSL_CTX_get_cert_store(c[1].ssl_context);
+	ck_assert_ptr_nonnull(store);
+	ck_assert_int_eq(sk_X509_OBJECT_num(X509_STORE_get0_objects(store)), 1);
+}
+END_TEST
+
+START_TEST(test_bad_tls_options)
+{
+	const std::string c = "mysql_cluster({'10.0.0.1'}, ";
+	assert_bad(c + "{ssl = 'yes'})\n", 2, "option ssl must be a boolean, got string");
+	assert_bad(c + "{ssl = true})\n", 2,
+		   "ssl = true verifies the server's certificate: give ssl_ca (a CA loaded with mysql_ssl_ca()) or set "
+		   "ssl_verify_server_cert = false");
+	assert_bad(c + "{ssl_ca = " + q(certs.ca()) + "})\n", 2,
+		   "the options ssl_ca, ssl_verify_server_cert and ssl_server_name need ssl = true");
+	assert_bad(c + "{ssl = false, ssl_server_name = 'db'})\n", 2,
+		   "the options ssl_ca, ssl_verify_server_cert and ssl_server_name need ssl = true");
+	assert_bad(c + "{ssl = true, ssl_ca = 42})\n", 2, "option ssl_ca must be a mysql_ssl_ca() object or a path, got number");
+	const std::string missing = std::string(temp_dir) + "/missing.pem";
+	assert_bad(c + "{ssl = true, ssl_ca = " + q(missing) + "})\n", 2,
+		   "ssl_ca '" + missing + "': No such file or directory");
+	assert_bad(c + "{ssl = true, ssl_ca = " + q(config_path()) + "})\n", 2,
+		   "ssl_ca '" + config_path() + "': no certificate found");
+	assert_bad(c + "{ssl = true, ssl_verify_server_cert = 'no'})\n", 2,
+		   "option ssl_verify_server_cert must be a boolean, got string");
+	assert_bad(c + "{ssl = true, ssl_verify_server_cert = false, ssl_server_name = ''})\n", 2,
+		   "option ssl_server_name must be a non-empty string without NUL bytes");
+	assert_bad(c + "{ssl = true, ssl_verify_server_cert = false, ssl_server_name = string.rep('a', 254)})\n", 2,
+		   "option ssl_server_name is longer than 253 bytes");
+	assert_bad(c + "{ssl = true, ssl_verify = false})\n", 2,
+		   "bad argument #2 to 'mysql_cluster' (unknown option 'ssl_verify' (expected monitoring, user, password, "
+		   "no_read_only, disconnect_unavailable, check_interval, check_timeout, ssl, ssl_ca, "
+		   "ssl_verify_server_cert or ssl_server_name))");
 }
 END_TEST
 
@@ -188,6 +262,8 @@ static Suite *lua_cluster_suite()
 	tcase_add_test(tc, test_cluster_ids);
 	tcase_add_test(tc, test_bad_nodes);
 	tcase_add_test(tc, test_bad_options);
+	tcase_add_test(tc, test_cluster_tls);
+	tcase_add_test(tc, test_bad_tls_options);
 	suite_add_tcase(s, tc);
 	return s;
 }
@@ -198,7 +274,18 @@ int main()
 		std::perror("mkdtemp");
 		return EXIT_FAILURE;
 	}
+	const std::string cert_dir = std::string(temp_dir) + "/certs";
+	try {
+		if (mkdir(cert_dir.c_str(), 0700) < 0)
+			throw std::runtime_error("mkdir " + cert_dir);
+		certs = myproxy::test::make_test_certificates(cert_dir);
+	} catch (const std::exception &e) {
+		std::fprintf(stderr, "%s\n", e.what());
+		return EXIT_FAILURE;
+	}
 	const int status = run_check_suites({lua_cluster_suite()});
+	if (std::system(("rm -rf '" + cert_dir + "'").c_str()) != 0)
+		std::fprintf(stderr, "cannot remove %s\n", cert_dir.c_str());
 	unlink(config_path().c_str());
 	rmdir(temp_dir);
 	return status;

@@ -2,7 +2,8 @@
 // greeting captured from a real server, then OK, a one-value result set and EOF), in one piece and
 // byte by byte; the classification of every outcome (alive, read_only, auth_failed for refused
 // credentials, dead for everything else); and hostile input: every prefix of a good exchange cut
-// off, oversized packets, garbage, wrong result shapes.
+// off, oversized packets, garbage, wrong result shapes; with ssl, START_TLS after the greeting and
+// the login over TLS, a node without CLIENT_SSL dead, cleartext before the handshake dead.
 #include "common/command_packet.hpp"
 #include "common/handshake_response41.hpp"
 #include "common/mysql_packet.hpp"
@@ -241,6 +242,100 @@ START_TEST(test_after_done)
 }
 END_TEST
 
+/* The greeting with CLIENT_SSL (0x0800) added to its capabilities. */
+static std::string ssl_greeting()
+{
+	std::string hex = GREETING;
+	hex.replace(hex.find("00fef708"), 8, "00feff08");
+	return hex;
+}
+
+/* With ssl: the greeting leads to the SSLRequest and START_TLS; after tls_established() the
+ * HandshakeResponse41 goes out (seq 2) and the check ends as without TLS. */
+START_TEST(test_tls)
+{
+	NodeCheck check("monitor", "secret", true);
+	Bytes out;
+	Bytes stream;
+	std::uint8_t seq = 0;
+	append_packet(stream, packet_test::from_hex(ssl_greeting()), seq);
+	ck_assert(check.receive(stream, out) == NodeCheckStatus::START_TLS);
+	auto packets = packets_of(out);
+	ck_assert_uint_eq(packets.size(), 1);
+	ck_assert_uint_eq(packets[0].header.sequence_id, 1);
+	/* An SSLRequest: capabilities, max packet size, character set, 23 zero bytes. */
+	ck_assert_uint_eq(packets[0].payload.size(), 32);
+	ck_assert(!check.done());
+
+	out.clear();
+	ck_assert(check.tls_established(out) == NodeCheckStatus::CONTINUE);
+	packets = packets_of(out);
+	ck_assert_uint_eq(packets.size(), 1);
+	ck_assert_uint_eq(packets[0].header.sequence_id, 2);
+	auto response = parse_handshake_response41(packets[0].payload);
+	ck_assert(response.ok());
+	ck_assert(std::string(response->user) == "monitor");
+	ck_assert(std::string(response->auth_plugin_name) == "mysql_native_password");
+
+	out.clear();
+	Bytes rest;
+	seq = 3;
+	append_packet(rest, packet_test::from_hex(OK_AUTOCOMMIT), seq);
+	seq = 1;
+	for (const std::string &hex : result_with("1"))
+		append_packet(rest, packet_test::from_hex(hex), seq);
+	ck_assert(check.receive(rest, out) == NodeCheckStatus::DONE);
+	assert_outcome({true, check.state(), check.detail(), {}}, NodeState::read_only, "read_only=1");
+}
+END_TEST
+
+/* TLS was asked for: a node that does not offer it is dead, never checked in clear. */
+START_TEST(test_tls_unavailable_is_dead)
+{
+	NodeCheck check("monitor", "secret", true);
+	Bytes out;
+	Bytes stream;
+	std::uint8_t seq = 0;
+	append_packet(stream, packet_test::from_hex(GREETING), seq);
+	ck_assert(check.receive(stream, out) == NodeCheckStatus::DONE);
+	ck_assert(check.state() == NodeState::dead);
+	ck_assert_msg(check.detail().find("login failed") != std::string::npos, "%s", check.detail().c_str());
+}
+END_TEST
+
+/* Cleartext behind the greeting (or while the handshake runs) would be mixed into the TLS stream. */
+START_TEST(test_tls_cleartext_injection_is_dead)
+{
+	{
+		NodeCheck check("monitor", "secret", true);
+		Bytes out;
+		Bytes stream;
+		std::uint8_t seq = 0;
+		append_packet(stream, packet_test::from_hex(ssl_greeting()), seq);
+		append_packet(stream, packet_test::from_hex(OK_AUTOCOMMIT), seq);
+		ck_assert(check.receive(stream, out) == NodeCheckStatus::DONE);
+		assert_outcome({true, check.state(), check.detail(), {}}, NodeState::dead, "before the TLS handshake");
+	}
+	{
+		NodeCheck check("monitor", "secret", true);
+		Bytes out;
+		Bytes stream;
+		std::uint8_t seq = 0;
+		append_packet(stream, packet_test::from_hex(ssl_greeting()), seq);
+		ck_assert(check.receive(stream, out) == NodeCheckStatus::START_TLS);
+		ck_assert(check.receive(packet_test::from_hex("00"), out) == NodeCheckStatus::DONE);
+		assert_outcome({true, check.state(), check.detail(), {}}, NodeState::dead, "before the TLS handshake");
+	}
+	{
+		/* tls_established() without START_TLS is an internal error, not a crash. */
+		NodeCheck check("monitor", "secret", true);
+		Bytes out;
+		ck_assert(check.tls_established(out) == NodeCheckStatus::DONE);
+		ck_assert(check.state() == NodeState::dead);
+	}
+}
+END_TEST
+
 static Suite *node_check_suite()
 {
 	Suite *s = suite_create("node_check");
@@ -256,6 +351,11 @@ static Suite *node_check_suite()
 	tcase_add_test(tc, test_bad_results_are_dead);
 	tcase_add_test(tc, test_garbage_is_dead);
 	tcase_add_test(tc, test_every_prefix);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("tls");
+	tcase_add_test(tc, test_tls);
+	tcase_add_test(tc, test_tls_unavailable_is_dead);
+	tcase_add_test(tc, test_tls_cleartext_injection_is_dead);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,9 +1,9 @@
-// Unit tests for worker/stream_socket: the plain path, and TLS between two StreamSockets over a
+// Unit tests for common/stream_socket: the plain path, and TLS between two StreamSockets over a
 // non-blocking socketpair (certificates from the openssl command-line tool): handshake, bytes
 // already read before start_tls(), data larger than a TLS record read through a small buffer
 // (pending()), verification failures with their reason, close_notify and EOF.
 #include "tests/tls_certificates.hpp"
-#include "worker/stream_socket.hpp"
+#include "common/stream_socket.hpp"
 #include "tests/check_main.hpp"
 
 #include <openssl/ssl.h>

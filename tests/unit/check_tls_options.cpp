@@ -184,6 +184,50 @@ START_TEST(test_connect_options)
 }
 END_TEST
 
+/* client:connect(cluster, hr [, options]): the cluster's TLS options apply unless the call names
+ * ssl; then the call's options replace them as a whole. */
+static ConnectAction connect_cluster_with(const std::string &cluster_options, const std::string &options)
+{
+	const std::string script = "local c = mysql_cluster({'127.0.0.1:3306'}, " + cluster_options + ")\n"
+				   "return { on_handshake_response = function(client, hr)\n"
+				   "  return client:connect(c, hr, " + options + ")\nend }\n";
+	Harness h(script.c_str());
+	CallbackRun run(h.L);
+	HandshakeResponseFields fields;
+	fields.user = "u";
+	h.start_handshake_response(run, fields);
+	return std::get<ConnectAction>(take_action(run, on_handshake_response_rules));
+}
+
+START_TEST(test_connect_cluster_precedence)
+{
+	const std::string cluster_tls = "{ssl = true, ssl_ca = " + q(certs.ca()) + ", ssl_server_name = 'db.example'}";
+	ConnectAction inherited = connect_cluster_with(cluster_tls, "{}");
+	ck_assert(inherited.ssl && inherited.ssl_verify);
+	ck_assert_ptr_nonnull(inherited.ssl_context);
+	assert_str_eq(inherited.ssl_server_name, "db.example");
+	ConnectAction read_only = connect_cluster_with(cluster_tls, "{read_only = true}");
+	ck_assert(read_only.ssl && read_only.read_only);
+	ck_assert_ptr_nonnull(read_only.ssl_context);
+	assert_str_eq(read_only.ssl_server_name, "db.example");
+
+	/* The call's own ssl replaces everything: no server name left over from the cluster. */
+	ConnectAction replaced = connect_cluster_with(cluster_tls, "{ssl = true, ssl_verify_server_cert = false}");
+	ck_assert(replaced.ssl && !replaced.ssl_verify);
+	ck_assert_ptr_nonnull(replaced.ssl_context);
+	assert_str_eq(replaced.ssl_server_name, "");
+	ConnectAction off = connect_cluster_with(cluster_tls, "{ssl = false}");
+	ck_assert(!off.ssl);
+	ck_assert_ptr_null(off.ssl_context);
+
+	/* A cluster without TLS, a call with it. */
+	ConnectAction call_only = connect_cluster_with("{}", "{ssl = true, ssl_verify_server_cert = false}");
+	ck_assert(call_only.ssl && !call_only.ssl_verify);
+	ConnectAction neither = connect_cluster_with("nil", "nil");
+	ck_assert(!neither.ssl);
+}
+END_TEST
+
 START_TEST(test_connect_option_errors)
 {
 	static const struct {
@@ -256,6 +300,7 @@ static Suite *tls_options_suite()
 	tcase_add_test(tc, test_mysql_ssl_ca);
 	tcase_add_test(tc, test_connect_options);
 	tcase_add_test(tc, test_connect_option_errors);
+	tcase_add_test(tc, test_connect_cluster_precedence);
 	tcase_add_test(tc, test_client_ssl_attribute);
 	suite_add_tcase(s, tc);
 	return s;

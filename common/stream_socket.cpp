@@ -2,7 +2,7 @@
 // socket BIO for two reasons: the bytes a client sent right behind its SSLRequest were already read
 // into the login buffer and must reach OpenSSL first, and send() with MSG_NOSIGNAL is the same
 // syscall the plain path makes (recvfrom/sendto), so the sandbox's list stays short.
-#include "worker/stream_socket.hpp"
+#include "common/stream_socket.hpp"
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -75,7 +75,8 @@ struct StreamSocketBio {
 
 	static BIO_METHOD *method() noexcept
 	{
-		/* Built once per process, on first use (in the worker, after the fork). */
+		/* Built once per process, on first use (the master's first TLS check, or a worker's first
+		 * TLS connection; a worker forked later inherits the master's). */
 		static BIO_METHOD *const instance = [] {
 			BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "myproxy stream");
 			if (m != nullptr) {

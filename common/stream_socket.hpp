@@ -1,6 +1,7 @@
-// One byte stream of a worker connection (the client's or the backend's socket): plain, or TLS over
-// the same non-blocking fd once start_tls() was called.  Worker side; the SSL_CTX comes from the
-// master (loaded before the fork), so nothing here opens a file.  The plain path is one recv()/send()
+// One byte stream of a connection: plain, or TLS over the same non-blocking fd once start_tls() was
+// called.  Used by the worker (the client's and the backend's socket) and by the master's cluster
+// monitor (node checks); the SSL_CTX comes from config.lua (loaded before the fork), so nothing
+// here opens a file, which the sandboxed worker could not.  The plain path is one recv()/send()
 // per call, as before TLS existed; TLS maps OpenSSL's want-read/want-write onto epoll events, so the
 // caller polls through poll_events() and translates wake-ups through ready_events().  Never logs:
 // errors come back as errno values, and tls_error() keeps OpenSSL's text for the caller's log line.
