@@ -4,6 +4,8 @@
 #include "client_login.hpp"
 
 #include "auth_switch.hpp"
+#include "caching_sha2_password.hpp"
+#include "ed25519_password.hpp"
 #include "err_packet.hpp"
 #include "handshake_v10.hpp"
 #include "mysql_capabilities.hpp"
@@ -44,7 +46,8 @@ ClientLogin::ClientLogin(const ClientLoginParams &params)
 	: user(params.user), password(params.password), password_sha1(params.password_sha1),
 	  database(params.database), wanted_capabilities(params.capabilities),
 	  character_set(params.character_set), max_packet_size(params.max_packet_size),
-	  allow_clear_password(params.allow_clear_password), plugin(params.initial_plugin), ssl(params.ssl)
+	  allow_clear_password(params.allow_clear_password), local_transport(params.secure_transport),
+	  server_public_key(params.server_public_key), plugin(params.initial_plugin), ssl(params.ssl)
 {
 	attrs.reserve(params.attrs.size());
 	for (const ConnectAttr &attr : params.attrs)
@@ -86,26 +89,43 @@ ClientLoginStatus ClientLogin::fail_server(ByteSpan payload)
 	return fail(ClientLoginFailure::Kind::SERVER_ERROR, std::string(err->message));
 }
 
-/* Appends the auth response of the current plugin for @nonce; on failure sets @problem. */
-bool ClientLogin::append_auth_response(std::vector<std::uint8_t> &out, ByteSpan nonce, std::string &problem)
+/* Appends the auth response of the current plugin for @plugin_nonce; on failure sets @problem. */
+bool ClientLogin::append_auth_response(std::vector<std::uint8_t> &out, ByteSpan plugin_nonce, std::string &problem)
 {
 	if (plugin == MYSQL_NATIVE_PASSWORD) {
 		if (password_sha1) {
-			auto scramble = native_password_scramble_from_sha1(*password_sha1, nonce);
+			auto scramble = native_password_scramble_from_sha1(*password_sha1, plugin_nonce);
 			if (scramble) {
 				out.insert(out.end(), scramble->begin(), scramble->end());
 				OPENSSL_cleanse(scramble->data(), scramble->size());
 				return true;
 			}
-		} else if (native_password_auth_response(out, password, nonce)) {
+		} else if (native_password_auth_response(out, password, plugin_nonce)) {
 			return true;
 		}
 		problem = "mysql_native_password: the server's nonce is not 20 bytes";
 		return false;
 	}
+	if (plugin == CACHING_SHA2_PASSWORD) {
+		if (password_sha1) {
+			problem = "caching_sha2_password needs the password, but only its SHA1 is known";
+			return false;
+		}
+		if (!caching_sha2_auth_response(out, password, plugin_nonce)) {
+			problem = "caching_sha2_password: SHA256 failed";
+			return false;
+		}
+		sha2_step = Sha2Step::SCRAMBLE_SENT;
+		return true;
+	}
+	if (plugin == CLIENT_ED25519)
+		/* In HandshakeResponse41 there is no nonce yet: the server sends one in its switch. */
+		return state == State::GREETING || state == State::TLS_HANDSHAKE ||
+		       append_ed25519(out, plugin_nonce, problem);
 	if (plugin == MYSQL_CLEAR_PASSWORD) {
-		if (!allow_clear_password) {
-			problem = "mysql_clear_password is not allowed for this login";
+		if (!cleartext_allowed()) {
+			problem = "mysql_clear_password is not allowed for this login (neither TLS nor a local socket, "
+				  "and allow_cleartext is not set)";
 			return false;
 		}
 		if (password_sha1) {
@@ -151,11 +171,11 @@ ClientLoginStatus ClientLogin::greeting(ByteSpan payload, std::vector<std::uint8
 	if (!(capabilities & CLIENT_PLUGIN_AUTH) && plugin != MYSQL_NATIVE_PASSWORD)
 		return fail(ClientLoginFailure::Kind::PROTOCOL_ERROR,
 			    "the server cannot switch auth plugins (no CLIENT_PLUGIN_AUTH)");
-	if (plugin == MYSQL_NATIVE_PASSWORD) {
-		auto nonce = handshake_v10_scramble20(*handshake);
-		if (!nonce)
-			return fail_parse(nonce.error());
-		greeting_nonce.assign(nonce->begin(), nonce->end());
+	if (plugin == MYSQL_NATIVE_PASSWORD || plugin == CACHING_SHA2_PASSWORD) {
+		auto scramble = handshake_v10_scramble20(*handshake);
+		if (!scramble)
+			return fail_parse(scramble.error());
+		greeting_nonce.assign(scramble->begin(), scramble->end());
 	}
 	if (ssl) {
 		if (!(offered & CLIENT_SSL))
@@ -195,7 +215,9 @@ ClientLoginStatus ClientLogin::send_response(std::vector<std::uint8_t> &out)
 	const std::uint32_t capabilities = result.capabilities;
 	std::vector<std::uint8_t> auth;
 	std::string problem;
-	if (!append_auth_response(auth, greeting_nonce, problem))
+	/* Kept: caching_sha2_password's RSA path XORs the password with it. */
+	nonce.assign(greeting_nonce.begin(), greeting_nonce.end());
+	if (!append_auth_response(auth, nonce, problem))
 		return fail(ClientLoginFailure::Kind::PROTOCOL_ERROR, std::move(problem));
 	wipe(greeting_nonce);
 	greeting_nonce.clear();
@@ -246,6 +268,8 @@ ClientLoginStatus ClientLogin::auth_switch(ByteSpan payload, std::vector<std::ui
 		return fail_parse(request.error());
 	}
 	plugin = request->plugin_name;
+	nonce.assign(request->plugin_data.begin(), request->plugin_data.end());
+	sha2_step = Sha2Step::NONE;
 	std::vector<std::uint8_t> auth;
 	std::string problem;
 	if (!append_auth_response(auth, request->plugin_data, problem))
@@ -269,6 +293,41 @@ ClientLoginStatus ClientLogin::accepted(ByteSpan payload)
 	return ClientLoginStatus::SUCCEEDED;
 }
 
+/* AuthMoreData: only caching_sha2_password has further rounds (fast-auth result, full authentication,
+ * the server's public key). */
+ClientLoginStatus ClientLogin::more_data(ByteSpan payload, std::vector<std::uint8_t> &out)
+{
+	auto more = parse_auth_more_data(payload);
+	if (!more)
+		return fail_parse(more.error());
+	if (plugin != CACHING_SHA2_PASSWORD || sha2_step == Sha2Step::NONE || sha2_step == Sha2Step::PASSWORD_SENT)
+		return fail(ClientLoginFailure::Kind::PROTOCOL_ERROR,
+			    "unexpected AuthMoreData for auth plugin '" + printable_plugin_name(plugin) + "'");
+	std::vector<std::uint8_t> reply;
+	std::string problem;
+	bool ok;
+	if (sha2_step == Sha2Step::KEY_REQUESTED) {
+		ok = append_caching_sha2_rsa(reply, ByteReader::as_string(more->data), problem);
+	} else if (more->data.size() == 1 && more->data[0] == CACHING_SHA2_FAST_AUTH_SUCCESS) {
+		/* The OK (or ERR) follows; nothing to send. */
+		sha2_step = Sha2Step::PASSWORD_SENT;
+		return ClientLoginStatus::CONTINUE;
+	} else if (more->data.size() == 1 && more->data[0] == CACHING_SHA2_PERFORM_FULL_AUTH) {
+		ok = append_caching_sha2_full_auth(reply, problem);
+	} else {
+		return fail(ClientLoginFailure::Kind::PROTOCOL_ERROR,
+			    "caching_sha2_password: unexpected AuthMoreData of " + std::to_string(more->data.size()) +
+				    " bytes");
+	}
+	if (!ok) {
+		wipe(reply);
+		return fail(ClientLoginFailure::Kind::PROTOCOL_ERROR, std::move(problem));
+	}
+	append_packet(out, reply, next_sequence_id);
+	wipe(reply);
+	return ClientLoginStatus::CONTINUE;
+}
+
 ClientLoginStatus ClientLogin::auth_result(ByteSpan payload, std::vector<std::uint8_t> &out)
 {
 	if (payload.empty())
@@ -281,9 +340,7 @@ ClientLoginStatus ClientLogin::auth_result(ByteSpan payload, std::vector<std::ui
 	case AUTH_SWITCH_REQUEST_HEADER:
 		return auth_switch(payload, out);
 	case AUTH_MORE_DATA_HEADER:
-		/* Neither plugin spoken here has a second round. */
-		return fail(ClientLoginFailure::Kind::PROTOCOL_ERROR,
-			    "unexpected AuthMoreData for auth plugin '" + printable_plugin_name(plugin) + "'");
+		return more_data(payload, out);
 	}
 	return fail(ClientLoginFailure::Kind::PROTOCOL_ERROR,
 		    "unexpected packet during authentication (header byte " + std::to_string(payload[0]) + ")");

@@ -22,6 +22,8 @@ namespace myproxy {
 
 constexpr std::string_view MYSQL_NATIVE_PASSWORD = "mysql_native_password";
 constexpr std::string_view MYSQL_CLEAR_PASSWORD = "mysql_clear_password";
+/* The plugins ClientLogin speaks: these two, caching_sha2_password (caching_sha2_password.hpp) and
+ * client_ed25519 (ed25519_password.hpp). */
 
 /* utf8mb4_general_ci: understood by every MariaDB and MySQL server that speaks protocol 4.1 with
  * plugin auth. */
@@ -52,10 +54,18 @@ struct ClientLoginParams {
 	std::uint32_t capabilities = 0;
 	std::uint8_t character_set = CLIENT_LOGIN_DEFAULT_CHARACTER_SET;
 	std::uint32_t max_packet_size = 1u << 24;
-	/* Whether the server may have us send the password in clear text (mysql_clear_password).  Only
-	 * over a connection the caller trusts: there is no TLS here. */
+	/* Whether the server may have us send the password in clear text (mysql_clear_password) even
+	 * without secure_transport: the script's explicit choice (connect option allow_cleartext). */
 	bool allow_clear_password = false;
-	/* The plugin named in HandshakeResponse41.  mysql_native_password answers the greeting's nonce;
+	/* The connection cannot be read by others: a local (UNIX) socket.  Allows mysql_clear_password,
+	 * and makes caching_sha2_password's full path send the password as it is instead of
+	 * RSA-encrypted.  TLS established through this login counts too (private_channel()). */
+	bool secure_transport = false;
+	/* caching_sha2_password's full path without secure_transport: the server's RSA public key (PEM)
+	 * when the script configured one; empty: ask the server for its key. */
+	std::string_view server_public_key;
+	/* The plugin named in HandshakeResponse41.  mysql_native_password and caching_sha2_password
+	 * answer the greeting's nonce;
 	 * mysql_clear_password (needs allow_clear_password) sends the password; any other name goes with
 	 * an empty auth response, so that the server switches us to the account's plugin (what a client
 	 * does that does not know the server's default plugin; tests use it to provoke a switch). */
@@ -118,6 +128,8 @@ enum class ClientLoginStatus : std::uint8_t {
 
 class ClientLogin {
 	enum class State : std::uint8_t { GREETING, TLS_HANDSHAKE, AUTH_RESULT, SWITCHED_AUTH_RESULT, SUCCEEDED, FAILED };
+	/* Where caching_sha2_password's exchange is: scramble sent, public key requested, password sent. */
+	enum class Sha2Step : std::uint8_t { NONE, SCRAMBLE_SENT, KEY_REQUESTED, PASSWORD_SENT };
 
 	/* Own copies: the caller's strings may be gone by the time the server answers. */
 	std::string user;
@@ -129,12 +141,17 @@ class ClientLogin {
 	std::uint8_t character_set;
 	std::uint32_t max_packet_size;
 	bool allow_clear_password;
+	bool local_transport;
+	std::string server_public_key;
 	std::string plugin;
 	bool ssl;
 	/* TLS is up (tls_established()): the auth plugins may send secrets in clear over it. */
 	bool tls_active = false;
 	/* The greeting's 20-byte nonce, kept across the TLS handshake. */
 	std::vector<std::uint8_t> greeting_nonce;
+	/* The nonce the current plugin answered (caching_sha2_password's RSA path needs it again). */
+	std::vector<std::uint8_t> nonce;
+	Sha2Step sha2_step = Sha2Step::NONE;
 
 	State state = State::GREETING;
 	std::uint8_t next_sequence_id = 0;
@@ -150,6 +167,14 @@ class ClientLogin {
 	ClientLoginStatus auth_result(ByteSpan payload, std::vector<std::uint8_t> &out);
 	ClientLoginStatus auth_switch(ByteSpan payload, std::vector<std::uint8_t> &out);
 	ClientLoginStatus accepted(ByteSpan payload);
+	ClientLoginStatus more_data(ByteSpan payload, std::vector<std::uint8_t> &out);
+	/* client_login_plugins.cpp: one function per plugin's packets. */
+	bool append_caching_sha2_full_auth(std::vector<std::uint8_t> &out, std::string &problem);
+	bool append_caching_sha2_rsa(std::vector<std::uint8_t> &out, std::string_view pem, std::string &problem);
+	bool append_ed25519(std::vector<std::uint8_t> &out, ByteSpan nonce, std::string &problem);
+	/* Whether a secret may go over the connection as it is: a local socket, or TLS. */
+	bool private_channel() const noexcept { return local_transport || tls_active; }
+	bool cleartext_allowed() const noexcept { return allow_clear_password || private_channel(); }
 
 public:
 	explicit ClientLogin(const ClientLoginParams &params);
