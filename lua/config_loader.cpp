@@ -62,9 +62,15 @@ bool check_handler(lua_State *L, int idx)
 			return false;
 		}
 		const char *key = lua_tostring(L, -2);
+		if (is_listener_auth_field(key)) {
+			if (!check_listener_auth_field(L, key))
+				return false;
+			lua_pop(L, 1);
+			continue;
+		}
 		if (!is_handler_field(key)) {
 			lua_pushfstring(L, "unknown handler field '%s' (expected on_connect, on_handshake_response, "
-					   "on_command_phase or on_init_db)", key);
+					   "on_command_phase, on_init_db, auth_plugins or rsa_private_key)", key);
 			return false;
 		}
 		if (lua_type(L, -1) != LUA_TFUNCTION) {
@@ -441,6 +447,8 @@ ConfigResult load_config(const std::string &path, std::size_t heap_limit)
 	forget_lua_clusters(L);
 	const lua_Integer count = static_cast<lua_Integer>(lua_rawlen(L, -1));
 	config.listeners.reserve(static_cast<std::size_t>(count));
+	/* One key for all listeners that offer caching_sha2_password without a key of their own. */
+	std::optional<RsaKeyPair> generated_key;
 	for (lua_Integer i = 1; i <= count; ++i) {
 		lua_rawgeti(L, -1, i);
 		const ListenerRecord record = *static_cast<const ListenerRecord *>(lua_touserdata(L, -1));
@@ -453,6 +461,15 @@ ConfigResult load_config(const std::string &path, std::size_t heap_limit)
 		listener.require_ssl = record.require_ssl;
 		listener.description = record.systemd ? "systemd" : to_string(record.address);
 		listener.origin = std::string(record.source) + ":" + std::to_string(record.line);
+		lua_rawgeti(L, LUA_REGISTRYINDEX, record.handler_ref);
+		std::string problem;
+		const bool loaded = load_listener_auth(L, -1, listener.auth, generated_key, problem);
+		lua_pop(L, 1);
+		if (!loaded) {
+			ConfigError error;
+			error.message = listener.origin + ": " + problem;
+			return error;
+		}
 	}
 	lua_pop(L, 1);
 	return config;

@@ -7,6 +7,7 @@
 
 #include "common/socket_address.hpp"
 #include "lua/lua_cluster.hpp"
+#include "lua/listener_auth.hpp"
 #include "lua/lua_state.hpp"
 
 #include <cstddef>
@@ -61,6 +62,8 @@ struct ListenerConfig {
 	SSL_CTX *ssl_context = nullptr;
 	/* The option require_ssl: a client that does not start TLS is refused. */
 	bool require_ssl = false;
+	/* The handler's auth_plugins and rsa_private_key, loaded (key file read or key generated). */
+	ListenerAuth auth;
 };
 
 struct Config {

@@ -48,6 +48,9 @@ struct ConnectAction {
 	/* SNI and the name the certificate must match; empty: an IP address is checked against the
 	 * certificate's IP addresses, a UNIX socket gets no name check. */
 	std::string ssl_server_name;
+	/* Options allow_cleartext and server_public_key (lua_connect_auth.hpp). */
+	bool allow_cleartext = false;
+	std::string server_public_key;
 };
 
 /* client:err(message): send an ERR (access denied) with this message. */

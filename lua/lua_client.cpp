@@ -7,6 +7,7 @@
 #include "lua/lua_action.hpp"
 #include "lua/lua_address.hpp"
 #include "lua/lua_cluster.hpp"
+#include "lua/lua_connect_auth.hpp"
 #include "lua/lua_handshake_response.hpp"
 #include "lua/lua_tls_options.hpp"
 
@@ -239,8 +240,9 @@ struct ConnectOptions {
 	bool read_only;
 };
 
-/* The options table of client:connect(); any other key is an error. */
-ConnectOptions check_connect_options(lua_State *L, int arg, bool cluster)
+/* The options table of client:connect(); any other key is an error.  The authentication options
+ * (lua_connect_auth.hpp) go to @auth, whose views stay valid while the table is on the stack. */
+ConnectOptions check_connect_options(lua_State *L, int arg, bool cluster, LuaConnectAuthOptions &auth)
 {
 	ConnectOptions options{default_lua_tls_client_options(), false};
 	if (lua_isnoneornil(L, arg))
@@ -257,7 +259,8 @@ ConnectOptions check_connect_options(lua_State *L, int arg, bool cluster)
 				luaL_argerror(L, arg, "option read_only needs a mysql_cluster(), not an address");
 		} else if (!read_lua_tls_client_option(L, arg, options.tls)) {
 			const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : luaL_typename(L, -2);
-			luaL_argerror(L, arg, lua_pushfstring(L, "unknown option '%s'", key));
+			if (lua_type(L, -2) != LUA_TSTRING || !check_connect_auth_option(L, arg, key, auth))
+				luaL_argerror(L, arg, lua_pushfstring(L, "unknown option '%s'", key));
 		}
 		lua_pop(L, 1);
 	}
@@ -280,7 +283,8 @@ int client_connect(lua_State *L)
 		address = check_lua_address(L, 2);
 	}
 	const LuaHandshakeResponse checked = check_lua_handshake_response(L, 3);
-	const ConnectOptions options = check_connect_options(L, 4, cluster.has_value());
+	LuaConnectAuthOptions auth{};
+	const ConnectOptions options = check_connect_options(L, 4, cluster.has_value(), auth);
 	/* A cluster's TLS options apply unless this call names ssl: then its own options replace them
 	 * as a whole (documented in myproxy.lua(5)). */
 	const LuaTlsClientOptions tls = cluster && !lua_tls_client_options_given(options.tls) ? lua_cluster_tls(L, 2)
@@ -300,6 +304,7 @@ int client_connect(lua_State *L)
 			action.ssl_server_name = tls.server_name;
 		/* Pushes above the action while iterating attributes, which stays at the same index. */
 		copy_lua_handshake_response(L, checked, action);
+		copy_connect_auth_options(auth, action);
 	} catch (const std::bad_alloc &) {
 		failed = true;
 	}

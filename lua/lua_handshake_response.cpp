@@ -45,6 +45,8 @@ int build_handshake_response(lua_State *L)
 		}
 	}
 	lua_setfield(L, -2, "attributes");
+	if (fields.proof_ref != nullptr)
+		*fields.proof_ref = add_auth_verify_method(L, fields.verify);
 	return 1;
 }
 

@@ -5,6 +5,7 @@
 
 #include "common/handshake_response41.hpp"
 #include "lua/lua_action.hpp"
+#include "lua/lua_auth_verify.hpp"
 
 #include <optional>
 #include <string_view>
@@ -21,9 +22,13 @@ struct HandshakeResponseFields {
 	std::optional<std::string_view> password;
 	/* Empty: none. */
 	std::string_view database;
-	/* The plugin the client named in its response; empty when it named none. */
+	/* The plugin the client authenticated with; empty when it named none. */
 	std::string_view auth_plugin;
 	ConnectAttrs attributes;
+	/* A verify method for clients that sent a scramble (lua_auth_verify.hpp); when its kind is not
+	 * none, *proof_ref receives the reference to its proof. */
+	AuthVerifyInput verify;
+	int *proof_ref = nullptr;
 };
 
 /* Pushes a fresh table {user=, password=, database=, auth_plugin=, attributes={key=value...}}; the

@@ -18,6 +18,7 @@
 #include "common/mysql_packet.hpp"
 #include "common/native_password.hpp"
 #include "common/ok_packet.hpp"
+#include "lua/lua_auth_verify.hpp"
 #include "lua/callback_run.hpp"
 #include "lua/config_loader.hpp"
 #include "lua/lua_handshake_response.hpp"
@@ -38,7 +39,7 @@ namespace myproxy {
 
 ClientConnection::ClientConnection(Worker &owner, UniqueFd socket, const ClientInfo &info)
 	: worker(owner), client_fd(std::move(socket)), id(info.client_id),
-	  handler(owner.handler_ref(info.listener_index))
+	  handler(owner.handler_ref(info.listener_index)), listener_auth(owner.listener_auth(info.listener_index))
 {
 	client_stream.attach(client_fd.get());
 	if (const ListenerConfig *listener = owner.listener(info.listener_index)) {
@@ -74,6 +75,7 @@ ClientConnection::~ClientConnection()
 		callback.reset();
 		if (client_ref != LUA_NOREF)
 			detach_lua_client(worker.lua(), client_ref);
+		release_auth_proof(worker.lua(), auth_proof_ref);
 		relay.reset();
 		sd_event_source_disable_unref(client_source);
 		sd_event_source_disable_unref(backend_source);
@@ -85,6 +87,7 @@ ClientConnection::~ClientConnection()
 	}
 	wipe(client_password);
 	wipe(login_packet);
+	wipe(client_scramble);
 }
 
 /* --- logging ------------------------------------------------------------------------------- */
@@ -295,6 +298,7 @@ void ClientConnection::close() noexcept
 		detach_lua_client(worker.lua(), client_ref);
 		client_ref = LUA_NOREF;
 	}
+	release_auth_proof(worker.lua(), auth_proof_ref);
 	relay.reset();
 	login.reset();
 	client_source = sd_event_source_disable_unref(client_source);

@@ -12,6 +12,7 @@
 #include "common/socket_address.hpp"
 #include "common/unique_fd.hpp"
 #include "lua/callback_run.hpp"
+#include "lua/listener_auth.hpp"
 #include "lua/lua_action.hpp"
 #include "lua/lua_client.hpp"
 #include "worker/relay.hpp"
@@ -173,6 +174,22 @@ private:
 
 	std::uint64_t id;
 	int handler;
+	/* Server-side authentication (client_connection_auth.cpp): the listener's plugins, the one the
+	 * client uses, where its exchange is, the greeting's nonce and the client's scramble. */
+	enum class ClientAuthStep : std::uint8_t {
+		response,	 /* waiting for the plugin's first data (after an AuthSwitchRequest) */
+		full_auth,	 /* caching_sha2_password: PERFORM_FULL_AUTH sent */
+		public_key_sent, /* ... and the client asked for our RSA key */
+	};
+	const ListenerAuth *listener_auth;
+	ClientAuthPlugin client_plugin = ClientAuthPlugin::clear_password;
+	ClientAuthStep client_auth_step = ClientAuthStep::response;
+	std::array<std::uint8_t, 20> greeting_nonce{};
+	std::vector<std::uint8_t> client_scramble;
+	/* The verify method's proof (lua_auth_verify.hpp) while on_handshake_response runs. */
+	int auth_proof_ref = -2; /* LUA_NOREF */
+	/* caching_sha2_password: on_handshake_response runs with the fast-path scramble. */
+	bool sha2_fast_phase = false;
 	int client_ref = -2; /* LUA_NOREF */
 	ClientAttributes attributes;
 	Phase phase = Phase::on_connect;
@@ -278,6 +295,13 @@ private:
 	void start_client_tls();
 	void client_tls_step();
 	void run_handshake_response_script();
+	/* client_connection_auth.cpp */
+	bool client_transport_secure() const noexcept;
+	void choose_client_auth(const HandshakeResponse41 &response);
+	void accept_client_auth_data(ByteSpan data);
+	void client_auth_packet(std::vector<std::uint8_t> &payload);
+	void send_auth_more_data(ByteSpan data);
+	bool client_auth_outcome(CallbackOutcome &outcome);
 	void connect_backend(ConnectAction &action);
 	bool choose_node(const ConnectAction &action);
 	void start_backend_connect();

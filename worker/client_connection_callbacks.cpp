@@ -145,6 +145,8 @@ void ClientConnection::dispatch_outcome(CallbackKind kind, CallbackOutcome &outc
 		break;
 
 	case CallbackKind::on_handshake_response:
+		if (client_auth_outcome(outcome))
+			break;
 		if (outcome.kind != CallbackOutcome::Kind::action) {
 			fail_login(ER_UNKNOWN_ERROR, "myproxy: the login script failed");
 		} else if (err != nullptr) {
@@ -192,6 +194,17 @@ bool ClientConnection::push_client_and_response(std::string_view user, std::stri
 		fields.password = client_password;
 	fields.database = database;
 	fields.auth_plugin = auth_plugin;
+	/* Clients that sent a scramble get the verify method of their plugin (not COM_CHANGE_USER,
+	 * which always asks for the password). */
+	if (phase == Phase::on_handshake_response && !client_password_given) {
+		if (client_plugin == ClientAuthPlugin::native_password)
+			fields.verify.kind = AuthVerifyKind::native_password;
+		else if (client_plugin == ClientAuthPlugin::caching_sha2_password && sha2_fast_phase)
+			fields.verify.kind = AuthVerifyKind::caching_sha2_password;
+		fields.verify.nonce = greeting_nonce;
+		fields.verify.response = client_scramble;
+		fields.proof_ref = &auth_proof_ref;
+	}
 	if (!attrs_block.empty()) {
 		auto attrs = parse_connect_attrs(attrs_block);
 		if (attrs)

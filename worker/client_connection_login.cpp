@@ -219,7 +219,8 @@ void ClientConnection::send_greeting()
 	params.capabilities = offered_capabilities | (listener_tls != nullptr ? CLIENT_SSL : 0);
 	params.character_set = greeting_character_set;
 	params.status_flags = SERVER_STATUS_AUTOCOMMIT;
-	params.auth_plugin_name = MYSQL_CLEAR_PASSWORD;
+	params.auth_plugin_name = client_auth_plugin_name(listener_auth->plugins.front());
+	greeting_nonce = *scramble;
 	std::vector<std::uint8_t> out;
 	const std::size_t start = begin_packet(out);
 	if (!build_handshake_v10(out, params)) {
@@ -246,10 +247,7 @@ void ClientConnection::handle_client_login_packet(std::vector<std::uint8_t> &pay
 	client_sequence = std::uint8_t(sequence_id + 1);
 
 	if (phase == Phase::auth_switch_sent) {
-		client_password = cleartext_password(payload);
-		client_password_given = true;
-		wipe(payload);
-		run_handshake_response_script();
+		client_auth_packet(payload);
 		return;
 	}
 
@@ -283,28 +281,14 @@ void ClientConnection::handle_client_login_packet(std::vector<std::uint8_t> &pay
 	client_character_set = response->character_set;
 	client_max_packet_size = response->max_packet_size;
 	if (!(response->capabilities & CLIENT_PLUGIN_AUTH)) {
-		log(LogLevel::info, "the client cannot switch to mysql_clear_password (no CLIENT_PLUGIN_AUTH)");
+		log(LogLevel::info, "the client cannot switch auth plugins (no CLIENT_PLUGIN_AUTH)");
 		fail_login(ER_NOT_SUPPORTED_AUTH_MODE,
 			   "Client does not support authentication protocol requested by server; consider upgrading MariaDB client");
 		return;
 	}
-	const bool cleartext = response->auth_plugin_name == MYSQL_CLEAR_PASSWORD;
-	if (cleartext) {
-		client_password = cleartext_password(response->auth_response);
-		client_password_given = true;
-	}
+	/* The views of *response stay valid: moving a vector keeps its buffer. */
 	login_packet = std::move(payload);
-	if (cleartext) {
-		run_handshake_response_script();
-		return;
-	}
-
-	std::vector<std::uint8_t> out;
-	const std::size_t start = begin_packet(out);
-	build_auth_switch_request(out, MYSQL_CLEAR_PASSWORD, {});
-	finish_packet(out, start, client_sequence);
-	phase = Phase::auth_switch_sent;
-	send_client(out);
+	choose_client_auth(*response);
 }
 
 void ClientConnection::start_client_tls()
@@ -344,11 +328,15 @@ void ClientConnection::run_handshake_response_script()
 	auto response = parse_handshake_response41(login_packet);
 	bool pushed = false;
 	if (response)
-		pushed = push_client_and_response(response->user, response->database, response->auth_plugin_name,
-						  response->attrs.bytes());
+		pushed = push_client_and_response(response->user, response->database,
+						  client_auth_plugin_name(client_plugin), response->attrs.bytes());
 	wipe(client_password);
-	wipe(login_packet);
-	release(login_packet);
+	wipe(client_scramble);
+	/* The fast phase of caching_sha2_password may need a second run, with the password. */
+	if (!sha2_fast_phase) {
+		wipe(login_packet);
+		release(login_packet);
+	}
 	if (!pushed) {
 		log(LogLevel::error, "Lua heap full: cannot build the handshake_response table");
 		fail_login(ER_OUT_OF_RESOURCES, "Out of memory");
@@ -396,6 +384,10 @@ void ClientConnection::connect_backend(ConnectAction &action)
 	 * connect: a cluster login may go on to another node). */
 	backend_tls_name_is_address = action.ssl && backend_tls_name.empty() && backend_tls_verify;
 	params.capabilities = client_capabilities;
+	params.allow_clear_password = action.allow_cleartext;
+	/* A local socket is as private as TLS: the password may go as it is (as MySQL's clients do). */
+	params.secure_transport = backend_address.family() == AF_UNIX;
+	params.server_public_key = action.server_public_key;
 	if (client_character_set != 0)
 		params.character_set = client_character_set;
 	if (client_max_packet_size != 0)

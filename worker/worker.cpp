@@ -63,6 +63,13 @@ int Worker::handler_ref(std::uint32_t listener_index) const noexcept
 	return config.listeners[listener_index].handler_ref;
 }
 
+const ListenerAuth *Worker::listener_auth(std::uint32_t listener_index) const noexcept
+{
+	if (listener_index >= config.listeners.size())
+		return nullptr;
+	return &config.listeners[listener_index].auth;
+}
+
 std::uint32_t Worker::next_connection_id() noexcept
 {
 	if (++connection_id_counter == 0)

@@ -8,6 +8,7 @@
 #include "common/unique_fd.hpp"
 #include "worker/cluster_state.hpp"
 #include "worker/relay_buffer_pool.hpp"
+#include "lua/listener_auth.hpp"
 
 #include <array>
 #include <cstdint>
@@ -64,6 +65,8 @@ public:
 	int handler_ref(std::uint32_t listener_index) const noexcept;
 	/* The listener's configuration (TLS context, require_ssl), or nullptr for a bad index. */
 	const ListenerConfig *listener(std::uint32_t listener_index) const noexcept;
+	/* How listener @listener_index authenticates clients, or nullptr when the index names none. */
+	const ListenerAuth *listener_auth(std::uint32_t listener_index) const noexcept;
 
 	/* Connection ids for Handshake V10: unique in this worker, never 0. */
 	std::uint32_t next_connection_id() noexcept;

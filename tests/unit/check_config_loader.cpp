@@ -5,6 +5,9 @@
 #include "lua/lua_address.hpp"
 #include "tests/check_main.hpp"
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
 #include <lua.hpp>
 
 #include <unistd.h>
@@ -259,9 +262,67 @@ START_TEST(test_handler_errors)
 	assert_error(load_bad("mysql_listen('/run/x.sock', {on_handshake_response = print, on_conect = print})\n"),
 		     1,
 		     "bad argument #2 to 'mysql_listen' (unknown handler field 'on_conect' (expected on_connect, "
-		     "on_handshake_response, on_command_phase or on_init_db))");
+		     "on_handshake_response, on_command_phase, on_init_db, auth_plugins or rsa_private_key))");
 	assert_error(load_bad("mysql_listen('/run/x.sock', {print, on_handshake_response = print})\n"), 1,
 		     "bad argument #2 to 'mysql_listen' (handler keys must be strings, got a number key)");
+}
+END_TEST
+
+/* auth_plugins and rsa_private_key (lua/listener_auth). */
+START_TEST(test_listener_auth)
+{
+	const std::string base = std::string(handler_lua);
+	Config config = load_good(base + "mysql_listen('/run/a.sock', h)\n"
+					 "mysql_listen('/run/b.sock', {on_handshake_response = h.on_handshake_response,\n"
+					 "  auth_plugins = 'mysql_native_password'})\n"
+					 "mysql_listen('/run/c.sock', {on_handshake_response = h.on_handshake_response,\n"
+					 "  auth_plugins = {'caching_sha2_password', 'mysql_native_password'}})\n"
+					 "mysql_listen('/run/d.sock', {on_handshake_response = h.on_handshake_response,\n"
+					 "  auth_plugins = {'mysql_clear_password', 'caching_sha2_password'}})\n");
+	ck_assert_uint_eq(config.listeners.size(), 4);
+	const auto &a = config.listeners[0].auth, &b = config.listeners[1].auth;
+	const auto &c = config.listeners[2].auth, &d = config.listeners[3].auth;
+	ck_assert(a.plugins == std::vector<ClientAuthPlugin>{ClientAuthPlugin::clear_password} && !a.rsa);
+	ck_assert(b.plugins == std::vector<ClientAuthPlugin>{ClientAuthPlugin::native_password} && !b.rsa);
+	ck_assert(c.plugins.size() == 2 && c.plugins[0] == ClientAuthPlugin::caching_sha2_password &&
+		  c.plugins[1] == ClientAuthPlugin::native_password);
+	/* One generated key serves every listener without its own. */
+	ck_assert(c.rsa && d.rsa && c.rsa->key == d.rsa->key);
+	ck_assert(c.rsa->public_pem.starts_with("-----BEGIN PUBLIC KEY-----"));
+
+	/* A key file, read at load time. */
+	EVP_PKEY *key = EVP_RSA_gen(2048);
+	ck_assert_ptr_nonnull(key);
+	const std::string key_path = std::string(temp_dir) + "/key.pem";
+	FILE *f = std::fopen(key_path.c_str(), "w");
+	ck_assert(f != nullptr && PEM_write_PrivateKey(f, key, nullptr, nullptr, 0, nullptr, nullptr) == 1);
+	std::fclose(f);
+	EVP_PKEY_free(key);
+	config = load_good(base + "mysql_listen('/run/a.sock', {on_handshake_response = h.on_handshake_response,\n"
+				  "  auth_plugins = 'caching_sha2_password', rsa_private_key = '" + key_path + "'})\n");
+	ck_assert(config.listeners[0].auth.rsa.has_value());
+
+	const std::string listen = "mysql_listen('/run/a.sock', {on_handshake_response = print, ";
+	assert_error(load_bad(listen + "auth_plugins = 'sha256_password'})\n"), 1,
+		     "bad argument #2 to 'mysql_listen' (handler.auth_plugins: unknown plugin 'sha256_password' "
+		     "(expected mysql_clear_password, mysql_native_password or caching_sha2_password))");
+	assert_error(load_bad(listen + "auth_plugins = {}})\n"), 1,
+		     "bad argument #2 to 'mysql_listen' (handler.auth_plugins must name between 1 and 3 distinct plugins)");
+	assert_error(load_bad(listen + "auth_plugins = {'mysql_native_password', 'mysql_native_password'}})\n"), 1,
+		     "bad argument #2 to 'mysql_listen' (handler.auth_plugins names a plugin twice)");
+	assert_error(load_bad(listen + "auth_plugins = {'mysql_native_password', x = 1}})\n"), 1,
+		     "bad argument #2 to 'mysql_listen' (handler.auth_plugins must be an array (no other keys))");
+	assert_error(load_bad(listen + "auth_plugins = 7})\n"), 1,
+		     "bad argument #2 to 'mysql_listen' (handler.auth_plugins must be a string or an array of "
+		     "strings, got number)");
+	assert_error(load_bad(listen + "auth_plugins = {true}})\n"), 1,
+		     "bad argument #2 to 'mysql_listen' (handler.auth_plugins entries must be strings, got boolean)");
+	assert_error(load_bad(listen + "rsa_private_key = false})\n"), 1,
+		     "bad argument #2 to 'mysql_listen' (handler.rsa_private_key must be a file name, got boolean)");
+	assert_error(load_bad(listen + "rsa_private_key = '/nonexistent/key.pem'})\n"), 1,
+		     "handler.rsa_private_key: cannot open /nonexistent/key.pem: No such file or directory");
+	assert_error(load_bad(listen + "rsa_private_key = '" + config_path() + "'})\n"), 1,
+		     "handler.rsa_private_key: " + config_path() + ": not an unencrypted PEM private key");
 }
 END_TEST
 
@@ -270,7 +331,7 @@ START_TEST(test_handler_changed_afterwards)
 	assert_error(load_bad(std::string(handler_lua) + "mysql_listen('/run/x.sock', h)\n"
 							 "h.on_command = print\n"),
 		     2, "handler of mysql_listen() changed afterwards: unknown handler field 'on_command' (expected "
-			"on_connect, on_handshake_response, on_command_phase or on_init_db)");
+			"on_connect, on_handshake_response, on_command_phase, on_init_db, auth_plugins or rsa_private_key)");
 
 	/* Filling in an optional callback later is fine. */
 	Config config = load_good(std::string(handler_lua) + "mysql_listen('/run/x.sock', h)\n"
@@ -484,6 +545,7 @@ static Suite *config_loader_suite()
 	tcase_add_test(tc, test_mysql_resolve);
 	tcase_add_test(tc, test_mysql_resolve_errors);
 	tcase_add_test(tc, test_heap_limit);
+	tcase_add_test(tc, test_listener_auth);
 	tcase_add_test(tc, test_lua_state);
 	tcase_add_test(tc, test_missing_file);
 	suite_add_tcase(s, tc);
