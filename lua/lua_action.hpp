@@ -84,6 +84,8 @@ struct ActionRules {
 inline constexpr ActionRules on_connect_rules{"on_connect", allow_err, true};
 /* An action is required: there is no default backend. */
 inline constexpr ActionRules on_handshake_response_rules{"on_handshake_response", allow_connect | allow_err, false};
+/* on_handshake_response in caching_sha2_password's fast phase: nil asks the client for its password. */
+inline constexpr ActionRules on_handshake_response_fast_auth_rules{"on_handshake_response", allow_connect | allow_err, true};
 /* nil: the command phase starts; err: the client gets that ERR and is disconnected. */
 inline constexpr ActionRules on_command_phase_rules{"on_command_phase", allow_err, true};
 /* nil: forward COM_INIT_DB unchanged; init_db: forward it, possibly renamed; err: refuse this one

@@ -67,6 +67,13 @@ void ClientConnection::accept_client_auth_data(ByteSpan data)
 		client_scramble.assign(data.begin(), data.end());
 		break;
 	case ClientAuthPlugin::caching_sha2_password:
+		if (data.empty()) {
+			/* How a client says its password is empty; it expects OK or ERR next, not a
+			 * request for the full path. */
+			client_password.clear();
+			client_password_given = true;
+			break;
+		}
 		client_scramble.assign(data.begin(), data.end());
 		sha2_fast_phase = true;
 		break;
@@ -110,9 +117,10 @@ void ClientConnection::client_auth_packet(std::vector<std::uint8_t> &payload)
 	run_handshake_response_script();
 }
 
-/* Called first with on_handshake_response's outcome.  Returns true when it took over: after an
- * unverified caching_sha2_password fast path, myproxy asks for the password (full authentication) and
- * the script runs again with it.  A fast path the script verified gets FAST_AUTH_SUCCESS before the
+/* Called first with on_handshake_response's outcome.  Returns true when it took over: after a
+ * caching_sha2_password fast path that returned nil or a connect without a successful
+ * verify_caching_sha2_password(), myproxy asks for the password (full authentication) and the script
+ * runs again with it.  A fast path the script verified gets FAST_AUTH_SUCCESS before the
  * rest of the login; refusals and failures go on as usual. */
 bool ClientConnection::client_auth_outcome(CallbackOutcome &outcome)
 {
@@ -121,8 +129,10 @@ bool ClientConnection::client_auth_outcome(CallbackOutcome &outcome)
 	if (!sha2_fast_phase)
 		return false;
 	sha2_fast_phase = false;
-	const bool refused = outcome.kind != CallbackOutcome::Kind::action ||
-			     std::holds_alternative<ErrAction>(*outcome.action);
+	/* nil (allowed in this phase only) or an unverified connect: ask for the password. */
+	const bool refused = outcome.kind == CallbackOutcome::Kind::failed ||
+			     outcome.kind == CallbackOutcome::Kind::absent ||
+			     (outcome.action && std::holds_alternative<ErrAction>(*outcome.action));
 	if (refused || verified) {
 		wipe(login_packet);
 		release(login_packet);

@@ -64,7 +64,11 @@ void ClientConnection::callback_done() noexcept
 			static const ActionRules *const rules[] = {&on_connect_rules, &on_handshake_response_rules,
 								   &on_command_phase_rules, &on_init_db_rules,
 								   &on_handshake_response_rules};
-			ActionResult result = take_lua_action(callback->thread(), -1, *rules[int(kind)]);
+			/* In caching_sha2_password's fast phase nil means "ask for the password". */
+			const ActionRules &rule = kind == CallbackKind::on_handshake_response && sha2_fast_phase
+							  ? on_handshake_response_fast_auth_rules
+							  : *rules[int(kind)];
+			ActionResult result = take_lua_action(callback->thread(), -1, rule);
 			if (result.is_nil()) {
 				outcome.kind = CallbackOutcome::Kind::nil;
 			} else if (result.is_action()) {
