@@ -4,11 +4,13 @@
 set -eu
 
 # python3-nacl: tests/integration/check_proxy_pg seals a box with libsodium outside myproxy.
+# python3-cryptography: tests/unit/vectors/auth_vectors.py, which computed the auth plugins' test
+# vectors independently of myproxy (the tests use the committed values; kept to re-run it).
 # systemd: its systemd-socket-activate passes sockets the way a .socket unit does, for
 # tests/integration/check_proxy_systemd (no running systemd is needed).
 PACKAGES="build-essential autoconf automake pkg-config clang
 	liblua5.4-dev libsodium-dev libpq-dev libsystemd-dev libseccomp-dev libssl-dev check libmariadb-dev
-	mariadb-server mariadb-client postgresql sysbench python3 python3-nacl systemd"
+	mariadb-server mariadb-client postgresql sysbench python3 python3-nacl python3-cryptography systemd"
 
 missing=""
 for p in $PACKAGES; do
