@@ -60,6 +60,12 @@ bool parse_digest(std::string_view text, char prefix, std::uint8_t (&out)[N]) no
 	return true;
 }
 
+int no_match(lua_State *L)
+{
+	lua_pushnil(L);
+	return 1;
+}
+
 AuthProof &proof_of(lua_State *L)
 {
 	return *static_cast<AuthProof *>(lua_touserdata(L, lua_upvalueindex(1)));
@@ -83,7 +89,7 @@ int verify_native_password(lua_State *L)
 	const auto text = stored_hash_arg(L);
 	AuthProof &proof = proof_of(L);
 	if (!text)
-		return 0;
+		return no_match(L);
 	std::uint8_t stored[SHA1_LENGTH];
 	if (!parse_digest(*text, '*', stored))
 		luaL_argerror(L, 2, "stored hash must be SHA1(SHA1(password)): 20 bytes, 40 hex digits or "
@@ -92,7 +98,7 @@ int verify_native_password(lua_State *L)
 					   ByteSpan(proof.nonce, proof.nonce_length),
 					   ByteSpan(proof.response, proof.response_length));
 	if (!sha1)
-		return 0;
+		return no_match(L);
 	proof.verified = true;
 	lua_pushlstring(L, reinterpret_cast<const char *>(sha1->data()), sha1->size());
 	OPENSSL_cleanse(sha1->data(), sha1->size());
@@ -107,13 +113,13 @@ int verify_caching_sha2_password(lua_State *L)
 	const auto text = stored_hash_arg(L);
 	AuthProof &proof = proof_of(L);
 	if (!text)
-		return 0;
+		return no_match(L);
 	std::uint8_t stored[SHA256_LENGTH];
 	if (!parse_digest(*text, 0, stored))
 		luaL_argerror(L, 2, "stored hash must be SHA256(SHA256(password)): 32 bytes or 64 hex digits");
 	if (!caching_sha2_verify(std::span<const std::uint8_t, SHA256_LENGTH>(stored),
 				 ByteSpan(proof.nonce, proof.nonce_length), ByteSpan(proof.response, proof.response_length)))
-		return 0;
+		return no_match(L);
 	proof.verified = true;
 	lua_pushboolean(L, 1);
 	return 1;

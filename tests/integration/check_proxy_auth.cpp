@@ -314,6 +314,64 @@ START_TEST(test_sha2_client_full_path_rsa)
 }
 END_TEST
 
+// A hostile caching_sha2_password client on TCP: junk where the encrypted password belongs gets ERR
+// 1045 and the connection closes; the worker goes on.
+static std::string le(std::uint32_t value, int bytes)
+{
+	std::string out;
+	for (int i = 0; i < bytes; ++i)
+		out += char((value >> (8 * i)) & 0xFF);
+	return out;
+}
+
+static std::string frame(const std::string &payload, std::uint8_t sequence_id)
+{
+	return le(std::uint32_t(payload.size()), 3) + char(sequence_id) + payload;
+}
+
+// HandshakeResponse41 of user "full" naming caching_sha2_password with a junk scramble.
+static std::string sha2_response()
+{
+	const std::uint32_t capabilities = 0x200 | 0x8000 | 0x80000 | 0x200000; // 4.1, secure, plugin, lenenc
+	return le(capabilities, 4) + le(1u << 24, 4) + char(45) + std::string(23, '\0') + "full" + '\0' +
+	       char(32) + std::string(32, 'j') + "caching_sha2_password" + '\0';
+}
+
+START_TEST(test_sha2_hostile_client)
+{
+	set_current_proxy(back);
+	for (int variant = 0; variant < 3; ++variant) {
+		RawConnection raw(tcp(back_sha2_port));
+		PROXY_CHECK(raw.read_packet().has_value());
+		PROXY_CHECK(raw.send_bytes(frame(sha2_response(), 1)));
+		auto more = raw.read_packet();
+		PROXY_ASSERT(more && more->sequence_id == 2 && more->payload == std::string("\x01\x04", 2),
+			     "expected PERFORM_FULL_AUTH");
+		std::uint8_t sequence_id = 3;
+		if (variant > 0) {
+			PROXY_CHECK(raw.send_bytes(frame("\x02", sequence_id)));
+			auto key = raw.read_packet();
+			PROXY_ASSERT(key && key->sequence_id == 4 && key->payload.starts_with("\x01-----BEGIN PUBLIC KEY-----"),
+				     "expected the public key");
+			sequence_id = 5;
+		}
+		// Junk: too short, or of the key's size but not encrypted with it.
+		PROXY_CHECK(raw.send_bytes(frame(variant == 2 ? std::string(256, 'x') : std::string("full-pw\0", 8),
+						 sequence_id)));
+		auto err = raw.read_packet();
+		PROXY_ASSERT(err.has_value(), "no answer to junk");
+		const auto e = parse_raw_error(err->payload);
+		PROXY_ASSERT(e && e->code == 1045 && err->sequence_id == sequence_id + 1, "expected ERR 1045");
+		PROXY_ASSERT(e->message.find("caching_sha2_password needs TLS") != std::string::npos, "%s",
+			     e->message.c_str());
+		PROXY_CHECK(raw.wait_closed(std::chrono::seconds(10)));
+	}
+	MysqlClient c;
+	PROXY_ASSERT(connect_restricted(c, at(back, "sha2.sock"), "caching_sha2_password", "fast", "fast-pw"),
+		     "login after junk: %s", c.error().c_str());
+}
+END_TEST
+
 // --- myproxy to myproxy: caching_sha2_password and mysql_clear_password as a client -------------
 
 START_TEST(test_chain_sha2)
@@ -376,6 +434,7 @@ static Suite *auth_suite()
 	tcase_add_test(tc, test_sha2_client_fast_path);
 	tcase_add_test(tc, test_sha2_client_full_path_local);
 	tcase_add_test(tc, test_sha2_client_full_path_rsa);
+	tcase_add_test(tc, test_sha2_hostile_client);
 	suite_add_tcase(s, tc);
 
 	tc = server_tcase("proxy_to_proxy", 60);
