@@ -198,9 +198,11 @@ bool ClientConnection::push_client_and_response(std::string_view user, std::stri
 		fields.password = client_password;
 	fields.database = database;
 	fields.auth_plugin = auth_plugin;
-	/* Clients that sent a scramble get the verify method of their plugin (not COM_CHANGE_USER,
-	 * which always asks for the password). */
-	if (phase == Phase::on_handshake_response && !client_password_given) {
+	/* Clients that sent a scramble get the verify method of their plugin (COM_CHANGE_USER: only
+	 * mysql_native_password; for the others it asks for the password). */
+	const bool change_user_scramble = intercept == Intercept::change_user_script &&
+					  client_plugin == ClientAuthPlugin::native_password;
+	if ((phase == Phase::on_handshake_response || change_user_scramble) && !client_password_given) {
 		if (client_plugin == ClientAuthPlugin::native_password)
 			fields.verify.kind = AuthVerifyKind::native_password;
 		else if (client_plugin == ClientAuthPlugin::caching_sha2_password && sha2_fast_phase)

@@ -17,6 +17,7 @@
 #include "common/native_password.hpp"
 #include "common/ok_packet.hpp"
 #include "lua/callback_run.hpp"
+#include "lua/lua_auth_verify.hpp"
 
 #include <lua.hpp>
 #include <openssl/crypto.h>
@@ -233,6 +234,14 @@ void ClientConnection::change_user_command(const RelayEvent &event)
 		run_change_user_script();
 		return;
 	}
+	if (command->auth_plugin_name == MYSQL_NATIVE_PASSWORD &&
+	    listener_auth->offers(ClientAuthPlugin::native_password)) {
+		/* A scramble of the greeting's nonce, for the script's verify_native_password(). */
+		client_plugin = ClientAuthPlugin::native_password;
+		client_scramble.assign(command->auth_response.begin(), command->auth_response.end());
+		run_change_user_script();
+		return;
+	}
 	/* The client answered our greeting's nonce (or not at all): ask for the cleartext password, as
 	 * at login. */
 	std::vector<std::uint8_t> packet;
@@ -255,9 +264,11 @@ void ClientConnection::run_change_user_script()
 	auto command = parse_change_user(login_packet, client_capabilities);
 	bool pushed = false;
 	if (command)
-		pushed = push_client_and_response(command->user, command->database, command->auth_plugin_name,
+		pushed = push_client_and_response(command->user, command->database,
+						  client_password_given ? MYSQL_CLEAR_PASSWORD : command->auth_plugin_name,
 						  command->attrs.bytes());
 	wipe(client_password);
+	wipe(client_scramble);
 	client_password_given = false;
 	if (!pushed) {
 		answer_client(ER_OUT_OF_RESOURCES, "Out of memory");
@@ -281,6 +292,7 @@ bool ClientConnection::append_native_auth(std::vector<std::uint8_t> &out, ByteSp
 
 void ClientConnection::change_user_outcome(CallbackOutcome &outcome)
 {
+	release_auth_proof(worker.lua(), auth_proof_ref);
 	if (outcome.kind != CallbackOutcome::Kind::action) {
 		answer_client(ER_UNKNOWN_ERROR, "myproxy: the login script failed");
 		end_intercept();

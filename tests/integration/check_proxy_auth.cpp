@@ -231,6 +231,17 @@ START_TEST(test_native_client_verify)
 			     "login as %s: %s", user, c.error().c_str());
 		assert_user(c, "nat@localhost");
 	}
+	// COM_CHANGE_USER with a native scramble goes through verify_native_password() too.
+	{
+		MysqlClient c;
+		PROXY_ASSERT(connect_restricted(c, at(back, "native.sock"), "mysql_native_password", "nat", "nat-pw"),
+			     "login: %s", c.error().c_str());
+		PROXY_ASSERT(mysql_change_user(c.get(), "nat_hex", "nat-pw", nullptr) == 0, "change user: %s",
+			     c.error().c_str());
+		assert_user(c, "nat@localhost");
+		PROXY_CHECK(mysql_change_user(c.get(), "nat_raw", "wrong", nullptr) != 0);
+		assert_refused(c, "native: wrong password for nat_raw");
+	}
 	MysqlClient wrong;
 	PROXY_CHECK(!connect_restricted(wrong, at(back, "native.sock"), "mysql_native_password", "nat", "nat-pw2"));
 	assert_refused(wrong, "native: wrong password for nat");
