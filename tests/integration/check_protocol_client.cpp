@@ -501,17 +501,27 @@ START_TEST(test_auth_switch)
 }
 END_TEST
 
-/* An ed25519 account: the server switches us to client_ed25519, which this login does not speak. */
-START_TEST(test_switch_to_unsupported_plugin)
+/* An ed25519 account: the server switches us to client_ed25519 and checks our signature; a wrong
+ * password gets the server's ERR. */
+START_TEST(test_switch_to_ed25519)
 {
-	Connection connection = Connection::tcp(shared_mariadb().port());
-	ClientLoginParams params = login_params();
-	params.user = "ed_user";
-	params.password = "ed-secret";
-	ClientLogin login(params);
-	ck_assert(run_login(connection, login) == ClientLoginStatus::FAILED);
-	ck_assert(login.failure().kind == ClientLoginFailure::Kind::PROTOCOL_ERROR);
-	ck_assert_string(login.failure().message, "the server asks for the unsupported auth plugin 'client_ed25519'");
+	for (bool right : {true, false}) {
+		Connection connection = Connection::tcp(shared_mariadb().port());
+		ClientLoginParams params = login_params();
+		params.user = "ed_user";
+		params.password = right ? "ed-secret" : "ed-wrong";
+		ClientLogin login(params);
+		const ClientLoginStatus status = run_login(connection, login);
+		if (right) {
+			ck_assert_msg(status == ClientLoginStatus::SUCCEEDED, "%s", login.failure().message.c_str());
+			ck_assert_string(login.success().auth_plugin, "client_ed25519");
+			ck_assert(login.success().auth_switched);
+		} else {
+			ck_assert(status == ClientLoginStatus::FAILED);
+			ck_assert(login.failure().kind == ClientLoginFailure::Kind::SERVER_ERROR);
+			ck_assert_uint_eq(login.failure().error_code, 1045);
+		}
+	}
 }
 END_TEST
 
@@ -530,7 +540,8 @@ START_TEST(test_switch_to_clear_password)
 		const ClientLoginFailure &failure = login.failure();
 		if (!allowed) {
 			ck_assert(failure.kind == ClientLoginFailure::Kind::PROTOCOL_ERROR);
-			ck_assert_string(failure.message, "mysql_clear_password is not allowed for this login");
+			ck_assert_string(failure.message, "mysql_clear_password is not allowed for this login (neither TLS "
+							  "nor a local socket, and allow_cleartext is not set)");
 		} else {
 			ck_assert_msg(failure.kind == ClientLoginFailure::Kind::SERVER_ERROR, "%s",
 				      failure.message.c_str());
@@ -551,7 +562,7 @@ static Suite *protocol_client_suite()
 	tcase_add_test(login, test_wrong_password);
 	tcase_add_test(login, test_unknown_database);
 	tcase_add_test(login, test_auth_switch);
-	tcase_add_test(login, test_switch_to_unsupported_plugin);
+	tcase_add_test(login, test_switch_to_ed25519);
 	tcase_add_test(login, test_switch_to_clear_password);
 	suite_add_tcase(s, login);
 	TCase *results = server_tcase("result_sets");
