@@ -549,6 +549,16 @@ START_TEST(test_switch_to_clear_password)
 			ck_assert_string(failure.sql_state, "28000");
 		}
 	}
+	/* Over the UNIX socket (secure_transport) the password goes out without allow_clear_password. */
+	Connection connection = Connection::unix_socket(shared_mariadb().socket_path());
+	ClientLoginParams params = login_params();
+	params.user = "pam_user";
+	params.password = "pam-secret";
+	params.secure_transport = true;
+	ClientLogin login(params);
+	ck_assert(run_login(connection, login) == ClientLoginStatus::FAILED);
+	ck_assert_msg(login.failure().kind == ClientLoginFailure::Kind::SERVER_ERROR, "%s", login.failure().message.c_str());
+	ck_assert_uint_eq(login.failure().error_code, 1045);
 }
 END_TEST
 
