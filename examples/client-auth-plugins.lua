@@ -13,7 +13,6 @@ local sha2_hashes = { bob = "3881219d087dd9c634373fd33dfa33a2cb6bfc6c520b64b8bb6
 local passwords = { bob = "secret" }
 
 mysql_listen("/run/myproxy/native.sock", {
-    auth_plugins = "mysql_native_password",
     on_handshake_response = function(client, hr)
         if not hr:verify_native_password(native_hashes[hr.user]) then
             return client:err("Access denied for user " .. hr.user)
@@ -21,12 +20,9 @@ mysql_listen("/run/myproxy/native.sock", {
         -- verify_native_password() set hr.password_sha1: the backend account has the same password.
         return client:connect(backend, hr)
     end,
-})
+}, { auth_plugins = "mysql_native_password" })
 
 mysql_listen("127.0.0.1:3307", {
-    auth_plugins = { "caching_sha2_password", "mysql_native_password" },
-    -- Without this line the master generates a key at every start.
-    -- rsa_private_key = "/etc/cm4all/myproxy/rsa_key.pem",
     on_handshake_response = function(client, hr)
         if hr.auth_plugin == "mysql_native_password" then
             if not hr:verify_native_password(native_hashes[hr.user]) then
@@ -44,4 +40,8 @@ mysql_listen("127.0.0.1:3307", {
         end
         return client:connect(backend, { user = "app", password = "app-secret" })
     end,
+}, {
+    auth_plugins = { "caching_sha2_password", "mysql_native_password" },
+    -- Without this line the master generates a key at every start.
+    -- rsa_private_key = "/etc/cm4all/myproxy/rsa_key.pem",
 })

@@ -34,6 +34,8 @@ struct ListenerRecord {
 	/* TLS (the options' ssl_cert, ssl_key, require_ssl); the context is pinned in the registry. */
 	SSL_CTX *ssl_context;
 	bool require_ssl;
+	/* auth_plugins, rsa_private_key. */
+	ListenerAuthOptions auth;
 	int line;
 	char source[LUA_IDSIZE];
 };
@@ -62,15 +64,9 @@ bool check_handler(lua_State *L, int idx)
 			return false;
 		}
 		const char *key = lua_tostring(L, -2);
-		if (is_listener_auth_field(key)) {
-			if (!check_listener_auth_field(L, key))
-				return false;
-			lua_pop(L, 1);
-			continue;
-		}
 		if (!is_handler_field(key)) {
 			lua_pushfstring(L, "unknown handler field '%s' (expected on_connect, on_handshake_response, "
-					   "on_command_phase, on_init_db, auth_plugins or rsa_private_key)", key);
+					   "on_command_phase or on_init_db)", key);
 			return false;
 		}
 		if (lua_type(L, -1) != LUA_TFUNCTION) {
@@ -107,7 +103,7 @@ const char *push_description(lua_State *L, const ListenerRecord &record)
 	return lua_pushlstring(L, text, length);
 }
 
-/* The options table of mysql_listen(): only TLS options so far; unknown keys are errors. */
+/* The options table of mysql_listen(): TLS and authentication options; unknown keys are errors. */
 void read_listen_options(lua_State *L, int arg, ListenerRecord &record)
 {
 	if (lua_isnoneornil(L, arg))
@@ -116,7 +112,7 @@ void read_listen_options(lua_State *L, int arg, ListenerRecord &record)
 	LuaTlsListenerOptions tls{nullptr, false};
 	lua_pushnil(L);
 	while (lua_next(L, arg) != 0) {
-		if (!read_lua_tls_listener_option(L, arg, tls)) {
+		if (!read_lua_tls_listener_option(L, arg, tls) && !read_listener_auth_option(L, arg, record.auth)) {
 			const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : luaL_typename(L, -2);
 			luaL_argerror(L, arg, lua_pushfstring(L, "unknown option '%s'", key));
 		}
@@ -461,11 +457,8 @@ ConfigResult load_config(const std::string &path, std::size_t heap_limit)
 		listener.require_ssl = record.require_ssl;
 		listener.description = record.systemd ? "systemd" : to_string(record.address);
 		listener.origin = std::string(record.source) + ":" + std::to_string(record.line);
-		lua_rawgeti(L, LUA_REGISTRYINDEX, record.handler_ref);
 		std::string problem;
-		const bool loaded = load_listener_auth(L, -1, listener.auth, generated_key, problem);
-		lua_pop(L, 1);
-		if (!loaded) {
+		if (!load_listener_auth(L, record.auth, listener.auth, generated_key, problem)) {
 			ConfigError error;
 			error.message = listener.origin + ": " + problem;
 			return error;

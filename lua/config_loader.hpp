@@ -62,7 +62,7 @@ struct ListenerConfig {
 	SSL_CTX *ssl_context = nullptr;
 	/* The option require_ssl: a client that does not start TLS is refused. */
 	bool require_ssl = false;
-	/* The handler's auth_plugins and rsa_private_key, loaded (key file read or key generated). */
+	/* The options auth_plugins and rsa_private_key, loaded (key file read or key generated). */
 	ListenerAuth auth;
 };
 

@@ -1,6 +1,6 @@
-// How a listener authenticates its clients: the handler fields auth_plugins (which plugins myproxy
-// offers, the first one in the greeting) and rsa_private_key (caching_sha2_password's key for the
-// full path without TLS).  Checked when mysql_listen() runs; loaded by the master at the end of
+// How a listener authenticates its clients: mysql_listen()'s options auth_plugins (which plugins
+// myproxy offers, the first one in the greeting) and rsa_private_key (caching_sha2_password's key for
+// the full path without TLS).  Checked when mysql_listen() runs; loaded by the master at the end of
 // config.lua (the key file is read, or a key generated, before any worker forks: workers cannot
 // open files).
 #pragma once
@@ -36,15 +36,25 @@ struct ListenerAuth {
 	bool offers(ClientAuthPlugin plugin) const noexcept;
 };
 
-bool is_listener_auth_field(const char *key) noexcept;
+/* The options as mysql_listen() read them; plain data, kept in its listener record. */
+struct ListenerAuthOptions {
+	ClientAuthPlugin plugins[3];
+	/* 0: auth_plugins not given (the default). */
+	std::uint8_t count;
+	bool has_key_path;
+	/* Registry reference of the rsa_private_key file name (a string). */
+	int key_path_ref;
+};
 
-/* Checks the value at the top of the stack as handler field @key (one of is_listener_auth_field()).
- * On failure pushes the problem and returns false.  Never raises. */
-bool check_listener_auth_field(lua_State *L, const char *key);
+/* Inside a lua_next() loop over mysql_listen()'s options table at @arg: the key at -2, its value at
+ * -1 (neither removed).  True when the key is auth_plugins or rsa_private_key; raises on a bad
+ * value. */
+bool read_listener_auth_option(lua_State *L, int arg, ListenerAuthOptions &options);
 
-/* Reads the checked fields of the handler table at @idx into @auth; reads rsa_private_key's file and
- * generates @generated (once) when needed.  On failure returns false with @problem.  Never raises. */
-bool load_listener_auth(lua_State *L, int idx, ListenerAuth &auth, std::optional<RsaKeyPair> &generated,
-			std::string &problem);
+/* Builds @auth from the options: reads rsa_private_key's file, or generates @generated (once) when
+ * caching_sha2_password is offered without a key.  On failure returns false with @problem.  Never
+ * raises. */
+bool load_listener_auth(lua_State *L, const ListenerAuthOptions &options, ListenerAuth &auth,
+			std::optional<RsaKeyPair> &generated, std::string &problem);
 
 } // namespace myproxy

@@ -16,11 +16,11 @@
 
 namespace myproxy {
 
-/* Whether the client's bytes cannot be read by others: a local socket (the master got the peer's
- * credentials, which only UNIX sockets give). */
+/* Whether the client's bytes cannot be read by others: TLS, or a local socket (the master got the
+ * peer's credentials, which only UNIX sockets give). */
 bool ClientConnection::client_transport_secure() const noexcept
 {
-	return attributes.has_credentials;
+	return client_stream.secure() || attributes.has_credentials;
 }
 
 void ClientConnection::send_auth_more_data(ByteSpan data)

@@ -101,12 +101,11 @@ std::string back_config()
 	       "  if passwords[hr.user] ~= hr.password then return client:err('wrong password for ' .. hr.user) end\n"
 	       "  return client:connect(db, {user = 'via_full', password = 'via-full-pw'})\n"
 	       "end\n"
-	       "mysql_listen(" + lua_quote(back->path("sha2.sock")) + ", {\n"
-	       "  auth_plugins = 'caching_sha2_password', on_handshake_response = sha2_login })\n"
-	       "mysql_listen(" + lua_quote(tcp(back_sha2_port)) + ", {\n"
-	       "  auth_plugins = {'caching_sha2_password'}, rsa_private_key = " +
-	       lua_quote(back->path("rsa_key.pem")) + ",\n"
-	       "  on_handshake_response = sha2_login })\n"
+	       "mysql_listen(" + lua_quote(back->path("sha2.sock")) + ", {on_handshake_response = sha2_login},\n"
+	       "  {auth_plugins = 'caching_sha2_password'})\n"
+	       "mysql_listen(" + lua_quote(tcp(back_sha2_port)) + ", {on_handshake_response = sha2_login},\n"
+	       "  {auth_plugins = {'caching_sha2_password'}, rsa_private_key = " +
+	       lua_quote(back->path("rsa_key.pem")) + "})\n"
 	       "mysql_listen(" + lua_quote(tcp(back_clear_port)) + ", {\n"
 	       "  on_handshake_response = function(client, hr)\n"
 	       "    if hr.password ~= 'full-pw' then return client:err('clear: wrong password') end\n"
@@ -116,7 +115,6 @@ std::string back_config()
 	       "  nat_hex = " + lua_quote(hex(native_stored("nat-pw"))) + ",\n"
 	       "  nat_raw = " + lua_quote(native_stored("nat-pw")) + " }\n"
 	       "mysql_listen(" + lua_quote(back->path("native.sock")) + ", {\n"
-	       "  auth_plugins = 'mysql_native_password',\n"
 	       "  on_handshake_response = function(client, hr)\n"
 	       "    if hr.auth_plugin ~= 'mysql_native_password' or hr.password ~= nil then\n"
 	       "      return client:err('unexpected plugin')\n"
@@ -126,17 +124,17 @@ std::string back_config()
 	       "    assert(hr.password_sha1 == sha1 and #sha1 == 20)\n"
 	       "    hr.user = 'nat'\n"
 	       "    return client:connect(db, hr)\n"
-	       "  end })\n"
+	       "  end }, {auth_plugins = 'mysql_native_password'})\n"
 	       "local function report(client, hr)\n"
 	       "  return client:err('auth_plugin=' .. tostring(hr.auth_plugin) .. ' password=' .. tostring(hr.password))\n"
 	       "end\n"
-	       "mysql_listen(" + lua_quote(back->path("report_native.sock")) + ", {\n"
-	       "  auth_plugins = {'mysql_native_password', 'caching_sha2_password', 'mysql_clear_password'},\n"
-	       "  on_handshake_response = report })\n"
-	       "mysql_listen(" + lua_quote(back->path("report_sha2.sock")) + ", {\n"
-	       "  auth_plugins = {'caching_sha2_password', 'mysql_clear_password'}, on_handshake_response = report })\n"
-	       "mysql_listen(" + lua_quote(back->path("report_clear.sock")) + ", {\n"
-	       "  auth_plugins = {'mysql_clear_password', 'mysql_native_password'}, on_handshake_response = report })\n";
+	       "local reporter = {on_handshake_response = report}\n"
+	       "mysql_listen(" + lua_quote(back->path("report_native.sock")) + ", reporter,\n"
+	       "  {auth_plugins = {'mysql_native_password', 'caching_sha2_password', 'mysql_clear_password'}})\n"
+	       "mysql_listen(" + lua_quote(back->path("report_sha2.sock")) + ", reporter,\n"
+	       "  {auth_plugins = {'caching_sha2_password', 'mysql_clear_password'}})\n"
+	       "mysql_listen(" + lua_quote(back->path("report_clear.sock")) + ", reporter,\n"
+	       "  {auth_plugins = {'mysql_clear_password', 'mysql_native_password'}})\n";
 }
 
 std::string front_config()

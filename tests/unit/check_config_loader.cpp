@@ -262,23 +262,22 @@ START_TEST(test_handler_errors)
 	assert_error(load_bad("mysql_listen('/run/x.sock', {on_handshake_response = print, on_conect = print})\n"),
 		     1,
 		     "bad argument #2 to 'mysql_listen' (unknown handler field 'on_conect' (expected on_connect, "
-		     "on_handshake_response, on_command_phase, on_init_db, auth_plugins or rsa_private_key))");
+		     "on_handshake_response, on_command_phase or on_init_db))");
 	assert_error(load_bad("mysql_listen('/run/x.sock', {print, on_handshake_response = print})\n"), 1,
 		     "bad argument #2 to 'mysql_listen' (handler keys must be strings, got a number key)");
 }
 END_TEST
 
-/* auth_plugins and rsa_private_key (lua/listener_auth). */
+/* The options auth_plugins and rsa_private_key (lua/listener_auth). */
 START_TEST(test_listener_auth)
 {
 	const std::string base = std::string(handler_lua);
 	Config config = load_good(base + "mysql_listen('/run/a.sock', h)\n"
-					 "mysql_listen('/run/b.sock', {on_handshake_response = h.on_handshake_response,\n"
-					 "  auth_plugins = 'mysql_native_password'})\n"
-					 "mysql_listen('/run/c.sock', {on_handshake_response = h.on_handshake_response,\n"
-					 "  auth_plugins = {'caching_sha2_password', 'mysql_native_password'}})\n"
-					 "mysql_listen('/run/d.sock', {on_handshake_response = h.on_handshake_response,\n"
-					 "  auth_plugins = {'mysql_clear_password', 'caching_sha2_password'}})\n");
+					 "mysql_listen('/run/b.sock', h, {auth_plugins = 'mysql_native_password'})\n"
+					 "mysql_listen('/run/c.sock', h,\n"
+					 "  {auth_plugins = {'caching_sha2_password', 'mysql_native_password'}})\n"
+					 "mysql_listen('/run/d.sock', h,\n"
+					 "  {auth_plugins = {'mysql_clear_password', 'caching_sha2_password'}})\n");
 	ck_assert_uint_eq(config.listeners.size(), 4);
 	const auto &a = config.listeners[0].auth, &b = config.listeners[1].auth;
 	const auto &c = config.listeners[2].auth, &d = config.listeners[3].auth;
@@ -298,31 +297,31 @@ START_TEST(test_listener_auth)
 	ck_assert(f != nullptr && PEM_write_PrivateKey(f, key, nullptr, nullptr, 0, nullptr, nullptr) == 1);
 	std::fclose(f);
 	EVP_PKEY_free(key);
-	config = load_good(base + "mysql_listen('/run/a.sock', {on_handshake_response = h.on_handshake_response,\n"
-				  "  auth_plugins = 'caching_sha2_password', rsa_private_key = '" + key_path + "'})\n");
+	config = load_good(base + "mysql_listen('/run/a.sock', h, {auth_plugins = 'caching_sha2_password',\n"
+				  "  rsa_private_key = '" + key_path + "'})\n");
 	ck_assert(config.listeners[0].auth.rsa.has_value());
 
-	const std::string listen = "mysql_listen('/run/a.sock', {on_handshake_response = print, ";
-	assert_error(load_bad(listen + "auth_plugins = 'sha256_password'})\n"), 1,
-		     "bad argument #2 to 'mysql_listen' (handler.auth_plugins: unknown plugin 'sha256_password' "
-		     "(expected mysql_clear_password, mysql_native_password or caching_sha2_password))");
-	assert_error(load_bad(listen + "auth_plugins = {}})\n"), 1,
-		     "bad argument #2 to 'mysql_listen' (handler.auth_plugins must name between 1 and 3 distinct plugins)");
-	assert_error(load_bad(listen + "auth_plugins = {'mysql_native_password', 'mysql_native_password'}})\n"), 1,
-		     "bad argument #2 to 'mysql_listen' (handler.auth_plugins names a plugin twice)");
-	assert_error(load_bad(listen + "auth_plugins = {'mysql_native_password', x = 1}})\n"), 1,
-		     "bad argument #2 to 'mysql_listen' (handler.auth_plugins must be an array (no other keys))");
-	assert_error(load_bad(listen + "auth_plugins = 7})\n"), 1,
-		     "bad argument #2 to 'mysql_listen' (handler.auth_plugins must be a string or an array of "
-		     "strings, got number)");
-	assert_error(load_bad(listen + "auth_plugins = {true}})\n"), 1,
-		     "bad argument #2 to 'mysql_listen' (handler.auth_plugins entries must be strings, got boolean)");
-	assert_error(load_bad(listen + "rsa_private_key = false})\n"), 1,
-		     "bad argument #2 to 'mysql_listen' (handler.rsa_private_key must be a file name, got boolean)");
-	assert_error(load_bad(listen + "rsa_private_key = '/nonexistent/key.pem'})\n"), 1,
-		     "handler.rsa_private_key: cannot open /nonexistent/key.pem: No such file or directory");
-	assert_error(load_bad(listen + "rsa_private_key = '" + config_path() + "'})\n"), 1,
-		     "handler.rsa_private_key: " + config_path() + ": not an unencrypted PEM private key");
+	const std::string listen = base + "mysql_listen('/run/a.sock', h, {";
+	const std::string bad = "bad argument #3 to 'mysql_listen' (";
+	assert_error(load_bad(listen + "auth_plugins = 'sha256_password'})\n"), 2,
+		     bad + "option auth_plugins: unknown plugin 'sha256_password' (expected mysql_clear_password, "
+			   "mysql_native_password or caching_sha2_password))");
+	assert_error(load_bad(listen + "auth_plugins = {}})\n"), 2,
+		     bad + "option auth_plugins must name between 1 and 3 distinct plugins)");
+	assert_error(load_bad(listen + "auth_plugins = {'mysql_native_password', 'mysql_native_password'}})\n"), 2,
+		     bad + "option auth_plugins names a plugin twice)");
+	assert_error(load_bad(listen + "auth_plugins = {'mysql_native_password', x = 1}})\n"), 2,
+		     bad + "option auth_plugins must be an array (no other keys))");
+	assert_error(load_bad(listen + "auth_plugins = 7})\n"), 2,
+		     bad + "option auth_plugins must be a string or an array of strings, got number)");
+	assert_error(load_bad(listen + "auth_plugins = {true}})\n"), 2,
+		     bad + "option auth_plugins: entries must be strings, got boolean)");
+	assert_error(load_bad(listen + "rsa_private_key = false})\n"), 2,
+		     bad + "option rsa_private_key must be a file name, got boolean)");
+	assert_error(load_bad(listen + "rsa_private_key = '/nonexistent/key.pem'})\n"), 2,
+		     "rsa_private_key: cannot open /nonexistent/key.pem: No such file or directory");
+	assert_error(load_bad(listen + "rsa_private_key = '" + config_path() + "'})\n"), 2,
+		     "rsa_private_key: " + config_path() + ": not an unencrypted PEM private key");
 }
 END_TEST
 
@@ -331,7 +330,7 @@ START_TEST(test_handler_changed_afterwards)
 	assert_error(load_bad(std::string(handler_lua) + "mysql_listen('/run/x.sock', h)\n"
 							 "h.on_command = print\n"),
 		     2, "handler of mysql_listen() changed afterwards: unknown handler field 'on_command' (expected "
-			"on_connect, on_handshake_response, on_command_phase, on_init_db, auth_plugins or rsa_private_key)");
+			"on_connect, on_handshake_response, on_command_phase or on_init_db)");
 
 	/* Filling in an optional callback later is fine. */
 	Config config = load_good(std::string(handler_lua) + "mysql_listen('/run/x.sock', h)\n"
