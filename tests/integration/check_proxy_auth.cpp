@@ -9,6 +9,7 @@
 #include "tests/fixture/fixture.hpp"
 #include "tests/integration/proxy_client.hpp"
 #include "tests/integration/proxy_process.hpp"
+#include "tests/tls_certificates.hpp"
 
 #include <check.h>
 #include <openssl/evp.h>
@@ -25,7 +26,8 @@ namespace {
 // Leaked on purpose: forked test children must not run their destructors.
 ProxyProcess *front = nullptr;
 ProxyProcess *back = nullptr;
-std::uint16_t back_sha2_port = 0, back_clear_port = 0;
+std::uint16_t back_sha2_port = 0, back_clear_port = 0, back_tls_port = 0;
+TestCertificates certs;
 
 std::string digest(const EVP_MD *md, std::string_view text)
 {
@@ -106,6 +108,9 @@ std::string back_config()
 	       "mysql_listen(" + lua_quote(tcp(back_sha2_port)) + ", {on_handshake_response = sha2_login},\n"
 	       "  {auth_plugins = {'caching_sha2_password'}, rsa_private_key = " +
 	       lua_quote(back->path("rsa_key.pem")) + "})\n"
+	       "mysql_listen(" + lua_quote(tcp(back_tls_port)) + ", {on_handshake_response = sha2_login},\n"
+	       "  {auth_plugins = 'caching_sha2_password', ssl_cert = " + lua_quote(certs.proxy_cert()) +
+	       ", ssl_key = " + lua_quote(certs.proxy_key()) + "})\n"
 	       "mysql_listen(" + lua_quote(tcp(back_clear_port)) + ", {\n"
 	       "  on_handshake_response = function(client, hr)\n"
 	       "    if hr.password ~= 'full-pw' then return client:err('clear: wrong password') end\n"
@@ -149,6 +154,8 @@ std::string front_config()
 	       "local b_unix = " + lua_quote(back->path("sha2.sock")) + "\n"
 	       "local b_tcp = mysql_resolve(" + lua_quote(tcp(back_sha2_port)) + ")\n"
 	       "local b_clear = mysql_resolve(" + lua_quote(tcp(back_clear_port)) + ")\n"
+	       "local b_tls = mysql_resolve(" + lua_quote(tcp(back_tls_port)) + ")\n"
+	       "local ca = mysql_ssl_ca(" + lua_quote(certs.ca()) + ")\n"
 	       "local file = assert(io.open(" + lua_quote(back->path("rsa_public.pem")) + "))\n"
 	       "local b_key = file:read('a')\n"
 	       "file:close()\n"
@@ -157,6 +164,8 @@ std::string front_config()
 	       "mysql_listen(" + lua_quote(front->path("chain_tcp.sock")) + ", " + forward("b_tcp", "") + ")\n"
 	       "mysql_listen(" + lua_quote(front->path("chain_tcp_key.sock")) + ", " +
 	       forward("b_tcp", ", {server_public_key = b_key}") + ")\n"
+	       "mysql_listen(" + lua_quote(front->path("chain_tls.sock")) + ", " +
+	       forward("b_tls", ", {ssl = true, ssl_ca = ca}") + ")\n"
 	       "mysql_listen(" + lua_quote(front->path("chain_clear.sock")) + ", " + forward("b_clear", "") + ")\n"
 	       "mysql_listen(" + lua_quote(front->path("chain_clear_allowed.sock")) + ", " +
 	       forward("b_clear", ", {allow_cleartext = true}") + ")\n";
@@ -381,6 +390,24 @@ START_TEST(test_sha2_hostile_client)
 }
 END_TEST
 
+// Over TLS the full path sends the password as it is (libmariadb does, and back accepts it only
+// because the connection is TLS: on plain TCP it insists on RSA, see above).
+START_TEST(test_sha2_client_tls)
+{
+	set_current_proxy(back);
+	MysqlClient c;
+	const my_bool yes = 1;
+	mysql_optionsv(c.get(), MYSQL_OPT_SSL_CA, certs.ca().c_str());
+	mysql_optionsv(c.get(), MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &yes);
+	mysql_optionsv(c.get(), MYSQL_OPT_SSL_ENFORCE, &yes);
+	PROXY_ASSERT(connect_restricted(c, Endpoint::tcp("127.0.0.1", back_tls_port), "caching_sha2_password", "full",
+					"full-pw"),
+		     "login: %s", c.error().c_str());
+	assert_user(c, "via_full@localhost");
+	PROXY_ASSERT(mysql_get_ssl_cipher(c.get()) != nullptr, "not TLS");
+}
+END_TEST
+
 // --- myproxy to myproxy: caching_sha2_password and mysql_clear_password as a client -------------
 
 START_TEST(test_chain_sha2)
@@ -394,6 +421,8 @@ START_TEST(test_chain_sha2)
 		{"chain_tcp.sock", "full", "full-pw", "via_full@localhost"},	  // RSA, key asked for
 		{"chain_tcp_key.sock", "full", "full-pw", "via_full@localhost"}, // RSA, key configured
 		{"chain_tcp.sock", "fast", "fast-pw", "via_fast@localhost"},
+		{"chain_tls.sock", "full", "full-pw", "via_full@localhost"}, // the password over TLS
+		{"chain_tls.sock", "fast", "fast-pw", "via_fast@localhost"},
 	};
 	for (const Case &k : cases) {
 		MysqlClient c;
@@ -444,6 +473,7 @@ static Suite *auth_suite()
 	tcase_add_test(tc, test_sha2_client_full_path_local);
 	tcase_add_test(tc, test_sha2_client_full_path_rsa);
 	tcase_add_test(tc, test_sha2_hostile_client);
+	tcase_add_test(tc, test_sha2_client_tls);
 	suite_add_tcase(s, tc);
 
 	tc = server_tcase("proxy_to_proxy", 60);
@@ -471,13 +501,16 @@ int main()
 		front = new ProxyProcess;
 		back_sha2_port = pick_free_tcp_port();
 		back_clear_port = pick_free_tcp_port();
+		back_tls_port = pick_free_tcp_port();
+		certs = make_test_certificates(back->dir());
 		write_key_files();
 		back->start(back_config(), {back->path("sha2.sock"), back->path("native.sock"), back->path("report_native.sock"),
 					    back->path("report_sha2.sock"), back->path("report_clear.sock"),
-					    tcp(back_sha2_port), tcp(back_clear_port)});
+					    tcp(back_sha2_port), tcp(back_clear_port), tcp(back_tls_port)});
 		front->start(front_config(), {front->path("direct.sock"), front->path("chain_unix.sock"),
 					      front->path("chain_tcp.sock"), front->path("chain_tcp_key.sock"),
-					      front->path("chain_clear.sock"), front->path("chain_clear_allowed.sock")});
+					      front->path("chain_tls.sock"), front->path("chain_clear.sock"),
+					      front->path("chain_clear_allowed.sock")});
 	});
 	mysql_library_end();
 	return rc;

@@ -130,6 +130,32 @@ START_TEST(test_sha2_full_path_secure)
 }
 END_TEST
 
+/* TLS established through the login counts as a private channel: the password goes as it is. */
+START_TEST(test_sha2_full_path_tls)
+{
+	std::string greeting(GREETING);
+	/* The same greeting with CLIENT_SSL (0x0800) in the lower capability flags. */
+	const std::size_t at = greeting.find("00fef7");
+	ck_assert(at != std::string::npos);
+	greeting.replace(at, 6, "00feff");
+	ClientLoginParams params = secret_params();
+	params.ssl = true;
+	ClientLogin login(params);
+	Bytes out;
+	ck_assert(login.feed(from_hex(greeting), 0, out) == ClientLoginStatus::START_TLS);
+	out.clear();
+	ck_assert(login.tls_established(out) == ClientLoginStatus::CONTINUE);
+	ck_assert(login.secure_transport());
+	out.clear();
+	ck_assert(login.feed(switch_request(CACHING_SHA2_PASSWORD, NONCE_1_TO_20), 3, out) == ClientLoginStatus::CONTINUE);
+	out.clear();
+	ck_assert(login.feed(more_data(from_hex("04")), 5, out) == ClientLoginStatus::CONTINUE);
+	const auto packets = packets_of(out);
+	ck_assert_uint_eq(packets.size(), 1);
+	ck_assert(Bytes(packets[0].payload.begin(), packets[0].payload.end()) == from_hex("73656372657400"));
+}
+END_TEST
+
 START_TEST(test_sha2_full_path_rsa)
 {
 	std::string problem;
@@ -288,6 +314,7 @@ static Suite *client_login_plugins_suite()
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_sha2_fast_path);
 	tcase_add_test(tc, test_sha2_full_path_secure);
+	tcase_add_test(tc, test_sha2_full_path_tls);
 	tcase_add_test(tc, test_sha2_full_path_rsa);
 	tcase_add_test(tc, test_sha2_initial_plugin);
 	tcase_add_test(tc, test_sha2_hostile);
