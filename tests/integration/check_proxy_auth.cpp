@@ -16,6 +16,7 @@
 #include <openssl/pem.h>
 
 #include <cstdio>
+#include <sys/stat.h>
 #include <string>
 #include <vector>
 
@@ -499,6 +500,9 @@ int main()
 		db.create_user("via_full", "via-full-pw");
 		back = new ProxyProcess;
 		front = new ProxyProcess;
+		// front's workers run as nobody when the tests run as root: let them reach back's sockets
+		// (mode 0666) in back's directory, as the fixture does for mariadbd's.
+		::chmod(back->dir().c_str(), 0711);
 		back_sha2_port = pick_free_tcp_port();
 		back_clear_port = pick_free_tcp_port();
 		back_tls_port = pick_free_tcp_port();
