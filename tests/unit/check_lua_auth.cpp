@@ -164,7 +164,7 @@ START_TEST(test_connect_auth_options)
 		{"{allow_cleartext = 1}", "option allow_cleartext must be a boolean, got number"},
 		{"{server_public_key = true}", "option server_public_key must be a string, got boolean"},
 		{"{server_public_key = 'not pem'}", "option server_public_key must be a PEM public key"},
-		{"{allow_cleartext = false, read_only = true}", "unknown option 'read_only'"},
+		{"{allow_cleartext = false, bogus = true}", "unknown option 'bogus'"},
 	};
 	for (const auto &c : cases) {
 		const std::string script = std::string("return { on_handshake_response = function(client, hr)\n"
