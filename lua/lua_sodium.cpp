@@ -79,21 +79,28 @@ int randombytes(lua_State *L)
 	return 1;
 }
 
+/* Pushes a fresh key pair and wipes the secret key's stack copy; returns 2 (the Lua results). */
+int push_key_pair(lua_State *L, const unsigned char *pk, std::size_t pk_size, unsigned char *sk,
+		  std::size_t sk_size)
+{
+	if (!lua_checkstack(L, 2)) {
+		sodium_memzero(sk, sk_size);
+		return luaL_error(L, "stack overflow");
+	}
+	push_bytes(L, pk, pk_size);
+	/* Should this raise (Lua heap full), the stack copy stays unwiped; the Lua string that
+	 * holds the key cannot be wiped anyway. */
+	lua_pushlstring(L, reinterpret_cast<const char *>(sk), sk_size);
+	sodium_memzero(sk, sk_size);
+	return 2;
+}
+
 /* crypto_box_keypair() -> public key, secret key */
 int box_keypair(lua_State *L)
 {
 	unsigned char pk[crypto_box_PUBLICKEYBYTES], sk[crypto_box_SECRETKEYBYTES];
 	crypto_box_keypair(pk, sk);
-	if (!lua_checkstack(L, 2)) {
-		sodium_memzero(sk, sizeof(sk));
-		return luaL_error(L, "stack overflow");
-	}
-	push_bytes(L, pk, sizeof(pk));
-	/* Should this raise (Lua heap full), the stack copy stays unwiped; the Lua string that
-	 * holds the key cannot be wiped anyway. */
-	lua_pushlstring(L, reinterpret_cast<const char *>(sk), sizeof(sk));
-	sodium_memzero(sk, sizeof(sk));
-	return 2;
+	return push_key_pair(L, pk, sizeof(pk), sk, sizeof(sk));
 }
 
 /* crypto_box_seal(message, public key) -> ciphertext */
@@ -150,14 +157,7 @@ int sign_keypair(lua_State *L)
 {
 	unsigned char pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
 	crypto_sign_keypair(pk, sk);
-	if (!lua_checkstack(L, 2)) {
-		sodium_memzero(sk, sizeof(sk));
-		return luaL_error(L, "stack overflow");
-	}
-	push_bytes(L, pk, sizeof(pk));
-	lua_pushlstring(L, reinterpret_cast<const char *>(sk), sizeof(sk));
-	sodium_memzero(sk, sizeof(sk));
-	return 2;
+	return push_key_pair(L, pk, sizeof(pk), sk, sizeof(sk));
 }
 
 /* crypto_sign_detached(message, secret key) -> signature */

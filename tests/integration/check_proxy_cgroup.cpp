@@ -84,12 +84,7 @@ std::string login_from_cgroup(const std::string &cgroup_directory)
 		_exit(0);
 	}
 	close(fds[1]);
-	std::string text;
-	char buffer[1024];
-	ssize_t n;
-	while ((n = read(fds[0], buffer, sizeof(buffer))) > 0)
-		text.append(buffer, std::size_t(n));
-	close(fds[0]);
+	const std::string text = read_until_eof(fds[0]);
 	int status = 0;
 	waitpid(pid, &status, 0);
 	PROXY_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0, "client child: %s (cannot join %s?)",
