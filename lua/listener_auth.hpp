@@ -1,11 +1,11 @@
-// How a listener authenticates its clients: mysql_listen()'s options auth_plugins (which plugins
-// myproxy offers, the first one in the greeting) and rsa_private_key (caching_sha2_password's key for
-// the full path without TLS).  Checked when mysql_listen() runs; loaded by the master at the end of
-// config.lua (the key file is read, or a key generated, before any worker forks: workers cannot
-// open files).
+// Reading how a listener authenticates its clients (common/client_auth_plugins.hpp) from
+// mysql_listen()'s options auth_plugins (which plugins myproxy offers, the first one in the
+// greeting) and rsa_private_key (caching_sha2_password's key for the full path without TLS).
+// Checked when mysql_listen() runs; loaded by the master at the end of config.lua (the key file is
+// read, or a key generated, before any worker forks: workers cannot open files).
 #pragma once
 
-#include "common/rsa_key.hpp"
+#include "common/client_auth_plugins.hpp"
 
 #include <cstdint>
 #include <optional>
@@ -17,28 +17,9 @@ struct lua_State;
 
 namespace myproxy {
 
-enum class ClientAuthPlugin : std::uint8_t {
-	clear_password,		/* mysql_clear_password: the script gets handshake_response.password */
-	native_password,	/* mysql_native_password: handshake_response:verify_native_password() */
-	caching_sha2_password,	/* fast path: handshake_response:verify_caching_sha2_password(); else the password */
-};
-
-std::string_view client_auth_plugin_name(ClientAuthPlugin plugin) noexcept;
-std::optional<ClientAuthPlugin> parse_client_auth_plugin(std::string_view name) noexcept;
-
-struct ListenerAuth {
-	/* Never empty, no duplicates; by default just mysql_clear_password. */
-	std::vector<ClientAuthPlugin> plugins{ClientAuthPlugin::clear_password};
-	/* Set when caching_sha2_password is offered: rsa_private_key, or one generated at startup
-	 * (shared by the listeners without a key of their own). */
-	std::optional<RsaKeyPair> rsa;
-
-	bool offers(ClientAuthPlugin plugin) const noexcept;
-};
-
 /* The options as mysql_listen() read them; plain data, kept in its listener record. */
 struct ListenerAuthOptions {
-	ClientAuthPlugin plugins[3];
+	ClientAuthPlugin plugins[client_auth_plugin_count];
 	/* 0: auth_plugins not given (the default). */
 	std::uint8_t count;
 	bool has_key_path;
