@@ -37,8 +37,6 @@ constexpr ChannelMessageSpec message_specs[] = {
 	{ChannelMessageType::drain, "DRAIN", to_worker, 0, 0},
 	{ChannelMessageType::worker_ready, "WORKER_READY", to_master, 0, 0},
 	{ChannelMessageType::node_state, "NODE_STATE", to_worker, 0, 0},
-	{ChannelMessageType::stats_request, "STATS_REQUEST", to_worker, 0, 0},
-	{ChannelMessageType::stats_reply, "STATS_REPLY", to_master, 0, 0},
 	{ChannelMessageType::disconnect_account, "DISCONNECT_ACCOUNT", to_worker, 0, 0},
 };
 
@@ -108,20 +106,6 @@ std::uint16_t write_payload(ByteWriter &w, const NodeStateMessage &m)
 	w.u32(m.cluster_index);
 	w.u32(m.node_index);
 	w.u8(static_cast<std::uint8_t>(m.state));
-	return 0;
-}
-
-std::uint16_t write_payload(ByteWriter &w, const StatsRequestMessage &m)
-{
-	w.u32(m.request_id);
-	return 0;
-}
-
-std::uint16_t write_payload(ByteWriter &w, const StatsReplyMessage &m)
-{
-	w.u32(m.request_id);
-	w.u64(m.active_connections);
-	w.u64(m.total_connections);
 	return 0;
 }
 
@@ -234,22 +218,6 @@ ParseResult<ChannelMessage> read_node_state(ByteReader &r) noexcept
 	return complete(r, m, "NODE_STATE: trailing bytes");
 }
 
-ParseResult<ChannelMessage> read_stats_request(ByteReader &r) noexcept
-{
-	StatsRequestMessage m;
-	m.request_id = r.u32("STATS_REQUEST: request_id past end");
-	return complete(r, m, "STATS_REQUEST: trailing bytes");
-}
-
-ParseResult<ChannelMessage> read_stats_reply(ByteReader &r) noexcept
-{
-	StatsReplyMessage m;
-	m.request_id = r.u32("STATS_REPLY: request_id past end");
-	m.active_connections = r.u64("STATS_REPLY: active_connections past end");
-	m.total_connections = r.u64("STATS_REPLY: total_connections past end");
-	return complete(r, m, "STATS_REPLY: trailing bytes");
-}
-
 ParseResult<ChannelMessage> read_disconnect_account(ByteReader &r) noexcept
 {
 	DisconnectAccountMessage m;
@@ -303,10 +271,6 @@ ParseResult<ChannelMessage> decode(ByteSpan bytes, std::size_t fd_count,
 		return complete(r, WorkerReadyMessage{}, "WORKER_READY: trailing bytes");
 	case ChannelMessageType::node_state:
 		return read_node_state(r);
-	case ChannelMessageType::stats_request:
-		return read_stats_request(r);
-	case ChannelMessageType::stats_reply:
-		return read_stats_reply(r);
 	case ChannelMessageType::disconnect_account:
 		return read_disconnect_account(r);
 	}

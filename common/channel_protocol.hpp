@@ -43,8 +43,8 @@ enum class ChannelMessageType : std::uint16_t {
 	drain = 4,
 	worker_ready = 5,
 	node_state = 6,
-	stats_request = 7,
-	stats_reply = 8,
+	/* 7 and 8 were STATS_REQUEST and STATS_REPLY (counters now come from a shared page per
+	   worker); never reuse them, so an old peer's message stays an unknown type. */
 	disconnect_account = 9,
 };
 
@@ -127,24 +127,6 @@ struct NodeStateMessage {
 	NodeState state = NodeState::unknown;
 };
 
-/* master -> worker: report statistics; the worker answers with STATS_REPLY. */
-struct StatsRequestMessage {
-	static constexpr ChannelMessageType type = ChannelMessageType::stats_request;
-	/* Echoed in the reply so the master can match it to the request it is gathering. */
-	std::uint32_t request_id = 0;
-};
-
-/* worker -> master: the worker's counters. */
-struct StatsReplyMessage {
-	static constexpr ChannelMessageType type = ChannelMessageType::stats_reply;
-	/* The request_id of the STATS_REQUEST being answered. */
-	std::uint32_t request_id = 0;
-	/* Client connections open right now. */
-	std::uint64_t active_connections = 0;
-	/* Client connections received since the worker started. */
-	std::uint64_t total_connections = 0;
-};
-
 /* master -> worker: close every connection of this account (control DISCONNECT_DATABASE). */
 struct DisconnectAccountMessage {
 	static constexpr ChannelMessageType type = ChannelMessageType::disconnect_account;
@@ -153,8 +135,7 @@ struct DisconnectAccountMessage {
 };
 
 using ChannelMessage = std::variant<NewClientMessage, ConnectionClosedMessage, ReloadMessage,
-				    DrainMessage, WorkerReadyMessage, NodeStateMessage,
-				    StatsRequestMessage, StatsReplyMessage, DisconnectAccountMessage>;
+				    DrainMessage, WorkerReadyMessage, NodeStateMessage, DisconnectAccountMessage>;
 
 /* "NEW_CLIENT", ...; "unknown" for values outside the enum.  For log lines. */
 const char *channel_message_name(ChannelMessageType type) noexcept;

@@ -6,6 +6,7 @@
 // certificate must name ssl_server_name, or else the node's IP address.
 #include "master/cluster_monitor.hpp"
 
+#include "common/event_source.hpp"
 #include "common/log.hpp"
 #include "common/node_check.hpp"
 #include "common/stream_socket.hpp"
@@ -36,8 +37,8 @@ struct ClusterMonitor::Node {
 	/* The check in flight, if any. */
 	UniqueFd fd;
 	StreamSocket stream;
-	sd_event_source *io = nullptr;
-	sd_event_source *timeout = nullptr;
+	EventSource io;
+	EventSource timeout;
 	std::unique_ptr<NodeCheck> check;
 	std::vector<std::uint8_t> out;
 	bool connecting = false;
@@ -45,20 +46,20 @@ struct ClusterMonitor::Node {
 	bool tls_handshake = false;
 	std::uint64_t started_usec = 0;
 
-	sd_event_source *interval_timer = nullptr;
+	EventSource interval_timer;
 
 	~Node() { stop(); }
 
 	void stop() noexcept
 	{
 		end_check();
-		interval_timer = sd_event_source_disable_unref(interval_timer);
+		interval_timer.reset();
 	}
 
 	void end_check() noexcept
 	{
-		io = sd_event_source_disable_unref(io);
-		timeout = sd_event_source_disable_unref(timeout);
+		io.reset();
+		timeout.reset();
 		/* close_notify (best effort) while the socket is still open. */
 		stream.detach();
 		fd.reset();
@@ -127,9 +128,9 @@ void ClusterMonitor::Node::start_check() noexcept
 		fail("connect()", errno);
 		return;
 	}
-	int r = sd_event_add_io(event, &io, s, EPOLLOUT, on_io, this);
+	int r = sd_event_add_io(event, io.out(), s, EPOLLOUT, on_io, this);
 	if (r >= 0)
-		r = sd_event_add_time(event, &timeout, CLOCK_MONOTONIC, started_usec + cluster->check_timeout_usec,
+		r = sd_event_add_time(event, timeout.out(), CLOCK_MONOTONIC, started_usec + cluster->check_timeout_usec,
 				      1000, on_timeout, this);
 	if (r < 0) {
 		log_errno(LogLevel::error, -r, nullptr, "cluster %u node %s: sd-event", cluster_index,
@@ -143,7 +144,7 @@ void ClusterMonitor::Node::start_check() noexcept
  * bytes wait to go out; TLS may turn either into the other. */
 void ClusterMonitor::Node::watch(std::uint32_t wanted) noexcept
 {
-	sd_event_source_set_io_events(io, tls_handshake ? stream.poll_events(0) : stream.poll_events(wanted));
+	sd_event_source_set_io_events(io.get(), tls_handshake ? stream.poll_events(0) : stream.poll_events(wanted));
 }
 
 bool ClusterMonitor::Node::flush() noexcept
@@ -257,7 +258,7 @@ void ClusterMonitor::Node::io_ready(std::uint32_t revents) noexcept
 			return;
 		}
 		connecting = false;
-		sd_event_source_set_io_events(io, EPOLLIN);
+		sd_event_source_set_io_events(io.get(), EPOLLIN);
 		return;
 	}
 	if (tls_handshake) {
@@ -330,12 +331,12 @@ void ClusterMonitor::Node::schedule_next() noexcept
 	if (when < now)
 		when = now;
 	int r;
-	if (interval_timer == nullptr) {
-		r = sd_event_add_time(monitor->event, &interval_timer, CLOCK_MONOTONIC, when, 1000, on_interval, this);
+	if (!interval_timer) {
+		r = sd_event_add_time(monitor->event, interval_timer.out(), CLOCK_MONOTONIC, when, 1000, on_interval, this);
 	} else {
-		r = sd_event_source_set_time(interval_timer, when);
+		r = sd_event_source_set_time(interval_timer.get(), when);
 		if (r >= 0)
-			r = sd_event_source_set_enabled(interval_timer, SD_EVENT_ONESHOT);
+			r = sd_event_source_set_enabled(interval_timer.get(), SD_EVENT_ONESHOT);
 	}
 	if (r < 0)
 		log_errno(LogLevel::error, -r, nullptr, "cluster %u node %s: cannot schedule the next check; "

@@ -7,6 +7,7 @@
 
 #include "common/config.hpp"
 #include "common/err_packet.hpp"
+#include "common/event_source.hpp"
 #include "common/exit_status.hpp"
 #include "common/log.hpp"
 #include "common/mysql_errors.hpp"
@@ -85,8 +86,8 @@ class Master;
 struct ListenerSlot {
 	Master *master = nullptr;
 	Listener listener;
-	sd_event_source *accept_source = nullptr;
-	sd_event_source *pause_timer = nullptr;
+	EventSource accept_source;
+	EventSource pause_timer;
 	bool paused = false;
 };
 
@@ -110,11 +111,6 @@ public:
 	~Master()
 	{
 		close_listeners();
-		for (auto *source : signal_sources)
-			sd_event_source_unref(source);
-		sd_event_source_unref(drain_timer);
-		sd_event_source_unref(status_timer);
-		sd_event_source_unref(watchdog_timer);
 	}
 
 	Master(const Master &) = delete;
@@ -129,10 +125,10 @@ private:
 	std::vector<std::unique_ptr<ListenerSlot>> slots;
 	WorkerPool pool;
 	ClusterMonitor monitor;
-	std::vector<sd_event_source *> signal_sources;
-	sd_event_source *drain_timer = nullptr;
-	sd_event_source *status_timer = nullptr;
-	sd_event_source *watchdog_timer = nullptr;
+	std::vector<EventSource> signal_sources;
+	EventSource drain_timer;
+	EventSource status_timer;
+	EventSource watchdog_timer;
 	CrashPenalties penalties;
 	std::uint64_t next_client_id = 0;
 	std::uint64_t refused_clients = 0;
@@ -172,10 +168,10 @@ private:
 int Master::start()
 {
 	for (auto &slot : slots) {
-		int r = sd_event_add_io(event, &slot->accept_source, slot->listener.fd.get(), EPOLLIN,
+		int r = sd_event_add_io(event, slot->accept_source.out(), slot->listener.fd.get(), EPOLLIN,
 					on_accept, slot.get());
 		if (r >= 0)
-			r = sd_event_source_set_enabled(slot->accept_source, SD_EVENT_OFF);
+			r = sd_event_source_set_enabled(slot->accept_source.get(), SD_EVENT_OFF);
 		if (r < 0) {
 			log_errno(LogLevel::error, -r, nullptr, "sd_event_add_io(%s)",
 				  slot->listener.description.c_str());
@@ -183,13 +179,12 @@ int Master::start()
 		}
 	}
 	for (int sig : {SIGTERM, SIGINT, SIGHUP}) {
-		sd_event_source *source = nullptr;
-		const int r = sd_event_add_signal(event, &source, sig, on_signal, this);
+		EventSource &source = signal_sources.emplace_back();
+		const int r = sd_event_add_signal(event, source.out(), sig, on_signal, this);
 		if (r < 0) {
 			log_errno(LogLevel::error, -r, nullptr, "sd_event_add_signal(%s)", sigabbrev_np(sig));
 			return exit_os_error;
 		}
-		signal_sources.push_back(source);
 	}
 
 	pool.set_on_ready_changed([this] { workers_ready_changed(); });
@@ -242,23 +237,23 @@ void Master::notify_status() noexcept
 
 int Master::start_notify_timers()
 {
-	int r = sd_event_add_time_relative(event, &status_timer, CLOCK_MONOTONIC, 5000000, 1000000, on_status_timer,
+	int r = sd_event_add_time_relative(event, status_timer.out(), CLOCK_MONOTONIC, 5000000, 1000000, on_status_timer,
 					   this);
 	if (r < 0) {
 		log_errno(LogLevel::error, -r, nullptr, "status timer");
 		return r;
 	}
-	sd_event_source_set_enabled(status_timer, SD_EVENT_ON);
+	sd_event_source_set_enabled(status_timer.get(), SD_EVENT_ON);
 	/* WATCHDOG_USEC (and WATCHDOG_PID) from systemd: ping at half the interval. */
 	std::uint64_t watchdog_usec = 0;
 	if (sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0) {
-		r = sd_event_add_time_relative(event, &watchdog_timer, CLOCK_MONOTONIC, watchdog_usec / 2,
+		r = sd_event_add_time_relative(event, watchdog_timer.out(), CLOCK_MONOTONIC, watchdog_usec / 2,
 					       watchdog_usec / 8, on_watchdog_timer, this);
 		if (r < 0) {
 			log_errno(LogLevel::error, -r, nullptr, "watchdog timer");
 			return r;
 		}
-		sd_event_source_set_enabled(watchdog_timer, SD_EVENT_ON);
+		sd_event_source_set_enabled(watchdog_timer.get(), SD_EVENT_ON);
 		log_info("watchdog: pinging every %llu ms", static_cast<unsigned long long>(watchdog_usec / 2000));
 	}
 	return 0;
@@ -285,8 +280,8 @@ void Master::update_accepting()
 {
 	const bool accepting = !stopping && pool.ready_count() > 0;
 	for (auto &slot : slots)
-		if (slot->accept_source != nullptr)
-			sd_event_source_set_enabled(slot->accept_source,
+		if (slot->accept_source)
+			sd_event_source_set_enabled(slot->accept_source.get(),
 						    accepting && !slot->paused ? SD_EVENT_ON : SD_EVENT_OFF);
 }
 
@@ -294,12 +289,12 @@ void Master::pause_listener(ListenerSlot &slot)
 {
 	slot.paused = true;
 	int r;
-	if (slot.pause_timer != nullptr) {
-		r = sd_event_source_set_time_relative(slot.pause_timer, options.accept_pause_usec);
+	if (slot.pause_timer) {
+		r = sd_event_source_set_time_relative(slot.pause_timer.get(), options.accept_pause_usec);
 		if (r >= 0)
-			r = sd_event_source_set_enabled(slot.pause_timer, SD_EVENT_ONESHOT);
+			r = sd_event_source_set_enabled(slot.pause_timer.get(), SD_EVENT_ONESHOT);
 	} else {
-		r = sd_event_add_time_relative(event, &slot.pause_timer, CLOCK_MONOTONIC,
+		r = sd_event_add_time_relative(event, slot.pause_timer.out(), CLOCK_MONOTONIC,
 					       options.accept_pause_usec, 1000, on_pause_end, &slot);
 	}
 	if (r < 0) {
@@ -378,8 +373,8 @@ void Master::hand_over(ListenerSlot &slot, UniqueFd client, const SocketAddress 
 void Master::close_listeners()
 {
 	for (auto &slot : slots) {
-		slot->accept_source = sd_event_source_unref(slot->accept_source);
-		slot->pause_timer = sd_event_source_unref(slot->pause_timer);
+		slot->accept_source.reset();
+		slot->pause_timer.reset();
 		remove_socket_file(slot->listener);
 		slot->listener.fd.reset();
 	}
@@ -395,7 +390,7 @@ void Master::begin_shutdown(const char *why)
 	const std::uint64_t timeout_ms = options.drain_timeout_usec / 1000;
 	log_info("%s: draining %u workers (at most %llu ms)", why, pool.running_count(),
 		 static_cast<unsigned long long>(timeout_ms));
-	const int r = sd_event_add_time_relative(event, &drain_timer, CLOCK_MONOTONIC,
+	const int r = sd_event_add_time_relative(event, drain_timer.out(), CLOCK_MONOTONIC,
 						 options.drain_timeout_usec + options.drain_grace_usec,
 						 1000, on_drain_timeout, this);
 	if (r < 0) {

@@ -6,6 +6,7 @@
 #include "worker_pool.hpp"
 
 #include "common/channel_socket.hpp"
+#include "common/event_source.hpp"
 #include "common/exit_status.hpp"
 #include "common/log.hpp"
 
@@ -32,9 +33,9 @@ struct WorkerPool::Worker {
 	unsigned index;
 	pid_t pid = 0;
 	UniqueFd channel;
-	sd_event_source *channel_source = nullptr;
-	sd_event_source *child_source = nullptr;
-	sd_event_source *respawn_timer = nullptr;
+	EventSource channel_source;
+	EventSource child_source;
+	EventSource respawn_timer;
 	bool ready = false;
 	/* This process sent WORKER_READY (ready may be false again while draining). */
 	bool announced_ready = false;
@@ -44,7 +45,6 @@ struct WorkerPool::Worker {
 	std::uint64_t backoff_usec = 0;
 	/* send_client() tries each worker at most once per client. */
 	std::uint64_t tried_in_attempt = 0;
-	StatsReplyMessage last_stats;
 	/* Shared with the worker process (see common/worker_activity.hpp); null if mmap failed. */
 	WorkerActivityPage *activity = nullptr;
 	/* The uid of every client handed over and not yet closed (those with credentials only). */
@@ -179,15 +179,12 @@ WorkerPool::WorkerPool(sd_event *event_, unsigned worker_count, WorkerEntry entr
 WorkerPool::~WorkerPool()
 {
 	for (auto &w : workers) {
-		if (w->child_source != nullptr) {
-			sd_event_source_send_child_signal(w->child_source, SIGKILL, nullptr, 0);
+		if (w->child_source) {
+			sd_event_source_send_child_signal(w->child_source.get(), SIGKILL, nullptr, 0);
 			siginfo_t info;
 			while (waitid(P_PID, static_cast<id_t>(w->pid), &info, WEXITED) < 0 && errno == EINTR) {
 			}
 		}
-		sd_event_source_unref(w->child_source);
-		sd_event_source_unref(w->channel_source);
-		sd_event_source_unref(w->respawn_timer);
 	}
 }
 
@@ -222,7 +219,7 @@ int WorkerPool::spawn(Worker &w)
 		run_child(entry, worker_end.get(), w.index, w.activity);
 
 	worker_end.reset();
-	r = sd_event_add_child(event, &w.child_source, pid, WEXITED, on_child, &w);
+	r = sd_event_add_child(event, w.child_source.out(), pid, WEXITED, on_child, &w);
 	if (r < 0) {
 		/* Unsupervised, it would never be reaped nor replaced. */
 		log_errno(LogLevel::error, -r, nullptr, "worker[%u]: sd_event_add_child(%d)", w.index,
@@ -232,10 +229,10 @@ int WorkerPool::spawn(Worker &w)
 		return r;
 	}
 	w.pid = pid;
-	r = sd_event_add_io(event, &w.channel_source, master_end.get(), EPOLLIN, on_channel, &w);
+	r = sd_event_add_io(event, w.channel_source.out(), master_end.get(), EPOLLIN, on_channel, &w);
 	if (r < 0) {
 		log_errno(LogLevel::error, -r, nullptr, "worker[%u]: sd_event_add_io(channel)", w.index);
-		sd_event_source_send_child_signal(w.child_source, SIGKILL, nullptr, 0);
+		sd_event_source_send_child_signal(w.child_source.get(), SIGKILL, nullptr, 0);
 	} else {
 		w.channel = std::move(master_end);
 	}
@@ -253,12 +250,12 @@ int WorkerPool::spawn(Worker &w)
 void WorkerPool::schedule_respawn(Worker &w, std::uint64_t delay_usec)
 {
 	int r;
-	if (w.respawn_timer != nullptr) {
-		r = sd_event_source_set_time_relative(w.respawn_timer, delay_usec);
+	if (w.respawn_timer) {
+		r = sd_event_source_set_time_relative(w.respawn_timer.get(), delay_usec);
 		if (r >= 0)
-			r = sd_event_source_set_enabled(w.respawn_timer, SD_EVENT_ONESHOT);
+			r = sd_event_source_set_enabled(w.respawn_timer.get(), SD_EVENT_ONESHOT);
 	} else {
-		r = sd_event_add_time_relative(event, &w.respawn_timer, CLOCK_MONOTONIC, delay_usec,
+		r = sd_event_add_time_relative(event, w.respawn_timer.out(), CLOCK_MONOTONIC, delay_usec,
 					       1000, on_respawn_timer, &w);
 	}
 	if (r < 0)
@@ -323,7 +320,7 @@ void WorkerPool::handle_exit(Worker &w, int code, int status)
 	w.client_uids.clear();
 
 	/* sd-event reaps the child after this callback; unref'ing its source here is allowed. */
-	w.child_source = sd_event_source_unref(w.child_source);
+	w.child_source.reset();
 	close_channel(w);
 	w.pid = 0;
 	w.connections = 0;
@@ -352,7 +349,7 @@ void WorkerPool::close_channel(Worker &w)
 {
 	/* Unref before close: within the source's own dispatch, sd-event then drops the fd from
 	   its epoll first. */
-	w.channel_source = sd_event_source_unref(w.channel_source);
+	w.channel_source.reset();
 	w.channel.reset();
 }
 
@@ -377,10 +374,10 @@ void WorkerPool::kill_worker(Worker &w, const char *reason)
 
 void WorkerPool::signal_worker(Worker &w, int signal_number)
 {
-	if (w.child_source == nullptr)
+	if (!w.child_source)
 		return;
 	w.signalled_by_master = true;
-	sd_event_source_send_child_signal(w.child_source, signal_number, nullptr, 0);
+	sd_event_source_send_child_signal(w.child_source.get(), signal_number, nullptr, 0);
 }
 
 bool WorkerPool::send_message(Worker &w, const ChannelMessage &message, std::span<const int> fds)
@@ -456,8 +453,8 @@ void WorkerPool::drain(std::uint32_t timeout_ms)
 {
 	draining = true;
 	for (auto &w : workers) {
-		if (w->respawn_timer != nullptr)
-			sd_event_source_set_enabled(w->respawn_timer, SD_EVENT_OFF);
+		if (w->respawn_timer)
+			sd_event_source_set_enabled(w->respawn_timer.get(), SD_EVENT_OFF);
 		if (w->channel)
 			send_message(*w, DrainMessage{timeout_ms}, {});
 		set_ready(*w, false);
@@ -528,8 +525,8 @@ void WorkerPool::receive_messages(Worker &w)
 			set_ready(w, false);
 			/* Not signal_worker(): usually the worker is dead already (its crash closed
 			   the channel before SIGCHLD arrived), and its death must still count. */
-			if (!draining && w.child_source != nullptr)
-				sd_event_source_send_child_signal(w.child_source, SIGKILL, nullptr, 0);
+			if (!draining && w.child_source)
+				sd_event_source_send_child_signal(w.child_source.get(), SIGKILL, nullptr, 0);
 			return;
 		case ChannelIoStatus::error: {
 			char reason[160];
@@ -567,7 +564,6 @@ void WorkerPool::dispatch(Worker &w, const ChannelMessage &message)
 	static constexpr Row allowed[] = {
 		{ChannelMessageType::worker_ready, &WorkerPool::handle_worker_ready},
 		{ChannelMessageType::connection_closed, &WorkerPool::handle_connection_closed},
-		{ChannelMessageType::stats_reply, &WorkerPool::handle_stats_reply},
 	};
 
 	const ChannelMessageType type = channel_message_type(message);
@@ -618,12 +614,6 @@ const char *WorkerPool::handle_connection_closed(Worker &w, const ChannelMessage
 	}
 	w.connections--;
 	w.client_uids.erase(closed.client_id);
-	return nullptr;
-}
-
-const char *WorkerPool::handle_stats_reply(Worker &w, const ChannelMessage &message)
-{
-	w.last_stats = std::get<StatsReplyMessage>(message);
 	return nullptr;
 }
 

@@ -144,7 +144,6 @@ private:
 	   returns null, or why the message is a protocol violation. */
 	const char *handle_worker_ready(Worker &worker, const ChannelMessage &message);
 	const char *handle_connection_closed(Worker &worker, const ChannelMessage &message);
-	const char *handle_stats_reply(Worker &worker, const ChannelMessage &message);
 
 	static int on_channel(sd_event_source *source, int fd, std::uint32_t revents, void *userdata);
 	static int on_child(sd_event_source *source, const siginfo_t *info, void *userdata);

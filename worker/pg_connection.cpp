@@ -176,7 +176,8 @@ void PgConnection::connect() noexcept
 		fail(std::string(first_line(PQerrorMessage(conn))).c_str(), true);
 		return;
 	}
-	if (sd_event_add_time_relative(event, &timer, CLOCK_MONOTONIC, pg_connect_timeout_usec, 1000, on_timer, this) < 0) {
+	if (sd_event_add_time_relative(event, timer.out(), CLOCK_MONOTONIC, pg_connect_timeout_usec, 1000, on_timer,
+				       this) < 0) {
 		fail("cannot arm the connect timer", true);
 		return;
 	}
@@ -187,11 +188,11 @@ void PgConnection::connect() noexcept
 
 bool PgConnection::watch(std::uint32_t events) noexcept
 {
-	io = sd_event_source_disable_unref(io);
+	io.reset();
 	const int fd = PQsocket(conn);
 	if (fd < 0)
 		return false;
-	return sd_event_add_io(event, &io, fd, events, on_io, this) >= 0;
+	return sd_event_add_io(event, io.out(), fd, events, on_io, this) >= 0;
 }
 
 void PgConnection::connect_poll() noexcept
@@ -228,7 +229,7 @@ void PgConnection::queue_setup(const std::string &prefix, const std::string &ide
 
 void PgConnection::connected() noexcept
 {
-	timer = sd_event_source_disable_unref(timer);
+	timer.reset();
 	if (PQsetnonblocking(conn, 1) != 0 || !watch(EPOLLIN)) {
 		fail("cannot switch the connection to non-blocking mode", true);
 		return;
@@ -268,8 +269,8 @@ void PgConnection::fail(const char *message, bool attempt) noexcept
 
 void PgConnection::drop_connection() noexcept
 {
-	io = sd_event_source_disable_unref(io);
-	timer = sd_event_source_disable_unref(timer);
+	io.reset();
+	timer.reset();
 	if (result != nullptr) {
 		PQclear(result);
 		result = nullptr;
@@ -283,7 +284,7 @@ void PgConnection::drop_connection() noexcept
 int PgConnection::on_timer(sd_event_source *, std::uint64_t, void *userdata)
 {
 	auto &c = *static_cast<PgConnection *>(userdata);
-	c.timer = sd_event_source_disable_unref(c.timer);
+	c.timer.reset();
 	if (c.state == State::connecting)
 		c.fail("connect timeout", true);
 	return 0;
@@ -360,7 +361,7 @@ void PgConnection::flush() noexcept
 		fail(std::string(first_line(PQerrorMessage(conn))).c_str(), false);
 		return;
 	}
-	if (sd_event_source_set_io_events(io, EPOLLIN | (r > 0 ? std::uint32_t(EPOLLOUT) : 0u)) < 0)
+	if (sd_event_source_set_io_events(io.get(), EPOLLIN | (r > 0 ? std::uint32_t(EPOLLOUT) : 0u)) < 0)
 		fail("cannot watch the socket", false);
 }
 

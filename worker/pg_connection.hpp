@@ -6,6 +6,7 @@
 // through CallbackRun::complete(), never a Lua error.
 #pragma once
 
+#include "common/event_source.hpp"
 #include "lua/callback_run.hpp"
 #include "lua/lua_pg.hpp"
 
@@ -96,8 +97,8 @@ private:
 
 	State state = State::down;
 	PGconn *conn = nullptr;
-	sd_event_source *io = nullptr;
-	sd_event_source *timer = nullptr; /* the connect timeout */
+	EventSource io;
+	EventSource timer; /* the connect timeout */
 	std::uint64_t idle_since_usec = 0;
 	void mark_idle() noexcept;
 

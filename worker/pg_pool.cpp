@@ -17,8 +17,8 @@ PgPool::PgPool(sd_event *loop, lua_State *lua, unsigned database, PgDatabaseConf
 	: event(loop), L(lua), index(database), config(std::move(database_config)), handler(notify_handler)
 {
 	connections.push_back(std::make_unique<PgConnection>(event, L, config, index, true, *this));
-	if (sd_event_add_defer(event, &deferred, on_deferred, this) < 0 ||
-	    sd_event_source_set_enabled(deferred, SD_EVENT_OFF) < 0)
+	if (sd_event_add_defer(event, deferred.out(), on_deferred, this) < 0 ||
+	    sd_event_source_set_enabled(deferred.get(), SD_EVENT_OFF) < 0)
 		throw std::bad_alloc();
 }
 
@@ -27,24 +27,21 @@ PgPool::~PgPool()
 	for (auto &query : queue)
 		query->waiter = nullptr;
 	connections.clear();
-	sd_event_source_disable_unref(retry_timer);
-	sd_event_source_disable_unref(sweep_timer);
-	sd_event_source_disable_unref(deferred);
 }
 
 void PgPool::arm_sweep() noexcept
 {
-	if (sweep_timer != nullptr)
+	if (sweep_timer)
 		return;
-	if (sd_event_add_time_relative(event, &sweep_timer, CLOCK_MONOTONIC, pg_extra_idle_usec / 2, 1'000'000, on_sweep,
-				       this) < 0)
-		sweep_timer = nullptr; /* extras then stay open; harmless */
+	/* Should this fail, the extras stay open; harmless. */
+	(void)sd_event_add_time_relative(event, sweep_timer.out(), CLOCK_MONOTONIC, pg_extra_idle_usec / 2, 1'000'000,
+					 on_sweep, this);
 }
 
 int PgPool::on_sweep(sd_event_source *, std::uint64_t now, void *userdata)
 {
 	auto &pool = *static_cast<PgPool *>(userdata);
-	pool.sweep_timer = sd_event_source_disable_unref(pool.sweep_timer);
+	pool.sweep_timer.reset();
 	bool open = false;
 	for (std::size_t i = 1; i < pool.connections.size(); ++i) {
 		PgConnection &c = *pool.connections[i];
@@ -59,7 +56,7 @@ int PgPool::on_sweep(sd_event_source *, std::uint64_t now, void *userdata)
 
 void PgPool::schedule_dispatch() noexcept
 {
-	if (sd_event_source_set_enabled(deferred, SD_EVENT_ONESHOT) < 0)
+	if (sd_event_source_set_enabled(deferred.get(), SD_EVENT_ONESHOT) < 0)
 		log_error("pg connection %u: cannot schedule queries", index + 1);
 }
 
@@ -212,15 +209,15 @@ void PgPool::schedule_retry() noexcept
 	for (unsigned i = 1; i < failures && delay < pg_retry_max_delay_usec; ++i)
 		delay *= 2;
 	delay = std::min(delay, pg_retry_max_delay_usec);
-	retry_timer = sd_event_source_disable_unref(retry_timer);
-	if (sd_event_add_time_relative(event, &retry_timer, CLOCK_MONOTONIC, delay, 1000, on_retry, this) < 0)
+	retry_timer.reset();
+	if (sd_event_add_time_relative(event, retry_timer.out(), CLOCK_MONOTONIC, delay, 1000, on_retry, this) < 0)
 		log_error("pg connection %u: cannot arm the reconnect timer; not reconnecting", index + 1);
 }
 
 int PgPool::on_retry(sd_event_source *, std::uint64_t, void *userdata)
 {
 	auto &pool = *static_cast<PgPool *>(userdata);
-	pool.retry_timer = sd_event_source_disable_unref(pool.retry_timer);
+	pool.retry_timer.reset();
 	if (pool.connections.front()->down())
 		pool.connections.front()->connect();
 	return 0;

@@ -6,6 +6,7 @@
 // queries wait in one queue until a connection is free.  Worker side; never blocks.
 #pragma once
 
+#include "common/event_source.hpp"
 #include "worker/pg_connection.hpp"
 
 #include <cstdint>
@@ -57,13 +58,13 @@ private:
 
 	/* execute() and listen() run inside a Lua call: they only queue and arm this, so that no
 	 * failure resumes a callback (possibly the calling one) from within Lua. */
-	sd_event_source *deferred = nullptr;
+	EventSource deferred;
 	std::vector<std::string> pending_listens;
 	/* [0] is the primary. */
 	std::vector<std::unique_ptr<PgConnection>> connections;
 	std::deque<std::unique_ptr<PgQuery>> queue;
-	sd_event_source *retry_timer = nullptr;
-	sd_event_source *sweep_timer = nullptr;
+	EventSource retry_timer;
+	EventSource sweep_timer;
 	unsigned failures = 0; /* the primary's failed attempts in a row */
 	std::string last_error;
 

@@ -40,10 +40,6 @@ Worker::~Worker()
 	connections.clear();
 	closed.clear();
 	pg.reset();
-	sd_event_source_disable_unref(channel_source);
-	sd_event_source_disable_unref(reaper_source);
-	sd_event_source_disable_unref(drain_timer);
-	sd_event_source_disable_unref(login_timer);
 	sd_event_unref(event);
 }
 
@@ -121,10 +117,10 @@ void Worker::arm_login_timer() noexcept
 	 * (0 would mean sd-event's default, 250 ms.) */
 	const std::uint64_t accuracy = std::clamp<std::uint64_t>(config.connect_timeout_usec / 10, 1, 250'000);
 	int r;
-	if (login_timer == nullptr)
-		r = sd_event_add_time(event, &login_timer, CLOCK_MONOTONIC, when, accuracy, on_login_timer, this);
-	else if ((r = sd_event_source_set_time(login_timer, when)) >= 0)
-		r = sd_event_source_set_enabled(login_timer, SD_EVENT_ONESHOT);
+	if (!login_timer)
+		r = sd_event_add_time(event, login_timer.out(), CLOCK_MONOTONIC, when, accuracy, on_login_timer, this);
+	else if ((r = sd_event_source_set_time(login_timer.get(), when)) >= 0)
+		r = sd_event_source_set_enabled(login_timer.get(), SD_EVENT_ONESHOT);
 	if (r < 0)
 		log_errno(LogLevel::error, -r, nullptr, "cannot arm the login deadline timer");
 }
@@ -158,7 +154,7 @@ void Worker::connection_closed(ClientConnection &connection) noexcept
 			(void)i->second.release();
 		}
 		connections.erase(i);
-		sd_event_source_set_enabled(reaper_source, SD_EVENT_ONESHOT);
+		sd_event_source_set_enabled(reaper_source.get(), SD_EVENT_ONESHOT);
 	}
 	maybe_finish_drain();
 }
@@ -166,7 +162,7 @@ void Worker::connection_closed(ClientConnection &connection) noexcept
 void Worker::reap_closed() noexcept
 {
 	closed.clear();
-	sd_event_source_set_enabled(reaper_source, SD_EVENT_OFF);
+	sd_event_source_set_enabled(reaper_source.get(), SD_EVENT_OFF);
 }
 
 int Worker::on_reaper(sd_event_source *, void *userdata)
@@ -215,8 +211,8 @@ void Worker::flush_outgoing() noexcept
 
 void Worker::update_channel_events() noexcept
 {
-	if (channel_source != nullptr)
-		sd_event_source_set_io_events(channel_source, EPOLLIN | (outgoing.empty() ? 0u : std::uint32_t(EPOLLOUT)));
+	if (channel_source)
+		sd_event_source_set_io_events(channel_source.get(), EPOLLIN | (outgoing.empty() ? 0u : std::uint32_t(EPOLLOUT)));
 }
 
 int Worker::on_channel(sd_event_source *, int, std::uint32_t revents, void *userdata)
@@ -262,41 +258,87 @@ void Worker::receive_message()
 		return;
 	}
 	try {
-		handle_message(*message, received.fds);
+		dispatch(*message, received.fds);
 	} catch (const std::exception &e) {
 		log_error("%s: %s", channel_message_name(channel_message_type(*message)), e.what());
 	}
 }
 
-void Worker::handle_message(const ChannelMessage &message, std::array<UniqueFd, channel_max_fds> &fds)
+/* What the master may send, and when: serving from the start until DRAIN, draining after it.  Any
+ * other type, or a type in the wrong state, is a protocol violation: the worker closes its clients
+ * and exits with exit_channel_protocol, which the master logs by name. */
+void Worker::dispatch(const ChannelMessage &message, ReceivedFds &fds)
 {
-	if (const auto *new_client = std::get_if<NewClientMessage>(&message)) {
-		accept_client(*new_client, std::move(fds[0]), new_client->has_pidfd ? std::move(fds[1]) : UniqueFd());
-	} else if (std::holds_alternative<ReloadMessage>(message)) {
-		reload();
-	} else if (const auto *drain = std::get_if<DrainMessage>(&message)) {
-		start_drain(drain->timeout_ms);
-	} else if (const auto *stats = std::get_if<StatsRequestMessage>(&message)) {
-		StatsReplyMessage reply;
-		reply.request_id = stats->request_id;
-		reply.active_connections = active_connections();
-		reply.total_connections = total_connections();
-		send_message(reply);
-	} else if (const auto *disconnect = std::get_if<DisconnectAccountMessage>(&message)) {
-		std::vector<ClientConnection *> victims;
-		for (const auto &[pointer, connection] : connections)
-			if (connection->account() == disconnect->account)
-				victims.push_back(pointer);
-		for (ClientConnection *victim : victims)
-			victim->shut_down("account disconnected");
-	} else if (const auto *node_state = std::get_if<NodeStateMessage>(&message)) {
-		node_state_changed(*node_state);
+	struct Row {
+		ChannelMessageType type;
+		bool while_serving;
+		bool while_draining;
+		void (Worker::*handle)(const ChannelMessage &, ReceivedFds &);
+	};
+	/* STATS_REQUEST and STATS_REPLY are gone from the protocol: counters come from a shared page
+	 * per worker that the master reads, so the master never has to ask. */
+	static constexpr Row allowed[] = {
+		/* While draining too: clients the master passed before its DRAIN arrived (refused). */
+		{ChannelMessageType::new_client, true, true, &Worker::handle_new_client},
+		/* The master reloads only before its shutdown. */
+		{ChannelMessageType::reload, true, false, &Worker::handle_reload},
+		/* Once: the master drains once; a second SIGTERM kills instead. */
+		{ChannelMessageType::drain, true, false, &Worker::handle_drain},
+		/* The monitor goes on while connections drain. */
+		{ChannelMessageType::node_state, true, true, &Worker::handle_node_state},
+		{ChannelMessageType::disconnect_account, true, true, &Worker::handle_disconnect_account},
+	};
+
+	const ChannelMessageType type = channel_message_type(message);
+	for (const Row &row : allowed) {
+		if (row.type != type)
+			continue;
+		if (draining ? row.while_draining : row.while_serving) {
+			(this->*row.handle)(message, fds);
+			return;
+		}
+		break;
 	}
+	log_error("the master sent %s, which a %s worker does not accept", channel_message_name(type),
+		  draining ? "draining" : "serving");
+	close_all_connections();
+	exit_loop(exit_channel_protocol);
+}
+
+void Worker::handle_new_client(const ChannelMessage &message, ReceivedFds &fds)
+{
+	const auto &new_client = std::get<NewClientMessage>(message);
+	accept_client(new_client, std::move(fds[0]), new_client.has_pidfd ? std::move(fds[1]) : UniqueFd());
+}
+
+void Worker::handle_reload(const ChannelMessage &, ReceivedFds &)
+{
+	reload();
+}
+
+void Worker::handle_drain(const ChannelMessage &message, ReceivedFds &)
+{
+	start_drain(std::get<DrainMessage>(message).timeout_ms);
+}
+
+void Worker::handle_node_state(const ChannelMessage &message, ReceivedFds &)
+{
+	node_state_changed(std::get<NodeStateMessage>(message));
+}
+
+void Worker::handle_disconnect_account(const ChannelMessage &message, ReceivedFds &)
+{
+	const auto &disconnect = std::get<DisconnectAccountMessage>(message);
+	std::vector<ClientConnection *> victims;
+	for (const auto &[pointer, connection] : connections)
+		if (connection->account() == disconnect.account)
+			victims.push_back(pointer);
+	for (ClientConnection *victim : victims)
+		victim->shut_down("account disconnected");
 }
 
 void Worker::accept_client(const NewClientMessage &message, UniqueFd client, UniqueFd pidfd)
 {
-	++connections_received;
 	const ClientInfo &info = message.info;
 
 	struct stat st;
@@ -397,7 +439,7 @@ void Worker::start_drain(std::uint32_t timeout_ms)
 		exit_loop(exit_ok);
 		return;
 	}
-	if (sd_event_add_time_relative(event, &drain_timer, CLOCK_MONOTONIC, std::uint64_t(timeout_ms) * 1000, 10'000,
+	if (sd_event_add_time_relative(event, drain_timer.out(), CLOCK_MONOTONIC, std::uint64_t(timeout_ms) * 1000, 10'000,
 				       on_drain_timeout, this) < 0) {
 		close_all_connections();
 		exit_loop(exit_ok);
@@ -449,11 +491,11 @@ int Worker::run()
 		log_errno(LogLevel::error, -r, nullptr, "sd_event_new()");
 		return exit_worker_loop;
 	}
-	r = sd_event_add_io(event, &channel_source, channel.get(), EPOLLIN, on_channel, this);
+	r = sd_event_add_io(event, channel_source.out(), channel.get(), EPOLLIN, on_channel, this);
 	if (r >= 0)
-		r = sd_event_add_defer(event, &reaper_source, on_reaper, this);
+		r = sd_event_add_defer(event, reaper_source.out(), on_reaper, this);
 	if (r >= 0)
-		r = sd_event_source_set_enabled(reaper_source, SD_EVENT_OFF);
+		r = sd_event_source_set_enabled(reaper_source.get(), SD_EVENT_OFF);
 	if (r < 0) {
 		log_errno(LogLevel::error, -r, nullptr, "sd-event setup");
 		return exit_worker_loop;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "common/channel_protocol.hpp"
+#include "common/event_source.hpp"
 #include "common/exit_status.hpp"
 #include "common/unique_fd.hpp"
 #include "worker/cluster_state.hpp"
@@ -85,18 +86,14 @@ public:
 	 * method of a closed connection may be running. */
 	void reap_closed() noexcept;
 
-	/* Counters for statistics. */
-	std::uint64_t active_connections() const noexcept { return connections.size(); }
-	std::uint64_t total_connections() const noexcept { return connections_received; }
-
 private:
 	LoadedConfig &config;
 	UniqueFd channel;
 	unsigned worker_index;
 	sd_event *event = nullptr;
-	sd_event_source *channel_source = nullptr;
-	sd_event_source *reaper_source = nullptr;
-	sd_event_source *drain_timer = nullptr;
+	EventSource channel_source;
+	EventSource reaper_source;
+	EventSource drain_timer;
 	RelayBufferPool buffers;
 	ClusterState cluster_state;
 	/* The Lua pg library's connections; destroyed after the client connections. */
@@ -107,9 +104,8 @@ private:
 	std::vector<std::unique_ptr<ClientConnection>> closed;
 	std::unordered_map<std::uint32_t, unsigned> pending_logins;
 	std::list<LoginWatch> login_watches;
-	sd_event_source *login_timer = nullptr;
+	EventSource login_timer;
 	std::uint32_t connection_id_counter = 0;
-	std::uint64_t connections_received = 0;
 	bool draining = false;
 	int exit_status = exit_ok;
 
@@ -118,7 +114,13 @@ private:
 	std::array<std::uint8_t, channel_max_message_size> receive_buffer;
 
 	void receive_message();
-	void handle_message(const ChannelMessage &message, std::array<UniqueFd, channel_max_fds> &fds);
+	using ReceivedFds = std::array<UniqueFd, channel_max_fds>;
+	void dispatch(const ChannelMessage &message, ReceivedFds &fds);
+	void handle_new_client(const ChannelMessage &message, ReceivedFds &fds);
+	void handle_reload(const ChannelMessage &message, ReceivedFds &fds);
+	void handle_drain(const ChannelMessage &message, ReceivedFds &fds);
+	void handle_node_state(const ChannelMessage &message, ReceivedFds &fds);
+	void handle_disconnect_account(const ChannelMessage &message, ReceivedFds &fds);
 	void accept_client(const NewClientMessage &message, UniqueFd client, UniqueFd pidfd);
 	void reload() noexcept;
 	void node_state_changed(const NodeStateMessage &message) noexcept;

@@ -51,8 +51,6 @@ static std::vector<ChannelMessage> sample_messages()
 		DrainMessage{30000},
 		WorkerReadyMessage{},
 		NodeStateMessage{7, 2, NodeState::auth_failed},
-		StatsRequestMessage{99},
-		StatsReplyMessage{99, 12, 3456},
 		DisconnectAccountMessage{"acme"},
 	};
 }
@@ -91,12 +89,6 @@ static bool same(const WorkerReadyMessage &, const WorkerReadyMessage &) { retur
 static bool same(const NodeStateMessage &a, const NodeStateMessage &b)
 {
 	return a.cluster_index == b.cluster_index && a.node_index == b.node_index && a.state == b.state;
-}
-static bool same(const StatsRequestMessage &a, const StatsRequestMessage &b) { return a.request_id == b.request_id; }
-static bool same(const StatsReplyMessage &a, const StatsReplyMessage &b)
-{
-	return a.request_id == b.request_id && a.active_connections == b.active_connections &&
-	       a.total_connections == b.total_connections;
 }
 static bool same(const DisconnectAccountMessage &a, const DisconnectAccountMessage &b) { return a.account == b.account; }
 
@@ -226,7 +218,7 @@ END_TEST
 
 START_TEST(test_wrong_length)
 {
-	const auto bytes = encode(StatsReplyMessage{1, 2, 3});
+	const auto bytes = encode(ConnectionClosedMessage{1});
 	const auto d = ChannelDirection::worker_to_master;
 	const char *mismatch = "channel header: payload length does not match message size";
 	auto longer = bytes;
@@ -242,7 +234,7 @@ START_TEST(test_wrong_length)
 	auto trailing = bytes;
 	trailing.push_back(0);
 	set_payload_length(trailing, trailing.size() - channel_header_size);
-	assert_error(trailing, 0, d, "STATS_REPLY: trailing bytes");
+	assert_error(trailing, 0, d, "CONNECTION_CLOSED: trailing bytes");
 
 	auto reload = encode(ReloadMessage{});
 	reload.push_back(0);
@@ -271,7 +263,9 @@ END_TEST
 
 START_TEST(test_unknown_type_and_flags)
 {
-	for (std::uint16_t type : {std::uint16_t(0), std::uint16_t(10), std::uint16_t(0x0100), std::uint16_t(0xFFFF)})
+	/* 7 and 8 were STATS_REQUEST and STATS_REPLY: retired, now unknown like any other. */
+	for (std::uint16_t type : {std::uint16_t(0), std::uint16_t(7), std::uint16_t(8), std::uint16_t(10),
+				   std::uint16_t(0x0100), std::uint16_t(0xFFFF)})
 		for (auto d : {ChannelDirection::master_to_worker, ChannelDirection::worker_to_master})
 			assert_error(raw_message(type, 0, {}), 0, d, "channel header: unknown message type");
 	ck_assert_str_eq(channel_message_name(ChannelMessageType(77)), "unknown");
@@ -296,11 +290,11 @@ START_TEST(test_wrong_direction)
 	}
 	using T = ChannelMessageType;
 	const auto to_worker = ChannelDirection::master_to_worker, to_master = ChannelDirection::worker_to_master;
-	for (T t : {T::new_client, T::reload, T::drain, T::node_state, T::stats_request, T::disconnect_account}) {
+	for (T t : {T::new_client, T::reload, T::drain, T::node_state, T::disconnect_account}) {
 		ck_assert(channel_message_allowed(to_worker, t));
 		ck_assert(!channel_message_allowed(to_master, t));
 	}
-	for (T t : {T::connection_closed, T::worker_ready, T::stats_reply}) {
+	for (T t : {T::connection_closed, T::worker_ready}) {
 		ck_assert(channel_message_allowed(to_master, t));
 		ck_assert(!channel_message_allowed(to_worker, t));
 	}
@@ -452,7 +446,7 @@ END_TEST
 START_TEST(test_names)
 {
 	ck_assert_str_eq(channel_message_name(ChannelMessageType::new_client), "NEW_CLIENT");
-	ck_assert_str_eq(channel_message_name(ChannelMessageType::stats_reply), "STATS_REPLY");
+	ck_assert_str_eq(channel_message_name(ChannelMessageType::node_state), "NODE_STATE");
 	ck_assert_str_eq(channel_message_name(ChannelMessageType::disconnect_account), "DISCONNECT_ACCOUNT");
 }
 END_TEST
