@@ -21,6 +21,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+// Last: <check.h> (through it) must follow the standard headers.
+#include "tests/check_main.hpp"
 
 using namespace myproxy;
 using namespace myproxy::test;
@@ -140,6 +142,7 @@ void expect_placement(const char *socket, Expected expected, std::chrono::millis
 // Waits for a line of the proxy's log containing @text; returns the seconds it took.
 double wait_log(const std::string &text, double timeout_seconds = 10)
 {
+	timeout_seconds *= timeout_multiplier();
 	const Clock::time_point start = Clock::now();
 	while (!contains(proxy->log(), text)) {
 		PROXY_ASSERT(Clock::now() - start < std::chrono::duration<double>(timeout_seconds),
@@ -177,6 +180,7 @@ std::string change_reason(std::size_t cluster, std::size_t node, const char *fro
 
 double wait_change(std::size_t cluster, std::size_t node, const char *from, const char *to, double timeout_seconds = 10)
 {
+	timeout_seconds *= timeout_multiplier();
 	const Clock::time_point start = Clock::now();
 	while (!logged_change(cluster, node, from, to)) {
 		PROXY_ASSERT(Clock::now() - start < std::chrono::duration<double>(timeout_seconds),

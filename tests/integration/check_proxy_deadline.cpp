@@ -14,10 +14,15 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <thread>
+// Last: <check.h> (through it) must follow the standard headers.
+#include "tests/check_main.hpp"
 
 using namespace myproxy::test;
 
@@ -34,17 +39,18 @@ int black_hole_fd = -1;
 std::uint16_t black_hole_port = 0;
 TestCertificates certs;
 
+// Runs before the suites: throws rather than ck_assert()s.
 void open_black_hole()
 {
 	black_hole_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	ck_assert_int_ge(black_hole_fd, 0);
 	struct sockaddr_in address {};
 	address.sin_family = AF_INET;
 	address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(bind(black_hole_fd, reinterpret_cast<const sockaddr *>(&address), sizeof(address)), 0);
-	ck_assert_int_eq(listen(black_hole_fd, 128), 0);
 	socklen_t length = sizeof(address);
-	ck_assert_int_eq(getsockname(black_hole_fd, reinterpret_cast<sockaddr *>(&address), &length), 0);
+	if (black_hole_fd < 0 || bind(black_hole_fd, reinterpret_cast<const sockaddr *>(&address), sizeof(address)) != 0 ||
+	    listen(black_hole_fd, 128) != 0 ||
+	    getsockname(black_hole_fd, reinterpret_cast<sockaddr *>(&address), &length) != 0)
+		throw std::runtime_error(std::string("black hole listener: ") + std::strerror(errno));
 	black_hole_port = ntohs(address.sin_port);
 }
 

@@ -5,10 +5,11 @@
 // arrays through PostgreSQL, NOTIFY into db:listen(), 50 concurrent logins each waiting 0.2 s in
 // PostgreSQL on one worker, a client that gives up while its query runs, a PostgreSQL restart
 // under load, and a sealed box made by PyNaCl outside myproxy, opened in the script.
+// Before <check.h>, whose fail() macro its headers would trip over: pg_pool_connections_max.
+#include "worker/pg_pool.hpp"
 #include "tests/fixture/fixture.hpp"
 #include "tests/integration/proxy_client.hpp"
 #include "tests/integration/proxy_process.hpp"
-#include "worker/pg_pool.hpp"
 
 #include <check.h>
 #include <openssl/evp.h>
@@ -16,9 +17,12 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <thread>
 #include <vector>
+// Last: <check.h> (through it) must follow the standard headers.
+#include "tests/check_main.hpp"
 
 using namespace myproxy::test;
 
@@ -227,10 +231,10 @@ START_TEST(test_queries_do_not_block_the_worker)
 	const std::string overlap = script_answer("overlap");
 	std::fprintf(stderr, "50 concurrent logins with pg_sleep(0.2): %s\n", overlap.c_str());
 	PROXY_ASSERT(overlap.starts_with("overlap="), "%s", overlap.c_str());
-	const int most = std::atoi(overlap.c_str() + 9);
+	const int most = std::atoi(overlap.c_str() + std::strlen("overlap="));
 	PROXY_ASSERT(most >= 2, "one query at a time (%s): the worker waited for PostgreSQL", overlap.c_str());
-	PROXY_ASSERT(most <= int(pg_pool_connections_max), "%s: more than the pool's cap of %zu connections",
-		     overlap.c_str(), pg_pool_connections_max);
+	PROXY_ASSERT(most <= int(myproxy::pg_pool_connections_max), "%s: more than the pool's cap of %zu connections",
+		     overlap.c_str(), myproxy::pg_pool_connections_max);
 }
 END_TEST
 
