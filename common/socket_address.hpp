@@ -67,9 +67,11 @@ AddressResult resolve_address(std::string_view text, std::uint16_t default_port)
  * bytes escaped as \xNN. */
 inline constexpr std::size_t socket_address_text_max = 512;
 
-/* Writes the address as parse_numeric_address() accepts it ("[::1]:3306", "/run/x.sock", "@name";
- * non-printable bytes of an abstract name as \xNN) into buffer (always NUL-terminated).  Returns the
- * length written.  Does not allocate, so Lua's __tostring can use it. */
+/* Writes the address as parse_numeric_address() accepts it ("[::1]:3306", "/run/x.sock", "@name")
+ * into buffer (always NUL-terminated), so that text parses back to the same address; except that
+ * non-printable bytes and backslashes of an abstract name are written as \xNN, for log lines, and
+ * such a text does not parse back (the parser takes no escapes).  Returns the length written.  Does
+ * not allocate, so Lua's __tostring can use it. */
 std::size_t format_socket_address(const SocketAddress &address, char *buffer, std::size_t size) noexcept;
 
 std::string to_string(const SocketAddress &address);

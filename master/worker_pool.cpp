@@ -36,6 +36,8 @@ struct WorkerPool::Worker {
 	EventSource channel_source;
 	EventSource child_source;
 	EventSource respawn_timer;
+	/* Armed when the channel closed while the process lives on (see kill_after_grace()). */
+	EventSource grace_timer;
 	bool ready = false;
 	/* This process sent WORKER_READY (ready may be false again while draining). */
 	bool announced_ready = false;
@@ -321,6 +323,7 @@ void WorkerPool::handle_exit(Worker &w, int code, int status)
 
 	/* sd-event reaps the child after this callback; unref'ing its source here is allowed. */
 	w.child_source.reset();
+	w.grace_timer.reset();
 	close_channel(w);
 	w.pid = 0;
 	w.connections = 0;
@@ -370,6 +373,30 @@ void WorkerPool::kill_worker(Worker &w, const char *reason)
 	signal_worker(w, SIGKILL);
 	close_channel(w);
 	set_ready(w, false);
+}
+
+void WorkerPool::kill_after_grace(Worker &w)
+{
+	if (!w.child_source || w.grace_timer)
+		return;
+	const int r = sd_event_add_time_relative(event, w.grace_timer.out(), CLOCK_MONOTONIC,
+						 options.channel_eof_grace_usec, 1000, on_grace_timer, &w);
+	if (r < 0) {
+		log_errno(LogLevel::error, -r, nullptr, "worker[%u]: grace timer; killing it now", w.index);
+		signal_worker(w, SIGKILL);
+	}
+}
+
+int WorkerPool::on_grace_timer(sd_event_source *, std::uint64_t, void *userdata)
+{
+	Worker &w = *static_cast<Worker *>(userdata);
+	/* Still alive (handle_exit() drops the timer): a worker without a channel serves nobody. */
+	w.grace_timer.reset();
+	log_error("worker[%u] pid %d closed its channel %llu ms ago but lives on; killing it", w.index,
+		  static_cast<int>(w.pid),
+		  static_cast<unsigned long long>(w.pool->options.channel_eof_grace_usec / 1000));
+	w.pool->signal_worker(w, SIGKILL);
+	return 0;
 }
 
 void WorkerPool::signal_worker(Worker &w, int signal_number)
@@ -516,17 +543,16 @@ void WorkerPool::receive_messages(Worker &w)
 		case ChannelIoStatus::would_block:
 			return;
 		case ChannelIoStatus::peer_closed:
-			/* Usually the worker is exiting.  While draining that is expected, and the
-			   drain timeout bounds it: killing it here would log a clean exit as SIGKILL.
-			   Otherwise one that lives on without a channel could never be drained, so
-			   it goes (the exit status stays what it was). */
+			/* Usually the worker is exiting: its channel closes just before its _exit(),
+			   or its crash closed it before SIGCHLD arrived.  While draining that is
+			   expected, and the drain timeout bounds it.  Otherwise one that lives on
+			   without a channel could never be drained, so it goes, but only after a
+			   grace: killing it at once would log an exit status as SIGKILL. */
 			log_debug("worker[%u] closed its channel", w.index);
 			close_channel(w);
 			set_ready(w, false);
-			/* Not signal_worker(): usually the worker is dead already (its crash closed
-			   the channel before SIGCHLD arrived), and its death must still count. */
-			if (!draining && w.child_source)
-				sd_event_source_send_child_signal(w.child_source.get(), SIGKILL, nullptr, 0);
+			if (!draining)
+				kill_after_grace(w);
 			return;
 		case ChannelIoStatus::error: {
 			char reason[160];

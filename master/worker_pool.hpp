@@ -34,6 +34,9 @@ struct WorkerPoolOptions {
 	/* The first delay; it doubles with every further quick death, up to max_backoff_usec. */
 	std::uint64_t initial_backoff_usec = 1000000;
 	std::uint64_t max_backoff_usec = 30000000;
+	/* A worker that closed its channel is given this long to exit on its own, so the master logs
+	   its own exit status (77, 79, ...) rather than a SIGKILL of its making; then it is killed. */
+	std::uint64_t channel_eof_grace_usec = 3000000;
 };
 
 /* A snapshot of one worker slot, for tests and statistics. */
@@ -139,6 +142,8 @@ private:
 	void set_ready(Worker &worker, bool ready);
 	void signal_worker(Worker &worker, int signal_number);
 	void handle_exit(Worker &worker, int code, int status);
+	void kill_after_grace(Worker &worker);
+	static int on_grace_timer(sd_event_source *source, std::uint64_t usec, void *userdata);
 
 	/* The handlers of the messages a worker may send (the dispatch table in the .cpp); each
 	   returns null, or why the message is a protocol violation. */

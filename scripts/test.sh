@@ -6,8 +6,10 @@
 #      check_proxy_sandbox, which tests the sandbox itself;
 #   2. PROD_BUILD_DIR (default build-prod/): the production build (warnings as errors, no
 #      sanitizers), every worker under its seccomp allow-list and, as root, privilege drop.
-# It prints every Check summary line of both runs plus one total.  Extra arguments go to both
-# configure runs.  The source tree stays clean.
+#   3. FUZZ_BUILD_DIR (default build-fuzz/): scripts/fuzz.sh, every libFuzzer target built with
+#      clang and run for FUZZ_SECONDS (default 40) each, two at a time; any finding fails.
+# It prints every Check summary line of both runs, the fuzz stage's lines, and one total.  Extra
+# arguments go to both configure runs.  The source tree stays clean.
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -38,6 +40,11 @@ build_and_check() {
 
 build_and_check "$build" --enable-werror --enable-sanitizers "$@"
 build_and_check "$prod_build" --enable-werror "$@"
+
+# The fuzz stage: its own build with clang; its verdict lines are counted below.
+fuzz_log=${FUZZ_BUILD_DIR:-$top/build-fuzz}.log
+fuzz_status=0
+"$top/scripts/fuzz.sh" >"$fuzz_log" 2>&1 || fuzz_status=$?
 
 # automake's test driver keeps each program's output in its .log file and its verdict in its
 # .trs file.  Show Check's own summary line for Check programs, the last line of the others
@@ -79,6 +86,21 @@ summarize() {
 }
 summarize "$build" "sanitizers"
 summarize "$prod_build" "production"
+
+# One test per fuzz target: "fuzz_<name>: PASS (...)" or "fuzz_<name>: FAIL (...)".
+echo
+echo "== Fuzz stage ($fuzz_log) =="
+fuzz_lines=$(grep -E '^fuzz_[a-z0-9_]+: (PASS|FAIL)' "$fuzz_log" || true)
+if [ -z "$fuzz_lines" ]; then
+	echo "fuzz stage: no results (build failed?):"
+	tail -n 20 "$fuzz_log"
+	failed=$((failed + 1))
+else
+	echo "$fuzz_lines"
+	passed=$((passed + $(echo "$fuzz_lines" | grep -c ': PASS' || true)))
+	failed=$((failed + $(echo "$fuzz_lines" | grep -c ': FAIL' || true)))
+fi
+[ "$fuzz_status" -eq 0 ] || overall=1
 echo
 echo "$passed passed, $failed failed"
 [ "$overall" -eq 0 ] && [ "$failed" -eq 0 ]

@@ -8,6 +8,16 @@
 #include <cstdlib>
 #include <initializer_list>
 
+/* CK_TIMEOUT_MULTIPLIER (Check's own knob for its test timeouts, e.g. 3 under valgrind or on a
+   loaded machine), at least 1: the safety-net limits of the tests scale with it.  Those limits
+   only stop a hung test; what a test asserts is an order or a cause, never a duration. */
+inline unsigned timeout_multiplier()
+{
+	const char *value = std::getenv("CK_TIMEOUT_MULTIPLIER");
+	const long parsed = value != nullptr ? std::strtol(value, nullptr, 10) : 1;
+	return parsed >= 1 && parsed <= 100 ? static_cast<unsigned>(parsed) : 1;
+}
+
 inline int run_check_suites(std::initializer_list<Suite *> suites)
 {
 	auto begin = suites.begin();

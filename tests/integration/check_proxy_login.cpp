@@ -289,15 +289,14 @@ START_TEST(test_endless_loop_is_stopped)
 	MysqlClient healthy;
 	PROXY_ASSERT(healthy.connect(listener("main.sock"), "alice", "alice-pw"), "login: %s",
 		     healthy.error().c_str());
-	const auto t0 = std::chrono::steady_clock::now();
 	MysqlClient c;
 	PROXY_CHECK(!c.connect(listener("main.sock"), "endless_loop", "x"));
-	const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
 	PROXY_ASSERT(c.error_code() == 1105, "expected ERR 1105, got %s", c.error().c_str());
-	// Well before the 10 s login deadline: the instruction budget stopped it.
-	PROXY_ASSERT(ms.count() < 8000, "the endless loop ran %lld ms", static_cast<long long>(ms.count()));
 	assert_still_works(healthy);
+	// The instruction budget stopped it, not the 10 s login deadline.
 	PROXY_ASSERT(contains(proxy->log(), "instruction budget exceeded"), "the budget is not logged");
+	PROXY_ASSERT(!contains(proxy->log(), "login deadline: on_handshake_response did not finish"),
+		     "the login deadline, not the instruction budget, stopped the loop");
 	MysqlClient fresh;
 	PROXY_ASSERT(fresh.connect(listener("main.sock"), "alice", "alice-pw"), "login: %s", fresh.error().c_str());
 }
@@ -428,7 +427,8 @@ END_TEST
 
 // Clients of one uid that stop after the greeting hold a login slot each; the worker caps them
 // (max_pending_logins_per_uid, 64 in this test's config.lua), so one local user cannot hold the
-// worker's resources.
+// worker's resources.  Exactly at the limit: the 64th pending login still gets its greeting, the
+// 65th gets ERR 1040 instead.
 START_TEST(test_pending_logins_capped)
 {
 	std::vector<std::unique_ptr<RawConnection>> pending;
@@ -442,7 +442,7 @@ START_TEST(test_pending_logins_capped)
 	}
 	PROXY_ASSERT(refusal.has_value(), "500 pending logins of one uid, none refused");
 	PROXY_ASSERT(refusal->code == 1040, "refused with %u %s", refusal->code, refusal->message.c_str());
-	PROXY_ASSERT(pending.size() > 10, "refused already after %zu", pending.size());
+	PROXY_ASSERT(pending.size() == 65, "the cap is 64, and login %zu was the first refused", pending.size());
 	MysqlClient blocked;
 	PROXY_CHECK(!blocked.connect(listener("main.sock"), "alice", "alice-pw"));
 	PROXY_ASSERT(blocked.error_code() == 1040, "expected ERR 1040, got %s", blocked.error().c_str());

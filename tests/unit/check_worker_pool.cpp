@@ -497,14 +497,59 @@ START_TEST(test_crash_loop_throttled)
 	options.max_backoff_usec = 80000;
 	WorkerPool pool(loop.event, 1, [](UniqueFd, unsigned) { return 3; }, options);
 	ck_assert_int_eq(pool.start(), 0);
-	run_for(loop.event, 700);
-	/* 20 + 40 + 80 + 80 ... ms between starts: about ten, never hundreds. */
-	const unsigned starts = pool.status(0).starts;
-	ck_assert_msg(starts >= 4 && starts <= 14, "%u starts", starts);
+	ck_assert(run_until(loop.event, [&] { return pool.status(0).starts >= 5; }, 10000 * timeout_multiplier()));
+	/* Each quick death doubles the delay, up to the cap: 20, 40, 80, 80 ms, in that order. */
+	const std::string log = read_log();
+	std::size_t at = 0;
+	for (const char *delay : {"respawning in 20 ms", "respawning in 40 ms", "respawning in 80 ms",
+				  "respawning in 80 ms"}) {
+		at = log.find(delay, at);
+		ck_assert_msg(at != std::string::npos, "no \"%s\" in order:\n%s", delay, log.c_str());
+		++at;
+	}
+	ck_assert_msg(log.find("respawning in 160 ms") == std::string::npos, "past the cap:\n%s", log.c_str());
 	ck_assert_uint_eq(pool.status(0).backoff_usec, 80000);
 	ck_assert_log("worker[0] pid ");
 	ck_assert_log(" exited with status 3");
 	ck_assert_uint_eq(pool.ready_count(), 0);
+}
+END_TEST
+
+START_TEST(test_exit_status_survives_slow_exit)
+{
+	TestLoop loop;
+	WorkerPool pool(loop.event, 1, [](UniqueFd channel, unsigned) {
+		channel.reset();
+		usleep(300000);
+		return 77;
+	}, fast_options());
+	ck_assert_int_eq(pool.start(), 0);
+	ck_assert(run_until(loop.event, [] { return log_has("exited with status 77"); }));
+	ck_assert_msg(!log_has("killed by signal 9"), "the master killed an exiting worker:\n%s",
+		      read_log().c_str());
+	ck_assert_msg(!log_has("lives on"), "%s", read_log().c_str());
+}
+END_TEST
+
+/* One that closes its channel and lives on is killed once the grace is over, and replaced. */
+START_TEST(test_channelless_worker_killed_after_grace)
+{
+	TestLoop loop;
+	WorkerPoolOptions options = fast_options();
+	options.channel_eof_grace_usec = 100000;
+	WorkerPool pool(loop.event, 1, [](UniqueFd channel, unsigned) {
+		channel.reset();
+		for (;;)
+			pause();
+		return 0;
+	}, options);
+	ck_assert_int_eq(pool.start(), 0);
+	const pid_t first = pool.status(0).pid;
+	ck_assert(run_until(loop.event, [&] { return pool.status(0).starts >= 2; }, 10000 * timeout_multiplier()));
+	ck_assert_log("closed its channel 100 ms ago but lives on; killing it");
+	ck_assert_log("pid " + std::to_string(first) + " killed by signal 9 (SIGKILL)");
+	/* The master's own kill is no crash. */
+	ck_assert(!log_has("crashed while serving"));
 }
 END_TEST
 
@@ -658,6 +703,8 @@ static Suite *worker_pool_suite()
 	tcase_add_test(pool, test_crash_names_client);
 	tcase_add_test(pool, test_crash_loop_throttled);
 	tcase_add_test(pool, test_no_ready_worker_closes_client);
+	tcase_add_test(pool, test_exit_status_survives_slow_exit);
+	tcase_add_test(pool, test_channelless_worker_killed_after_grace);
 	tcase_add_test(pool, test_drain);
 	suite_add_tcase(s, pool);
 
