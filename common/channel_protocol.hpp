@@ -46,6 +46,8 @@ enum class ChannelMessageType : std::uint16_t {
 	stats_request = 7,
 	stats_reply = 8,
 	disconnect_account = 9,
+	heartbeat = 10,
+	heartbeat_reply = 11,
 };
 
 /* NEW_CLIENT header flag: a pidfd follows the client socket (two fds instead of one). */
@@ -152,9 +154,24 @@ struct DisconnectAccountMessage {
 	std::string_view account;
 };
 
+/* master -> worker: are you alive?  The worker answers with HEARTBEAT_REPLY from its event loop;
+   one that stays silent (stopped, livelocked) gets no clients and is replaced. */
+struct HeartbeatMessage {
+	static constexpr ChannelMessageType type = ChannelMessageType::heartbeat;
+	/* Echoed in the reply. */
+	std::uint64_t sequence = 0;
+};
+
+/* worker -> master: the answer to HEARTBEAT. */
+struct HeartbeatReplyMessage {
+	static constexpr ChannelMessageType type = ChannelMessageType::heartbeat_reply;
+	std::uint64_t sequence = 0;
+};
+
 using ChannelMessage = std::variant<NewClientMessage, ConnectionClosedMessage, ReloadMessage,
 				    DrainMessage, WorkerReadyMessage, NodeStateMessage,
-				    StatsRequestMessage, StatsReplyMessage, DisconnectAccountMessage>;
+				    StatsRequestMessage, StatsReplyMessage, DisconnectAccountMessage,
+				    HeartbeatMessage, HeartbeatReplyMessage>;
 
 /* "NEW_CLIENT", ...; "unknown" for values outside the enum.  For log lines. */
 const char *channel_message_name(ChannelMessageType type) noexcept;

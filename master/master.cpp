@@ -5,10 +5,10 @@
 // are accepted only while some worker is ready; until then they wait in the kernel's backlog.
 #include "master.hpp"
 
-#include "common/err_packet.hpp"
+#include "common/fd_limit.hpp"
+#include "common/refusal.hpp"
 #include "common/log.hpp"
 #include "common/mysql_errors.hpp"
-#include "common/mysql_packet.hpp"
 #include "lua/config_loader.hpp"
 #include "master/crash_penalty.hpp"
 #include "master/cluster_monitor.hpp"
@@ -39,6 +39,9 @@ namespace {
    so the worker channels and the other listeners get their turn. */
 constexpr unsigned accept_batch = 64;
 
+/* A refused uid gets one log line per this interval, with the count. */
+constexpr std::uint64_t refusal_log_interval_usec = 10'000'000;
+
 constexpr int handled_signals[] = {SIGTERM, SIGINT, SIGHUP, SIGCHLD};
 
 /* A closed stdin/stdout/stderr would make the next socket fd 0-2, which the worker setup
@@ -59,20 +62,6 @@ std::uint64_t monotonic_now_usec() noexcept
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return std::uint64_t(ts.tv_sec) * 1000000 + std::uint64_t(ts.tv_nsec) / 1000;
-}
-
-/* The master writes this one packet itself: an ERR as the server's first packet is valid MySQL, and
-   the master still never reads a client byte.  Best effort: a full socket buffer loses it. */
-void send_refusal(int client_fd, const ServerError &error, const char *message) noexcept
-{
-	try {
-		std::vector<std::uint8_t> payload, packet;
-		build_handshake_err_packet(payload, error, message);
-		std::uint8_t sequence_id = 0;
-		append_packet(packet, ByteSpan(payload.data(), payload.size()), sequence_id);
-		(void)send(client_fd, packet.data(), packet.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-	} catch (const std::bad_alloc &) {
-	}
 }
 
 struct EventDeleter {
@@ -133,6 +122,8 @@ private:
 	sd_event_source *status_timer = nullptr;
 	sd_event_source *watchdog_timer = nullptr;
 	CrashPenalties penalties;
+	/* At most one refusal line per uid and interval. */
+	RefusalLog refusal_log{refusal_log_interval_usec};
 	std::uint64_t next_client_id = 0;
 	std::uint64_t refused_clients = 0;
 	bool stopping = false;
@@ -142,6 +133,7 @@ private:
 	void accept_clients(ListenerSlot &slot);
 	void pause_listener(ListenerSlot &slot);
 	void hand_over(ListenerSlot &slot, UniqueFd client, const SocketAddress &peer);
+	bool refuse_over_limits(const PeerInfo &info, int client_fd);
 	void begin_shutdown(const char *why);
 	void close_listeners();
 	void workers_ready_changed();
@@ -358,13 +350,16 @@ void Master::hand_over(ListenerSlot &slot, UniqueFd client, const SocketAddress 
 			std::snprintf(message, sizeof(message),
 				      "myproxy: uid %u is refused for %llu more seconds: one of its connections crashed a worker",
 				      unsigned(info.uid), static_cast<unsigned long long>((left + 999999) / 1000000));
-			log_message(LogLevel::info, nullptr, "pid=%d uid=%u refused: crash penalty", int(info.pid),
-				    unsigned(info.uid));
-			send_refusal(client.get(), ER_HOST_IS_BLOCKED, message);
+			if (const std::uint64_t count = refusal_log.note(info.uid, monotonic_now_usec()))
+				log_message(LogLevel::info, nullptr, "pid=%d uid=%u refused: crash penalty (%llu refusals)",
+					    int(info.pid), unsigned(info.uid), static_cast<unsigned long long>(count));
+			send_pre_greeting_err(client.get(), ER_HOST_IS_BLOCKED, message);
 			++refused_clients;
 			return;
 		}
 	}
+	if (refuse_over_limits(info, client.get()))
+		return;
 	const std::uint64_t id = ++next_client_id;
 	if (log_enabled(LogLevel::debug))
 		log_debug("client %llu on %s: pid=%d uid=%u cgroup=%s", static_cast<unsigned long long>(id),
@@ -372,6 +367,31 @@ void Master::hand_over(ListenerSlot &slot, UniqueFd client, const SocketAddress 
 			  static_cast<unsigned>(info.uid), info.cgroup_path.c_str());
 	pool.send_client(info.client_info(id, slot.listener.config_index), std::move(client),
 			 std::move(info.pidfd));
+}
+
+/* Before a client costs a worker anything: its uid's session cap (max_sessions_per_uid), and room
+   in some worker's fd budget.  The master answers ERR 1040 itself, as mysqld does for
+   max_connections. */
+bool Master::refuse_over_limits(const PeerInfo &info, int client_fd)
+{
+	const char *why = nullptr;
+	char message[160];
+	if (info.has_credentials && pool.sessions_of(info.uid) >= options.max_sessions_per_uid) {
+		std::snprintf(message, sizeof(message), "Too many connections: uid %u has %llu sessions (max_sessions_per_uid)",
+			      unsigned(info.uid), static_cast<unsigned long long>(options.max_sessions_per_uid));
+		why = "max_sessions_per_uid";
+	} else if (!pool.has_room()) {
+		std::snprintf(message, sizeof(message), "Too many connections: every worker is at its fd limit");
+		why = "every worker at its fd limit";
+	} else {
+		return false;
+	}
+	if (const std::uint64_t count = refusal_log.note(info.has_credentials ? info.uid : UINT32_MAX, monotonic_now_usec()))
+		log_message(LogLevel::warning, nullptr, "pid=%d uid=%u refused: %s (%llu refusals)", int(info.pid),
+			    unsigned(info.uid), why, static_cast<unsigned long long>(count));
+	send_pre_greeting_err(client_fd, ER_CON_COUNT_ERROR, message);
+	++refused_clients;
+	return true;
 }
 
 void Master::close_listeners()

@@ -90,6 +90,9 @@ public:
 	 * method of a closed connection may be running. */
 	void reap_closed() noexcept;
 
+	/* RLIMIT_NOFILE as raised at startup: a client received within the reserve is refused. */
+	void set_fd_limit(std::uint64_t limit) noexcept { fd_limit = limit; }
+
 	/* Counters for statistics. */
 	std::uint64_t active_connections() const noexcept { return connections.size(); }
 	std::uint64_t total_connections() const noexcept { return connections_received; }
@@ -102,6 +105,9 @@ private:
 	sd_event_source *channel_source = nullptr;
 	sd_event_source *reaper_source = nullptr;
 	sd_event_source *drain_timer = nullptr;
+	/* While draining: closes the sessions whose command has finished. */
+	sd_event_source *drain_sweep_timer = nullptr;
+	static constexpr std::uint64_t drain_sweep_usec = 100'000;
 	RelayBufferPool buffers;
 	ClusterState cluster_state;
 	/* The Lua pg library's connections; destroyed after the client connections. */
@@ -117,6 +123,7 @@ private:
 	std::uint64_t connections_received = 0;
 	bool draining = false;
 	int exit_status = worker_exit_ok;
+	std::uint64_t fd_limit = 1024;
 
 	/* Messages to the master that the channel could not take yet. */
 	std::deque<std::vector<std::uint8_t>> outgoing;
@@ -125,6 +132,7 @@ private:
 	void receive_message();
 	void handle_message(const ChannelMessage &message, std::array<UniqueFd, channel_max_fds> &fds);
 	void accept_client(const NewClientMessage &message, UniqueFd client, UniqueFd pidfd);
+	void lost_client_fds(ByteSpan record) noexcept;
 	void reload() noexcept;
 	void node_state_changed(const NodeStateMessage &message) noexcept;
 	void start_drain(std::uint32_t timeout_ms);
@@ -140,6 +148,8 @@ private:
 	void arm_login_timer() noexcept;
 	static int on_login_timer(sd_event_source *source, std::uint64_t usec, void *userdata);
 	static int on_drain_timeout(sd_event_source *source, std::uint64_t usec, void *userdata);
+	static int on_drain_sweep(sd_event_source *source, std::uint64_t usec, void *userdata);
+	void close_idle_connections() noexcept;
 };
 
 } // namespace myproxy

@@ -54,6 +54,8 @@ static std::vector<ChannelMessage> sample_messages()
 		StatsRequestMessage{99},
 		StatsReplyMessage{99, 12, 3456},
 		DisconnectAccountMessage{"acme"},
+		HeartbeatMessage{0x0102030405060708ull},
+		HeartbeatReplyMessage{42},
 	};
 }
 
@@ -88,6 +90,8 @@ static bool same(const ConnectionClosedMessage &a, const ConnectionClosedMessage
 static bool same(const ReloadMessage &, const ReloadMessage &) { return true; }
 static bool same(const DrainMessage &a, const DrainMessage &b) { return a.timeout_ms == b.timeout_ms; }
 static bool same(const WorkerReadyMessage &, const WorkerReadyMessage &) { return true; }
+static bool same(const HeartbeatMessage &a, const HeartbeatMessage &b) { return a.sequence == b.sequence; }
+static bool same(const HeartbeatReplyMessage &a, const HeartbeatReplyMessage &b) { return a.sequence == b.sequence; }
 static bool same(const NodeStateMessage &a, const NodeStateMessage &b)
 {
 	return a.cluster_index == b.cluster_index && a.node_index == b.node_index && a.state == b.state;
@@ -296,11 +300,12 @@ START_TEST(test_wrong_direction)
 	}
 	using T = ChannelMessageType;
 	const auto to_worker = ChannelDirection::master_to_worker, to_master = ChannelDirection::worker_to_master;
-	for (T t : {T::new_client, T::reload, T::drain, T::node_state, T::stats_request, T::disconnect_account}) {
+	for (T t : {T::new_client, T::reload, T::drain, T::node_state, T::stats_request, T::disconnect_account,
+		    T::heartbeat}) {
 		ck_assert(channel_message_allowed(to_worker, t));
 		ck_assert(!channel_message_allowed(to_master, t));
 	}
-	for (T t : {T::connection_closed, T::worker_ready, T::stats_reply}) {
+	for (T t : {T::connection_closed, T::worker_ready, T::stats_reply, T::heartbeat_reply}) {
 		ck_assert(channel_message_allowed(to_master, t));
 		ck_assert(!channel_message_allowed(to_worker, t));
 	}
