@@ -275,7 +275,7 @@ END_TEST
 
 START_TEST(test_unknown_type_and_flags)
 {
-	for (std::uint16_t type : {std::uint16_t(0), std::uint16_t(10), std::uint16_t(0x0100), std::uint16_t(0xFFFF)})
+	for (std::uint16_t type : {std::uint16_t(0), std::uint16_t(12), std::uint16_t(0x0100), std::uint16_t(0xFFFF)})
 		for (auto d : {ChannelDirection::master_to_worker, ChannelDirection::worker_to_master})
 			assert_error(raw_message(type, 0, {}), 0, d, "channel header: unknown message type");
 	ck_assert_str_eq(channel_message_name(ChannelMessageType(77)), "unknown");
