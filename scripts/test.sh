@@ -6,6 +6,7 @@
 #      check_proxy_sandbox, which tests the sandbox itself;
 #   2. PROD_BUILD_DIR (default build-prod/): the production build (warnings as errors, no
 #      sanitizers), every worker under its seccomp allow-list and, as root, privilege drop.
+# Then the abuse battery's quick mode (scripts/battery.sh) against the production build.
 # It prints every Check summary line of both runs plus one total.  Extra arguments go to both
 # configure runs.  The source tree stays clean.
 set -eu
@@ -38,6 +39,13 @@ build_and_check() {
 
 build_and_check "$build" --enable-werror --enable-sanitizers "$@"
 build_and_check "$prod_build" --enable-werror "$@"
+
+# The abuse battery's quick mode, against the production build only (the sanitizer build runs
+# without the sandbox, which the battery is about); one PASS/FAIL line per check.
+battery_status=0
+echo
+echo "== Battery (quick, production) =="
+"$top/scripts/battery.sh" "$prod_build" || battery_status=$?
 
 # automake's test driver keeps each program's output in its .log file and its verdict in its
 # .trs file.  Show Check's own summary line for Check programs, the last line of the others
@@ -80,5 +88,5 @@ summarize() {
 summarize "$build" "sanitizers"
 summarize "$prod_build" "production"
 echo
-echo "$passed passed, $failed failed"
-[ "$overall" -eq 0 ] && [ "$failed" -eq 0 ]
+echo "$passed passed, $failed failed; battery: $([ "$battery_status" -eq 0 ] && echo passed || echo FAILED)"
+[ "$overall" -eq 0 ] && [ "$failed" -eq 0 ] && [ "$battery_status" -eq 0 ]
