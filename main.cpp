@@ -8,6 +8,7 @@
 #include "lua/config_loader.hpp"
 #include "lua/lua_pg.hpp"
 #include "master/command_line.hpp"
+#include "common/fd_limit.hpp"
 #include "master/master.hpp"
 #include "worker/pg_connection.hpp"
 #include "worker/worker.hpp"
@@ -118,6 +119,12 @@ int main(int argc, char **argv)
 	master_options.drain_timeout_usec = config.drain_timeout_usec;
 	master_options.crash_penalty_usec = config.crash_penalty_usec;
 	master_options.clusters = config.clusters;
+	master_options.max_sessions_per_uid = static_cast<std::uint64_t>(config.max_sessions_per_uid);
+	/* Before the fork: workers inherit the raised limit (and raise it again themselves). */
+	const std::uint64_t fd_limit = raise_fd_limit();
+	master_options.pool.max_connections_per_worker = session_capacity(fd_limit);
+	log_info("fd limit %llu: at most %llu sessions per worker", static_cast<unsigned long long>(fd_limit),
+		 static_cast<unsigned long long>(master_options.pool.max_connections_per_worker));
 
 	/* The workers inherit the loaded configuration (and its Lua state) through fork(). */
 	return run_master(config.listeners, static_cast<unsigned>(config.worker_processes),

@@ -38,6 +38,8 @@ constexpr ChannelMessageSpec message_specs[] = {
 	{ChannelMessageType::worker_ready, "WORKER_READY", to_master, 0, 0},
 	{ChannelMessageType::node_state, "NODE_STATE", to_worker, 0, 0},
 	{ChannelMessageType::disconnect_account, "DISCONNECT_ACCOUNT", to_worker, 0, 0},
+	{ChannelMessageType::heartbeat, "HEARTBEAT", to_worker, 0, 0},
+	{ChannelMessageType::heartbeat_reply, "HEARTBEAT_REPLY", to_master, 0, 0},
 };
 
 const ChannelMessageSpec *find_spec(std::uint16_t type) noexcept
@@ -93,6 +95,18 @@ std::uint16_t write_payload(ByteWriter &, const ReloadMessage &)
 std::uint16_t write_payload(ByteWriter &w, const DrainMessage &m)
 {
 	w.u32(m.timeout_ms);
+	return 0;
+}
+
+std::uint16_t write_payload(ByteWriter &w, const HeartbeatMessage &m)
+{
+	w.u64(m.sequence);
+	return 0;
+}
+
+std::uint16_t write_payload(ByteWriter &w, const HeartbeatReplyMessage &m)
+{
+	w.u64(m.sequence);
 	return 0;
 }
 
@@ -200,6 +214,14 @@ ParseResult<ChannelMessage> read_connection_closed(ByteReader &r) noexcept
 	return complete(r, m, "CONNECTION_CLOSED: trailing bytes");
 }
 
+template <typename Message>
+ParseResult<ChannelMessage> read_heartbeat(ByteReader &r) noexcept
+{
+	Message m;
+	m.sequence = r.u64("HEARTBEAT: sequence past end");
+	return complete(r, m, "HEARTBEAT: trailing bytes");
+}
+
 ParseResult<ChannelMessage> read_drain(ByteReader &r) noexcept
 {
 	DrainMessage m;
@@ -273,6 +295,10 @@ ParseResult<ChannelMessage> decode(ByteSpan bytes, std::size_t fd_count,
 		return read_node_state(r);
 	case ChannelMessageType::disconnect_account:
 		return read_disconnect_account(r);
+	case ChannelMessageType::heartbeat:
+		return read_heartbeat<HeartbeatMessage>(r);
+	case ChannelMessageType::heartbeat_reply:
+		return read_heartbeat<HeartbeatReplyMessage>(r);
 	}
 	return ParseError{"channel header: unknown message type", 0};
 }

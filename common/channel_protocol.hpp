@@ -46,6 +46,8 @@ enum class ChannelMessageType : std::uint16_t {
 	/* 7 and 8 were STATS_REQUEST and STATS_REPLY (counters now come from a shared page per
 	   worker); never reuse them, so an old peer's message stays an unknown type. */
 	disconnect_account = 9,
+	heartbeat = 10,
+	heartbeat_reply = 11,
 };
 
 /* NEW_CLIENT header flag: a pidfd follows the client socket (two fds instead of one). */
@@ -134,8 +136,23 @@ struct DisconnectAccountMessage {
 	std::string_view account;
 };
 
+/* master -> worker: are you alive?  The worker answers with HEARTBEAT_REPLY from its event loop;
+   one that stays silent (stopped, livelocked) gets no clients and is replaced. */
+struct HeartbeatMessage {
+	static constexpr ChannelMessageType type = ChannelMessageType::heartbeat;
+	/* Echoed in the reply. */
+	std::uint64_t sequence = 0;
+};
+
+/* worker -> master: the answer to HEARTBEAT. */
+struct HeartbeatReplyMessage {
+	static constexpr ChannelMessageType type = ChannelMessageType::heartbeat_reply;
+	std::uint64_t sequence = 0;
+};
+
 using ChannelMessage = std::variant<NewClientMessage, ConnectionClosedMessage, ReloadMessage,
-				    DrainMessage, WorkerReadyMessage, NodeStateMessage, DisconnectAccountMessage>;
+				    DrainMessage, WorkerReadyMessage, NodeStateMessage, DisconnectAccountMessage,
+				    HeartbeatMessage, HeartbeatReplyMessage>;
 
 /* "NEW_CLIENT", ...; "unknown" for values outside the enum.  For log lines. */
 const char *channel_message_name(ChannelMessageType type) noexcept;

@@ -138,9 +138,16 @@ ReceivedChannelMessage receive_channel_message(int sock, std::span<std::uint8_t>
 			too_many_fds |= !adopt_fds(*header, result);
 	}
 
-	if ((msg.msg_flags & MSG_CTRUNC) != 0)
-		return failure(std::move(result), ChannelIoStatus::error, 0,
-			       "recvmsg: control data truncated (MSG_CTRUNC), too many fds");
+	if ((msg.msg_flags & MSG_CTRUNC) != 0) {
+		/* Too many fds, or the receiver at its fd limit (the kernel then installs none): the
+		   record itself arrived, so the receiver may still learn whom it concerned. */
+		const bool record_intact = received > 0 && (msg.msg_flags & MSG_TRUNC) == 0;
+		result = failure(std::move(result), ChannelIoStatus::error, 0,
+				 "recvmsg: control data truncated (MSG_CTRUNC), too many fds or none left");
+		result.control_truncated = record_intact;
+		result.size = record_intact ? std::size_t(received) : 0;
+		return result;
+	}
 	if ((msg.msg_flags & MSG_TRUNC) != 0)
 		return failure(std::move(result), ChannelIoStatus::error, 0,
 			       "recvmsg: message larger than the receive buffer (MSG_TRUNC)");

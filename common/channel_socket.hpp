@@ -50,6 +50,10 @@ struct ReceivedChannelMessage {
 	   fd is kept: whatever arrived has been closed already. */
 	std::array<UniqueFd, channel_max_fds> fds;
 	std::size_t fd_count = 0;
+	/* For error: MSG_CTRUNC cut the fds off an otherwise whole record, which is in the first
+	   @size bytes of the buffer (a NEW_CLIENT to a worker at its fd limit: that client is lost,
+	   the channel is fine). */
+	bool control_truncated = false;
 };
 
 /* Receives one record into @buffer (channel_max_message_size bytes is enough for every valid

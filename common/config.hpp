@@ -36,6 +36,10 @@ inline constexpr int crash_penalty_max_seconds = 86400;
 inline constexpr int max_pending_logins_per_uid_default = 1024;
 inline constexpr int max_pending_logins_per_uid_max = 1'000'000;
 inline constexpr std::uint64_t crash_penalty_default_usec = 90'000'000;
+/* The global max_sessions_per_uid: open sessions of one local uid over all workers.  High enough for
+ * any honest tenant (a PHP pool of thousands), finite so one tenant cannot use up every worker's fds. */
+inline constexpr int max_sessions_per_uid_default = 16384;
+inline constexpr int max_sessions_per_uid_max = 100'000'000;
 inline constexpr const char *worker_user_default = "nobody";
 
 struct ListenerConfig {
@@ -78,6 +82,9 @@ struct Config {
 	/* The global max_pending_logins_per_uid: connections of one uid that one worker lets log in at
 	 * the same time; more get ERR 1040 until some finish. */
 	int max_pending_logins_per_uid = max_pending_logins_per_uid_default;
+	/* The global max_sessions_per_uid: sessions of one uid (clients with credentials) over all
+	 * workers; more get ERR 1040 from the master until some close. */
+	int max_sessions_per_uid = max_sessions_per_uid_default;
 };
 
 struct ConfigError {

@@ -228,6 +228,7 @@ int default_worker_processes()
 struct ScriptGlobals {
 	int worker_processes;
 	int max_pending_logins_per_uid;
+	int max_sessions_per_uid;
 	std::uint64_t connect_timeout_usec;
 	std::uint64_t drain_timeout_usec;
 	std::uint64_t crash_penalty_usec;
@@ -321,6 +322,8 @@ int finish_config(lua_State *L)
 	globals.max_pending_logins_per_uid =
 		read_integer_global(L, "max_pending_logins_per_uid", 1, max_pending_logins_per_uid_max,
 				    max_pending_logins_per_uid_default);
+	globals.max_sessions_per_uid = read_integer_global(L, "max_sessions_per_uid", 1, max_sessions_per_uid_max,
+							   max_sessions_per_uid_default);
 	read_connect_timeout(L, globals);
 	globals.drain_timeout_usec =
 		read_seconds_global(L, "drain_timeout", drain_timeout_max_seconds, drain_timeout_default_usec);
@@ -440,6 +443,7 @@ ConfigResult load_config(const std::string &path, std::size_t heap_limit)
 	if (globals.worker_user != nullptr)
 		model.worker_user = globals.worker_user;
 	model.max_pending_logins_per_uid = globals.max_pending_logins_per_uid;
+	model.max_sessions_per_uid = globals.max_sessions_per_uid;
 	LoadedConfig config{std::move(model), std::move(state)};
 	collect_lua_clusters(L, config.clusters);
 	forget_lua_clusters(L);

@@ -3,7 +3,47 @@
 // penalized) can trigger.
 #include "master/crash_penalty.hpp"
 
+#include <signal.h>
+
 namespace myproxy {
+
+bool is_crash_signal(int signal_number) noexcept
+{
+	switch (signal_number) {
+	case SIGSEGV:
+	case SIGBUS:
+	case SIGSYS:
+	case SIGABRT:
+	case SIGILL:
+	case SIGFPE:
+		return true;
+	default:
+		return false;
+	}
+}
+
+std::uint64_t RefusalLog::note(std::uint32_t uid, std::uint64_t now_usec)
+{
+	auto i = entries.find(uid);
+	if (i == entries.end()) {
+		if (entries.size() >= max_entries) {
+			/* Forget the quiet ones; if every uid is loud, forget them all (a few lines more). */
+			std::erase_if(entries, [&](const auto &e) { return now_usec - e.second.logged_usec >= interval; });
+			if (entries.size() >= max_entries)
+				entries.clear();
+		}
+		entries.emplace(uid, Entry{now_usec, 0});
+		return 1;
+	}
+	Entry &entry = i->second;
+	if (now_usec - entry.logged_usec < interval) {
+		++entry.unlogged;
+		return 0;
+	}
+	const std::uint64_t count = entry.unlogged + 1;
+	entry = Entry{now_usec, 0};
+	return count;
+}
 
 void CrashPenalties::penalize(std::uint32_t uid, std::uint64_t now_usec)
 {

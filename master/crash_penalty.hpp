@@ -10,6 +10,34 @@
 
 namespace myproxy {
 
+/* The signals that mean the worker itself failed (SIGSEGV, SIGBUS, SIGSYS from seccomp, SIGABRT,
+   SIGILL, SIGFPE).  SIGKILL from an operator or the OOM killer, SIGTERM, SIGHUP: not a crash, so
+   nobody is penalized for them. */
+bool is_crash_signal(int signal_number) noexcept;
+
+/* Refusals are logged at most once per uid per interval, with how many there were: a refused
+   tenant reconnecting in a loop must not flood the journal.  Bounded like CrashPenalties. */
+class RefusalLog {
+public:
+	static constexpr std::size_t max_entries = 65536;
+
+	explicit RefusalLog(std::uint64_t interval_usec) noexcept : interval(interval_usec) {}
+
+	/* A refusal of @uid at @now_usec.  Returns 0 when it is not to be logged; otherwise the
+	   number of refusals of @uid this line stands for (this one and the ones not logged). */
+	std::uint64_t note(std::uint32_t uid, std::uint64_t now_usec);
+
+	std::size_t size() const noexcept { return entries.size(); }
+
+private:
+	struct Entry {
+		std::uint64_t logged_usec = 0;
+		std::uint64_t unlogged = 0;
+	};
+	std::uint64_t interval;
+	std::unordered_map<std::uint32_t, Entry> entries;
+};
+
 class CrashPenalties {
 public:
 	static constexpr std::size_t max_entries = 65536;

@@ -9,9 +9,11 @@
 #include "common/err_packet.hpp"
 #include "common/event_source.hpp"
 #include "common/exit_status.hpp"
+#include "common/fd_limit.hpp"
 #include "common/log.hpp"
 #include "common/mysql_errors.hpp"
 #include "common/mysql_packet.hpp"
+#include "common/refusal.hpp"
 #include "master/cluster_monitor.hpp"
 #include "master/crash_penalty.hpp"
 #include "master/listener.hpp"
@@ -41,6 +43,9 @@ namespace {
    so the worker channels and the other listeners get their turn. */
 constexpr unsigned accept_batch = 64;
 
+/* A refused uid gets one log line per this interval, with the count. */
+constexpr std::uint64_t refusal_log_interval_usec = 10'000'000;
+
 constexpr int handled_signals[] = {SIGTERM, SIGINT, SIGHUP, SIGCHLD};
 
 /* A closed stdin/stdout/stderr would make the next socket fd 0-2, which the worker setup
@@ -61,20 +66,6 @@ std::uint64_t monotonic_now_usec() noexcept
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return std::uint64_t(ts.tv_sec) * 1000000 + std::uint64_t(ts.tv_nsec) / 1000;
-}
-
-/* The master writes this one packet itself: an ERR as the server's first packet is valid MySQL, and
-   the master still never reads a client byte.  Best effort: a full socket buffer loses it. */
-void send_refusal(int client_fd, const ServerError &error, const char *message) noexcept
-{
-	try {
-		std::vector<std::uint8_t> payload, packet;
-		build_handshake_err_packet(payload, error, message);
-		std::uint8_t sequence_id = 0;
-		append_packet(packet, ByteSpan(payload.data(), payload.size()), sequence_id);
-		(void)send(client_fd, packet.data(), packet.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-	} catch (const std::bad_alloc &) {
-	}
 }
 
 struct EventDeleter {
@@ -130,6 +121,8 @@ private:
 	EventSource status_timer;
 	EventSource watchdog_timer;
 	CrashPenalties penalties;
+	/* At most one refusal line per uid and interval. */
+	RefusalLog refusal_log{refusal_log_interval_usec};
 	std::uint64_t next_client_id = 0;
 	std::uint64_t refused_clients = 0;
 	bool stopping = false;
@@ -139,6 +132,7 @@ private:
 	void accept_clients(ListenerSlot &slot);
 	void pause_listener(ListenerSlot &slot);
 	void hand_over(ListenerSlot &slot, UniqueFd client, const SocketAddress &peer);
+	bool refuse_over_limits(const PeerInfo &info, int client_fd);
 	void begin_shutdown(const char *why);
 	void close_listeners();
 	void workers_ready_changed();
@@ -354,13 +348,16 @@ void Master::hand_over(ListenerSlot &slot, UniqueFd client, const SocketAddress 
 			std::snprintf(message, sizeof(message),
 				      "myproxy: uid %u is refused for %llu more seconds: one of its connections crashed a worker",
 				      unsigned(info.uid), static_cast<unsigned long long>((left + 999999) / 1000000));
-			log_message(LogLevel::info, nullptr, "pid=%d uid=%u refused: crash penalty", int(info.pid),
-				    unsigned(info.uid));
-			send_refusal(client.get(), ER_HOST_IS_BLOCKED, message);
+			if (const std::uint64_t count = refusal_log.note(info.uid, monotonic_now_usec()))
+				log_message(LogLevel::info, nullptr, "pid=%d uid=%u refused: crash penalty (%llu refusals)",
+					    int(info.pid), unsigned(info.uid), static_cast<unsigned long long>(count));
+			send_pre_greeting_err(client.get(), ER_HOST_IS_BLOCKED, message);
 			++refused_clients;
 			return;
 		}
 	}
+	if (refuse_over_limits(info, client.get()))
+		return;
 	const std::uint64_t id = ++next_client_id;
 	if (log_enabled(LogLevel::debug))
 		log_debug("client %llu on %s: pid=%d uid=%u cgroup=%s", static_cast<unsigned long long>(id),
@@ -368,6 +365,31 @@ void Master::hand_over(ListenerSlot &slot, UniqueFd client, const SocketAddress 
 			  static_cast<unsigned>(info.uid), info.cgroup_path.c_str());
 	pool.send_client(info.client_info(id, slot.listener.config_index), std::move(client),
 			 std::move(info.pidfd));
+}
+
+/* Before a client costs a worker anything: its uid's session cap (max_sessions_per_uid), and room
+   in some worker's fd budget.  The master answers ERR 1040 itself, as mysqld does for
+   max_connections. */
+bool Master::refuse_over_limits(const PeerInfo &info, int client_fd)
+{
+	const char *why = nullptr;
+	char message[160];
+	if (info.has_credentials && pool.sessions_of(info.uid) >= options.max_sessions_per_uid) {
+		std::snprintf(message, sizeof(message), "Too many connections: uid %u has %llu sessions (max_sessions_per_uid)",
+			      unsigned(info.uid), static_cast<unsigned long long>(options.max_sessions_per_uid));
+		why = "max_sessions_per_uid";
+	} else if (!pool.has_room()) {
+		std::snprintf(message, sizeof(message), "Too many connections: every worker is at its fd limit");
+		why = "every worker at its fd limit";
+	} else {
+		return false;
+	}
+	if (const std::uint64_t count = refusal_log.note(info.has_credentials ? info.uid : UINT32_MAX, monotonic_now_usec()))
+		log_message(LogLevel::warning, nullptr, "pid=%d uid=%u refused: %s (%llu refusals)", int(info.pid),
+			    unsigned(info.uid), why, static_cast<unsigned long long>(count));
+	send_pre_greeting_err(client_fd, ER_CON_COUNT_ERROR, message);
+	++refused_clients;
+	return true;
 }
 
 void Master::close_listeners()

@@ -23,6 +23,8 @@ struct MasterOptions {
 	std::uint64_t accept_pause_usec = 100000;
 	/* How long a uid is refused after a worker crashed serving it (crash_penalty); 0: never. */
 	std::uint64_t crash_penalty_usec = 90000000;
+	/* Open sessions one uid may have over all workers (max_sessions_per_uid); more get ERR 1040. */
+	std::uint64_t max_sessions_per_uid = 16384;
 	WorkerPoolOptions pool;
 	/* config.lua's mysql_cluster()s; the monitored ones are checked by the master. */
 	std::vector<ClusterConfig> clusters;

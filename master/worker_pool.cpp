@@ -9,6 +9,7 @@
 #include "common/event_source.hpp"
 #include "common/exit_status.hpp"
 #include "common/log.hpp"
+#include "master/crash_penalty.hpp"
 
 #include <systemd/sd-event.h>
 
@@ -53,6 +54,10 @@ struct WorkerPool::Worker {
 	std::unordered_map<std::uint64_t, std::uint32_t> client_uids;
 	/* The master signalled this process itself: its death is no crash. */
 	bool signalled_by_master = false;
+	/* When this process last answered a HEARTBEAT (or started). */
+	std::uint64_t heartbeat_usec = 0;
+	/* It missed heartbeats and gets no clients until it answers again. */
+	bool heartbeat_late = false;
 
 	Worker(WorkerPool *owner, unsigned i) : pool(owner), index(i)
 	{
@@ -100,6 +105,13 @@ void reset_signals() noexcept
 		case SIGTRAP:
 		case SIGABRT:
 			continue;
+		case SIGHUP:
+		case SIGINT:
+		case SIGTERM:
+			/* A worker takes orders only from the master, over its channel: signals to
+			   the whole process group (Ctrl-C, systemctl kill) must not end it. */
+			signal(sig, SIG_IGN);
+			break;
 		default:
 			signal(sig, SIG_DFL);
 		}
@@ -197,7 +209,51 @@ int WorkerPool::start()
 		if (r < 0)
 			return r;
 	}
+	if (options.heartbeat_interval_usec == 0)
+		return 0;
+	const int r = sd_event_add_time_relative(event, heartbeat_timer.out(), CLOCK_MONOTONIC,
+						 options.heartbeat_interval_usec, 10000, on_heartbeat_timer, this);
+	if (r >= 0)
+		sd_event_source_set_enabled(heartbeat_timer.get(), SD_EVENT_ON);
+	else
+		log_errno(LogLevel::warning, -r, nullptr, "heartbeat timer; hung workers go unnoticed");
 	return 0;
+}
+
+int WorkerPool::on_heartbeat_timer(sd_event_source *source, std::uint64_t usec, void *userdata)
+{
+	auto &pool = *static_cast<WorkerPool *>(userdata);
+	pool.check_heartbeats(monotonic_usec());
+	sd_event_source_set_time(source, usec + pool.options.heartbeat_interval_usec);
+	return 0;
+}
+
+/* Judges every worker by its last answer, then asks again.  The master's own loop runs this: if
+   the master is stuck, nothing here runs, and neither does its watchdog ping. */
+void WorkerPool::check_heartbeats(std::uint64_t now_usec)
+{
+	if (draining)
+		return;
+	const HeartbeatMessage ping{++heartbeat_sequence};
+	for (auto &w : workers) {
+		if (!w->channel || !w->announced_ready)
+			continue;
+		const std::uint64_t silent = now_usec - w->heartbeat_usec;
+		if (options.heartbeat_timeout_usec != 0 && silent >= options.heartbeat_timeout_usec) {
+			char reason[96];
+			std::snprintf(reason, sizeof(reason), "missed its heartbeat for %llu ms",
+				      static_cast<unsigned long long>(silent / 1000));
+			kill_worker(*w, reason);
+			continue;
+		}
+		if (silent >= 2 * options.heartbeat_interval_usec && !w->heartbeat_late) {
+			log_warning("worker[%u] pid %d silent for %llu ms; no new clients for it", w->index,
+				    static_cast<int>(w->pid), static_cast<unsigned long long>(silent / 1000));
+			w->heartbeat_late = true;
+			set_ready(*w, false);
+		}
+		send_message(*w, ping, {});
+	}
 }
 
 int WorkerPool::spawn(Worker &w)
@@ -243,8 +299,10 @@ int WorkerPool::spawn(Worker &w)
 	w.ready = false;
 	w.announced_ready = false;
 	w.connections = 0;
-	w.client_uids.clear();
+	drop_uid_sessions(w);
 	w.signalled_by_master = false;
+	w.heartbeat_usec = w.started_usec;
+	w.heartbeat_late = false;
 	log_debug("worker[%u] started, pid %d", w.index, static_cast<int>(pid));
 	return 0;
 }
@@ -302,9 +360,11 @@ void WorkerPool::handle_exit(Worker &w, int code, int status)
 	log_message(draining && clean ? LogLevel::info : LogLevel::warning, nullptr, "worker[%u] pid %d %s",
 		    w.index, static_cast<int>(w.pid), description);
 
-	/* A signal nobody here sent (SIGSYS from seccomp, SIGSEGV, SIGABRT): the client whose event
-	   the worker was handling is the prime suspect. */
-	const bool crashed = (code == CLD_KILLED || code == CLD_DUMPED) && !w.signalled_by_master;
+	/* A crash signal nobody here sent (SIGSYS from seccomp, SIGSEGV, SIGABRT): the client whose
+	   event the worker was handling is the prime suspect.  SIGKILL (operator, OOM killer) is no
+	   crash and penalizes nobody. */
+	const bool crashed = (code == CLD_KILLED || code == CLD_DUMPED) && !w.signalled_by_master &&
+			     is_crash_signal(status);
 	const std::uint64_t suspect =
 		crashed && w.activity != nullptr ? w.activity->serving_client_id.load(std::memory_order_relaxed) : 0;
 	if (suspect != 0) {
@@ -319,7 +379,7 @@ void WorkerPool::handle_exit(Worker &w, int code, int status)
 				    static_cast<int>(w.pid), static_cast<unsigned long long>(suspect));
 		}
 	}
-	w.client_uids.clear();
+	drop_uid_sessions(w);
 
 	/* sd-event reaps the child after this callback; unref'ing its source here is allowed. */
 	w.child_source.reset();
@@ -445,6 +505,7 @@ bool WorkerPool::send_client(const ClientInfo &info, UniqueFd client, UniqueFd p
 		Worker *best = nullptr;
 		for (auto &w : workers)
 			if (w->ready && w->channel && w->tried_in_attempt != attempt &&
+			    w->connections < options.max_connections_per_worker &&
 			    (best == nullptr || w->connections < best->connections))
 				best = w.get();
 		if (best == nullptr)
@@ -452,8 +513,8 @@ bool WorkerPool::send_client(const ClientInfo &info, UniqueFd client, UniqueFd p
 		best->tried_in_attempt = attempt;
 		if (send_message(*best, message, attached)) {
 			best->connections++;
-			if (info.has_credentials)
-				best->client_uids.emplace(info.client_id, info.uid);
+			if (info.has_credentials && best->client_uids.emplace(info.client_id, info.uid).second)
+				add_uid_session(info.uid);
 			return true;
 		}
 	}
@@ -494,6 +555,39 @@ void WorkerPool::kill_all(int signal_number)
 {
 	for (auto &w : workers)
 		signal_worker(*w, signal_number);
+}
+
+bool WorkerPool::has_room() const noexcept
+{
+	for (const auto &w : workers)
+		if (w->ready && w->channel && w->connections < options.max_connections_per_worker)
+			return true;
+	return false;
+}
+
+std::uint64_t WorkerPool::sessions_of(std::uint32_t uid) const noexcept
+{
+	const auto i = uid_sessions.find(uid);
+	return i == uid_sessions.end() ? 0 : i->second;
+}
+
+void WorkerPool::add_uid_session(std::uint32_t uid)
+{
+	++uid_sessions[uid];
+}
+
+void WorkerPool::drop_uid_session(std::uint32_t uid) noexcept
+{
+	const auto i = uid_sessions.find(uid);
+	if (i != uid_sessions.end() && --i->second == 0)
+		uid_sessions.erase(i);
+}
+
+void WorkerPool::drop_uid_sessions(Worker &w) noexcept
+{
+	for (const auto &[client_id, uid] : w.client_uids)
+		drop_uid_session(uid);
+	w.client_uids.clear();
 }
 
 std::uint64_t WorkerPool::connection_count() const noexcept
@@ -590,6 +684,7 @@ void WorkerPool::dispatch(Worker &w, const ChannelMessage &message)
 	static constexpr Row allowed[] = {
 		{ChannelMessageType::worker_ready, &WorkerPool::handle_worker_ready},
 		{ChannelMessageType::connection_closed, &WorkerPool::handle_connection_closed},
+		{ChannelMessageType::heartbeat_reply, &WorkerPool::handle_heartbeat_reply},
 	};
 
 	const ChannelMessageType type = channel_message_type(message);
@@ -639,7 +734,24 @@ const char *WorkerPool::handle_connection_closed(Worker &w, const ChannelMessage
 		return nullptr;
 	}
 	w.connections--;
-	w.client_uids.erase(closed.client_id);
+	if (const auto i = w.client_uids.find(closed.client_id); i != w.client_uids.end()) {
+		drop_uid_session(i->second);
+		w.client_uids.erase(i);
+	}
+	return nullptr;
+}
+
+const char *WorkerPool::handle_heartbeat_reply(Worker &w, const ChannelMessage &message)
+{
+	if (std::get<HeartbeatReplyMessage>(message).sequence > heartbeat_sequence)
+		return "answered a HEARTBEAT never sent";
+	w.heartbeat_usec = monotonic_usec();
+	if (w.heartbeat_late) {
+		w.heartbeat_late = false;
+		log_info("worker[%u] pid %d answers again", w.index, static_cast<int>(w.pid));
+		if (!draining && w.announced_ready)
+			set_ready(w, true);
+	}
 	return nullptr;
 }
 

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "common/channel_protocol.hpp"
+#include "common/event_source.hpp"
 #include "common/unique_fd.hpp"
 #include "common/worker_activity.hpp"
 
@@ -17,6 +18,7 @@
 #include <functional>
 #include <memory>
 #include <span>
+#include <unordered_map>
 #include <vector>
 
 /* As <systemd/sd-event.h> declares them; users of this header need no libsystemd flags. */
@@ -37,6 +39,14 @@ struct WorkerPoolOptions {
 	/* A worker that closed its channel is given this long to exit on its own, so the master logs
 	   its own exit status (77, 79, ...) rather than a SIGKILL of its making; then it is killed. */
 	std::uint64_t channel_eof_grace_usec = 3000000;
+	/* Sessions a worker gets at most (its fd budget, common/fd_limit.hpp); a full worker is
+	   skipped, and when all are full the master refuses the client itself. */
+	std::uint64_t max_connections_per_worker = UINT64_MAX;
+	/* HEARTBEAT goes to every ready worker this often; one that has not answered for
+	   2 intervals gets no new clients, one silent for heartbeat_timeout_usec is killed and
+	   replaced (stopped, livelocked).  0 turns the heartbeat off. */
+	std::uint64_t heartbeat_interval_usec = 1000000;
+	std::uint64_t heartbeat_timeout_usec = 5000000;
 };
 
 /* A snapshot of one worker slot, for tests and statistics. */
@@ -111,6 +121,11 @@ public:
 		on_crash = std::move(callback);
 	}
 
+	/* Some ready worker has room for one more session (max_connections_per_worker). */
+	bool has_room() const noexcept;
+	/* Sessions of @uid (clients with credentials) handed over and not yet closed, all workers. */
+	std::uint64_t sessions_of(std::uint32_t uid) const noexcept;
+
 	/* Clients handed over and not yet reported closed, over all workers (for STATUS=). */
 	std::uint64_t connection_count() const noexcept;
 
@@ -121,6 +136,10 @@ private:
 	WorkerEntry entry;
 	WorkerPoolOptions options;
 	std::vector<std::unique_ptr<Worker>> workers;
+	/* Open sessions per uid over all workers (the sum of the workers' client_uids). */
+	std::unordered_map<std::uint32_t, std::uint64_t> uid_sessions;
+	EventSource heartbeat_timer;
+	std::uint64_t heartbeat_sequence = 0;
 	bool draining = false;
 	/* Numbers send_client() calls, so each tries every worker at most once. */
 	std::uint64_t send_attempt = 0;
@@ -144,11 +163,17 @@ private:
 	void handle_exit(Worker &worker, int code, int status);
 	void kill_after_grace(Worker &worker);
 	static int on_grace_timer(sd_event_source *source, std::uint64_t usec, void *userdata);
+	void add_uid_session(std::uint32_t uid);
+	void drop_uid_session(std::uint32_t uid) noexcept;
+	void drop_uid_sessions(Worker &worker) noexcept;
 
 	/* The handlers of the messages a worker may send (the dispatch table in the .cpp); each
 	   returns null, or why the message is a protocol violation. */
 	const char *handle_worker_ready(Worker &worker, const ChannelMessage &message);
 	const char *handle_connection_closed(Worker &worker, const ChannelMessage &message);
+	const char *handle_heartbeat_reply(Worker &worker, const ChannelMessage &message);
+	void check_heartbeats(std::uint64_t now_usec);
+	static int on_heartbeat_timer(sd_event_source *source, std::uint64_t usec, void *userdata);
 
 	static int on_channel(sd_event_source *source, int fd, std::uint32_t revents, void *userdata);
 	static int on_child(sd_event_source *source, const siginfo_t *info, void *userdata);

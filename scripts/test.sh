@@ -8,8 +8,9 @@
 #      sanitizers), every worker under its seccomp allow-list and, as root, privilege drop.
 #   3. FUZZ_BUILD_DIR (default build-fuzz/): scripts/fuzz.sh, every libFuzzer target built with
 #      clang and run for FUZZ_SECONDS (default 40) each, two at a time; any finding fails.
-# It prints every Check summary line of both runs, the fuzz stage's lines, and one total.  Extra
-# arguments go to both configure runs.  The source tree stays clean.
+# Then the abuse battery's quick mode (scripts/battery.sh) against the production build.
+# It prints every Check summary line of both runs, the fuzz stage's lines, the battery's lines and
+# one total.  Extra arguments go to both configure runs.  The source tree stays clean.
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -45,6 +46,12 @@ build_and_check "$prod_build" --enable-werror "$@"
 fuzz_log=${FUZZ_BUILD_DIR:-$top/build-fuzz}.log
 fuzz_status=0
 "$top/scripts/fuzz.sh" >"$fuzz_log" 2>&1 || fuzz_status=$?
+
+# The abuse battery's quick mode, against the production build only (the sanitizer build runs
+# without the sandbox, which the battery is about); one PASS/FAIL line per check.
+battery_log=$prod_build.battery.log
+battery_status=0
+"$top/scripts/battery.sh" "$prod_build" >"$battery_log" 2>&1 || battery_status=$?
 
 # automake's test driver keeps each program's output in its .log file and its verdict in its
 # .trs file.  Show Check's own summary line for Check programs, the last line of the others
@@ -101,6 +108,21 @@ else
 	failed=$((failed + $(echo "$fuzz_lines" | grep -c ': FAIL' || true)))
 fi
 [ "$fuzz_status" -eq 0 ] || overall=1
+
+# One test per battery check: "PASS name: figure" or "FAIL name: figure".
+echo
+echo "== Battery, quick mode, production build ($battery_log) =="
+battery_lines=$(grep -E '^(PASS|FAIL) ' "$battery_log" || true)
+if [ -z "$battery_lines" ]; then
+	echo "battery: no results:"
+	tail -n 20 "$battery_log"
+	failed=$((failed + 1))
+else
+	echo "$battery_lines"
+	passed=$((passed + $(echo "$battery_lines" | grep -c '^PASS' || true)))
+	failed=$((failed + $(echo "$battery_lines" | grep -c '^FAIL' || true)))
+fi
+[ "$battery_status" -eq 0 ] || overall=1
 echo
 echo "$passed passed, $failed failed"
 [ "$overall" -eq 0 ] && [ "$failed" -eq 0 ]

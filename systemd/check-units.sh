@@ -25,7 +25,7 @@ if [ -n "$out" ]; then
 	printf '%s\n' "$out"
 	status=1
 fi
-for setting in Type=notify ExecReload= "RestartPreventExitStatus=64 78" NoNewPrivileges=yes KillMode=mixed; do
+for setting in Type=notify ExecReload= "RestartPreventExitStatus=64 78" NoNewPrivileges=yes KillMode=mixed LimitNOFILE=; do
 	grep -q "^$setting" "$tmp/myproxy.service" || { echo "myproxy.service lacks $setting"; status=1; }
 done
 grep -q '^PassCredentials=true' "$tmp/myproxy.socket" || { echo "myproxy.socket lacks PassCredentials=true"; status=1; }

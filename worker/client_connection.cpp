@@ -6,6 +6,7 @@
 #include "worker/connect_socket.hpp"
 #include "worker/connection_util.hpp"
 #include "worker/worker_loop.hpp"
+#include "worker/session_ending.hpp"
 
 #include "common/auth_switch.hpp"
 #include "common/command_packet.hpp"
@@ -406,6 +407,8 @@ void ClientConnection::shut_down(const char *reason) noexcept
 	if (phase == Phase::closed)
 		return;
 	log(LogLevel::info, "closing: %s", reason);
+	if (phase == Phase::relay && relay)
+		(void)send_final_err(*relay, ER_SERVER_SHUTDOWN, "Server shutdown in progress", client_capabilities);
 	if (phase == Phase::relay || phase == Phase::closing)
 		close();
 	else

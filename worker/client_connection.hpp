@@ -90,6 +90,9 @@ public:
 	 * connection closes. */
 	void node_unavailable(const char *node, NodeState state) noexcept;
 
+	/* In the command phase with nothing running (worker/session_ending.hpp): a drain closes it. */
+	bool idle_for_drain() const noexcept;
+
 	std::uint64_t client_id() const noexcept { return id; }
 	bool is_closed() const noexcept { return phase == Phase::closed; }
 	const std::string &account() const noexcept { return attributes.account; }

@@ -3,6 +3,7 @@
 // Worker side.  Exchanges with the backend run with the client held, one at a time, and their
 // final reply reaches the client with the sequence id it expects.
 #include "client_connection.hpp"
+#include "worker/session_ending.hpp"
 
 #include "worker/change_user_packet.hpp"
 #include "worker/connection_util.hpp"
@@ -85,9 +86,14 @@ void ClientConnection::handle_relay_event(RelayEvent &event)
 			break;
 		case RelayEvent::CloseReason::backend_closed:
 			log(LogLevel::info, "%s", reason);
+			(void)send_final_err(*relay, ER_CONNECTION_KILLED, "Lost connection to the backend server",
+					     client_capabilities);
 			break;
 		case RelayEvent::CloseReason::client_error:
 		case RelayEvent::CloseReason::backend_error:
+			if (event.close_reason == RelayEvent::CloseReason::backend_error)
+				(void)send_final_err(*relay, ER_CONNECTION_KILLED, "Lost connection to the backend server",
+						     client_capabilities);
 			if (event.error_number == tls_errno) {
 				const StreamSocket &stream = event.close_reason == RelayEvent::CloseReason::client_error
 								     ? client_stream
@@ -101,6 +107,12 @@ void ClientConnection::handle_relay_event(RelayEvent &event)
 		case RelayEvent::CloseReason::protocol_error:
 		case RelayEvent::CloseReason::out_of_memory:
 			log(LogLevel::warning, "%s", reason);
+			if (event.close_reason == RelayEvent::CloseReason::protocol_error)
+				(void)send_final_err(*relay, ER_NET_READ_ERROR,
+						     relay->pending_report(RelaySide::backend) != nullptr
+							     ? "The backend asked for a LOCAL INFILE the client did not allow"
+							     : "Malformed packet",
+						     client_capabilities);
 			break;
 		}
 		close();
@@ -118,6 +130,12 @@ void ClientConnection::handle_relay_event(RelayEvent &event)
 		captured_packet(event);
 		break;
 	}
+}
+
+bool ClientConnection::idle_for_drain() const noexcept
+{
+	return phase == Phase::relay && relay && intercept == Intercept::none &&
+	       (!callback || callback->status() != CallbackStatus::suspended) && relay_session_idle(*relay);
 }
 
 void ClientConnection::relay_failed(const char *what)

@@ -100,6 +100,8 @@ public:
 	/* The other direction passed bytes (see last_sequence_id). */
 	void note_peer_spoke() noexcept { peer_spoke = true; }
 	bool in_infile() const noexcept { return infile; }
+	/* The sequence id of the last packet header seen (for an ERR of our own that follows it). */
+	std::uint8_t last_sequence() const noexcept { return last_sequence_id; }
 
 	/* Nothing has been passed of a packet that is not complete yet and no logical payload is
 	 * being continued: bytes of our own may be inserted into the stream here. */

@@ -129,6 +129,7 @@ RelayEvent Relay::receive(Direction &dir, StreamSocket &stream, RelaySide side) 
 		dir.end += std::size_t(n);
 		(side == RelaySide::client ? counters_.bytes_from_client : counters_.bytes_from_backend) +=
 			std::size_t(n);
+		counters_.client_spoke_last = side == RelaySide::client;
 	} else if (n == 0) {
 		dir.source_eof = true;
 	} else if (errno != EAGAIN && errno != EINTR) {
@@ -407,6 +408,23 @@ RelayEvent Relay::resume() noexcept
 bool Relay::idle() const noexcept
 {
 	return !up.reported && !down.reported;
+}
+
+bool Relay::buffers_empty() const noexcept
+{
+	return up.start == up.end && down.start == down.end && up.tracker.at_boundary() &&
+	       down.tracker.at_boundary();
+}
+
+std::uint8_t Relay::last_sequence_id(RelaySide side) const noexcept
+{
+	return (side == RelaySide::client ? up : down).tracker.last_sequence();
+}
+
+const PacketStart *Relay::pending_report(RelaySide side) const noexcept
+{
+	const Direction &dir = side == RelaySide::client ? up : down;
+	return dir.reported ? &dir.report : nullptr;
 }
 
 } // namespace myproxy

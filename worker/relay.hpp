@@ -23,6 +23,8 @@ struct RelayCounters {
 	std::uint64_t commands = 0;
 	std::uint64_t bytes_from_client = 0;
 	std::uint64_t bytes_from_backend = 0;
+	/* The last bytes read came from the client: it waits for an answer (worker/session_ending). */
+	bool client_spoke_last = false;
 };
 
 enum class RelaySide : std::uint8_t { client, backend };
@@ -38,7 +40,8 @@ struct RelayEvent {
 		/* The packet capture_next(side) asked for, whole, in @packet; decide as for command. */
 		captured,
 		/* The connection is over: see close_reason / error_number.  Nothing more may be called
-		 * but the destructor. */
+		 * but send_to_client() and resume() (a final ERR, worker/session_ending) and the
+		 * destructor. */
 		closed,
 	};
 	enum class CloseReason : std::uint8_t {
@@ -124,6 +127,12 @@ public:
 
 	/* True when no packet waits for a verdict from either side. */
 	bool idle() const noexcept;
+	/* Nothing buffered in either direction and both streams at a packet boundary. */
+	bool buffers_empty() const noexcept;
+	/* The sequence id of the last packet header seen from @side. */
+	std::uint8_t last_sequence_id(RelaySide side) const noexcept;
+	/* The packet @side reported and that waits for a verdict, or nullptr. */
+	const PacketStart *pending_report(RelaySide side) const noexcept;
 
 	const RelayCounters &counters() const noexcept { return counters_; }
 

@@ -10,6 +10,8 @@
 
 #include "common/channel_socket.hpp"
 #include "common/exit_status.hpp"
+#include "common/fd_limit.hpp"
+#include "common/refusal.hpp"
 #include "common/log.hpp"
 #include "common/worker_activity.hpp"
 #include "lua/config_loader.hpp"
@@ -241,6 +243,10 @@ void Worker::receive_message()
 		exit_loop(exit_ok);
 		return;
 	case ChannelIoStatus::error:
+		if (received.control_truncated) {
+			lost_client_fds(ByteSpan(receive_buffer.data(), received.size));
+			return;
+		}
 		log_errno(LogLevel::error, received.error_number, nullptr, "receive from the master: %s",
 			  received.what != nullptr ? received.what : "failed");
 		close_all_connections();
@@ -287,6 +293,8 @@ void Worker::dispatch(const ChannelMessage &message, ReceivedFds &fds)
 		/* The monitor goes on while connections drain. */
 		{ChannelMessageType::node_state, true, true, &Worker::handle_node_state},
 		{ChannelMessageType::disconnect_account, true, true, &Worker::handle_disconnect_account},
+		/* The master's liveness check: answered from the loop, so a stuck loop stays silent. */
+		{ChannelMessageType::heartbeat, true, true, &Worker::handle_heartbeat},
 	};
 
 	const ChannelMessageType type = channel_message_type(message);
@@ -326,6 +334,11 @@ void Worker::handle_node_state(const ChannelMessage &message, ReceivedFds &)
 	node_state_changed(std::get<NodeStateMessage>(message));
 }
 
+void Worker::handle_heartbeat(const ChannelMessage &message, ReceivedFds &)
+{
+	send_message(HeartbeatReplyMessage{std::get<HeartbeatMessage>(message).sequence});
+}
+
 void Worker::handle_disconnect_account(const ChannelMessage &message, ReceivedFds &)
 {
 	const auto &disconnect = std::get<DisconnectAccountMessage>(message);
@@ -357,6 +370,17 @@ void Worker::accept_client(const NewClientMessage &message, UniqueFd client, Uni
 		send_message(closed_message);
 		return;
 	}
+	if (fd_near_limit(client.get(), fd_limit)) {
+		/* Refused before it costs a backend fd: the sessions already here keep their reserve. */
+		log_warning("client %llu (uid=%u) refused: fd %d is within the reserve of the limit %llu",
+			    (unsigned long long)info.client_id, unsigned(info.uid), client.get(),
+			    (unsigned long long)fd_limit);
+		send_pre_greeting_err(client.get(), ER_CON_COUNT_ERROR, "Too many connections: worker at its fd limit");
+		ConnectionClosedMessage closed_message;
+		closed_message.client_id = info.client_id;
+		send_message(closed_message);
+		return;
+	}
 
 	auto connection = std::make_unique<ClientConnection>(*this, std::move(client), info);
 	ClientConnection *pointer = connection.get();
@@ -364,6 +388,28 @@ void Worker::accept_client(const NewClientMessage &message, UniqueFd client, Uni
 	connections.emplace(pointer, std::move(connection));
 	const ServingClientScope serving(info.client_id);
 	pointer->start();
+}
+
+/* MSG_CTRUNC: a message arrived without its fds (this worker has none left).  If it was a
+ * NEW_CLIENT, that client is lost (the kernel closed it) and the master must stop counting it;
+ * the channel itself is fine and every other session goes on. */
+void Worker::lost_client_fds(ByteSpan record) noexcept
+{
+	for (std::size_t fds : {std::size_t(2), std::size_t(1)}) {
+		auto message = decode_channel_message(record, fds, ChannelDirection::master_to_worker);
+		if (!message)
+			continue;
+		if (const auto *new_client = std::get_if<NewClientMessage>(&*message)) {
+			log_warning("client %llu (uid=%u) lost: its socket did not fit (MSG_CTRUNC, fd limit %llu)",
+				    (unsigned long long)new_client->info.client_id, unsigned(new_client->info.uid),
+				    (unsigned long long)fd_limit);
+			ConnectionClosedMessage closed_message;
+			closed_message.client_id = new_client->info.client_id;
+			send_message(closed_message);
+			return;
+		}
+	}
+	log_warning("a message from the master lost its fds (MSG_CTRUNC); ignored");
 }
 
 /* --- clusters -------------------------------------------------------------------------------- */
@@ -435,15 +481,42 @@ void Worker::start_drain(std::uint32_t timeout_ms)
 		return;
 	draining = true;
 	log_info("draining: %zu connections, at most %u ms", connections.size(), timeout_ms);
+	/* Idle sessions go at once; running ones finish their command, then go at the next sweep. */
+	close_idle_connections();
 	if (connections.empty()) {
 		exit_loop(exit_ok);
 		return;
 	}
 	if (sd_event_add_time_relative(event, drain_timer.out(), CLOCK_MONOTONIC, std::uint64_t(timeout_ms) * 1000, 10'000,
-				       on_drain_timeout, this) < 0) {
+				       on_drain_timeout, this) < 0 ||
+	    sd_event_add_time_relative(event, drain_sweep_timer.out(), CLOCK_MONOTONIC, drain_sweep_usec, 10'000,
+				       on_drain_sweep, this) < 0) {
 		close_all_connections();
 		exit_loop(exit_ok);
 	}
+}
+
+void Worker::close_idle_connections() noexcept
+{
+	std::vector<ClientConnection *> idle;
+	try {
+		for (const auto &[pointer, connection] : connections)
+			if (connection->idle_for_drain())
+				idle.push_back(pointer);
+	} catch (const std::bad_alloc &) {
+		/* The timeout closes them instead. */
+	}
+	for (ClientConnection *connection : idle)
+		connection->shut_down("idle at shutdown");
+}
+
+int Worker::on_drain_sweep(sd_event_source *source, std::uint64_t usec, void *userdata)
+{
+	auto &worker = *static_cast<Worker *>(userdata);
+	worker.close_idle_connections();
+	sd_event_source_set_time(source, usec + drain_sweep_usec);
+	sd_event_source_set_enabled(source, SD_EVENT_ON);
+	return 0;
 }
 
 int Worker::on_drain_timeout(sd_event_source *, std::uint64_t, void *userdata)
@@ -521,11 +594,14 @@ int run_worker(LoadedConfig &config, UniqueFd channel, unsigned worker_index, co
 	log_set_role("worker[%u]", worker_index);
 	/* Every send uses MSG_NOSIGNAL; this covers libraries that do not. */
 	std::signal(SIGPIPE, SIG_IGN);
+	/* Inherited from the master already; raised again in case it was started otherwise. */
+	const std::uint64_t fd_limit = raise_fd_limit();
 	/* Before anything that reads from the channel, let alone a client: fail closed. */
 	if (const int status = enter_sandbox(sandbox))
 		return status;
 	try {
 		Worker worker(config, std::move(channel), worker_index);
+		worker.set_fd_limit(fd_limit);
 		return worker.run();
 	} catch (const std::exception &e) {
 		log_error("worker: %s", e.what());

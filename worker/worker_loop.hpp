@@ -86,6 +86,10 @@ public:
 	 * method of a closed connection may be running. */
 	void reap_closed() noexcept;
 
+	/* RLIMIT_NOFILE as raised at startup: a client received within the reserve is refused. */
+	void set_fd_limit(std::uint64_t limit) noexcept { fd_limit = limit; }
+
+
 private:
 	LoadedConfig &config;
 	UniqueFd channel;
@@ -94,6 +98,9 @@ private:
 	EventSource channel_source;
 	EventSource reaper_source;
 	EventSource drain_timer;
+	/* While draining: closes the sessions whose command has finished. */
+	EventSource drain_sweep_timer;
+	static constexpr std::uint64_t drain_sweep_usec = 100'000;
 	RelayBufferPool buffers;
 	ClusterState cluster_state;
 	/* The Lua pg library's connections; destroyed after the client connections. */
@@ -108,6 +115,7 @@ private:
 	std::uint32_t connection_id_counter = 0;
 	bool draining = false;
 	int exit_status = exit_ok;
+	std::uint64_t fd_limit = 1024;
 
 	/* Messages to the master that the channel could not take yet. */
 	std::deque<std::vector<std::uint8_t>> outgoing;
@@ -121,7 +129,9 @@ private:
 	void handle_drain(const ChannelMessage &message, ReceivedFds &fds);
 	void handle_node_state(const ChannelMessage &message, ReceivedFds &fds);
 	void handle_disconnect_account(const ChannelMessage &message, ReceivedFds &fds);
+	void handle_heartbeat(const ChannelMessage &message, ReceivedFds &fds);
 	void accept_client(const NewClientMessage &message, UniqueFd client, UniqueFd pidfd);
+	void lost_client_fds(ByteSpan record) noexcept;
 	void reload() noexcept;
 	void node_state_changed(const NodeStateMessage &message) noexcept;
 	void start_drain(std::uint32_t timeout_ms);
@@ -137,6 +147,8 @@ private:
 	void arm_login_timer() noexcept;
 	static int on_login_timer(sd_event_source *source, std::uint64_t usec, void *userdata);
 	static int on_drain_timeout(sd_event_source *source, std::uint64_t usec, void *userdata);
+	static int on_drain_sweep(sd_event_source *source, std::uint64_t usec, void *userdata);
+	void close_idle_connections() noexcept;
 };
 
 } // namespace myproxy

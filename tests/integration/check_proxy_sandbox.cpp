@@ -366,29 +366,96 @@ START_TEST(test_fail_closed_privileges)
 }
 END_TEST
 
-// SIGTERM: the listener goes, an established connection may go on until drain_timeout, then it is
-// closed and the daemon exits 0.
+// One SIGTERM (the only signal sent; the test then just waits): the listener goes; an idle session is
+// closed at once, long before drain_timeout; a command running at the SIGTERM finishes and returns its
+// result; one still running at drain_timeout gets ERR 1053 (server shutdown) as its answer; a login
+// stalled before its HandshakeResponse gets ERR 1053 too; the daemon exits 0 as soon as the last
+// session is gone.
 START_TEST(test_drain)
 {
 	ProxyProcess p;
 	ck_assert_int_eq(chmod(p.dir().c_str(), 0711), 0);
 	p.use_test_daemon();
 	p.start(config_lua(p.path("main.sock")), {p.path("main.sock")});
-	MysqlClient c;
-	PROXY_ASSERT(c.connect(Endpoint::unix_socket(p.path("main.sock")), "alice", "alice-pw"), "%s",
-		     c.error().c_str());
-	assert_query_works(c);
-	const auto start = std::chrono::steady_clock::now();
+	const Endpoint endpoint = Endpoint::unix_socket(p.path("main.sock"));
+	MysqlClient idle, finishing, running;
+	for (MysqlClient *c : {&idle, &finishing, &running}) {
+		PROXY_ASSERT(c->connect(endpoint, "alice", "alice-pw"), "%s", c->error().c_str());
+		assert_query_works(*c);
+	}
+	RawConnection stalled(p.path("main.sock"));
+	PROXY_ASSERT(stalled.read_packet(std::chrono::seconds(10)).has_value(), "no greeting");
+
+	const std::string short_query = "SELECT SLEEP(1), 'finished'";
+	const std::string long_query = "SELECT SLEEP(60)";
+	ck_assert_int_eq(mysql_send_query(finishing.get(), short_query.data(), short_query.size()), 0);
+	ck_assert_int_eq(mysql_send_query(running.get(), long_query.data(), long_query.size()), 0);
+	/* Both commands reach the backend before the SIGTERM. */
+	std::this_thread::sleep_for(std::chrono::milliseconds(300));
+
 	ck_assert_int_eq(kill(p.pid(), SIGTERM), 0);
-	PROXY_ASSERT(wait_for_log(p, "draining", std::chrono::seconds(5)), "no drain");
-	assert_query_works(c);
+	PROXY_ASSERT(wait_for_log(p, "closing: idle at shutdown", std::chrono::seconds(5)),
+		     "the idle session was not closed at once");
 	MysqlClient late;
-	PROXY_ASSERT(!late.connect(Endpoint::unix_socket(p.path("main.sock")), "alice", "alice-pw"),
-		     "a new client got in while draining");
-	const int status = p.stop(SIGTERM, std::chrono::seconds(20));
-	const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+	PROXY_ASSERT(!late.connect(endpoint, "alice", "alice-pw"), "a new client got in while draining");
+
+	/* The command running at the SIGTERM finishes with its result. */
+	PROXY_ASSERT(mysql_read_query_result(finishing.get()) == 0, "the finishing query failed: %s",
+		     mysql_error(finishing.get()));
+	MYSQL_RES *result = mysql_store_result(finishing.get());
+	ck_assert_ptr_nonnull(result);
+	MYSQL_ROW row = mysql_fetch_row(result);
+	ck_assert_ptr_nonnull(row);
+	ck_assert_str_eq(row[1], "finished");
+	mysql_free_result(result);
+	PROXY_ASSERT(!contains(p.log(), "drain timeout"), "the short query outlived drain_timeout");
+
+	/* The one still running at drain_timeout (2 s) gets an ERR it can read, not a bare close. */
+	PROXY_ASSERT(mysql_read_query_result(running.get()) != 0, "SLEEP(60) finished during a 2 s drain");
+	PROXY_ASSERT(mysql_errno(running.get()) == 1053, "the running session got %u (%s), not 1053",
+		     mysql_errno(running.get()), mysql_error(running.get()));
+	ck_assert_str_eq(mysql_sqlstate(running.get()), "08S01");
+	PROXY_ASSERT(contains(p.log(), "drain timeout: closing"), "no drain timeout in the log");
+
+	const auto stalled_answer = stalled.read_packet(std::chrono::seconds(10));
+	PROXY_ASSERT(stalled_answer.has_value(), "the stalled login got no packet");
+	const auto stalled_error = parse_raw_error(stalled_answer->payload);
+	PROXY_ASSERT(stalled_error && stalled_error->code == 1053, "the stalled login got no ERR 1053");
+
+	/* No second signal: signal 0 only waits for the exit. */
+	const int status = p.stop(0, std::chrono::seconds(20));
 	PROXY_ASSERT(exited_with(status, 0), "myproxy after the drain: %s", describe_wait_status(status).c_str());
-	PROXY_ASSERT(took.count() < 10000, "the drain took %lld ms with drain_timeout = 2", (long long)took.count());
+	const std::string log = p.log();
+	PROXY_ASSERT(log.find("closing: idle at shutdown") < log.find("drain timeout"),
+		     "the idle session lasted until the drain timeout");
+	set_current_proxy(proxy);
+}
+END_TEST
+
+// Without any running session, SIGTERM ends the daemon at once: idle sessions do not hold it for
+// drain_timeout (set to 60 s here; the safety net of the wait is 20 s).
+START_TEST(test_drain_idle_exits_at_once)
+{
+	ProxyProcess p;
+	ck_assert_int_eq(chmod(p.dir().c_str(), 0711), 0);
+	p.use_test_daemon();
+	std::string config = config_lua(p.path("main.sock"));
+	config.replace(config.find("drain_timeout = 2"), std::strlen("drain_timeout = 2"), "drain_timeout = 60");
+	p.start(config, {p.path("main.sock")});
+	MysqlClient a, b;
+	for (MysqlClient *c : {&a, &b}) {
+		PROXY_ASSERT(c->connect(Endpoint::unix_socket(p.path("main.sock")), "alice", "alice-pw"), "%s",
+			     c->error().c_str());
+		assert_query_works(*c);
+	}
+	ck_assert_int_eq(kill(p.pid(), SIGTERM), 0);
+	const int status = p.stop(0, std::chrono::seconds(20));
+	PROXY_ASSERT(exited_with(status, 0), "myproxy: %s", describe_wait_status(status).c_str());
+	PROXY_ASSERT(!contains(p.log(), "drain timeout"), "idle sessions held the drain until its timeout");
+	PROXY_ASSERT(contains(p.log(), "closing: idle at shutdown"), "no idle session closed");
+	/* The idle client reads the shutdown ERR as the answer to its next command. */
+	const SqlResult after = a.query("SELECT 1");
+	PROXY_ASSERT(!after.ok, "a query worked after the shutdown");
 	set_current_proxy(proxy);
 }
 END_TEST
@@ -536,6 +603,7 @@ static Suite *sandbox_suite()
 
 	tc = server_tcase("drain", 60);
 	tcase_add_test(tc, test_drain);
+	tcase_add_test(tc, test_drain_idle_exits_at_once);
 	tcase_add_test(tc, test_sd_notify);
 	suite_add_tcase(s, tc);
 

@@ -52,6 +52,8 @@ static std::vector<ChannelMessage> sample_messages()
 		WorkerReadyMessage{},
 		NodeStateMessage{7, 2, NodeState::auth_failed},
 		DisconnectAccountMessage{"acme"},
+		HeartbeatMessage{0x0102030405060708ull},
+		HeartbeatReplyMessage{42},
 	};
 }
 
@@ -86,6 +88,8 @@ static bool same(const ConnectionClosedMessage &a, const ConnectionClosedMessage
 static bool same(const ReloadMessage &, const ReloadMessage &) { return true; }
 static bool same(const DrainMessage &a, const DrainMessage &b) { return a.timeout_ms == b.timeout_ms; }
 static bool same(const WorkerReadyMessage &, const WorkerReadyMessage &) { return true; }
+static bool same(const HeartbeatMessage &a, const HeartbeatMessage &b) { return a.sequence == b.sequence; }
+static bool same(const HeartbeatReplyMessage &a, const HeartbeatReplyMessage &b) { return a.sequence == b.sequence; }
 static bool same(const NodeStateMessage &a, const NodeStateMessage &b)
 {
 	return a.cluster_index == b.cluster_index && a.node_index == b.node_index && a.state == b.state;
@@ -264,7 +268,7 @@ END_TEST
 START_TEST(test_unknown_type_and_flags)
 {
 	/* 7 and 8 were STATS_REQUEST and STATS_REPLY: retired, now unknown like any other. */
-	for (std::uint16_t type : {std::uint16_t(0), std::uint16_t(7), std::uint16_t(8), std::uint16_t(10),
+	for (std::uint16_t type : {std::uint16_t(0), std::uint16_t(7), std::uint16_t(8), std::uint16_t(12),
 				   std::uint16_t(0x0100), std::uint16_t(0xFFFF)})
 		for (auto d : {ChannelDirection::master_to_worker, ChannelDirection::worker_to_master})
 			assert_error(raw_message(type, 0, {}), 0, d, "channel header: unknown message type");
@@ -290,11 +294,11 @@ START_TEST(test_wrong_direction)
 	}
 	using T = ChannelMessageType;
 	const auto to_worker = ChannelDirection::master_to_worker, to_master = ChannelDirection::worker_to_master;
-	for (T t : {T::new_client, T::reload, T::drain, T::node_state, T::disconnect_account}) {
+	for (T t : {T::new_client, T::reload, T::drain, T::node_state, T::disconnect_account, T::heartbeat}) {
 		ck_assert(channel_message_allowed(to_worker, t));
 		ck_assert(!channel_message_allowed(to_master, t));
 	}
-	for (T t : {T::connection_closed, T::worker_ready}) {
+	for (T t : {T::connection_closed, T::worker_ready, T::heartbeat_reply}) {
 		ck_assert(channel_message_allowed(to_master, t));
 		ck_assert(!channel_message_allowed(to_worker, t));
 	}

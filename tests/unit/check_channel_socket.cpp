@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -179,6 +180,45 @@ START_TEST(test_ctrunc_closes_everything)
 }
 END_TEST
 
+/* At its fd limit a receiver gets the record without its fds (MSG_CTRUNC): the record is kept,
+   so a worker can tell the master which client it lost instead of failing its channel. */
+START_TEST(test_ctrunc_at_fd_limit_keeps_record)
+{
+	UniqueFd a, b;
+	make_pair(a, b);
+	std::vector<std::uint8_t> bytes;
+	ck_assert(encode_channel_message(bytes, ConnectionClosedMessage{42}));
+	UniqueFd event(eventfd(0, EFD_CLOEXEC));
+	raw_send(a.get(), ByteSpan(bytes), std::vector<int>{event.get()});
+
+	struct rlimit saved;
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &saved), 0);
+	/* Every fd number below the limit in use: the kernel can install nothing. */
+	std::vector<UniqueFd> filler;
+	for (;;) {
+		const int fd = dup(event.get());
+		if (fd < 0)
+			break;
+		filler.emplace_back(fd);
+		if (filler.size() > 4096)
+			break;
+	}
+	struct rlimit low = saved;
+	low.rlim_cur = static_cast<rlim_t>(filler.back().get());
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+	std::uint8_t buffer[channel_max_message_size];
+	auto received = receive_channel_message(b.get(), buffer);
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &saved), 0);
+	ck_assert(received.status == ChannelIoStatus::error);
+	ck_assert(received.control_truncated);
+	ck_assert_uint_eq(received.fd_count, 0);
+	ck_assert_uint_eq(received.size, bytes.size());
+	auto decoded = decode_channel_message(ByteSpan(buffer, received.size), 0, ChannelDirection::worker_to_master);
+	ck_assert(decoded.ok());
+	ck_assert_uint_eq(std::get<ConnectionClosedMessage>(*decoded).client_id, 42);
+}
+END_TEST
+
 START_TEST(test_too_many_fds_close_everything)
 {
 	/* Three fds fit the control buffer (it has room for credentials too) but no message has
@@ -332,6 +372,7 @@ static Suite *channel_socket_suite()
 	tcase_add_test(tc, test_new_client_with_two_fds);
 	tcase_add_test(tc, test_message_without_fds);
 	tcase_add_test(tc, test_ctrunc_closes_everything);
+	tcase_add_test(tc, test_ctrunc_at_fd_limit_keeps_record);
 	tcase_add_test(tc, test_too_many_fds_close_everything);
 	tcase_add_test(tc, test_message_truncated);
 	tcase_add_test(tc, test_peer_closed);

@@ -2,6 +2,9 @@
 #include "master/crash_penalty.hpp"
 #include "tests/check_main.hpp"
 
+#include <signal.h>
+#include <string.h>
+
 using namespace myproxy;
 
 START_TEST(test_window)
@@ -56,6 +59,41 @@ START_TEST(test_bounded)
 }
 END_TEST
 
+START_TEST(test_crash_signals)
+{
+	for (int sig : {SIGSEGV, SIGBUS, SIGSYS, SIGABRT, SIGILL, SIGFPE})
+		ck_assert_msg(is_crash_signal(sig), "%s is a crash", sigabbrev_np(sig));
+	for (int sig : {SIGKILL, SIGTERM, SIGHUP, SIGINT, SIGPIPE, SIGUSR1, 0})
+		ck_assert_msg(!is_crash_signal(sig), "%d is no crash", sig);
+}
+END_TEST
+
+START_TEST(test_refusal_log)
+{
+	RefusalLog log(1'000'000);
+	/* The first refusal is logged, the next ones in the interval are counted. */
+	ck_assert_uint_eq(log.note(1000, 0), 1);
+	for (int i = 0; i < 500; ++i)
+		ck_assert_uint_eq(log.note(1000, 1000 + i), 0);
+	/* Another uid has its own interval. */
+	ck_assert_uint_eq(log.note(1001, 2000), 1);
+	/* After the interval: one line standing for the 500 unlogged ones and this one. */
+	ck_assert_uint_eq(log.note(1000, 1'000'000), 501);
+	ck_assert_uint_eq(log.note(1000, 1'000'001), 0);
+	ck_assert_uint_eq(log.note(1000, 2'000'000), 2);
+	ck_assert_uint_eq(log.size(), 2);
+}
+END_TEST
+
+START_TEST(test_refusal_log_bounded)
+{
+	RefusalLog log(1'000'000);
+	for (std::uint32_t uid = 0; uid < RefusalLog::max_entries + 10; ++uid)
+		(void)log.note(uid, 5);
+	ck_assert_uint_le(log.size(), RefusalLog::max_entries);
+}
+END_TEST
+
 static Suite *crash_penalty_suite()
 {
 	Suite *s = suite_create("crash_penalty");
@@ -64,6 +102,9 @@ static Suite *crash_penalty_suite()
 	tcase_add_test(tc, test_repeat_extends);
 	tcase_add_test(tc, test_off);
 	tcase_add_test(tc, test_bounded);
+	tcase_add_test(tc, test_crash_signals);
+	tcase_add_test(tc, test_refusal_log);
+	tcase_add_test(tc, test_refusal_log_bounded);
 	suite_add_tcase(s, tc);
 	return s;
 }

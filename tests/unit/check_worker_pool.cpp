@@ -40,6 +40,7 @@ enum FakeAction : std::uint32_t {
 	ready_twice = 3,      /* send WORKER_READY again */
 	attach_fd = 4,        /* CONNECTION_CLOSED with an fd attached */
 	crash_serving = 5,    /* note the client as served (activity page), then die from SIGSYS */
+	hold_serving = 6,     /* note the client as served, greet it, keep it */
 };
 
 /* ---- the fake worker (runs in the forked child; no Check calls here) ---- */
@@ -106,6 +107,10 @@ static int fake_worker(UniqueFd channel, unsigned index)
 		const ChannelMessage &message = decoded.value();
 		if (std::holds_alternative<DrainMessage>(message))
 			return 0;
+		if (const auto *ping = std::get_if<HeartbeatMessage>(&message)) {
+			send_to_master(channel.get(), HeartbeatReplyMessage{ping->sequence});
+			continue;
+		}
 		if (const auto *state = std::get_if<NodeStateMessage>(&message)) {
 			node_states += std::to_string(state->node_index) + node_state_name(state->state) + ",";
 			continue;
@@ -148,6 +153,11 @@ static int fake_worker(UniqueFd channel, unsigned index)
 			note_serving_client(nc.info.client_id);
 			raise(SIGSYS);
 			return 48;
+		case hold_serving:
+			note_serving_client(nc.info.client_id);
+			write_text(client.get(), greeting);
+			held.push_back(std::move(client));
+			break;
 		case attach_fd: {
 			const int fds[] = {client.get()};
 			send_to_master(channel.get(), ConnectionClosedMessage{nc.info.client_id}, fds);
@@ -488,6 +498,86 @@ START_TEST(test_crash_names_client)
 }
 END_TEST
 
+static std::string read_line_from(int fd);
+
+/* SIGKILL from outside (an operator, the OOM killer) while a worker serves a client: the death is
+   logged and the worker replaced, but it is no crash, so nobody is penalized. */
+START_TEST(test_kill_is_no_crash)
+{
+	TestLoop loop;
+	WorkerPool pool(loop.event, 1, fake_worker, fast_options());
+	std::vector<std::pair<std::uint32_t, std::uint64_t>> crashes;
+	pool.set_on_crash([&](std::uint32_t uid, std::uint64_t id) { crashes.emplace_back(uid, id); });
+	ck_assert_int_eq(pool.start(), 0);
+	ck_assert(run_until(loop.event, [&] { return pool.ready_count() == 1; }));
+
+	TestClient served(78, hold_serving);
+	served.info.has_credentials = true;
+	served.info.pid = 1;
+	served.info.uid = 4322;
+	served.info.gid = 4322;
+	ck_assert(pool.send_client(served.info, std::move(served.theirs), {}));
+	const pid_t pid = pool.status(0).pid;
+	ck_assert(read_line_from(served.ours.get()).starts_with("hi "));
+	ck_assert_int_eq(kill(pid, SIGKILL), 0);
+	ck_assert(run_until(loop.event, [&] { return pool.status(0).starts == 2 && pool.ready_count() == 1; }));
+	ck_assert_log("worker[0] pid " + std::to_string(pid) + " killed by signal 9 (SIGKILL)");
+	ck_assert_uint_eq(crashes.size(), 0);
+}
+END_TEST
+
+/* SIGHUP, SIGINT and SIGTERM to a worker (the whole process group: Ctrl-C, systemctl kill) do
+   nothing: workers take orders only over their channel. */
+START_TEST(test_worker_ignores_group_signals)
+{
+	TestLoop loop;
+	WorkerPool pool(loop.event, 1, fake_worker, fast_options());
+	ck_assert_int_eq(pool.start(), 0);
+	ck_assert(run_until(loop.event, [&] { return pool.ready_count() == 1; }));
+	const pid_t pid = pool.status(0).pid;
+	for (int sig : {SIGHUP, SIGINT, SIGTERM})
+		ck_assert_int_eq(kill(pid, sig), 0);
+	/* Still the same process, still serving. */
+	TestClient client(79, greet_and_close);
+	ck_assert(pool.send_client(client.info, std::move(client.theirs), {}));
+	ck_assert(read_line_from(client.ours.get()).starts_with("hi "));
+	ck_assert_int_eq(pool.status(0).pid, pid);
+	ck_assert_uint_eq(pool.status(0).starts, 1);
+}
+END_TEST
+
+/* A stopped worker (SIGSTOP: a livelock looks the same from outside) misses its heartbeats: it
+   gets no new clients, then the master kills and replaces it; nobody is penalized. */
+START_TEST(test_stopped_worker_replaced)
+{
+	TestLoop loop;
+	WorkerPoolOptions options = fast_options();
+	options.heartbeat_interval_usec = 100000;
+	options.heartbeat_timeout_usec = 600000;
+	WorkerPool pool(loop.event, 2, fake_worker, options);
+	std::vector<std::pair<std::uint32_t, std::uint64_t>> crashes;
+	pool.set_on_crash([&](std::uint32_t uid, std::uint64_t id) { crashes.emplace_back(uid, id); });
+	ck_assert_int_eq(pool.start(), 0);
+	ck_assert(run_until(loop.event, [&] { return pool.ready_count() == 2; }));
+	const pid_t stopped = pool.status(0).pid;
+	/* Answering workers stay: several intervals pass without a change. */
+	ck_assert(!run_until(loop.event, [&] { return pool.ready_count() != 2; }, 400));
+	ck_assert_int_eq(kill(stopped, SIGSTOP), 0);
+	/* First it is skipped ... */
+	ck_assert(run_until(loop.event, [&] { return !pool.status(0).ready; }));
+	ck_assert_log("worker[0] pid " + std::to_string(stopped) + " silent for");
+	TestClient client(80, greet_and_close);
+	ck_assert(pool.send_client(client.info, std::move(client.theirs), {}));
+	ck_assert(read_line_from(client.ours.get()).starts_with("hi 1 "));
+	/* ... then replaced. */
+	ck_assert(run_until(loop.event, [&] { return pool.status(0).starts == 2 && pool.ready_count() == 2; }));
+	ck_assert_log("worker[0] pid " + std::to_string(stopped) + " missed its heartbeat");
+	ck_assert_log("worker[0] pid " + std::to_string(stopped) + " killed by signal 9 (SIGKILL)");
+	ck_assert_uint_eq(crashes.size(), 0);
+	ck_assert_int_eq(pool.status(1).starts, 1);
+}
+END_TEST
+
 START_TEST(test_crash_loop_throttled)
 {
 	TestLoop loop;
@@ -702,6 +792,9 @@ static Suite *worker_pool_suite()
 	tcase_add_test(pool, test_unexpected_fd_killed);
 	tcase_add_test(pool, test_crash_names_client);
 	tcase_add_test(pool, test_crash_loop_throttled);
+	tcase_add_test(pool, test_kill_is_no_crash);
+	tcase_add_test(pool, test_stopped_worker_replaced);
+	tcase_add_test(pool, test_worker_ignores_group_signals);
 	tcase_add_test(pool, test_no_ready_worker_closes_client);
 	tcase_add_test(pool, test_exit_status_survives_slow_exit);
 	tcase_add_test(pool, test_channelless_worker_killed_after_grace);
