@@ -7,6 +7,7 @@
 #include "lua/config_loader.hpp"
 #include "lua/lua_pg.hpp"
 #include "master/command_line.hpp"
+#include "master/control_client.hpp"
 #include "master/master.hpp"
 #include "worker/pg_connection.hpp"
 #include "worker/worker.hpp"
@@ -61,6 +62,8 @@ int main(int argc, char **argv)
 		print_version(stdout);
 		return 0;
 	}
+	if (!options.control_address.empty())
+		return run_control_client(options.control_address, options.control_command, stderr);
 
 	log_init("master");
 	/* pg:new() checks its conninfo with libpq's parser (worker/ links libpq, lua/ does not). */
@@ -117,6 +120,8 @@ int main(int argc, char **argv)
 	master_options.drain_timeout_usec = config.drain_timeout_usec;
 	master_options.crash_penalty_usec = config.crash_penalty_usec;
 	master_options.clusters = config.clusters;
+	master_options.prometheus_listeners = config.prometheus_listeners;
+	master_options.control_listeners = config.control_listeners;
 
 	/* The workers inherit the loaded configuration (and its Lua state) through fork(). */
 	return run_master(config.listeners, static_cast<unsigned>(config.worker_processes),

@@ -5,6 +5,7 @@
 #include "lua/config_loader.hpp"
 
 #include "lua/lua_address.hpp"
+#include "lua/lua_operator_listen.hpp"
 #include "lua/lua_tls_options.hpp"
 #include "lua/lua_pg.hpp"
 #include "lua/lua_sodium.hpp"
@@ -179,6 +180,7 @@ int open_api(lua_State *L)
 	open_lua_sodium(L);
 	open_lua_pg(L);
 	register_lua_cluster(L);
+	register_lua_operator_listen(L);
 	lua_register(L, "mysql_listen", mysql_listen);
 	lua_pushlightuserdata(L, const_cast<char *>(&systemd_sentinel));
 	lua_setglobal(L, "systemd");
@@ -438,8 +440,11 @@ ConfigResult load_config(const std::string &path, std::size_t heap_limit)
 		      globals.drain_timeout_usec,
 		      globals.crash_penalty_usec,
 		      globals.worker_user != nullptr ? std::string(globals.worker_user) : std::string(),
-		      globals.max_pending_logins_per_uid};
+		      globals.max_pending_logins_per_uid,
+		      {},
+		      {}};
 	collect_lua_clusters(L, config.clusters);
+	collect_operator_listeners(L, config.prometheus_listeners, config.control_listeners);
 	forget_lua_clusters(L);
 	const lua_Integer count = static_cast<lua_Integer>(lua_rawlen(L, -1));
 	config.listeners.reserve(static_cast<std::size_t>(count));

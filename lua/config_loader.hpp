@@ -8,6 +8,7 @@
 #include "common/socket_address.hpp"
 #include "lua/lua_cluster.hpp"
 #include "lua/listener_auth.hpp"
+#include "lua/lua_operator_listen.hpp"
 #include "lua/lua_state.hpp"
 
 #include <cstddef>
@@ -88,6 +89,9 @@ struct Config {
 	/* The global max_pending_logins_per_uid: connections of one uid that one worker lets log in at
 	 * the same time; more get ERR 1040 until some finish. */
 	int max_pending_logins_per_uid = max_pending_logins_per_uid_default;
+	/* prometheus_listen() and control_listen() calls, in order (lua/lua_operator_listen.hpp). */
+	std::vector<PrometheusListenerConfig> prometheus_listeners;
+	std::vector<ControlListenerConfig> control_listeners;
 };
 
 struct ConfigError {

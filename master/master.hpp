@@ -5,6 +5,7 @@
 #pragma once
 
 #include "lua/lua_cluster.hpp"
+#include "lua/lua_operator_listen.hpp"
 #include "master/worker_pool.hpp"
 
 #include <cstdint>
@@ -26,6 +27,9 @@ struct MasterOptions {
 	WorkerPoolOptions pool;
 	/* config.lua's mysql_cluster()s; the monitored ones are checked by the master. */
 	std::vector<ClusterConfig> clusters;
+	/* config.lua's prometheus_listen() and control_listen() (master/operator_interfaces). */
+	std::vector<PrometheusListenerConfig> prometheus_listeners;
+	std::vector<ControlListenerConfig> control_listeners;
 };
 
 /* Runs the master until it has shut down; returns the exit status: 0 after SIGTERM/SIGINT,
