@@ -82,7 +82,6 @@ HttpRequestHead parse_http_request_head(ByteSpan received) noexcept
 		HttpRequestHead head;
 		head.status = all.size() >= http_request_head_max ? HttpRequestHead::Status::too_large
 								   : HttpRequestHead::Status::incomplete;
-		/* A request line that is already wrong need not wait for the rest. */
 		return head;
 	}
 	const std::string_view text = window.substr(start, end);
