@@ -30,7 +30,8 @@ std::string errno_text(const char *call, const std::string &what, int error)
 	return std::string(call) + "(" + what + "): " + std::strerror(error);
 }
 
-/* A socket file left by a previous run is replaced; anything else at the path is an error. */
+/* A socket file left by a previous run is replaced; a live socket or any other file at the path is
+   an error. */
 bool clear_stale_socket(const SocketAddress &address, std::string &problem)
 {
 	const auto &un = *reinterpret_cast<const sockaddr_un *>(&address.storage);
@@ -41,6 +42,13 @@ bool clear_stale_socket(const SocketAddress &address, std::string &problem)
 		return true;
 	if (!S_ISSOCK(st.st_mode)) {
 		problem = std::string(un.sun_path) + ": exists and is not a socket";
+		return false;
+	}
+	/* A datagram connect() succeeds only while someone is bound there: another instance's
+	   socket is left alone. */
+	UniqueFd probe(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+	if (probe && connect(probe.get(), address.get(), address.length) == 0) {
+		problem = std::string(un.sun_path) + ": in use by another process";
 		return false;
 	}
 	unlink(un.sun_path);

@@ -471,6 +471,17 @@ START_TEST(test_killed_worker)
 	PROXY_ASSERT(over_nodes(after, "myproxy_server_connects") >= over_nodes(before, "myproxy_server_connects"),
 		     "server connects went backwards");
 	wait_metric(second, "myproxy_sessions_open", 0);
+
+	/* A second daemon on the same control socket does not take it over: exit 71. */
+	TempDir dir;
+	const std::string config = dir.path() + "/config.lua";
+	write_file(config, "mysql_listen(" + lua_quote(dir.path() + "/x.sock") +
+				   ", { on_handshake_response = function(c, hr) return c:err('x') end })\n"
+				   "control_listen(" + lua_quote(second.path("control.sock")) + ")\n");
+	const CommandOutput out = run_myproxy({"--config", config});
+	PROXY_ASSERT(out.exit_code == 71 && contains(out.output, "in use by another process"), "exit %d: %s",
+		     out.exit_code, out.output.c_str());
+	PROXY_ASSERT(access(second.path("control.sock").c_str(), F_OK) == 0, "the running daemon's socket was removed");
 	second.stop();
 }
 END_TEST
