@@ -91,7 +91,9 @@ std::optional<std::string> open_control_socket(const ControlListenerConfig &conf
 		std::string problem;
 		if (!clear_stale_socket(config.address, problem))
 			return problem;
-	} else {
+	} else if (config.multicast_group.defined()) {
+		/* Several receivers of one group on a host; for unicast UDP it would let a second
+		   daemon bind the same port and take half of the datagrams, so not there. */
 		(void)setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	}
 	if (!config.interface_name.empty() &&

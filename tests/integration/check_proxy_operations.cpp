@@ -10,6 +10,8 @@
 
 #include <check.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -34,6 +36,22 @@ namespace {
 
 // Leaked on purpose: forked test children must not run its destructor.
 ProxyProcess *proxy = nullptr;
+// The UDP port of the main daemon's second control listener (chosen free at setup).
+unsigned control_udp_port = 0;
+
+unsigned free_udp_port()
+{
+	const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	sockaddr_in in{};
+	in.sin_family = AF_INET;
+	in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	socklen_t length = sizeof(in);
+	if (fd < 0 || bind(fd, reinterpret_cast<sockaddr *>(&in), sizeof(in)) < 0 ||
+	    getsockname(fd, reinterpret_cast<sockaddr *>(&in), &length) < 0)
+		throw FixtureError("cannot find a free UDP port");
+	close(fd);
+	return ntohs(in.sin_port);
+}
 
 using Clock = std::chrono::steady_clock;
 
@@ -49,6 +67,7 @@ std::string config_lua(const ProxyProcess &p, int workers)
 	       "  {monitoring = true, user = 'monitor', password = 'monitor-pw', check_interval = 0.3, check_timeout = 0.5})\n"
 	       "prometheus_listen(" + lua_quote(p.path("metrics.sock")) + ")\n"
 	       "control_listen(" + lua_quote(p.path("control.sock")) + ")\n"
+	       "control_listen('127.0.0.1:" + std::to_string(control_udp_port) + "')\n"
 	       "mysql_listen(" + lua_quote(p.path("db.sock")) + ", {\n"
 	       "  on_handshake_response = function(client, hr)\n"
 	       "    if hr.password == 'refuse' then return client:err('refused by the script') end\n"
@@ -339,6 +358,22 @@ START_TEST(test_disconnect_database)
 }
 END_TEST
 
+// The same over UDP from loopback, which is allowed without an `allow` option.
+START_TEST(test_disconnect_over_udp)
+{
+	MysqlClient doomed, spared;
+	PROXY_ASSERT(doomed.connect(db(), "udp-doomed", "x"), "%s", doomed.error().c_str());
+	PROXY_ASSERT(spared.connect(db(), "udp-spared", "x"), "%s", spared.error().c_str());
+	const CommandOutput out = run_myproxy(
+		{"--control", "127.0.0.1:" + std::to_string(control_udp_port), "disconnect-database", "udp-doomed"});
+	PROXY_ASSERT(out.exit_code == 0, "myproxy --control: exit %d: %s", out.exit_code, out.output.c_str());
+	wait_for_log(*proxy, "DISCONNECT_ACCOUNT 'udp-doomed'", 2);
+	const SqlResult r = doomed.query("SELECT 1");
+	PROXY_ASSERT(!r.ok && doomed.error_code() == 1927, "doomed session: %s", doomed.error().c_str());
+	PROXY_ASSERT_STR(spared.text("SELECT 'still here'"), "still here");
+}
+END_TEST
+
 // A datagram from another uid (nobody) on the local socket is refused and changes nothing.
 START_TEST(test_unauthorised_sender)
 {
@@ -525,6 +560,7 @@ static Suite *operations_suite()
 	tcase_add_test(tc, test_counters_follow_events);
 	tcase_add_test(tc, test_node_going_dead);
 	tcase_add_test(tc, test_disconnect_database);
+	tcase_add_test(tc, test_disconnect_over_udp);
 	tcase_add_test(tc, test_unauthorised_sender);
 	tcase_add_test(tc, test_malformed_datagrams);
 	tcase_add_test(tc, test_hostile_http);
@@ -547,6 +583,7 @@ int main()
 			shared_mariadb(i).create_user("app", "app-pw");
 			shared_mariadb(i).create_user("monitor", "monitor-pw", "mysql_native_password", "");
 		}
+		control_udp_port = free_udp_port();
 		proxy = new ProxyProcess;
 		proxy->start(config_lua(*proxy, 2), {proxy->path("db.sock")});
 	});
