@@ -9,6 +9,7 @@
 #include "lua/lua_pg.hpp"
 #include "master/command_line.hpp"
 #include "common/fd_limit.hpp"
+#include "master/control_client.hpp"
 #include "master/master.hpp"
 #include "worker/pg_connection.hpp"
 #include "worker/worker.hpp"
@@ -63,6 +64,8 @@ int main(int argc, char **argv)
 		print_version(stdout);
 		return 0;
 	}
+	if (!options.control_address.empty())
+		return run_control_client(options.control_address, options.control_command, stderr);
 
 	log_init("master");
 	/* pg:new() checks its conninfo with libpq's parser (worker/ links libpq, lua/ does not). */
@@ -125,6 +128,8 @@ int main(int argc, char **argv)
 	master_options.pool.max_connections_per_worker = session_capacity(fd_limit);
 	log_info("fd limit %llu: at most %llu sessions per worker", static_cast<unsigned long long>(fd_limit),
 		 static_cast<unsigned long long>(master_options.pool.max_connections_per_worker));
+	master_options.prometheus_listeners = config.prometheus_listeners;
+	master_options.control_listeners = config.control_listeners;
 
 	/* The workers inherit the loaded configuration (and its Lua state) through fork(). */
 	return run_master(config.listeners, static_cast<unsigned>(config.worker_processes),

@@ -6,6 +6,7 @@
 
 #include "common/client_auth_plugins.hpp"
 #include "common/cluster_config.hpp"
+#include "common/operator_config.hpp"
 #include "common/socket_address.hpp"
 
 #include <cstdint>
@@ -85,6 +86,9 @@ struct Config {
 	/* The global max_sessions_per_uid: sessions of one uid (clients with credentials) over all
 	 * workers; more get ERR 1040 from the master until some close. */
 	int max_sessions_per_uid = max_sessions_per_uid_default;
+	/* prometheus_listen() and control_listen() calls, in order (common/operator_config.hpp). */
+	std::vector<PrometheusListenerConfig> prometheus_listeners;
+	std::vector<ControlListenerConfig> control_listeners;
 };
 
 struct ConfigError {

@@ -5,6 +5,7 @@
 // XXX coroutines created before a callback ran (at config.lua's top level) carry no hook, so a loop
 // inside one is not counted; __gc metamethods run with hooks off as well.
 #include "lua/callback_run.hpp"
+#include "common/worker_counters.hpp"
 
 #include <lua.hpp>
 
@@ -192,6 +193,7 @@ bool CallbackRun::start_with(int handler_ref, const char *name, int nargs) noexc
 			error_.clear();
 		}
 		lua_pop(L_, 1);
+		count(&WorkerCounters::lua_errors);
 		status_ = CallbackStatus::failed;
 		return true;
 	}
@@ -239,7 +241,11 @@ void CallbackRun::run(int nargs) noexcept
 	lua_sethook(thread_, count_hook, LUA_MASKCOUNT, static_cast<int>(hook_interval(budget_)));
 
 	int nresults = 0;
-	const int status = lua_resume(thread_, L_, nargs, &nresults);
+	int status;
+	{
+		const LuaTimeScope timed;
+		status = lua_resume(thread_, L_, nargs, &nresults);
+	}
 	set_running_callback(L_, previous);
 
 	switch (status) {
@@ -283,6 +289,7 @@ void CallbackRun::fail(int status) noexcept
 
 void CallbackRun::fail(const char *message) noexcept
 {
+	count(&WorkerCounters::lua_errors);
 	status_ = CallbackStatus::failed;
 	try {
 		error_ = message;

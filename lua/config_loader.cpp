@@ -7,6 +7,7 @@
 #include "lua/listener_auth.hpp"
 #include "lua/lua_address.hpp"
 #include "lua/lua_cluster.hpp"
+#include "lua/lua_operator_listen.hpp"
 #include "lua/lua_tls_options.hpp"
 #include "lua/lua_pg.hpp"
 #include "lua/lua_sodium.hpp"
@@ -181,6 +182,7 @@ int open_api(lua_State *L)
 	open_lua_sodium(L);
 	open_lua_pg(L);
 	register_lua_cluster(L);
+	register_lua_operator_listen(L);
 	lua_register(L, "mysql_listen", mysql_listen);
 	lua_pushlightuserdata(L, const_cast<char *>(&systemd_sentinel));
 	lua_setglobal(L, "systemd");
@@ -446,6 +448,7 @@ ConfigResult load_config(const std::string &path, std::size_t heap_limit)
 	model.max_sessions_per_uid = globals.max_sessions_per_uid;
 	LoadedConfig config{std::move(model), std::move(state)};
 	collect_lua_clusters(L, config.clusters);
+	collect_operator_listeners(L, config.prometheus_listeners, config.control_listeners);
 	forget_lua_clusters(L);
 	const lua_Integer count = static_cast<lua_Integer>(lua_rawlen(L, -1));
 	config.listeners.reserve(static_cast<std::size_t>(count));

@@ -26,6 +26,7 @@ constexpr OptionRow option_table[] = {
 	{"--help", false, [](CommandLine &l, std::string_view) { l.help = true; }},
 	{"-h", false, [](CommandLine &l, std::string_view) { l.help = true; }},
 	{"--version", false, [](CommandLine &l, std::string_view) { l.version = true; }},
+	{"--control", true, [](CommandLine &l, std::string_view v) { l.control_address = v; }},
 };
 
 constexpr std::size_t option_count = sizeof(option_table) / sizeof(option_table[0]);
@@ -68,7 +69,9 @@ CommandLineResult parse_command_line(std::span<const char *const> arguments)
 		if (row == nullptr) {
 			if (argument.starts_with("-"))
 				return CommandLineResult::failure("unknown option " + quoted(name));
-			return CommandLineResult::failure("unexpected argument " + quoted(argument));
+			/* The words of a --control command; checked once the loop is through. */
+			line.control_command.emplace_back(argument);
+			continue;
 		}
 
 		bool &was_seen = seen[row - option_table];
@@ -91,6 +94,10 @@ CommandLineResult parse_command_line(std::span<const char *const> arguments)
 							  " needs a non-empty value");
 		row->apply(line, value);
 	}
+	if (line.control_address.empty() && !line.control_command.empty())
+		return CommandLineResult::failure("unexpected argument " + quoted(line.control_command.front()));
+	if (!line.control_address.empty() && line.control_command.empty())
+		return CommandLineResult::failure("option '--control' needs a command (disconnect-database ACCOUNT, verbose LEVEL, nop)");
 	return line;
 }
 
@@ -98,12 +105,14 @@ void print_usage(std::FILE *out) noexcept
 {
 	std::fprintf(out,
 		     "Usage: myproxy [--config FILE] [--check-config] [--user NAME] [--no-sandbox]\n"
+		     "       myproxy --control ADDRESS disconnect-database ACCOUNT | verbose LEVEL | nop\n"
 		     "       myproxy --help | --version\n"
 		     "\n"
 		     "  --config FILE   the configuration script (default %s)\n"
 		     "  --check-config  load the configuration, report \"FILE: ok\" or the error, exit\n"
 		     "  --user NAME     workers drop to this user when started as root (default: worker_user, nobody)\n"
 		     "  --no-sandbox    DEBUGGING ONLY: run workers without their seccomp filter\n"
+		     "  --control ADDRESS  send one control datagram to a running myproxy (control_listen) and exit\n"
 		     "  --help, -h      this text\n"
 		     "  --version       the version\n",
 		     default_config_path);

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <span>
 #include <string>
+#include <vector>
 
 namespace myproxy {
 
@@ -24,6 +25,9 @@ struct CommandLine {
 	std::string user;
 	/* --no-sandbox: workers run without the seccomp filter (debugging, sanitizer builds). */
 	bool no_sandbox = false;
+	/* --control ADDRESS: send the command in control_command (its words) and exit. */
+	std::string control_address;
+	std::vector<std::string> control_command;
 };
 
 class [[nodiscard]] CommandLineResult {

@@ -17,6 +17,7 @@
 #include "master/cluster_monitor.hpp"
 #include "master/crash_penalty.hpp"
 #include "master/listener.hpp"
+#include "master/operator_interfaces.hpp"
 #include "master/peer_info.hpp"
 
 #include <systemd/sd-daemon.h>
@@ -89,7 +90,7 @@ public:
 		: event(event_), options(options_),
 		  pool(event_, worker_processes, std::move(entry), options_.pool),
 		  monitor(event_, options.clusters, [this](const NodeStateMessage &m) { pool.broadcast(m); }),
-		  penalties(options_.crash_penalty_usec)
+		  penalties(options_.crash_penalty_usec), operators(event_, pool, monitor, options.clusters, counts)
 	{
 		slots.reserve(listeners.size());
 		for (auto &listener : listeners) {
@@ -123,6 +124,8 @@ private:
 	CrashPenalties penalties;
 	/* At most one refusal line per uid and interval. */
 	RefusalLog refusal_log{refusal_log_interval_usec};
+	MasterCounts counts;
+	OperatorInterfaces operators;
 	std::uint64_t next_client_id = 0;
 	std::uint64_t refused_clients = 0;
 	bool stopping = false;
@@ -198,6 +201,8 @@ int Master::start()
 			first.emplace_back(state);
 		return first;
 	});
+	if (const int status = operators.open(options.prometheus_listeners, options.control_listeners))
+		return status;
 	if (pool.start() < 0)
 		return exit_os_error;
 	if (monitor.start() < 0)
@@ -339,6 +344,7 @@ void Master::accept_clients(ListenerSlot &slot)
 
 void Master::hand_over(ListenerSlot &slot, UniqueFd client, const SocketAddress &peer)
 {
+	++counts.accepted;
 	PeerInfo info;
 	if (!read_peer_info(client.get(), slot.listener.is_unix, peer, info))
 		return;
@@ -353,6 +359,7 @@ void Master::hand_over(ListenerSlot &slot, UniqueFd client, const SocketAddress 
 					    int(info.pid), unsigned(info.uid), static_cast<unsigned long long>(count));
 			send_pre_greeting_err(client.get(), ER_HOST_IS_BLOCKED, message);
 			++refused_clients;
+			++counts.crash_penalty_refusals;
 			return;
 		}
 	}
@@ -363,8 +370,9 @@ void Master::hand_over(ListenerSlot &slot, UniqueFd client, const SocketAddress 
 		log_debug("client %llu on %s: pid=%d uid=%u cgroup=%s", static_cast<unsigned long long>(id),
 			  slot.listener.description.c_str(), static_cast<int>(info.pid),
 			  static_cast<unsigned>(info.uid), info.cgroup_path.c_str());
-	pool.send_client(info.client_info(id, slot.listener.config_index), std::move(client),
-			 std::move(info.pidfd));
+	if (!pool.send_client(info.client_info(id, slot.listener.config_index), std::move(client),
+			      std::move(info.pidfd)))
+		++counts.not_handed_over;
 }
 
 /* Before a client costs a worker anything: its uid's session cap (max_sessions_per_uid), and room
@@ -409,6 +417,7 @@ void Master::begin_shutdown(const char *why)
 	notify_status();
 	monitor.stop();
 	close_listeners();
+	operators.stop();
 	const std::uint64_t timeout_ms = options.drain_timeout_usec / 1000;
 	log_info("%s: draining %u workers (at most %llu ms)", why, pool.running_count(),
 		 static_cast<unsigned long long>(timeout_ms));

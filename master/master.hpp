@@ -5,6 +5,7 @@
 #pragma once
 
 #include "common/cluster_config.hpp"
+#include "common/operator_config.hpp"
 #include "master/worker_pool.hpp"
 
 #include <cstdint>
@@ -28,6 +29,9 @@ struct MasterOptions {
 	WorkerPoolOptions pool;
 	/* config.lua's mysql_cluster()s; the monitored ones are checked by the master. */
 	std::vector<ClusterConfig> clusters;
+	/* config.lua's prometheus_listen() and control_listen() (master/operator_interfaces). */
+	std::vector<PrometheusListenerConfig> prometheus_listeners;
+	std::vector<ControlListenerConfig> control_listeners;
 };
 
 /* Runs the master until it has shut down; returns the exit status (common/exit_status.hpp): exit_ok

@@ -50,6 +50,8 @@ struct WorkerPool::Worker {
 	std::uint64_t tried_in_attempt = 0;
 	/* Shared with the worker process (see common/worker_activity.hpp); null if mmap failed. */
 	WorkerActivityPage *activity = nullptr;
+	/* Shared too (common/worker_counters.hpp); null if mmap failed (then no metrics of it). */
+	WorkerCounters *counters = map_worker_counters();
 	/* The uid of every client handed over and not yet closed (those with credentials only). */
 	std::unordered_map<std::uint64_t, std::uint32_t> client_uids;
 	/* The master signalled this process itself: its death is no crash. */
@@ -72,6 +74,7 @@ struct WorkerPool::Worker {
 	{
 		if (activity != nullptr)
 			munmap(activity, sizeof(WorkerActivityPage));
+		unmap_worker_counters(counters);
 	}
 	Worker(const Worker &) = delete;
 	Worker &operator=(const Worker &) = delete;
@@ -122,10 +125,11 @@ void reset_signals() noexcept
 }
 
 [[noreturn]] void run_child(const WorkerEntry &entry, int channel_fd, unsigned index,
-			    WorkerActivityPage *activity) noexcept
+			    WorkerActivityPage *activity, WorkerCounters *counters) noexcept
 {
 	log_set_role("worker[%u]", index);
 	worker_activity_page = activity;
+	worker_counters_page = counters;
 
 	/* Everything the master holds (listeners, other workers' channels, sd-event's epoll,
 	   signalfd and pidfds, clients in flight) is closed; only fds 0-2 and the channel stay. */
@@ -265,6 +269,10 @@ int WorkerPool::spawn(Worker &w)
 		return -r;
 	}
 
+	/* Before the fork: the new process may count at once.  The previous one's counts were
+	   folded when it exited. */
+	if (w.counters != nullptr)
+		reset_worker_counters(*w.counters);
 	const pid_t pid = fork();
 	if (pid < 0) {
 		r = errno;
@@ -274,7 +282,7 @@ int WorkerPool::spawn(Worker &w)
 	if (w.activity != nullptr)
 		w.activity->serving_client_id.store(0, std::memory_order_relaxed);
 	if (pid == 0)
-		run_child(entry, worker_end.get(), w.index, w.activity);
+		run_child(entry, worker_end.get(), w.index, w.activity, w.counters);
 
 	worker_end.reset();
 	r = sd_event_add_child(event, w.child_source.out(), pid, WEXITED, on_child, &w);
@@ -365,6 +373,10 @@ void WorkerPool::handle_exit(Worker &w, int code, int status)
 	   crash and penalizes nobody. */
 	const bool crashed = (code == CLD_KILLED || code == CLD_DUMPED) && !w.signalled_by_master &&
 			     is_crash_signal(status);
+	crashes += crashed;
+	/* Its counts live on in the totals; the page is zeroed before the slot's next process. */
+	if (w.counters != nullptr)
+		add_worker_counters(ended_counters, *w.counters);
 	const std::uint64_t suspect =
 		crashed && w.activity != nullptr ? w.activity->serving_client_id.load(std::memory_order_relaxed) : 0;
 	if (suspect != 0) {
@@ -588,6 +600,13 @@ void WorkerPool::drop_uid_sessions(Worker &w) noexcept
 	for (const auto &[client_id, uid] : w.client_uids)
 		drop_uid_session(uid);
 	w.client_uids.clear();
+}
+
+const WorkerCounters *WorkerPool::live_counters(unsigned index) const noexcept
+{
+	if (index >= workers.size() || workers[index]->pid == 0)
+		return nullptr;
+	return workers[index]->counters;
 }
 
 std::uint64_t WorkerPool::connection_count() const noexcept

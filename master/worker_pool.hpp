@@ -9,6 +9,8 @@
 #include "common/event_source.hpp"
 #include "common/unique_fd.hpp"
 #include "common/worker_activity.hpp"
+#include "common/worker_counters.hpp"
+#include "master/metrics.hpp"
 
 #include <signal.h>
 #include <sys/types.h>
@@ -129,6 +131,14 @@ public:
 	/* Clients handed over and not yet reported closed, over all workers (for STATUS=). */
 	std::uint64_t connection_count() const noexcept;
 
+	/* For the Prometheus exporter: the counter page of the process running in slot @index
+	   (nullptr while none runs or the page could not be mapped), the counts of worker
+	   processes that ended (folded from their pages), and crashes (deaths by a signal the
+	   master did not send). */
+	const WorkerCounters *live_counters(unsigned index) const noexcept;
+	const CounterTotals &ended_workers_counters() const noexcept { return ended_counters; }
+	std::uint64_t crash_count() const noexcept { return crashes; }
+
 	struct Worker;
 
 private:
@@ -150,6 +160,8 @@ private:
 	/* Shared receive and send buffers: the master handles one message at a time. */
 	std::array<std::uint8_t, channel_max_message_size> receive_buffer;
 	std::vector<std::uint8_t> send_buffer;
+	CounterTotals ended_counters;
+	std::uint64_t crashes = 0;
 
 	int spawn(Worker &worker);
 	void schedule_respawn(Worker &worker, std::uint64_t delay_usec);

@@ -32,5 +32,12 @@ grep -q '^PassCredentials=true' "$tmp/myproxy.socket" || { echo "myproxy.socket 
 for f in myproxy.sysusers myproxy.tmpfiles; do
 	[ -s "$srcdir/systemd/$f" ] || { echo "systemd/$f missing"; status=1; }
 done
-[ "$status" -eq 0 ] && echo "systemd units: verified"
+# The hardening promise of myproxy(8): an exposure of at most 2.0 (systemd-analyze security).
+exposure=$(systemd-analyze security --offline=true "$tmp/myproxy.service" 2>/dev/null |
+	sed -n 's/^.*Overall exposure level for myproxy.service: \([0-9.]*\).*$/\1/p')
+if [ -z "$exposure" ] || ! awk -v e="$exposure" 'BEGIN { exit !(e <= 2.0) }'; then
+	echo "myproxy.service: exposure '${exposure}' above 2.0 (systemd-analyze security --offline=true)"
+	status=1
+fi
+[ "$status" -eq 0 ] && echo "systemd units: verified (exposure $exposure)"
 exit "$status"

@@ -321,12 +321,15 @@ void ClientConnection::close() noexcept
 	release(client_out);
 	release(backend_in);
 	release(backend_out);
+	metrics_session_ended(id);
 	worker.connection_closed(*this);
 }
 
 void ClientConnection::finish_with(std::vector<std::uint8_t> packet) noexcept
 {
 	callback.reset();
+	if (!relay)
+		metrics_auth_err();
 	if (relay) {
 		/* Best effort: the relay writes what the socket takes now. */
 		if (relay->send_to_client(packet))
@@ -413,6 +416,18 @@ void ClientConnection::shut_down(const char *reason) noexcept
 		close();
 	else
 		fail_login(ER_SERVER_SHUTDOWN, "Server shutdown in progress");
+}
+
+void ClientConnection::account_disconnected() noexcept
+{
+	if (phase == Phase::closed || phase == Phase::closing)
+		return;
+	log(LogLevel::info, "closing: the account was disconnected (DISCONNECT_DATABASE)");
+	static constexpr const char *message = "myproxy: this account was disconnected by the administrator";
+	if (phase == Phase::relay)
+		end_relay_killed(message);
+	else
+		fail_login(ER_CONNECTION_KILLED, message);
 }
 
 /* --- I/O events --------------------------------------------------------------------------------- */

@@ -89,6 +89,9 @@ public:
 	 * client gets ERR 1927 (connection killed) as the answer to its next command, and the
 	 * connection closes. */
 	void node_unavailable(const char *node, NodeState state) noexcept;
+	/* DISCONNECT_ACCOUNT named this connection's account: ERR 1927 (connection killed), at once
+	 * while logging in, else as the answer to the client's next command; then the close. */
+	void account_disconnected() noexcept;
 
 	/* In the command phase with nothing running (worker/session_ending.hpp): a drain closes it. */
 	bool idle_for_drain() const noexcept;
@@ -331,6 +334,9 @@ private:
 	void answer_client(const ServerError &error, std::string_view message);
 	void end_intercept() noexcept;
 	void relay_failed(const char *what);
+	/* In the relay: ERR 1927 with @message as the answer to the client's next command, then close
+	 * (client_connection_cluster.cpp). */
+	void end_relay_killed(const char *message) noexcept;
 };
 
 } // namespace myproxy

@@ -69,6 +69,7 @@ void ClientConnection::backend_connect_failed(int error)
 		return;
 	}
 	log(LogLevel::warning, "connect to backend %s failed: %s", backend, std::strerror(error));
+	metrics_backend_login(backend_address, false);
 	char message[socket_address_text_max + 128];
 	std::snprintf(message, sizeof(message), "myproxy: backend %s unreachable: %s", backend, std::strerror(error));
 	fail_login(ER_UNKNOWN_ERROR, message);
@@ -96,6 +97,11 @@ void ClientConnection::node_unavailable(const char *node, NodeState state) noexc
 	char message[socket_address_text_max + 96];
 	std::snprintf(message, sizeof(message), "myproxy: backend node %s is %s; connection closed, please reconnect",
 		      node, node_state_name(state));
+	end_relay_killed(message);
+}
+
+void ClientConnection::end_relay_killed(const char *message) noexcept
+{
 	std::vector<std::uint8_t> err;
 	try {
 		/* Sequence id 1: the answer to the client's next command, which is where it reads it. */

@@ -143,6 +143,7 @@ bool ClientConnection::next_packet(std::vector<std::uint8_t> &in, std::vector<st
 		if (from_client) {
 			/* Whatever it sent, the client now waits for our answer. */
 			client_sequence = std::uint8_t(client_sequence + 1);
+			metrics_client_malformed_packet();
 			log(LogLevel::warning, "malformed packet during login: %s", result.error().what);
 			fail_login(ER_NET_PACKET_TOO_LARGE, "Got a packet bigger than 'max_allowed_packet' bytes");
 		} else {
@@ -156,6 +157,8 @@ bool ClientConnection::next_packet(std::vector<std::uint8_t> &in, std::vector<st
 	}
 	if (!result->complete)
 		return false;
+	if (from_client)
+		metrics_client_packet(result->wire_size);
 	in.erase(in.begin(), in.begin() + std::ptrdiff_t(result->wire_size));
 	sequence_id = result->first_sequence_id;
 	return true;
@@ -165,6 +168,7 @@ bool ClientConnection::next_packet(std::vector<std::uint8_t> &in, std::vector<st
 
 void ClientConnection::start() noexcept
 {
+	metrics_session_started(id);
 	try {
 		if (handler < 0) {
 			log(LogLevel::error, "no listener for this client");
@@ -182,6 +186,7 @@ void ClientConnection::start() noexcept
 		if (attributes.has_credentials) {
 			if (!worker.reserve_pending_login(attributes.uid)) {
 				log(LogLevel::warning, "too many logins in progress for uid %u", attributes.uid);
+				metrics_connection_rejected();
 				fail_handshake(ER_CON_COUNT_ERROR, "Too many connections");
 				return;
 			}
@@ -253,6 +258,7 @@ void ClientConnection::handle_client_login_packet(std::vector<std::uint8_t> &pay
 
 	auto response = parse_handshake_response41(payload);
 	if (!response) {
+		metrics_client_malformed_packet();
 		log(LogLevel::warning, "malformed HandshakeResponse41: %s (offset %zu)", response.error().what,
 		    response.error().offset);
 		fail_login(ER_HANDSHAKE_ERROR, "Bad handshake");
@@ -272,6 +278,7 @@ void ClientConnection::handle_client_login_packet(std::vector<std::uint8_t> &pay
 		start_client_tls();
 		return;
 	}
+	metrics_handshake_response();
 	if (listener_requires_tls && !client_stream.secure()) {
 		log(LogLevel::info, "refused: the listener requires TLS (require_ssl) and the client did not start it");
 		fail_login(ER_ACCESS_DENIED, "Access denied: this server requires SSL (require_ssl); connect with TLS");
@@ -309,6 +316,8 @@ void ClientConnection::start_client_tls()
 void ClientConnection::client_tls_step()
 {
 	const int status = client_stream.handshake();
+	if (status != 0)
+		metrics_tls_handshake(status > 0);
 	if (status < 0) {
 		/* Nothing sensible can reach the client now: an ERR in clear text is no TLS record. */
 		log(LogLevel::info, "TLS handshake with the client failed: %s", client_stream.tls_error().c_str());
@@ -485,6 +494,7 @@ void ClientConnection::backend_tls_step()
 	const int status = backend_stream.handshake();
 	if (status == 0)
 		return;
+	metrics_tls_handshake(status > 0);
 	char backend[socket_address_text_max];
 	format_backend(backend, sizeof(backend));
 	if (status < 0) {
@@ -509,6 +519,7 @@ void ClientConnection::backend_tls_step()
 void ClientConnection::backend_login_failed()
 {
 	const ClientLoginFailure &failure = login->failure();
+	metrics_backend_login(backend_address, false);
 	char backend[socket_address_text_max];
 	format_backend(backend, sizeof(backend));
 	if (failure.kind == ClientLoginFailure::Kind::SERVER_ERROR) {
@@ -542,6 +553,7 @@ void ClientConnection::backend_login_failed()
 void ClientConnection::backend_logged_in()
 {
 	const ClientLoginSuccess &success = login->success();
+	metrics_backend_login(backend_address, true);
 	backend_capabilities = success.capabilities;
 	const std::uint32_t missing = client_capabilities & format_capabilities & ~success.capabilities;
 	if (missing != 0) {
@@ -583,6 +595,8 @@ void ClientConnection::start_relay()
 					(client_capabilities & CLIENT_LOCAL_FILES) != 0);
 	relay->intercept_command(COM_INIT_DB);
 	relay->intercept_command(COM_CHANGE_USER);
+	relay->metrics_tap().attach(backend_address);
+	metrics_auth_ok(id);
 	if (!relay->send_to_client(out) || !relay->preload(RelaySide::client, client_in) ||
 	    !relay->preload(RelaySide::backend, backend_in)) {
 		log(LogLevel::error, "cannot start the relay");

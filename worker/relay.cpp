@@ -130,6 +130,7 @@ RelayEvent Relay::receive(Direction &dir, StreamSocket &stream, RelaySide side) 
 		(side == RelaySide::client ? counters_.bytes_from_client : counters_.bytes_from_backend) +=
 			std::size_t(n);
 		counters_.client_spoke_last = side == RelaySide::client;
+		side == RelaySide::client ? metrics.client_bytes(std::size_t(n)) : metrics.backend_bytes(std::size_t(n));
 	} else if (n == 0) {
 		dir.source_eof = true;
 	} else if (errno != EAGAIN && errno != EINTR) {
@@ -169,6 +170,7 @@ RelayEvent Relay::flush(Direction &dir, StreamSocket &stream, RelaySide destinat
 void Relay::pass_command(const PacketStart &start) noexcept
 {
 	++counters_.commands;
+	metrics.command(start.header.payload_length > 0 && start.first_byte == COM_QUERY);
 	if (start.header.payload_length > 0 && start.first_byte == COM_QUERY) {
 		watching_query_reply = true;
 		down.tracker.report_next_start(false);
@@ -236,6 +238,7 @@ RelayEvent Relay::process(Direction &dir, RelaySide side) noexcept
 			} else {
 				/* The first packet of a COM_QUERY's reply. */
 				watching_query_reply = false;
+				metrics.query_reply(ByteSpan(dir.buffer.get() + dir.scanned, dir.end - dir.scanned));
 				if (step.start.header.payload_length > 0 &&
 				    step.start.first_byte == LOCAL_INFILE_HEADER) {
 					if (!client_local_files)

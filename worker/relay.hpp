@@ -10,6 +10,7 @@
 #include "common/stream_socket.hpp"
 
 #include "common/byte_reader.hpp"
+#include "worker/session_metrics.hpp"
 
 #include <bitset>
 #include <cstddef>
@@ -135,6 +136,8 @@ public:
 	const PacketStart *pending_report(RelaySide side) const noexcept;
 
 	const RelayCounters &counters() const noexcept { return counters_; }
+	/* The Prometheus counters of this session's traffic (worker/session_metrics.hpp). */
+	ServerMetricsTap &metrics_tap() noexcept { return metrics; }
 
 private:
 	struct Direction {
@@ -189,6 +192,7 @@ private:
 	bool progress = false;
 	std::bitset<256> intercepted;
 	RelayCounters counters_;
+	ServerMetricsTap metrics;
 };
 
 } // namespace myproxy

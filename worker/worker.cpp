@@ -7,6 +7,7 @@
 
 #include "worker/client_connection.hpp"
 #include "worker/lua_pg_host.hpp"
+#include "worker/session_metrics.hpp"
 
 #include "common/channel_socket.hpp"
 #include "common/exit_status.hpp"
@@ -82,6 +83,7 @@ bool Worker::reserve_pending_login(std::uint32_t uid)
 	if (count >= static_cast<unsigned>(config.max_pending_logins_per_uid))
 		return false;
 	++count;
+	metrics_login_pending(1);
 	return true;
 }
 
@@ -90,6 +92,7 @@ void Worker::release_pending_login(std::uint32_t uid) noexcept
 	const auto i = pending_logins.find(uid);
 	if (i == pending_logins.end())
 		return;
+	metrics_login_pending(-1);
 	if (--i->second == 0)
 		pending_logins.erase(i);
 }
@@ -346,8 +349,11 @@ void Worker::handle_disconnect_account(const ChannelMessage &message, ReceivedFd
 	for (const auto &[pointer, connection] : connections)
 		if (connection->account() == disconnect.account)
 			victims.push_back(pointer);
+	log_info("DISCONNECT_ACCOUNT '%.*s': closing %zu sessions", int(disconnect.account.size()),
+		 disconnect.account.data(), victims.size());
+	metrics_sessions_disconnected(victims.size());
 	for (ClientConnection *victim : victims)
-		victim->shut_down("account disconnected");
+		victim->account_disconnected();
 }
 
 void Worker::accept_client(const NewClientMessage &message, UniqueFd client, UniqueFd pidfd)
@@ -365,6 +371,7 @@ void Worker::accept_client(const NewClientMessage &message, UniqueFd client, Uni
 		return;
 	}
 	if (draining) {
+		metrics_connection_rejected();
 		ConnectionClosedMessage closed_message;
 		closed_message.client_id = info.client_id;
 		send_message(closed_message);
