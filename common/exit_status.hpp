@@ -14,6 +14,8 @@ inline constexpr int exit_ok = 0;
 inline constexpr int exit_fatal = 1;
 /* A wrong command line (EX_USAGE). */
 inline constexpr int exit_usage = 64;
+/* myproxy --control: the datagram could not be sent (EX_UNAVAILABLE). */
+inline constexpr int exit_unavailable = 69;
 /* An internal error (EX_SOFTWARE): a worker's setup after fork() failed or an exception escaped
  * its entry function. */
 inline constexpr int exit_software = 70;
@@ -39,6 +41,7 @@ inline constexpr ExitStatusName exit_status_names[] = {
 	{exit_ok, "EXIT_OK"},
 	{exit_fatal, "EXIT_FATAL"},
 	{exit_usage, "EXIT_USAGE"},
+	{exit_unavailable, "EXIT_UNAVAILABLE"},
 	{exit_software, "EXIT_SOFTWARE"},
 	{exit_os_error, "EXIT_OS_ERROR"},
 	{exit_worker_loop, "EXIT_WORKER_LOOP"},

@@ -2,6 +2,7 @@
 #include "master/control_client.hpp"
 
 #include "common/control_protocol.hpp"
+#include "common/exit_status.hpp"
 #include "common/socket_address.hpp"
 #include "common/unique_fd.hpp"
 #include "master/command_line.hpp"
@@ -15,8 +16,6 @@
 namespace myproxy {
 
 namespace {
-
-constexpr int unavailable_exit_code = 69; /* EX_UNAVAILABLE */
 
 /* Appends the packet for @command to @datagram; nullptr or the usage problem. */
 const char *build_command(const std::vector<std::string> &command, std::vector<std::uint8_t> &datagram)
@@ -57,18 +56,18 @@ int run_control_client(const std::string &address_text, const std::vector<std::s
 	append_control_magic(datagram);
 	if (const char *problem = build_command(command, datagram)) {
 		std::fprintf(errors, "myproxy --control: %s\n", problem);
-		return usage_exit_code;
+		return exit_usage;
 	}
 	const AddressResult address = resolve_address(address_text, control_default_port);
 	if (!address) {
 		std::fprintf(errors, "myproxy --control: %s\n", address.error());
-		return unavailable_exit_code;
+		return exit_unavailable;
 	}
 	UniqueFd fd(socket(address.value().family(), SOCK_DGRAM | SOCK_CLOEXEC, 0));
 	if (!fd || sendto(fd.get(), datagram.data(), datagram.size(), MSG_NOSIGNAL, address.value().get(),
 			  address.value().length) < 0) {
 		std::fprintf(errors, "myproxy --control: sendto(%s): %s\n", address_text.c_str(), std::strerror(errno));
-		return unavailable_exit_code;
+		return exit_unavailable;
 	}
 	return 0;
 }
