@@ -71,6 +71,11 @@ int main(int argc, char **argv)
 		return config_error_exit_code;
 	}
 	Config &config = loaded.value();
+	/* As upstream: config.lua ran in its own directory; the daemon holds on to none. */
+	if (chdir("/") < 0) {
+		std::fprintf(stderr, "myproxy: chdir(/): %s\n", std::strerror(errno));
+		return 71;
+	}
 
 	/* Only root changes users; anyone else runs workers as themselves. */
 	SandboxOptions sandbox;

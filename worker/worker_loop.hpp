@@ -127,6 +127,8 @@ private:
 	void accept_client(const NewClientMessage &message, UniqueFd client, UniqueFd pidfd);
 	void reload() noexcept;
 	void node_state_changed(const NodeStateMessage &message) noexcept;
+	/* disconnect_unavailable: closes the relayed writer connections to one node. */
+	void close_writers_to(std::uint32_t cluster_index, std::uint32_t node_index) noexcept;
 	void start_drain(std::uint32_t timeout_ms);
 	void send_message(const ChannelMessage &message) noexcept;
 	void flush_outgoing() noexcept;

@@ -3,6 +3,7 @@
 // code only; a stand-in asynchronous function replaces db:execute() where no PgDriver is set.
 #pragma once
 
+#include "lua/lua_compat.hpp"
 #include "lua/callback_run.hpp"
 #include "lua/lua_action.hpp"
 #include "lua/lua_address.hpp"
@@ -44,6 +45,7 @@ inline int wait_for_worker(lua_State *L)
 
 inline int open_test_api(lua_State *L)
 {
+	open_lua_compat(L);
 	register_lua_address(L);
 	register_lua_tls(L);
 	set_lua_tls_loading(L, true);
