@@ -4,6 +4,8 @@
 #pragma once
 
 #include "lua/lua_compat.hpp"
+#include "lua/lua_json.hpp"
+#include "lua/lua_jwt.hpp"
 #include "lua/callback_run.hpp"
 #include "lua/lua_action.hpp"
 #include "lua/lua_address.hpp"
@@ -46,6 +48,8 @@ inline int wait_for_worker(lua_State *L)
 inline int open_test_api(lua_State *L)
 {
 	open_lua_compat(L);
+	open_lua_json(L);
+	open_lua_jwt(L);
 	register_lua_address(L);
 	register_lua_tls(L);
 	set_lua_tls_loading(L, true);
