@@ -3,7 +3,8 @@
 // scratch socket path) passes --check-config; a daemon running the manual's examples serves logins
 // through them at runtime, including a cluster monitored without a login (the monitor logs the node
 // alive from its greeting alone), client.cgroup used as a string, hr fields given as numbers,
-// read_only on a plain address, the Lua 5.1 aliases, and config.lua's own directory for dofile().
+// read_only on a plain address, the Lua 5.1 aliases, json and jwt in a callback, and config.lua's own
+// directory for dofile().
 #include "tests/fixture/fixture.hpp"
 #include "tests/integration/proxy_client.hpp"
 #include "tests/integration/proxy_process.hpp"
@@ -129,6 +130,7 @@ bool wait_for_log(const std::string &needle, std::chrono::seconds timeout)
 std::string runtime_config()
 {
 	return "local tenants = dofile('tenants.lua')\n"
+	       "local jwt_public, jwt_key = sodium.crypto_sign_keypair()\n"
 	       "local monitored = mysql_cluster({" + lua_quote(backend()) + "}, {monitoring = true,\n"
 	       "  no_read_only = true, disconnect_unavailable = true, check_interval = 0.3})\n"
 	       "handler = {}\n"
@@ -144,7 +146,8 @@ std::string runtime_config()
 	       "  if hr.user == 'compat' then\n"
 	       "    local a, b = unpack({tenants.alice, 2})\n"
 	       "    return client:err(a .. ' ' .. table.getn({1, 2, 3}) .. ' ' .. loadstring('return 6')() .. ' '\n"
-	       "      .. math.pow(2, 3))\n"
+	       "      .. math.pow(2, 3) .. ' ' .. json.dump(json.parse('{\"a\": [1, \"x\"]}')) .. ' '\n"
+	       "      .. tostring(jwt.sign(jwt_key, {alg = 'EdDSA'}, {sub = a}):match('^[%w_-]+%.[%w_-]+%.[%w_-]+$') ~= nil))\n"
 	       "  end\n"
 	       "  client.account = hr.user\n"
 	       "  if hr.user == 'viacluster' then\n"
@@ -178,7 +181,7 @@ START_TEST(test_monitoring_without_login)
 }
 END_TEST
 
-// client.cgroup is a table that behaves as its path; the Lua 5.1 aliases work in callbacks;
+// client.cgroup is a table that behaves as its path; the Lua 5.1 aliases, json and jwt work in callbacks;
 // dofile('tenants.lua') found the file next to config.lua.
 START_TEST(test_callback_compat)
 {
@@ -191,7 +194,7 @@ START_TEST(test_callback_compat)
 
 	MysqlClient d;
 	PROXY_ASSERT(!d.connect(main_listener(), "compat", "x"), "the probe logged in");
-	PROXY_ASSERT_STR(d.message(), "from-tenants-file 3 6 8.0");
+	PROXY_ASSERT_STR(d.message(), "from-tenants-file 3 6 8.0 {\"a\":[1,\"x\"]} true");
 }
 END_TEST
 
