@@ -9,6 +9,7 @@
 #include "lua/lua_compat.hpp"
 #include "lua/lua_json.hpp"
 #include "lua/lua_jwt.hpp"
+#include "lua/lua_sleep.hpp"
 #include "lua/lua_tls_options.hpp"
 #include "lua/lua_pg.hpp"
 #include "lua/lua_sodium.hpp"
@@ -180,6 +181,7 @@ int open_api(lua_State *L)
 	open_lua_compat(L);
 	open_lua_json(L);
 	open_lua_jwt(L);
+	open_lua_sleep(L);
 	register_lua_address(L);
 	register_lua_tls(L);
 	set_lua_tls_loading(L, true);

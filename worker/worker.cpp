@@ -7,6 +7,7 @@
 
 #include "worker/client_connection.hpp"
 #include "worker/lua_pg_host.hpp"
+#include "worker/lua_timer_host.hpp"
 
 #include "common/channel_socket.hpp"
 #include "common/log.hpp"
@@ -39,6 +40,8 @@ Worker::~Worker()
 	connections.clear();
 	closed.clear();
 	pg.reset();
+	/* After pg: its db:listen() handlers may sleep too. */
+	timers.reset();
 	sd_event_source_disable_unref(channel_source);
 	sd_event_source_disable_unref(reaper_source);
 	sd_event_source_disable_unref(drain_timer);
@@ -474,6 +477,7 @@ int Worker::run()
 	}
 	/* After the fork: each worker has connections of its own. */
 	pg = std::make_unique<LuaPgHost>(event, lua());
+	timers = std::make_unique<LuaTimerHost>(event, lua());
 
 	send_message(WorkerReadyMessage{});
 	r = sd_event_loop(event);

@@ -28,6 +28,7 @@ struct Config;
 struct ListenerConfig;
 class ClientConnection;
 class LuaPgHost;
+class LuaTimerHost;
 
 /* Exit statuses of a worker process (the master logs them). */
 inline constexpr int worker_exit_ok = 0;
@@ -106,6 +107,8 @@ private:
 	ClusterState cluster_state;
 	/* The Lua pg library's connections; destroyed after the client connections. */
 	std::unique_ptr<LuaPgHost> pg;
+	/* sleep() in callbacks; like pg, destroyed after the connections. */
+	std::unique_ptr<LuaTimerHost> timers;
 
 	std::unordered_map<ClientConnection *, std::unique_ptr<ClientConnection>> connections;
 	/* Closed connections, destroyed by the reaper after the event that closed them. */

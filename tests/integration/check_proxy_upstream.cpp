@@ -13,6 +13,7 @@
 
 #include <sys/stat.h>
 
+#include <atomic>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -129,7 +130,8 @@ bool wait_for_log(const std::string &needle, std::chrono::seconds timeout)
 // login, and probes reported through client:err().
 std::string runtime_config()
 {
-	return "local tenants = dofile('tenants.lua')\n"
+	return "worker_processes = 1\n"
+	       "local tenants = dofile('tenants.lua')\n"
 	       "local jwt_public, jwt_key = sodium.crypto_sign_keypair()\n"
 	       "local monitored = mysql_cluster({" + lua_quote(backend()) + "}, {monitoring = true,\n"
 	       "  no_read_only = true, disconnect_unavailable = true, check_interval = 0.3})\n"
@@ -142,6 +144,11 @@ std::string runtime_config()
 	       "    local cg = client.cgroup\n"
 	       "    return client:err(type(cg) .. ' ' .. tostring(cg:find('/', 1, true)) .. ' ' .. (cg .. '|')\n"
 	       "      .. tostring(cg == nil))\n"
+	       "  end\n"
+	       "  if hr.user == 'sleepy' then\n"
+	       "    sleep(4)\n"
+	       "    sleep(0)\n"
+	       "    return client:err('slept')\n"
 	       "  end\n"
 	       "  if hr.user == 'compat' then\n"
 	       "    local a, b = unpack({tenants.alice, 2})\n"
@@ -198,6 +205,36 @@ START_TEST(test_callback_compat)
 }
 END_TEST
 
+// sleep() suspends only the callback: with one worker, a login completes while another one sleeps,
+// and the sleeper then finishes its callback.  At the top level, sleep() is a configuration error.
+START_TEST(test_sleep_suspends_only_the_callback)
+{
+	std::string sleeper_message;
+	std::atomic<bool> sleeper_done{false};
+	std::thread sleeper([&] {
+		MysqlClient c;
+		if (!c.connect(main_listener(), "sleepy", "x"))
+			sleeper_message = c.message();
+		sleeper_done = true;
+	});
+	/* A head start so the sleeper is in sleep(4) when the other login arrives. */
+	std::this_thread::sleep_for(std::chrono::seconds(1));
+	MysqlClient d;
+	PROXY_ASSERT(!d.connect(main_listener(), "compat", "x"), "the probe logged in");
+	const bool sleeper_was_done = sleeper_done;
+	sleeper.join();
+	PROXY_ASSERT(!sleeper_was_done, "the sleeping login ended before the other one was served");
+	PROXY_ASSERT_STR(sleeper_message, "slept");
+	PROXY_ASSERT(contains(d.message(), "from-tenants-file"), "probe: '%s'", d.message().c_str());
+
+	const std::string path = proxy->path("sleep_top.lua");
+	write_file(path, manual_handler(proxy->path("check.sock")) + "sleep(1)\n");
+	const CommandOutput out = run_myproxy({"--check-config", "--config", path});
+	PROXY_ASSERT(out.exit_code == 78 && contains(out.output, "sleep() works only in a callback"), "exit %d: %s",
+		     out.exit_code, out.output.c_str());
+}
+END_TEST
+
 // hr fields given as numbers are their decimal strings; read_only on a plain address has no effect.
 START_TEST(test_numeric_handshake_fields)
 {
@@ -218,6 +255,7 @@ Suite *upstream_suite()
 	tcase_add_test(tc, test_monitoring_without_login);
 	tcase_add_test(tc, test_callback_compat);
 	tcase_add_test(tc, test_numeric_handshake_fields);
+	tcase_add_test(tc, test_sleep_suspends_only_the_callback);
 	suite_add_tcase(s, tc);
 	return s;
 }

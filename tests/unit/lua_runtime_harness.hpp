@@ -6,6 +6,7 @@
 #include "lua/lua_compat.hpp"
 #include "lua/lua_json.hpp"
 #include "lua/lua_jwt.hpp"
+#include "lua/lua_sleep.hpp"
 #include "lua/callback_run.hpp"
 #include "lua/lua_action.hpp"
 #include "lua/lua_address.hpp"
@@ -50,6 +51,7 @@ inline int open_test_api(lua_State *L)
 	open_lua_compat(L);
 	open_lua_json(L);
 	open_lua_jwt(L);
+	open_lua_sleep(L);
 	register_lua_address(L);
 	register_lua_tls(L);
 	set_lua_tls_loading(L, true);
