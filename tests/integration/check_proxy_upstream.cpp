@@ -3,18 +3,23 @@
 // scratch socket path) passes --check-config; a daemon running the manual's examples serves logins
 // through them at runtime, including a cluster monitored without a login (the monitor logs the node
 // alive from its greeting alone), client.cgroup used as a string, hr fields given as numbers,
-// read_only on a plain address, the Lua 5.1 aliases, json and jwt in a callback, and config.lua's own
-// directory for dofile().
+// read_only on a plain address, the Lua 5.1 aliases, json, jwt, sleep and socket in a callback, and
+// config.lua's own directory for dofile().
 #include "tests/fixture/fixture.hpp"
 #include "tests/integration/proxy_client.hpp"
 #include "tests/integration/proxy_process.hpp"
 
 #include <check.h>
 
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <cstddef>
+#include <cstring>
 #include <string>
 #include <thread>
 #include <utility>
@@ -26,6 +31,8 @@ namespace {
 
 // Leaked on purpose: forked test children must not run its destructor.
 ProxyProcess *proxy = nullptr;
+// The abstract datagram socket the 'notify' probe sends to: named once, before the test children fork.
+const std::string notify_name = "myproxy-upstream-test-" + std::to_string(getpid());
 
 std::string backend()
 {
@@ -150,6 +157,13 @@ std::string runtime_config()
 	       "    sleep(0)\n"
 	       "    return client:err('slept')\n"
 	       "  end\n"
+	       "  if hr.user == 'notify' then\n"
+	       "    local sock, err = socket:connect('@" + notify_name + "', {type = 'dgram'})\n"
+	       "    if not sock then return client:err('connect: ' .. err) end\n"
+	       "    local n, e = sock:send('hello from ' .. hr.user)\n"
+	       "    sock:close()\n"
+	       "    return client:err('sent ' .. tostring(n or e))\n"
+	       "  end\n"
 	       "  if hr.user == 'compat' then\n"
 	       "    local a, b = unpack({tenants.alice, 2})\n"
 	       "    return client:err(a .. ' ' .. table.getn({1, 2, 3}) .. ' ' .. loadstring('return 6')() .. ' '\n"
@@ -235,6 +249,30 @@ START_TEST(test_sleep_suspends_only_the_callback)
 }
 END_TEST
 
+// socket:connect() and send() from a callback, through the worker's sandbox, to an abstract
+// datagram socket of the test.
+START_TEST(test_socket_from_callback)
+{
+	const int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(fd, 0);
+	const std::string &name = notify_name;
+	sockaddr_un address{};
+	address.sun_family = AF_UNIX;
+	std::memcpy(address.sun_path + 1, name.data(), name.size());
+	ck_assert_int_eq(bind(fd, reinterpret_cast<const sockaddr *>(&address),
+			      static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size())),
+			 0);
+	MysqlClient c;
+	PROXY_ASSERT(!c.connect(main_listener(), "notify", "x"), "the probe logged in");
+	PROXY_ASSERT_STR(c.message(), "sent 17");
+	char buffer[64];
+	const ssize_t n = recv(fd, buffer, sizeof(buffer), MSG_DONTWAIT);
+	PROXY_ASSERT(n == 17, "received %zd bytes", n);
+	PROXY_ASSERT_STR(std::string(buffer, std::size_t(n)), "hello from notify");
+	close(fd);
+}
+END_TEST
+
 // hr fields given as numbers are their decimal strings; read_only on a plain address has no effect.
 START_TEST(test_numeric_handshake_fields)
 {
@@ -255,6 +293,7 @@ Suite *upstream_suite()
 	tcase_add_test(tc, test_monitoring_without_login);
 	tcase_add_test(tc, test_callback_compat);
 	tcase_add_test(tc, test_numeric_handshake_fields);
+	tcase_add_test(tc, test_socket_from_callback);
 	tcase_add_test(tc, test_sleep_suspends_only_the_callback);
 	suite_add_tcase(s, tc);
 	return s;
