@@ -4,11 +4,11 @@
 // startup.  Built twice: `myproxy`, and for `make check` only `tests/myproxy-test` with
 // MYPROXY_TEST_HOOKS, which adds the test hooks (tests/integration/test_hooks.cpp).
 #include "common/exit_status.hpp"
+#include "common/fd_limit.hpp"
 #include "common/log.hpp"
 #include "lua/config_loader.hpp"
 #include "lua/lua_pg.hpp"
 #include "master/command_line.hpp"
-#include "common/fd_limit.hpp"
 #include "master/control_client.hpp"
 #include "master/master.hpp"
 #include "worker/pg_connection.hpp"
@@ -76,6 +76,11 @@ int main(int argc, char **argv)
 		return exit_config;
 	}
 	LoadedConfig &config = loaded.value();
+	/* As upstream: config.lua ran in its own directory; the daemon holds on to none. */
+	if (chdir("/") < 0) {
+		std::fprintf(stderr, "myproxy: chdir(/): %s\n", std::strerror(errno));
+		return exit_os_error;
+	}
 
 	/* Only root changes users; anyone else runs workers as themselves. */
 	SandboxOptions sandbox;

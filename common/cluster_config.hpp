@@ -28,7 +28,7 @@ inline constexpr int cluster_check_seconds_max = 3600;
 
 struct ClusterNodeConfig {
 	SocketAddress address;
-	/* The address as text ("10.0.0.1:3306"): log lines and the rendezvous hash key. */
+	/* The address as text ("10.0.0.1:3306"), for log lines. */
 	std::string name;
 };
 

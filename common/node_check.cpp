@@ -3,6 +3,9 @@
 #include "node_check.hpp"
 
 #include "command_packet.hpp"
+#include "err_packet.hpp"
+#include "mysql_capabilities.hpp"
+#include "handshake_v10.hpp"
 #include "mysql_packet.hpp"
 
 #include <algorithm>
@@ -44,7 +47,7 @@ std::optional<bool> parse_flag(std::string_view value)
 } // namespace
 
 NodeCheck::NodeCheck(std::string_view user, std::string_view password, bool ssl)
-	: login(monitor_login_params(user, password, ssl))
+	: login(monitor_login_params(user, password, ssl)), phase(user.empty() ? Phase::greeting : Phase::login)
 {
 }
 
@@ -83,13 +86,33 @@ NodeCheckStatus NodeCheck::receive(ByteSpan bytes, std::vector<std::uint8_t> &ou
 		if (!packet->complete)
 			break;
 		consumed += packet->wire_size;
-		status = phase == Phase::login ? login_packet(packet->first_sequence_id, out) : query_packet(out);
+		status = phase == Phase::greeting ? greeting_packet()
+			 : phase == Phase::login  ? login_packet(packet->first_sequence_id, out)
+						  : query_packet(out);
 	}
 	input.erase(input.begin(), input.begin() + static_cast<std::ptrdiff_t>(consumed));
 	/* Cleartext behind the greeting would be mixed into the TLS stream (or injected). */
 	if (status == NodeCheckStatus::START_TLS && !input.empty())
 		return finish(NodeState::dead, "the node sent data before the TLS handshake");
 	return status;
+}
+
+NodeCheckStatus NodeCheck::greeting_packet()
+{
+	if (!payload.empty() && payload.front() == ERR_HEADER) {
+		auto err = parse_err_packet(payload, CLIENT_PROTOCOL_41);
+		if (!err)
+			return finish(NodeState::dead, std::string("malformed ERR instead of a greeting: ") +
+							       err.error().what);
+		/* Too many connections, host blocked: the node does not take clients. */
+		return finish(NodeState::dead, "refused: " + std::to_string(err->error_code) + " " +
+						       std::string(err->message));
+	}
+	auto greeting = parse_handshake_v10(payload);
+	if (!greeting)
+		return finish(NodeState::dead, std::string("malformed greeting: ") + greeting.error().what);
+	/* Closing now is what a client that gives up does; the server logs an aborted connection. */
+	return finish(NodeState::alive, "greeting received (no user: read_only unknown)");
 }
 
 NodeCheckStatus NodeCheck::login_packet(std::uint8_t sequence_id, std::vector<std::uint8_t> &out)

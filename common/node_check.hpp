@@ -1,6 +1,7 @@
 // One health check of a cluster node, as a state machine without I/O: log in with the monitoring
 // credentials (common/client_login), send "SELECT @@global.read_only", read the answer
-// (common/result_set), send COM_QUIT, and classify the node.  The caller (the master's cluster
+// (common/result_set), send COM_QUIT, and classify the node; without credentials, only wait for
+// the greeting.  The caller (the master's cluster
 // monitor) connects, passes every byte it receives to receive(), writes what it appended, and stops
 // at DONE.  With ssl, receive() says START_TLS after the greeting (the SSLRequest is appended): the
 // caller runs the TLS handshake and calls tls_established(); the rest goes over TLS.  Everything the node sends is untrusted: malformed or unexpected packets make the node
@@ -38,7 +39,10 @@ enum class NodeCheckStatus : std::uint8_t {
 
 class NodeCheck {
 public:
-	/* @ssl: ask for TLS (a node without CLIENT_SSL is dead then, never checked in clear). */
+	/* @ssl: ask for TLS (a node without CLIENT_SSL is dead then, never checked in clear).  An empty
+	 * @user: no login (monitoring without credentials, as the original manual allows): the check
+	 * only waits for the greeting; a node that sends one is alive (read-only status unknown), an
+	 * ERR or garbage instead makes it dead. */
 	NodeCheck(std::string_view user, std::string_view password, bool ssl = false);
 	~NodeCheck() noexcept;
 
@@ -61,18 +65,19 @@ public:
 	const std::string &detail() const noexcept { return why; }
 
 private:
-	enum class Phase : std::uint8_t { login, tls, query, done };
+	enum class Phase : std::uint8_t { greeting, login, tls, query, done };
 
 	ClientLogin login;
 	std::optional<ResultSetReader> reader;
 	std::vector<std::uint8_t> input;
 	std::vector<std::uint8_t> payload;
 	std::optional<bool> read_only;
-	Phase phase = Phase::login;
+	Phase phase;
 	NodeState verdict = NodeState::unknown;
 	std::string why;
 
 	NodeCheckStatus finish(NodeState state, std::string detail);
+	NodeCheckStatus greeting_packet();
 	NodeCheckStatus login_packet(std::uint8_t sequence_id, std::vector<std::uint8_t> &out);
 	NodeCheckStatus login_status(ClientLoginStatus status, std::vector<std::uint8_t> &out);
 	NodeCheckStatus query_packet(std::vector<std::uint8_t> &out);

@@ -1,34 +1,50 @@
-// Rendezvous hashing and the node ranking (see node_choice.hpp).  BLAKE2b (libsodium's
-// crypto_generichash) rather than SipHash (crypto_shorthash): its incremental API hashes the node
-// key and the account without a concatenation buffer, so no account is too long for it.
+// Rendezvous hashing and the node ranking (see node_choice.hpp).  BLAKE2b's incremental API hashes
+// the node key and the account without a concatenation buffer, so no account is too long for it.
 #include "node_choice.hpp"
 
 #include <sodium.h>
 
+#include <sys/un.h>
+#include <netinet/in.h>
+
 #include <algorithm>
+#include <cstddef>
+#include <cstring>
 
 namespace myproxy {
 
-namespace {
-
-/* Changing this key (or the input layout) moves accounts between nodes on upgrade: don't. */
-constexpr unsigned char rendezvous_key[crypto_generichash_KEYBYTES_MIN] = {
-	'm', 'y', 'p', 'r', 'o', 'x', 'y', ' ', 'r', 'e', 'n', 'd', 'e', 'z', 'v', '1',
-};
-
-} // namespace
+std::string node_hash_key(const SocketAddress &address)
+{
+	switch (address.family()) {
+	case AF_INET: {
+		const auto &sin = reinterpret_cast<const sockaddr_in &>(address.storage);
+		return std::string(reinterpret_cast<const char *>(&sin.sin_addr), sizeof(sin.sin_addr));
+	}
+	case AF_INET6: {
+		const auto &sin6 = reinterpret_cast<const sockaddr_in6 &>(address.storage);
+		return std::string(reinterpret_cast<const char *>(&sin6.sin6_addr), sizeof(sin6.sin6_addr));
+	}
+	case AF_UNIX: {
+		const auto &sun = reinterpret_cast<const sockaddr_un &>(address.storage);
+		const std::size_t offset = offsetof(sockaddr_un, sun_path);
+		if (address.length <= offset)
+			return {};
+		std::size_t length = address.length - offset;
+		/* A path may come with its terminating NUL in the length; an abstract name keeps its first. */
+		if (sun.sun_path[0] != '\0')
+			length = strnlen(sun.sun_path, length);
+		return std::string(sun.sun_path, length);
+	}
+	default:
+		return {};
+	}
+}
 
 std::uint64_t rendezvous_score(std::string_view node_key, std::string_view account) noexcept
 {
 	crypto_generichash_state state;
-	unsigned char digest[crypto_generichash_BYTES_MIN];
-	const auto length = static_cast<std::uint32_t>(node_key.size());
-	const unsigned char length_bytes[4] = {
-		static_cast<unsigned char>(length), static_cast<unsigned char>(length >> 8),
-		static_cast<unsigned char>(length >> 16), static_cast<unsigned char>(length >> 24),
-	};
-	crypto_generichash_init(&state, rendezvous_key, sizeof(rendezvous_key), sizeof(digest));
-	crypto_generichash_update(&state, length_bytes, sizeof(length_bytes));
+	unsigned char digest[16];
+	crypto_generichash_init(&state, nullptr, 0, sizeof(digest));
 	crypto_generichash_update(&state, reinterpret_cast<const unsigned char *>(node_key.data()), node_key.size());
 	crypto_generichash_update(&state, reinterpret_cast<const unsigned char *>(account.data()), account.size());
 	crypto_generichash_final(&state, digest, sizeof(digest));
@@ -72,7 +88,7 @@ void rank_nodes(std::span<const NodeCandidate> nodes, NodePreference preference,
 		if (a.tier != b.tier)
 			return a.tier < b.tier;
 		if (a.score != b.score)
-			return a.score > b.score;
+			return a.score < b.score;
 		return a.index < b.index;
 	});
 	order.clear();

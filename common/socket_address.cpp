@@ -223,8 +223,15 @@ Parsed parse_common(std::string_view text, std::uint16_t default_port, SocketAdd
 		address = make_inet6(ip6, hp.port);
 		return Parsed::address;
 	}
+	if (hp.ipv6_only && hp.host.find('%') != std::string_view::npos) {
+		/* inet_pton() has no scope ids, and a link-local backend is tied to one interface. */
+		error = make_error("IPv6 zone id", text, " (not supported: give a global or unique local address)");
+		return Parsed::error;
+	}
 	if (hp.ipv6_only) {
-		error = make_error("invalid IPv6 address", text, " (a port needs brackets: [::1]:3306)");
+		/* The hint only helps when the brackets are missing. */
+		error = make_error("invalid IPv6 address", text,
+				   text.front() == '[' ? "" : " (a port needs brackets: [::1]:3306)");
 		return Parsed::error;
 	}
 	in_addr ip4;

@@ -34,11 +34,11 @@ done
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/check-examples.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-printf 'mysql_listen("relative/path.sock", { on_handshake_response = function() end })\n' >"$tmp/broken.lua"
+printf 'mysql_listen("192.0.2.1:99999", { on_handshake_response = function() end })\n' >"$tmp/broken.lua"
 checked=$((checked + 1))
 rc=0
 "$myproxy" --check-config --config "$tmp/broken.lua" >"$tmp/out" 2>&1 || rc=$?
-if [ "$rc" -ne 78 ] || ! grep -q 'socket path not absolute' "$tmp/out"; then
+if [ "$rc" -ne 78 ] || ! grep -q 'port out of range' "$tmp/out"; then
 	echo "FAIL: a broken config.lua was not refused with status 78 (got $rc):"
 	cat "$tmp/out"
 	failed=$((failed + 1))

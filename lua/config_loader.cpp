@@ -3,11 +3,17 @@
 // destructible data (mysql_listen() keeps its records in a Lua table, not a std::vector); the C++ side
 // builds strings and vectors only between those calls, when no Lua frame is active.
 #include "lua/config_loader.hpp"
+#include "lua/config_directory.hpp"
 
 #include "lua/listener_auth.hpp"
 #include "lua/lua_address.hpp"
 #include "lua/lua_cluster.hpp"
 #include "lua/lua_operator_listen.hpp"
+#include "lua/lua_compat.hpp"
+#include "lua/lua_json.hpp"
+#include "lua/lua_jwt.hpp"
+#include "lua/lua_sleep.hpp"
+#include "lua/lua_socket.hpp"
 #include "lua/lua_tls_options.hpp"
 #include "lua/lua_pg.hpp"
 #include "lua/lua_sodium.hpp"
@@ -138,7 +144,7 @@ int mysql_listen(lua_State *L)
 	if (is_systemd(L, 1))
 		record.systemd = true;
 	else if (lua_type(L, 1) == LUA_TSTRING || to_lua_address(L, 1) != nullptr)
-		record.address = check_lua_address(L, 1);
+		record.address = (make_lua_socket_path_absolute(L, 1), check_lua_address(L, 1));
 	else
 		return luaL_typeerror(L, 1, "address or systemd");
 
@@ -176,6 +182,11 @@ int mysql_listen(lua_State *L)
 
 int open_api(lua_State *L)
 {
+	open_lua_compat(L);
+	open_lua_json(L);
+	open_lua_jwt(L);
+	open_lua_sleep(L);
+	open_lua_socket(L);
 	register_lua_address(L);
 	register_lua_tls(L);
 	set_lua_tls_loading(L, true);
@@ -421,6 +432,12 @@ ConfigResult load_config(const std::string &path, std::size_t heap_limit)
 	if (status != LUA_OK)
 		return pop_error(L, path, status);
 
+	ConfigDirectory directory(path);
+	if (!directory.error().empty()) {
+		ConfigError error;
+		error.message = path + ": " + directory.error();
+		return error;
+	}
 	status = lua_pcall(L, 0, 0, handler);
 	if (status != LUA_OK) {
 		ConfigError error = pop_error(L, path, status);

@@ -5,13 +5,13 @@
 #include "lua/lua_client.hpp"
 
 #include "lua/lua_action.hpp"
+#include "lua/lua_cgroup.hpp"
 #include "lua/lua_address.hpp"
 #include "lua/lua_cluster.hpp"
 #include "lua/lua_connect_auth.hpp"
 #include "lua/lua_handshake_response.hpp"
 #include "lua/lua_tls_options.hpp"
 
-#include "common/cgroup_xattrs.hpp"
 
 #include <lua.hpp>
 
@@ -78,25 +78,8 @@ void push_optional_string(lua_State *L, const std::string &value)
 		lua_pushlstring(L, value.data(), value.size());
 }
 
-/* Pushes the xattr table of @level: name -> value, from the blob the master sent (validated by the
- * channel decoder).  May raise (memory) with nothing but trivially destructible locals alive. */
-void push_cgroup_xattrs(lua_State *L, const std::string &blob, unsigned level)
-{
-	lua_newtable(L);
-	CgroupXattrCursor cursor(ByteSpan(reinterpret_cast<const std::uint8_t *>(blob.data()), blob.size()));
-	CgroupXattr xattr;
-	while (cursor.next(xattr)) {
-		if (xattr.level != level)
-			continue;
-		lua_pushlstring(L, xattr.name.data(), xattr.name.size());
-		lua_pushlstring(L, xattr.value.data(), xattr.value.size());
-		lua_rawset(L, -3);
-	}
-}
-
-/* client.cgroup: one table per client object, made on first use; nil when the cgroup is unknown.
- * {path, xattr, parent}: parent is the same for the parent cgroup, up to the root, whose parent is
- * nil. */
+/* client.cgroup: one table per client object (lua_cgroup.hpp), made on first use; nil when the
+ * cgroup is unknown. */
 void push_cgroup(lua_State *L, int client, const ClientAttributes &attributes)
 {
 	if (attributes.cgroup_path.empty()) {
@@ -106,28 +89,9 @@ void push_cgroup(lua_State *L, int client, const ClientAttributes &attributes)
 	if (lua_getiuservalue(L, client, cgroup_uservalue) == LUA_TTABLE)
 		return;
 	lua_pop(L, 1);
-	luaL_checkstack(L, 4, "client.cgroup");
-	std::string_view path = attributes.cgroup_path;
-	lua_createtable(L, 0, 3);
+	push_lua_cgroup(L, attributes.cgroup_path, attributes.cgroup_xattrs);
 	lua_pushvalue(L, -1);
 	lua_setiuservalue(L, client, cgroup_uservalue);
-	/* Stack: result, current. */
-	lua_pushvalue(L, -1);
-	for (unsigned level = 0;; ++level) {
-		lua_pushlstring(L, path.data(), path.size());
-		lua_setfield(L, -2, "path");
-		push_cgroup_xattrs(L, attributes.cgroup_xattrs, level);
-		lua_setfield(L, -2, "xattr");
-		if (path == "/")
-			break;
-		const auto slash = path.rfind('/');
-		path = slash == 0 || slash == std::string_view::npos ? std::string_view("/") : path.substr(0, slash);
-		lua_createtable(L, 0, 3);
-		lua_pushvalue(L, -1);
-		lua_setfield(L, -3, "parent");
-		lua_remove(L, -2);
-	}
-	lua_pop(L, 1);
 }
 
 /* __index(client, key); upvalue 1: the methods table. */
@@ -234,7 +198,7 @@ int client_tostring(lua_State *L)
 }
 
 /* What the options table of client:connect() says: the TLS options (lua_tls_options.hpp) and
- * read_only (clusters only). */
+ * read_only (which only a cluster heeds). */
 struct ConnectOptions {
 	LuaTlsClientOptions tls;
 	bool read_only;
@@ -254,9 +218,8 @@ ConnectOptions check_connect_options(lua_State *L, int arg, bool cluster, LuaCon
 			if (lua_type(L, -1) != LUA_TBOOLEAN)
 				luaL_argerror(L, arg, lua_pushfstring(L, "option read_only must be a boolean, got %s",
 								      luaL_typename(L, -1)));
-			options.read_only = lua_toboolean(L, -1) != 0;
-			if (options.read_only && !cluster)
-				luaL_argerror(L, arg, "option read_only needs a mysql_cluster(), not an address");
+			/* A plain address has one node to choose from: accepted with no effect, as upstream. */
+			options.read_only = cluster && lua_toboolean(L, -1) != 0;
 		} else if (!read_lua_tls_client_option(L, arg, options.tls)) {
 			const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : luaL_typename(L, -2);
 			if (lua_type(L, -2) != LUA_TSTRING || !check_connect_auth_option(L, arg, key, auth))

@@ -172,9 +172,8 @@ void read_options(lua_State *L, ClusterRecord &record, int user_slot, int passwo
 	}
 	/* While config.lua loads, ssl_ca may name a file or directory: it is loaded now. */
 	finish_lua_tls_client_options(L, 2, record.tls, true);
-	if (record.monitoring && lua_isnil(L, user_slot))
-		luaL_argerror(L, 2, "monitoring = true needs the option user (the login of the checks)");
-	if (record.monitoring && lua_rawlen(L, user_slot) == 0)
+	/* Without user the checks only wait for the greeting (common/node_check.hpp). */
+	if (!lua_isnil(L, user_slot) && lua_rawlen(L, user_slot) == 0)
 		luaL_argerror(L, 2, "option user must not be empty");
 	if (!record.monitoring && record.no_read_only)
 		luaL_argerror(L, 2, "no_read_only needs monitoring = true (only checks tell writable nodes)");

@@ -5,6 +5,7 @@
 
 #include <lua.hpp>
 
+#include <cmath>
 #include <cstring>
 
 namespace myproxy {
@@ -50,14 +51,34 @@ int build_handshake_response(lua_State *L)
 	return 1;
 }
 
-/* Pushes field @name of the table at @table; raises unless it is a string (or nil when @optional)
+/* Pushes the number at @idx as its decimal string: an integer, or a float with an integral value, without
+ * a fraction ("5"); any other float as Lua writes it ("2.5"). */
+void push_number_as_decimal(lua_State *L, int idx)
+{
+	if (lua_isinteger(L, idx) == 0) {
+		const lua_Number value = lua_tonumber(L, idx);
+		lua_Integer integral = 0;
+		if (lua_numbertointeger(std::floor(value), &integral) && static_cast<lua_Number>(integral) == value) {
+			lua_pushfstring(L, "%I", static_cast<LUAI_UACINT>(integral));
+			return;
+		}
+	}
+	lua_pushvalue(L, idx);
+	lua_tolstring(L, -1, nullptr);
+}
+
+/* Pushes field @name of the table at @table; a number becomes its decimal string; raises unless it is a string (or nil when @optional)
  * without NUL bytes.  Returns its view, or nullopt for nil. */
 std::optional<std::string_view> check_string_field(lua_State *L, int arg, int table, const char *name, bool optional)
 {
 	const int type = lua_getfield(L, table, name);
 	if (type == LUA_TNIL && optional)
 		return std::nullopt;
-	if (type != LUA_TSTRING)
+	if (type == LUA_TNUMBER) {
+		/* As upstream (LuaJIT): hr.user = client.uid means "1000", and 10/2 means "5", not "5.0". */
+		push_number_as_decimal(L, -1);
+		lua_replace(L, -2);
+	} else if (type != LUA_TSTRING)
 		luaL_argerror(L, arg, lua_pushfstring(L, "handshake_response.%s must be %s", name,
 						      optional ? "nil or a string" : "a string"));
 	std::size_t length;

@@ -10,6 +10,7 @@ set -eu
 # tests/integration/check_proxy_systemd (no running systemd is needed).
 PACKAGES="build-essential autoconf automake pkg-config clang
 	liblua5.4-dev libsodium-dev libpq-dev libsystemd-dev libseccomp-dev libssl-dev check libmariadb-dev
+	nlohmann-json3-dev
 	mariadb-server mariadb-client postgresql sysbench python3 python3-nacl python3-cryptography systemd"
 
 missing=""

@@ -34,9 +34,8 @@ bool ClientConnection::choose_node(const ConnectAction &action)
 	cluster = *action.cluster;
 	read_only_connection = action.read_only;
 	const NodePreference preference = ClusterState::preference(*config, action.read_only);
-	/* Documented in myproxy.lua(5): the account decides, or else the backend user name. */
-	const std::string_view account = attributes.account.empty() ? std::string_view(action.user)
-								  : std::string_view(attributes.account);
+	/* As upstream (myproxy.lua(5)): the account decides; without one, the empty string. */
+	const std::string_view account = attributes.account;
 	clusters.rank(*cluster, preference, account, node_order);
 	node_attempt = 0;
 	cluster_node = node_order.front();

@@ -6,8 +6,13 @@ namespace myproxy {
 ClusterState::ClusterState(const std::vector<ClusterConfig> &clusters_) : clusters(clusters_)
 {
 	states.reserve(clusters.size());
-	for (const ClusterConfig &cluster : clusters)
+	hash_keys.reserve(clusters.size());
+	for (const ClusterConfig &cluster : clusters) {
 		states.emplace_back(cluster.nodes.size(), NodeState::unknown);
+		auto &keys = hash_keys.emplace_back();
+		for (const ClusterNodeConfig &node : cluster.nodes)
+			keys.push_back(node_hash_key(node.address));
+	}
 }
 
 const ClusterConfig *ClusterState::config(std::uint32_t cluster) const noexcept
@@ -47,7 +52,7 @@ void ClusterState::rank(std::uint32_t cluster, NodePreference preference, std::s
 	std::vector<NodeCandidate> candidates;
 	candidates.reserve(config.nodes.size());
 	for (std::size_t i = 0; i < config.nodes.size(); ++i)
-		candidates.push_back({config.nodes[i].name, states[cluster][i]});
+		candidates.push_back({hash_keys[cluster][i], states[cluster][i]});
 	rank_nodes(candidates, preference, account, order);
 }
 
@@ -69,6 +74,26 @@ bool ClusterState::disconnects_writers(std::uint32_t cluster, std::uint32_t node
 			return true;
 	}
 	return false;
+}
+
+void ClusterState::writer_disconnects(std::uint32_t cluster, std::uint32_t node, std::vector<std::uint32_t> &nodes) const
+{
+	nodes.clear();
+	const ClusterConfig *config = this->config(cluster);
+	if (config == nullptr || !config->disconnect_unavailable || node >= states[cluster].size())
+		return;
+	if (disconnects_writers(cluster, node))
+		nodes.push_back(node);
+	const NodeState now = states[cluster][node];
+	if (!node_state_available(now))
+		return;
+	const NodePreference writers = preference(*config, false);
+	const unsigned tier = node_tier(now, writers);
+	for (std::uint32_t other = 0; other < states[cluster].size(); ++other) {
+		const NodeState state = states[cluster][other];
+		if (other != node && state != NodeState::unknown && node_tier(state, writers) > tier)
+			nodes.push_back(other);
+	}
 }
 
 } // namespace myproxy

@@ -8,6 +8,7 @@
 #include "common/node_choice.hpp"
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -39,9 +40,18 @@ public:
 	 * read_only while another node is alive. */
 	bool disconnects_writers(std::uint32_t cluster, std::uint32_t node) const noexcept;
 
+	/* After @node of @cluster changed: replaces @nodes with every node whose relayed writer
+	 * connections disconnect_unavailable closes now: @node itself as disconnects_writers() says,
+	 * and, when @node is available, every other node in a worse tier than it (as upstream: a
+	 * better node coming back moves the sessions off the worse ones).  A node still unknown is
+	 * never worse: nothing is known against it. */
+	void writer_disconnects(std::uint32_t cluster, std::uint32_t node, std::vector<std::uint32_t> &nodes) const;
+
 private:
 	const std::vector<ClusterConfig> &clusters;
 	std::vector<std::vector<NodeState>> states;
+	/* node_hash_key() of every node, computed once. */
+	std::vector<std::vector<std::string>> hash_keys;
 };
 
 } // namespace myproxy

@@ -8,6 +8,7 @@
 #include "worker/client_connection.hpp"
 #include "worker/lua_pg_host.hpp"
 #include "worker/session_metrics.hpp"
+#include "worker/lua_timer_host.hpp"
 
 #include "common/channel_socket.hpp"
 #include "common/exit_status.hpp"
@@ -43,6 +44,8 @@ Worker::~Worker()
 	connections.clear();
 	closed.clear();
 	pg.reset();
+	/* After pg: its db:listen() handlers may sleep too. */
+	timers.reset();
 	sd_event_unref(event);
 }
 
@@ -428,23 +431,34 @@ void Worker::node_state_changed(const NodeStateMessage &message) noexcept
 			  message.cluster_index, message.node_index);
 		return;
 	}
-	if (!cluster_state.disconnects_writers(message.cluster_index, message.node_index))
-		return;
-	const ClusterConfig &cluster = *cluster_state.config(message.cluster_index);
-	const std::string &node = cluster.nodes[message.node_index].name;
+	std::vector<std::uint32_t> nodes;
+	try {
+		cluster_state.writer_disconnects(message.cluster_index, message.node_index, nodes);
+	} catch (const std::bad_alloc &) {
+		log_error("out of memory deciding which connections of cluster %u to close", message.cluster_index);
+	}
+	for (const std::uint32_t node : nodes)
+		close_writers_to(message.cluster_index, node);
+}
+
+void Worker::close_writers_to(std::uint32_t cluster_index, std::uint32_t node_index) noexcept
+{
+	const ClusterConfig &cluster = *cluster_state.config(cluster_index);
+	const std::string &node = cluster.nodes[node_index].name;
+	const NodeState state = cluster_state.state(cluster_index, node_index);
 	std::vector<ClientConnection *> victims;
 	try {
 		for (const auto &[pointer, connection] : connections)
-			if (connection->relays_writer_to(message.cluster_index, message.node_index))
+			if (connection->relays_writer_to(cluster_index, node_index))
 				victims.push_back(pointer);
 	} catch (const std::bad_alloc &) {
 		log_error("out of memory collecting the connections to node %s", node.c_str());
 	}
 	if (!victims.empty())
-		log_info("node %s of cluster %u is %s: closing %zu connections to it", node.c_str(),
-			 message.cluster_index, node_state_name(message.state), victims.size());
+		log_info("node %s of cluster %u is %s: closing %zu connections to it", node.c_str(), cluster_index,
+			 node_state_name(state), victims.size());
 	for (ClientConnection *victim : victims)
-		victim->node_unavailable(node.c_str(), message.state);
+		victim->node_unavailable(node.c_str(), state);
 }
 
 /* --- reload, drain, exit ---------------------------------------------------------------------- */
@@ -586,6 +600,7 @@ int Worker::run()
 	}
 	/* After the fork: each worker has connections of its own. */
 	pg = std::make_unique<LuaPgHost>(event, lua());
+	timers = std::make_unique<LuaTimerHost>(event, lua());
 
 	send_message(WorkerReadyMessage{});
 	r = sd_event_loop(event);

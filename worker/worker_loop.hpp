@@ -30,6 +30,7 @@ struct LoadedConfig;
 struct ListenerConfig;
 class ClientConnection;
 class LuaPgHost;
+class LuaTimerHost;
 
 
 /* A connection still logging in, and when its time is up. */
@@ -105,6 +106,8 @@ private:
 	ClusterState cluster_state;
 	/* The Lua pg library's connections; destroyed after the client connections. */
 	std::unique_ptr<LuaPgHost> pg;
+	/* sleep() in callbacks; like pg, destroyed after the connections. */
+	std::unique_ptr<LuaTimerHost> timers;
 
 	std::unordered_map<ClientConnection *, std::unique_ptr<ClientConnection>> connections;
 	/* Closed connections, destroyed by the reaper after the event that closed them. */
@@ -134,6 +137,8 @@ private:
 	void lost_client_fds(ByteSpan record) noexcept;
 	void reload() noexcept;
 	void node_state_changed(const NodeStateMessage &message) noexcept;
+	/* disconnect_unavailable: closes the relayed writer connections to one node. */
+	void close_writers_to(std::uint32_t cluster_index, std::uint32_t node_index) noexcept;
 	void start_drain(std::uint32_t timeout_ms);
 	void send_message(const ChannelMessage &message) noexcept;
 	void flush_outgoing() noexcept;

@@ -41,7 +41,7 @@ constexpr int account_count = 24;
 
 std::string node_name(std::size_t i)
 {
-	return "127.0.0.1:" + std::to_string(shared_mariadb(i).port());
+	return shared_mariadb(i).host() + ":" + std::to_string(shared_mariadb(i).port());
 }
 
 std::string account(int i)
@@ -91,12 +91,12 @@ Endpoint listener(const char *name)
 // The port of the node the rendezvous ranking picks for @acct with these node states.
 unsigned expected_port(const std::string &acct, NodePreference preference, const std::vector<NodeState> &states)
 {
-	std::vector<std::string> names;
+	std::vector<std::string> keys;
 	for (std::size_t i = 0; i < node_count; ++i)
-		names.push_back(node_name(i));
+		keys.push_back(node_hash_key(parse_numeric_address(node_name(i), mysql_default_port).value()));
 	std::vector<NodeCandidate> candidates;
 	for (std::size_t i = 0; i < node_count; ++i)
-		candidates.push_back({names[i], states[i]});
+		candidates.push_back({keys[i], states[i]});
 	std::vector<std::uint32_t> order;
 	rank_nodes(candidates, preference, acct, order);
 	return shared_mariadb(order.front()).port();
@@ -227,8 +227,8 @@ START_TEST(test_same_account_same_node)
 }
 END_TEST
 
-// Without client.account the backend login's user name is hashed instead (the documented default).
-START_TEST(test_user_name_without_account)
+// Without client.account every user lands on the node of the empty account, as upstream.
+START_TEST(test_no_account_hashes_empty)
 {
 	for (int i = 0; i < 6; ++i) {
 		const std::string user = "u" + std::to_string(i);
@@ -236,7 +236,7 @@ START_TEST(test_user_name_without_account)
 		PROXY_ASSERT(c.connect(listener("noacct.sock"), user, "u-pw"), "%s: %s", user.c_str(), c.error().c_str());
 		PROXY_ASSERT_STR(c.text("SELECT CURRENT_USER()"), user + "@%");
 		PROXY_ASSERT_STR(c.text("SELECT @@port"),
-				 std::to_string(expected_port(user, NodePreference::writable, all_alive)));
+				 std::to_string(expected_port("", NodePreference::writable, all_alive)));
 	}
 }
 END_TEST
@@ -446,7 +446,7 @@ static Suite *cluster_suite()
 	TCase *tc = server_tcase("cluster", 120);
 	tcase_add_test(tc, test_first_checks);
 	tcase_add_test(tc, test_same_account_same_node);
-	tcase_add_test(tc, test_user_name_without_account);
+	tcase_add_test(tc, test_no_account_hashes_empty);
 	tcase_add_test(tc, test_change_user_stays_on_node);
 	tcase_add_test(tc, test_auth_failed_cluster_still_serves);
 	tcase_add_test(tc, test_stopped_node_moves_its_accounts);
@@ -470,6 +470,7 @@ int main()
 	mysql_library_init(0, nullptr, nullptr);
 	SharedServerSpec spec;
 	spec.mariadb_count = node_count;
+	spec.mariadb_distinct_hosts = true;
 	const int rc = run_suites_with_servers(spec, {cluster_suite()}, [] {
 		for (std::size_t i = 0; i < node_count; ++i) {
 			shared_mariadb(i).create_user("app", "app-pw");

@@ -1,7 +1,8 @@
 // Unit tests for worker/cluster_state: NODE_STATE bookkeeping with index checks, the connection's
 // preference, ranking over the reported states, and exactly when disconnect_unavailable closes the
 // writers of a node (unavailable with another node available; read_only under no_read_only with
-// another node alive; never without the option).
+// another node alive; never without the option), and which other nodes lose theirs when a better node
+// comes back.
 #include "worker/cluster_state.hpp"
 #include "tests/check_main.hpp"
 
@@ -107,6 +108,58 @@ START_TEST(test_disconnects_writers)
 }
 END_TEST
 
+/* Which nodes lose their writers after a change: the changed node when it got unavailable, and every
+ * other node in a worse tier when the changed node is available (a better node came back). */
+START_TEST(test_writer_disconnects)
+{
+	const std::vector<ClusterConfig> clusters = {cluster_of(3, false, false), cluster_of(3, true, false),
+						     cluster_of(3, true, true)};
+	ClusterState state(clusters);
+	std::vector<std::uint32_t> nodes = {42};
+	using V = std::vector<std::uint32_t>;
+
+	/* Without the option: nothing, whatever happens. */
+	state.set(0, 0, NodeState::dead);
+	state.set(0, 1, NodeState::alive);
+	state.writer_disconnects(0, 1, nodes);
+	ck_assert(nodes.empty());
+
+	/* disconnect_unavailable: node 0 dead while 1 is alive closes 0's writers; 0 coming back alive
+	 * closes nothing (1 is no worse); node 2 auth_failed is worse than a returning node 0. */
+	state.set(1, 1, NodeState::alive);
+	state.set(1, 0, NodeState::dead);
+	state.writer_disconnects(1, 0, nodes);
+	ck_assert(nodes == V{0});
+	state.set(1, 2, NodeState::auth_failed);
+	state.set(1, 0, NodeState::alive);
+	state.writer_disconnects(1, 0, nodes);
+	ck_assert(nodes == V{2});
+	/* An unknown node is never worse. */
+	state.set(1, 2, NodeState::unknown);
+	state.writer_disconnects(1, 0, nodes);
+	ck_assert(nodes.empty());
+
+	/* no_read_only: a node turning alive moves the writers off the read_only nodes, not off the
+	 * alive or unknown ones; turning read_only itself closes its own while another is alive. */
+	state.set(2, 0, NodeState::read_only);
+	state.set(2, 1, NodeState::read_only);
+	state.set(2, 2, NodeState::alive);
+	state.writer_disconnects(2, 2, nodes);
+	ck_assert(nodes == (V{0, 1}));
+	state.writer_disconnects(2, 1, nodes);
+	ck_assert(nodes == V{1});
+	state.set(2, 0, NodeState::unknown);
+	state.set(2, 1, NodeState::alive);
+	state.writer_disconnects(2, 1, nodes);
+	ck_assert(nodes.empty());
+
+	state.writer_disconnects(1, 9, nodes);
+	ck_assert(nodes.empty());
+	state.writer_disconnects(9, 0, nodes);
+	ck_assert(nodes.empty());
+}
+END_TEST
+
 static Suite *cluster_state_suite()
 {
 	Suite *s = suite_create("cluster_state");
@@ -114,6 +167,7 @@ static Suite *cluster_state_suite()
 	tcase_add_test(tc, test_set_and_bounds);
 	tcase_add_test(tc, test_preference_and_rank);
 	tcase_add_test(tc, test_disconnects_writers);
+	tcase_add_test(tc, test_writer_disconnects);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -339,13 +339,44 @@ START_TEST(test_handler_changed_afterwards)
 }
 END_TEST
 
+/* As upstream, the script runs in its own directory: relative dofile(), io.open() and mysql_listen()
+ * paths resolve next to it; afterwards the caller's directory is current again. */
+START_TEST(test_config_directory)
+{
+	const std::string helper = std::string(temp_dir) + "/helper.lua";
+	FILE *f = std::fopen(helper.c_str(), "w");
+	ck_assert_ptr_nonnull(f);
+	std::fputs("return 'from helper'\n", f);
+	ck_assert_int_eq(std::fclose(f), 0);
+	char before[4096];
+	ck_assert_ptr_nonnull(getcwd(before, sizeof(before)));
+	ck_assert_int_eq(chdir("/"), 0);
+	Config config = load_good(std::string(handler_lua) +
+				  "assert(dofile('helper.lua') == 'from helper')\n"
+				  "assert(io.open('./helper.lua')):close()\n"
+				  "mysql_listen('run/x.sock', h)\n"
+				  "mysql_listen('./y.sock', h)\n");
+	assert_str_eq(config.listeners[0].description, std::string(temp_dir) + "/run/x.sock");
+	assert_str_eq(config.listeners[1].description, std::string(temp_dir) + "/./y.sock");
+	char after[4096];
+	ck_assert_ptr_nonnull(getcwd(after, sizeof(after)));
+	assert_str_eq(after, "/");
+	ck_assert_int_eq(chdir(before), 0);
+	/* A failing script leaves the directory as it was, too. */
+	load_bad("dofile('no-such-file.lua')\n");
+	ck_assert_ptr_nonnull(getcwd(after, sizeof(after)));
+	assert_str_eq(after, before);
+	ck_assert_int_eq(unlink(helper.c_str()), 0);
+}
+END_TEST
+
 START_TEST(test_address_errors)
 {
 	const std::string base = std::string(handler_lua);
 	assert_error(load_bad(base + "mysql_listen('1.2.3.4:99999', h)\n"), 2,
 		     "bad argument #1 to 'mysql_listen' (port out of range in '1.2.3.4:99999')");
-	assert_error(load_bad(base + "mysql_listen('run/x.sock', h)\n"), 2,
-		     "bad argument #1 to 'mysql_listen' (socket path not absolute in 'run/x.sock')");
+	assert_error(load_bad(base + "mysql_listen(mysql_resolve('run/x.sock'), h)\n"), 2,
+		     "bad argument #1 to 'mysql_resolve' (socket path not absolute in 'run/x.sock')");
 	assert_error(load_bad(base + "mysql_listen(3306, h)\n"), 2,
 		     "bad argument #1 to 'mysql_listen' (address or systemd expected, got number)");
 	assert_error(load_bad(base + "mysql_listen(nil, h)\n"), 2,
@@ -540,6 +571,7 @@ static Suite *config_loader_suite()
 	tcase_add_test(tc, test_handler_errors);
 	tcase_add_test(tc, test_handler_changed_afterwards);
 	tcase_add_test(tc, test_address_errors);
+	tcase_add_test(tc, test_config_directory);
 	tcase_add_test(tc, test_no_listeners);
 	tcase_add_test(tc, test_mysql_resolve);
 	tcase_add_test(tc, test_mysql_resolve_errors);

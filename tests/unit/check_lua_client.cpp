@@ -1,6 +1,9 @@
 // Unit tests for what handler callbacks see and return: the client object (attributes, settable account
 // and server_version, notes, detaching), handshake_response tables, client:connect()/err()/init_db() with
-// their argument checks, and take_lua_action() with each callback's rules.
+// their argument checks, and take_lua_action() with each callback's rules; upstream compatibility: numbers
+// in handshake_response, read_only on an address, client.cgroup as a string, xattr short names, Lua 5.1
+// aliases.
+#include "common/cgroup_xattrs.hpp"
 #include "tests/unit/lua_runtime_harness.hpp"
 #include "tests/check_main.hpp"
 
@@ -148,11 +151,13 @@ START_TEST(test_connect_errors)
 		 "bad argument #2 to 'connect' (handshake_response.password_sha1 must be nil or a string of 20 bytes)"},
 		{"client:connect('127.0.0.1', {})",
 		 "bad argument #2 to 'connect' (handshake_response.user must be a string)"},
+		{"client:connect('127.0.0.1', {user = true})",
+		 "bad argument #2 to 'connect' (handshake_response.user must be a string)"},
 		{"client:connect('127.0.0.1', {user = 'a\\0b'})",
 		 "bad argument #2 to 'connect' (handshake_response.user must not contain NUL bytes)"},
 		{"client:connect('127.0.0.1', {user = 'u', password = {}})",
 		 "bad argument #2 to 'connect' (handshake_response.password must be nil or a string)"},
-		{"client:connect('127.0.0.1', {user = 'u', database = 1})",
+		{"client:connect('127.0.0.1', {user = 'u', database = {}})",
 		 "bad argument #2 to 'connect' (handshake_response.database must be nil or a string)"},
 		{"client:connect('127.0.0.1', {user = 'u', attributes = 'x'})",
 		 "bad argument #2 to 'connect' (handshake_response.attributes must be nil or a table, got string)"},
@@ -164,8 +169,6 @@ START_TEST(test_connect_errors)
 		{"client:connect('localhost', {user = 'u'})", "bad argument #1 to 'connect' (host name in 'localhost'"},
 		{"client:connect({}, {user = 'u'})",
 		 "bad argument #1 to 'connect' (address, mysql_resolve() result or mysql_cluster() expected, got table)"},
-		{"client:connect('127.0.0.1', {user = 'u'}, {read_only = true})",
-		 "bad argument #3 to 'connect' (option read_only needs a mysql_cluster(), not an address)"},
 		{"client:connect('127.0.0.1', {user = 'u'}, {read_only = 1})",
 		 "bad argument #3 to 'connect' (option read_only must be a boolean, got number)"},
 		{"client:connect('127.0.0.1', {user = 'u'}, {bogus = true})",
@@ -297,6 +300,79 @@ START_TEST(test_client_attributes)
 	assert_str_eq(std::get<ErrAction>(take_action(bare, on_handshake_response_rules)).message,
 		      "nil nil nil nil nil nil");
 	assert_str_eq(h2.attributes.account, "");
+}
+END_TEST
+
+/* As upstream: numbers in hr are their decimal strings (LuaJIT's, so 10/2 is "5"), and read_only
+ * with a plain address is accepted and changes nothing. */
+START_TEST(test_upstream_connect_leniency)
+{
+	Harness h("return { on_handshake_response = function(client, hr)\n"
+		  "  hr.user = client.uid\n"
+		  "  hr.password = 10 / 2\n"
+		  "  hr.database = 2.5\n"
+		  "  return client:connect('127.0.0.1:3306', hr, {read_only = true})\n"
+		  "end }\n");
+	CallbackRun run(h.L);
+	HandshakeResponseFields fields;
+	fields.user = "u";
+	h.start_handshake_response(run, fields);
+	const LuaAction action = take_action(run, on_handshake_response_rules);
+	const auto &connect = std::get<ConnectAction>(action);
+	assert_str_eq(connect.user, "1000");
+	ck_assert(connect.password.has_value());
+	assert_str_eq(*connect.password, "5");
+	assert_str_eq(connect.database, "2.5");
+	ck_assert(!connect.read_only);
+	ck_assert(!connect.cluster.has_value());
+}
+END_TEST
+
+/* client.cgroup behaves as its path (the original manual's string), and xattr.NAME means
+ * user.NAME (upstream); the full name keeps working. */
+START_TEST(test_cgroup_as_string)
+{
+	Harness h("return { on_handshake_response = function() end,\n"
+		  "  on_connect = function(client)\n"
+		  "    local cg = client.cgroup\n"
+		  "    assert(tostring(cg) == cg.path)\n"
+		  "    assert(cg .. '!' == cg.path .. '!' and '<' .. cg == '<' .. cg.path)\n"
+		  "    assert(#cg == #cg.path)\n"
+		  "    assert(cg:find('user-1000', 1, true) == 13)\n"
+		  "    assert(cg:match('session%-(%d+)') == '1')\n"
+		  "    assert(cg:sub(1, 11) == '/user.slice' and cg:len() == #cg.path)\n"
+		  "    assert(string.format('%s', cg) == cg.path)\n"
+		  "    assert(cg.parent:gsub('%.slice', '') == '/user/user-1000')\n"
+		  "    assert(cg.no_such_method == nil and cg.parent.parent.parent.parent == nil)\n"
+		  "    assert(tostring(cg.parent.parent.parent) == '/')\n"
+		  "    return client:err(string.format('%s|%s|%s|%s|%s', cg.xattr.tenant, cg.xattr['user.tenant'],\n"
+		  "      tostring(cg.xattr['trusted.tier']), tostring(cg.xattr.tier), tostring(cg.parent.xattr.tenant)))\n"
+		  "  end }\n");
+	std::vector<std::uint8_t> blob;
+	ck_assert(append_cgroup_xattr(blob, 0, "user.tenant", "acme"));
+	ck_assert(append_cgroup_xattr(blob, 0, "trusted.tier", "gold"));
+	ck_assert(append_cgroup_xattr(blob, 1, "user.tenant", "parent"));
+	h.attributes.cgroup_xattrs.assign(blob.begin(), blob.end());
+	CallbackRun run(h.L);
+	h.start(run, "on_connect");
+	assert_str_eq(std::get<ErrAction>(take_action(run, on_connect_rules)).message, "acme|acme|gold|nil|parent");
+}
+END_TEST
+
+/* The Lua 5.1 aliases upstream scripts use. */
+START_TEST(test_lua51_aliases)
+{
+	Harness h("return { on_handshake_response = function() end,\n"
+		  "  on_connect = function(client)\n"
+		  "    local a, b, c = unpack({1, 2, 3})\n"
+		  "    assert(a == 1 and c == 3)\n"
+		  "    assert(loadstring('return 7')() == 7)\n"
+		  "    assert(table.getn({1, 2}) == 2)\n"
+		  "    return client:err(tostring(math.pow(2, 3)))\n"
+		  "  end }\n");
+	CallbackRun run(h.L);
+	h.start(run, "on_connect");
+	assert_str_eq(std::get<ErrAction>(take_action(run, on_connect_rules)).message, "8.0");
 }
 END_TEST
 
@@ -441,6 +517,9 @@ static Suite *lua_client_suite()
 	tcase_add_test(tc, test_on_init_db);
 	tcase_add_test(tc, test_client_attributes);
 	tcase_add_test(tc, test_client_assignment_errors);
+	tcase_add_test(tc, test_upstream_connect_leniency);
+	tcase_add_test(tc, test_cgroup_as_string);
+	tcase_add_test(tc, test_lua51_aliases);
 	tcase_add_test(tc, test_server_version);
 	tcase_add_test(tc, test_detached_client);
 	tcase_add_test(tc, test_action_objects);

@@ -78,8 +78,9 @@ START_TEST(test_clusters)
 				  "  disconnect_unavailable = true, check_interval = 0.5, check_timeout = 0.25,\n"
 				  "})\n"
 				  "assert(tostring(watched):find('mysql_cluster #1 (2 nodes', 1, true))\n"
-				  "local empty_password = mysql_cluster({'10.0.0.3'}, {monitoring = true, user = 'm'})\n");
-	ck_assert_uint_eq(config.clusters.size(), 3);
+				  "local empty_password = mysql_cluster({'10.0.0.3'}, {monitoring = true, user = 'm'})\n"
+				  "local greeting_only = mysql_cluster({'10.0.0.4'}, {monitoring = true, no_read_only = true})\n");
+	ck_assert_uint_eq(config.clusters.size(), 4);
 
 	const ClusterConfig &plain = config.clusters[0];
 	ck_assert_uint_eq(plain.nodes.size(), 3);
@@ -103,6 +104,9 @@ START_TEST(test_clusters)
 	assert_str_eq(watched.origin, config_path() + ":3");
 
 	assert_str_eq(config.clusters[2].password, "");
+	/* The original manual's monitoring without a login: the checks only wait for the greeting. */
+	ck_assert(config.clusters[3].monitoring && config.clusters[3].no_read_only);
+	assert_str_eq(config.clusters[3].user, "");
 
 	/* After loading, the objects still name their index, and no new cluster can be made. */
 	lua_State *L = config.state.get();
@@ -169,8 +173,6 @@ START_TEST(test_bad_options)
 	assert_bad(c + "{monitoring = true, user = 42})\n", 2, arg + "option user must be a string, got 42)");
 	assert_bad(c + "{monitoring = true, user = 'm', password = false})\n", 2,
 		   arg + "option password must be a string, got boolean)");
-	assert_bad(c + "{monitoring = true})\n", 2,
-		   arg + "monitoring = true needs the option user (the login of the checks))");
 	assert_bad(c + "{monitoring = true, user = ''})\n", 2, arg + "option user must not be empty)");
 	assert_bad(c + "{no_read_only = true})\n", 2,
 		   arg + "no_read_only needs monitoring = true (only checks tell writable nodes))");

@@ -3,7 +3,8 @@
 // byte by byte; the classification of every outcome (alive, read_only, auth_failed for refused
 // credentials, dead for everything else); and hostile input: every prefix of a good exchange cut
 // off, oversized packets, garbage, wrong result shapes; with ssl, START_TLS after the greeting and
-// the login over TLS, a node without CLIENT_SSL dead, cleartext before the handshake dead.
+// the login over TLS, a node without CLIENT_SSL dead, cleartext before the handshake dead; without a
+// user, the greeting alone (alive), and an ERR, a cut or a malformed greeting instead (dead).
 #include "common/command_packet.hpp"
 #include "common/handshake_response41.hpp"
 #include "common/mysql_packet.hpp"
@@ -76,9 +77,9 @@ struct Outcome {
 	Bytes written;
 };
 
-Outcome run(const Bytes &stream, std::size_t chunk = 0)
+Outcome run(const Bytes &stream, std::size_t chunk = 0, std::string_view user = "monitor", bool ssl = false)
 {
-	NodeCheck check("monitor", "secret");
+	NodeCheck check(user, "secret", ssl);
 	Outcome outcome;
 	if (chunk == 0)
 		chunk = stream.size();
@@ -336,6 +337,43 @@ START_TEST(test_tls_cleartext_injection_is_dead)
 }
 END_TEST
 
+/* Without a user (the original manual's monitoring without a login): the greeting alone decides, and
+ * nothing is written, not even with ssl. */
+START_TEST(test_greeting_only)
+{
+	Bytes greeting;
+	std::uint8_t seq = 0;
+	append_packet(greeting, packet_test::from_hex(GREETING), seq);
+	for (const bool ssl : {false, true}) {
+		const Outcome o = run(greeting, 0, "", ssl);
+		ck_assert(o.done);
+		assert_outcome(o, NodeState::alive, "greeting received (no user: read_only unknown)");
+		ck_assert_uint_eq(o.written.size(), 0);
+		/* Byte by byte too. */
+		assert_outcome(run(greeting, 1, "", ssl), NodeState::alive, "greeting received");
+	}
+	/* Every cut of the greeting: dead, never done early. */
+	for (std::size_t n = 0; n < greeting.size(); ++n) {
+		const Outcome o = run(Bytes(greeting.begin(), greeting.begin() + std::ptrdiff_t(n)), 0, "");
+		ck_assert_msg(!o.done, "done after %zu of %zu bytes", n, greeting.size());
+		assert_outcome(o, NodeState::dead, "the node closed the connection");
+	}
+	Bytes refused;
+	seq = 0;
+	append_packet(refused, packet_test::from_hex(ERR_TOO_MANY), seq);
+	assert_outcome(run(refused, 0, ""), NodeState::dead, "refused: 1040 Too many connections");
+	Bytes bad_err;
+	seq = 0;
+	append_packet(bad_err, packet_test::from_hex("ff10"), seq);
+	assert_outcome(run(bad_err, 0, ""), NodeState::dead, "malformed ERR instead of a greeting");
+	Bytes not_greeting;
+	seq = 0;
+	append_packet(not_greeting, packet_test::from_hex("0a00"), seq);
+	assert_outcome(run(not_greeting, 0, ""), NodeState::dead, "malformed greeting");
+	assert_outcome(run(packet_test::from_hex("ffffff00"), 0, ""), NodeState::dead, "malformed packet");
+}
+END_TEST
+
 static Suite *node_check_suite()
 {
 	Suite *s = suite_create("node_check");
@@ -346,6 +384,7 @@ static Suite *node_check_suite()
 	tcase_add_test(tc, test_auth_failed);
 	tcase_add_test(tc, test_too_many_connections_is_dead);
 	tcase_add_test(tc, test_after_done);
+	tcase_add_test(tc, test_greeting_only);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("hostile");
 	tcase_add_test(tc, test_bad_results_are_dead);

@@ -133,11 +133,13 @@ START_TEST(test_garbage)
 	assert_str_eq(error_of(std::string_view("/a\0b", 4)), "NUL byte in '/a'");
 	assert_str_eq(error_of("[::1"), "missing ']' in '[::1'");
 	assert_str_eq(error_of("[::1]x"), "unexpected text after ']' in '[::1]x'");
-	assert_str_eq(error_of("[1.2.3.4]"),
-			 "invalid IPv6 address in '[1.2.3.4]' (a port needs brackets: [::1]:3306)");
+	assert_str_eq(error_of("[1.2.3.4]"), "invalid IPv6 address in '[1.2.3.4]'");
 	assert_str_eq(error_of("[]"), "missing host in '[]'");
-	assert_str_eq(error_of("[*]:1"),
-			 "invalid IPv6 address in '[*]:1' (a port needs brackets: [::1]:3306)");
+	assert_str_eq(error_of("[*]:1"), "invalid IPv6 address in '[*]:1'");
+	assert_str_eq(error_of("[fe80::1%eth0]:3306"),
+		      "IPv6 zone id in '[fe80::1%eth0]:3306' (not supported: give a global or unique local address)");
+	assert_str_eq(error_of("fe80::1%eth0"),
+		      "IPv6 zone id in 'fe80::1%eth0' (not supported: give a global or unique local address)");
 	assert_str_eq(error_of("::1:3306:x"),
 			 "invalid IPv6 address in '::1:3306:x' (a port needs brackets: [::1]:3306)");
 	assert_str_eq(error_of(":3306"), "missing host in ':3306'");

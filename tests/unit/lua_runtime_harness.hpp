@@ -3,6 +3,11 @@
 // code only; a stand-in asynchronous function replaces db:execute() where no PgDriver is set.
 #pragma once
 
+#include "lua/lua_compat.hpp"
+#include "lua/lua_json.hpp"
+#include "lua/lua_jwt.hpp"
+#include "lua/lua_sleep.hpp"
+#include "lua/lua_socket.hpp"
 #include "lua/callback_run.hpp"
 #include "lua/lua_action.hpp"
 #include "lua/lua_address.hpp"
@@ -44,6 +49,11 @@ inline int wait_for_worker(lua_State *L)
 
 inline int open_test_api(lua_State *L)
 {
+	open_lua_compat(L);
+	open_lua_json(L);
+	open_lua_jwt(L);
+	open_lua_sleep(L);
+	open_lua_socket(L);
 	register_lua_address(L);
 	register_lua_tls(L);
 	set_lua_tls_loading(L, true);
