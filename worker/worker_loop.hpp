@@ -6,6 +6,7 @@
 
 #include "common/channel_protocol.hpp"
 #include "common/unique_fd.hpp"
+#include "worker/backend_watch.hpp"
 #include "worker/cluster_state.hpp"
 #include "worker/relay_buffer_pool.hpp"
 #include "lua/listener_auth.hpp"
@@ -90,6 +91,9 @@ public:
 	 * method of a closed connection may be running. */
 	void reap_closed() noexcept;
 
+	/* A session's backend node let a command wait past read_timeout: NODE_SUSPECT to the master. */
+	void report_node_suspect(std::uint32_t cluster, std::uint32_t node) noexcept;
+
 	/* RLIMIT_NOFILE as raised at startup: a client received within the reserve is refused. */
 	void set_fd_limit(std::uint64_t limit) noexcept { fd_limit = limit; }
 
@@ -105,6 +109,9 @@ private:
 	sd_event_source *channel_source = nullptr;
 	sd_event_source *reaper_source = nullptr;
 	sd_event_source *drain_timer = nullptr;
+	/* read_timeout: sweeps the sessions every backend_watch_interval_usec. */
+	sd_event_source *backend_watch_timer = nullptr;
+	BackendWatch backend_watch;
 	/* While draining: closes the sessions whose command has finished. */
 	sd_event_source *drain_sweep_timer = nullptr;
 	static constexpr std::uint64_t drain_sweep_usec = 100'000;
@@ -150,6 +157,8 @@ private:
 	static int on_drain_timeout(sd_event_source *source, std::uint64_t usec, void *userdata);
 	static int on_drain_sweep(sd_event_source *source, std::uint64_t usec, void *userdata);
 	void close_idle_connections() noexcept;
+	static int on_backend_watch(sd_event_source *source, std::uint64_t usec, void *userdata);
+	void sweep_backend_timeouts(std::uint64_t now_usec) noexcept;
 };
 
 } // namespace myproxy

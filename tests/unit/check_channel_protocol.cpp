@@ -56,6 +56,7 @@ static std::vector<ChannelMessage> sample_messages()
 		DisconnectAccountMessage{"acme"},
 		HeartbeatMessage{0x0102030405060708ull},
 		HeartbeatReplyMessage{42},
+		NodeSuspectMessage{3, 1},
 	};
 }
 
@@ -92,6 +93,10 @@ static bool same(const DrainMessage &a, const DrainMessage &b) { return a.timeou
 static bool same(const WorkerReadyMessage &, const WorkerReadyMessage &) { return true; }
 static bool same(const HeartbeatMessage &a, const HeartbeatMessage &b) { return a.sequence == b.sequence; }
 static bool same(const HeartbeatReplyMessage &a, const HeartbeatReplyMessage &b) { return a.sequence == b.sequence; }
+static bool same(const NodeSuspectMessage &a, const NodeSuspectMessage &b)
+{
+	return a.cluster_index == b.cluster_index && a.node_index == b.node_index;
+}
 static bool same(const NodeStateMessage &a, const NodeStateMessage &b)
 {
 	return a.cluster_index == b.cluster_index && a.node_index == b.node_index && a.state == b.state;
@@ -275,7 +280,7 @@ END_TEST
 
 START_TEST(test_unknown_type_and_flags)
 {
-	for (std::uint16_t type : {std::uint16_t(0), std::uint16_t(12), std::uint16_t(0x0100), std::uint16_t(0xFFFF)})
+	for (std::uint16_t type : {std::uint16_t(0), std::uint16_t(13), std::uint16_t(0x0100), std::uint16_t(0xFFFF)})
 		for (auto d : {ChannelDirection::master_to_worker, ChannelDirection::worker_to_master})
 			assert_error(raw_message(type, 0, {}), 0, d, "channel header: unknown message type");
 	ck_assert_str_eq(channel_message_name(ChannelMessageType(77)), "unknown");
@@ -305,7 +310,7 @@ START_TEST(test_wrong_direction)
 		ck_assert(channel_message_allowed(to_worker, t));
 		ck_assert(!channel_message_allowed(to_master, t));
 	}
-	for (T t : {T::connection_closed, T::worker_ready, T::stats_reply, T::heartbeat_reply}) {
+	for (T t : {T::connection_closed, T::worker_ready, T::stats_reply, T::heartbeat_reply, T::node_suspect}) {
 		ck_assert(channel_message_allowed(to_master, t));
 		ck_assert(!channel_message_allowed(to_worker, t));
 	}
