@@ -40,6 +40,7 @@ constexpr ChannelMessageSpec message_specs[] = {
 	{ChannelMessageType::disconnect_account, "DISCONNECT_ACCOUNT", to_worker, 0, 0},
 	{ChannelMessageType::heartbeat, "HEARTBEAT", to_worker, 0, 0},
 	{ChannelMessageType::heartbeat_reply, "HEARTBEAT_REPLY", to_master, 0, 0},
+	{ChannelMessageType::node_suspect, "NODE_SUSPECT", to_master, 0, 0},
 };
 
 const ChannelMessageSpec *find_spec(std::uint16_t type) noexcept
@@ -107,6 +108,13 @@ std::uint16_t write_payload(ByteWriter &w, const HeartbeatMessage &m)
 std::uint16_t write_payload(ByteWriter &w, const HeartbeatReplyMessage &m)
 {
 	w.u64(m.sequence);
+	return 0;
+}
+
+std::uint16_t write_payload(ByteWriter &w, const NodeSuspectMessage &m)
+{
+	w.u32(m.cluster_index);
+	w.u32(m.node_index);
 	return 0;
 }
 
@@ -222,6 +230,14 @@ ParseResult<ChannelMessage> read_heartbeat(ByteReader &r) noexcept
 	return complete(r, m, "HEARTBEAT: trailing bytes");
 }
 
+ParseResult<ChannelMessage> read_node_suspect(ByteReader &r) noexcept
+{
+	NodeSuspectMessage m;
+	m.cluster_index = r.u32("NODE_SUSPECT: cluster_index past end");
+	m.node_index = r.u32("NODE_SUSPECT: node_index past end");
+	return complete(r, m, "NODE_SUSPECT: trailing bytes");
+}
+
 ParseResult<ChannelMessage> read_drain(ByteReader &r) noexcept
 {
 	DrainMessage m;
@@ -299,6 +315,8 @@ ParseResult<ChannelMessage> decode(ByteSpan bytes, std::size_t fd_count,
 		return read_heartbeat<HeartbeatMessage>(r);
 	case ChannelMessageType::heartbeat_reply:
 		return read_heartbeat<HeartbeatReplyMessage>(r);
+	case ChannelMessageType::node_suspect:
+		return read_node_suspect(r);
 	}
 	return ParseError{"channel header: unknown message type", 0};
 }

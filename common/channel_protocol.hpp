@@ -48,6 +48,7 @@ enum class ChannelMessageType : std::uint16_t {
 	disconnect_account = 9,
 	heartbeat = 10,
 	heartbeat_reply = 11,
+	node_suspect = 12,
 };
 
 /* NEW_CLIENT header flag: a pidfd follows the client socket (two fds instead of one). */
@@ -150,9 +151,17 @@ struct HeartbeatReplyMessage {
 	std::uint64_t sequence = 0;
 };
 
+/* worker -> master: a node of a cluster let a command wait past the connection's read_timeout;
+   the master checks it at once instead of at its next check_interval. */
+struct NodeSuspectMessage {
+	static constexpr ChannelMessageType type = ChannelMessageType::node_suspect;
+	std::uint32_t cluster_index = 0;
+	std::uint32_t node_index = 0;
+};
+
 using ChannelMessage = std::variant<NewClientMessage, ConnectionClosedMessage, ReloadMessage,
 				    DrainMessage, WorkerReadyMessage, NodeStateMessage, DisconnectAccountMessage,
-				    HeartbeatMessage, HeartbeatReplyMessage>;
+				    HeartbeatMessage, HeartbeatReplyMessage, NodeSuspectMessage>;
 
 /* "NEW_CLIENT", ...; "unknown" for values outside the enum.  For log lines. */
 const char *channel_message_name(ChannelMessageType type) noexcept;

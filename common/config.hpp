@@ -41,6 +41,10 @@ inline constexpr std::uint64_t crash_penalty_default_usec = 90'000'000;
  * any honest tenant (a PHP pool of thousands), finite so one tenant cannot use up every worker's fds. */
 inline constexpr int max_sessions_per_uid_default = 16384;
 inline constexpr int max_sessions_per_uid_max = 100'000'000;
+/* The global backend_keepalive: seconds a TCP backend connection may be idle before keepalive
+ * probes start (0: off).  Short by default, so a vanished backend host is noticed in about 20 s. */
+inline constexpr int backend_keepalive_default = 10;
+inline constexpr int backend_keepalive_max = 7200;
 inline constexpr const char *worker_user_default = "nobody";
 
 struct ListenerConfig {
@@ -86,6 +90,8 @@ struct Config {
 	/* The global max_sessions_per_uid: sessions of one uid (clients with credentials) over all
 	 * workers; more get ERR 1040 from the master until some close. */
 	int max_sessions_per_uid = max_sessions_per_uid_default;
+	/* The global backend_keepalive in seconds (0: no TCP keepalive toward backends). */
+	int backend_keepalive = backend_keepalive_default;
 	/* prometheus_listen() and control_listen() calls, in order (common/operator_config.hpp). */
 	std::vector<PrometheusListenerConfig> prometheus_listeners;
 	std::vector<ControlListenerConfig> control_listeners;

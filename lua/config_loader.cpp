@@ -242,6 +242,7 @@ struct ScriptGlobals {
 	int worker_processes;
 	int max_pending_logins_per_uid;
 	int max_sessions_per_uid;
+	int backend_keepalive;
 	std::uint64_t connect_timeout_usec;
 	std::uint64_t drain_timeout_usec;
 	std::uint64_t crash_penalty_usec;
@@ -337,6 +338,8 @@ int finish_config(lua_State *L)
 				    max_pending_logins_per_uid_default);
 	globals.max_sessions_per_uid = read_integer_global(L, "max_sessions_per_uid", 1, max_sessions_per_uid_max,
 							   max_sessions_per_uid_default);
+	globals.backend_keepalive = read_integer_global(L, "backend_keepalive", 0, backend_keepalive_max,
+							backend_keepalive_default);
 	read_connect_timeout(L, globals);
 	globals.drain_timeout_usec =
 		read_seconds_global(L, "drain_timeout", drain_timeout_max_seconds, drain_timeout_default_usec);
@@ -463,6 +466,7 @@ ConfigResult load_config(const std::string &path, std::size_t heap_limit)
 		model.worker_user = globals.worker_user;
 	model.max_pending_logins_per_uid = globals.max_pending_logins_per_uid;
 	model.max_sessions_per_uid = globals.max_sessions_per_uid;
+	model.backend_keepalive = globals.backend_keepalive;
 	LoadedConfig config{std::move(model), std::move(state)};
 	collect_lua_clusters(L, config.clusters);
 	collect_operator_listeners(L, config.prometheus_listeners, config.control_listeners);

@@ -51,6 +51,9 @@ struct ConnectAction {
 	/* Options allow_cleartext and server_public_key (lua_connect_auth.hpp). */
 	bool allow_cleartext = false;
 	std::string server_public_key;
+	/* Option read_timeout: how long the backend may stay silent while a command waits for its
+	 * answer (microseconds; 0: no limit). */
+	std::uint64_t read_timeout_usec = 0;
 };
 
 /* client:err(message): send an ERR (access denied) with this message. */

@@ -15,6 +15,7 @@
 
 #include <lua.hpp>
 
+#include <cmath>
 #include <cstring>
 #include <new>
 #include <string_view>
@@ -202,13 +203,18 @@ int client_tostring(lua_State *L)
 struct ConnectOptions {
 	LuaTlsClientOptions tls;
 	bool read_only;
+	/* read_timeout in microseconds; 0 when not given. */
+	std::uint64_t read_timeout_usec;
 };
+
+/* The most read_timeout accepts, in seconds (a day: longer is no timeout at all). */
+constexpr lua_Number read_timeout_max_seconds = 86400;
 
 /* The options table of client:connect(); any other key is an error.  The authentication options
  * (lua_connect_auth.hpp) go to @auth, whose views stay valid while the table is on the stack. */
 ConnectOptions check_connect_options(lua_State *L, int arg, bool cluster, LuaConnectAuthOptions &auth)
 {
-	ConnectOptions options{default_lua_tls_client_options(), false};
+	ConnectOptions options{default_lua_tls_client_options(), false, 0};
 	if (lua_isnoneornil(L, arg))
 		return options;
 	luaL_checktype(L, arg, LUA_TTABLE);
@@ -220,6 +226,12 @@ ConnectOptions check_connect_options(lua_State *L, int arg, bool cluster, LuaCon
 								      luaL_typename(L, -1)));
 			/* A plain address has one node to choose from: accepted with no effect, as upstream. */
 			options.read_only = cluster && lua_toboolean(L, -1) != 0;
+		} else if (lua_type(L, -2) == LUA_TSTRING && std::strcmp(lua_tostring(L, -2), "read_timeout") == 0) {
+			const lua_Number seconds = lua_type(L, -1) == LUA_TNUMBER ? lua_tonumber(L, -1) : 0;
+			/* Written so that NaN fails too. */
+			if (!(seconds > 0 && seconds <= read_timeout_max_seconds))
+				luaL_argerror(L, arg, "option read_timeout must be a number of seconds above 0 and at most 86400");
+			options.read_timeout_usec = static_cast<std::uint64_t>(std::ceil(seconds * 1e6));
 		} else if (!read_lua_tls_client_option(L, arg, options.tls)) {
 			const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : luaL_typename(L, -2);
 			if (lua_type(L, -2) != LUA_TSTRING || !check_connect_auth_option(L, arg, key, auth))
@@ -260,6 +272,7 @@ int client_connect(lua_State *L)
 		action.address = address;
 		action.cluster = cluster;
 		action.read_only = options.read_only;
+		action.read_timeout_usec = options.read_timeout_usec;
 		action.ssl = tls.ssl;
 		action.ssl_context = tls.context;
 		action.ssl_verify = tls.verify;

@@ -377,8 +377,26 @@ int ClusterMonitor::start()
 
 void ClusterMonitor::stop() noexcept
 {
+	stopped = true;
 	for (auto &node : nodes)
 		node->stop();
+}
+
+void ClusterMonitor::check_now(std::uint32_t cluster, std::uint32_t node) noexcept
+{
+	if (stopped)
+		return;
+	for (auto &n : nodes) {
+		if (n->cluster_index != cluster || n->node_index != node)
+			continue;
+		if (n->io != nullptr)
+			return; /* a check is in flight already */
+		log_info("cluster %u node %s: suspect (read_timeout in a worker); checking it now", cluster,
+			 n->node->name.c_str());
+		n->start_check();
+		return;
+	}
+	log_debug("NODE_SUSPECT for cluster %u node %u, which is not monitored", cluster, node);
 }
 
 std::vector<NodeStateMessage> ClusterMonitor::known_states() const

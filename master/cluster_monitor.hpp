@@ -34,6 +34,11 @@ public:
 	/* Shutdown: cancels every check in flight and every timer. */
 	void stop() noexcept;
 
+	/* A worker saw @node of @cluster let a command wait past read_timeout: check it now (unless a
+	 * check is in flight), not at its next check_interval.  Unknown or unmonitored nodes are
+	 * ignored (logged at debug level). */
+	void check_now(std::uint32_t cluster, std::uint32_t node) noexcept;
+
 	/* One message per monitored node whose state is no longer unknown (workers start with every
 	 * node unknown). */
 	std::vector<NodeStateMessage> known_states() const;
@@ -45,6 +50,7 @@ private:
 	const std::vector<ClusterConfig> &clusters;
 	Broadcast broadcast;
 	std::vector<std::unique_ptr<Node>> nodes;
+	bool stopped = false;
 };
 
 } // namespace myproxy

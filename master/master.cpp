@@ -185,6 +185,7 @@ int Master::start()
 	}
 
 	pool.set_on_ready_changed([this] { workers_ready_changed(); });
+	pool.set_on_node_suspect([this](std::uint32_t cluster, std::uint32_t node) { monitor.check_now(cluster, node); });
 	pool.set_on_all_exited([this] { sd_event_exit(event, 0); });
 	pool.set_on_crash([this](std::uint32_t uid, std::uint64_t) {
 		if (penalties.duration_usec() == 0)

@@ -704,6 +704,7 @@ void WorkerPool::dispatch(Worker &w, const ChannelMessage &message)
 		{ChannelMessageType::worker_ready, &WorkerPool::handle_worker_ready},
 		{ChannelMessageType::connection_closed, &WorkerPool::handle_connection_closed},
 		{ChannelMessageType::heartbeat_reply, &WorkerPool::handle_heartbeat_reply},
+		{ChannelMessageType::node_suspect, &WorkerPool::handle_node_suspect},
 	};
 
 	const ChannelMessageType type = channel_message_type(message);
@@ -771,6 +772,15 @@ const char *WorkerPool::handle_heartbeat_reply(Worker &w, const ChannelMessage &
 		if (!draining && w.announced_ready)
 			set_ready(w, true);
 	}
+	return nullptr;
+}
+
+const char *WorkerPool::handle_node_suspect(Worker &, const ChannelMessage &message)
+{
+	const auto &suspect = std::get<NodeSuspectMessage>(message);
+	/* The monitor checks the indexes against the configuration. */
+	if (on_node_suspect)
+		on_node_suspect(suspect.cluster_index, suspect.node_index);
 	return nullptr;
 }
 

@@ -128,6 +128,12 @@ public:
 	/* Sessions of @uid (clients with credentials) handed over and not yet closed, all workers. */
 	std::uint64_t sessions_of(std::uint32_t uid) const noexcept;
 
+	/* Called when a worker reports a cluster node suspect (NODE_SUSPECT: read_timeout). */
+	void set_on_node_suspect(std::function<void(std::uint32_t cluster, std::uint32_t node)> callback)
+	{
+		on_node_suspect = std::move(callback);
+	}
+
 	/* Clients handed over and not yet reported closed, over all workers (for STATUS=). */
 	std::uint64_t connection_count() const noexcept;
 
@@ -157,6 +163,7 @@ private:
 	std::function<void()> on_all_exited;
 	std::function<void(std::uint32_t, std::uint64_t)> on_crash;
 	std::function<std::vector<ChannelMessage>()> on_worker_ready;
+	std::function<void(std::uint32_t, std::uint32_t)> on_node_suspect;
 	/* Shared receive and send buffers: the master handles one message at a time. */
 	std::array<std::uint8_t, channel_max_message_size> receive_buffer;
 	std::vector<std::uint8_t> send_buffer;
@@ -184,6 +191,7 @@ private:
 	const char *handle_worker_ready(Worker &worker, const ChannelMessage &message);
 	const char *handle_connection_closed(Worker &worker, const ChannelMessage &message);
 	const char *handle_heartbeat_reply(Worker &worker, const ChannelMessage &message);
+	const char *handle_node_suspect(Worker &worker, const ChannelMessage &message);
 	void check_heartbeats(std::uint64_t now_usec);
 	static int on_heartbeat_timer(sd_event_source *source, std::uint64_t usec, void *userdata);
 

@@ -95,6 +95,11 @@ public:
 
 	/* In the command phase with nothing running (worker/session_ending.hpp): a drain closes it. */
 	bool idle_for_drain() const noexcept;
+	/* The connect option read_timeout (microseconds, 0: none), for worker/backend_watch. */
+	std::uint64_t backend_read_timeout_usec() const noexcept { return backend_read_timeout; }
+	/* The backend stayed silent past read_timeout while the client waited: ERR 1158 to the
+	 * client, the node reported suspect (clusters), close. */
+	void backend_timed_out() noexcept;
 
 	std::uint64_t client_id() const noexcept { return id; }
 	bool is_closed() const noexcept { return phase == Phase::closed; }
@@ -158,6 +163,8 @@ private:
 	bool listener_requires_tls = false;
 	/* client:connect()'s TLS options, kept until the backend's greeting asks for them. */
 	SSL_CTX *backend_tls_context = nullptr;
+	/* client:connect()'s read_timeout, microseconds; 0: none. */
+	std::uint64_t backend_read_timeout = 0;
 	bool backend_tls_verify = true;
 	std::string backend_tls_name;
 	/* No ssl_server_name: the name to verify is the IP address of each node connected to. */

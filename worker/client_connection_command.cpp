@@ -138,6 +138,19 @@ bool ClientConnection::idle_for_drain() const noexcept
 	       (!callback || callback->status() != CallbackStatus::suspended) && relay_session_idle(*relay);
 }
 
+void ClientConnection::backend_timed_out() noexcept
+{
+	if (phase != Phase::relay || !relay)
+		return;
+	log(LogLevel::warning, "closing: the backend was silent for %llu ms (read_timeout)",
+	    static_cast<unsigned long long>(backend_read_timeout / 1000));
+	(void)send_final_err(*relay, ER_NET_READ_ERROR, "The backend server did not answer within read_timeout",
+			     client_capabilities);
+	if (cluster)
+		worker.report_node_suspect(*cluster, cluster_node);
+	close();
+}
+
 void ClientConnection::relay_failed(const char *what)
 {
 	log(LogLevel::warning, "%s", what);

@@ -387,6 +387,7 @@ void ClientConnection::connect_backend(ConnectAction &action)
 	params.attrs = attrs;
 	params.ssl = action.ssl;
 	backend_tls_context = action.ssl_context;
+	backend_read_timeout = action.read_timeout_usec;
 	backend_tls_verify = action.ssl_verify;
 	backend_tls_name = action.ssl_server_name;
 	/* Without ssl_server_name an IP address must match the certificate's IP addresses (set per

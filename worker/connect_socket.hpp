@@ -18,11 +18,18 @@ struct ConnectStart {
 };
 
 /* Creates a stream socket for @address's family and connects it.  TCP sockets get TCP_NODELAY
- * (the relay writes whole replies at once; Nagle would only add latency). */
+ * (the relay writes whole replies at once; Nagle would only add latency) and, unless turned off,
+ * TCP keepalive (see set_backend_keepalive()). */
 ConnectStart start_connect(const SocketAddress &address) noexcept;
 
 /* After EPOLLOUT on a connect that was in progress: 0 when connected, else its errno. */
 int finish_connect(int fd) noexcept;
+
+/* The global backend_keepalive, once per worker before its first connect: a TCP backend silent
+ * for @idle_seconds is probed every third of that (at least 1 s), and given up after 3 unanswered
+ * probes, so a vanished host (partition, power loss) ends its sessions instead of holding them.
+ * 0 turns keepalive off. */
+void set_backend_keepalive(unsigned idle_seconds) noexcept;
 
 /* Sets TCP_NODELAY on @fd when it is a TCP socket of @family; other families are left alone. */
 void set_tcp_nodelay(int fd, int family) noexcept;

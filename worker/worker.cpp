@@ -6,6 +6,7 @@
 #include "worker/worker_loop.hpp"
 
 #include "worker/client_connection.hpp"
+#include "worker/connect_socket.hpp"
 #include "worker/lua_pg_host.hpp"
 #include "worker/session_metrics.hpp"
 #include "worker/lua_timer_host.hpp"
@@ -422,6 +423,46 @@ void Worker::lost_client_fds(ByteSpan record) noexcept
 	log_warning("a message from the master lost its fds (MSG_CTRUNC); ignored");
 }
 
+/* --- read_timeout ------------------------------------------------------------------------------ */
+
+int Worker::on_backend_watch(sd_event_source *source, std::uint64_t usec, void *userdata)
+{
+	auto &worker = *static_cast<Worker *>(userdata);
+	worker.sweep_backend_timeouts(usec);
+	sd_event_source_set_time(source, usec + backend_watch_interval_usec);
+	return 0;
+}
+
+void Worker::sweep_backend_timeouts(std::uint64_t now_usec) noexcept
+{
+	std::vector<ClientConnection *> expired;
+	try {
+		std::vector<BackendWatch::Sample> samples;
+		for (const auto &[pointer, connection] : connections) {
+			const RelayCounters *counters = connection->relay_counters();
+			if (counters == nullptr || connection->backend_read_timeout_usec() == 0)
+				continue;
+			samples.push_back({pointer, connection->backend_read_timeout_usec(), counters->client_spoke_last,
+					   counters->bytes_from_client, counters->bytes_from_backend});
+		}
+		expired = backend_watch.sweep(samples, now_usec);
+	} catch (const std::bad_alloc &) {
+		return; /* the next sweep tries again */
+	}
+	for (ClientConnection *connection : expired) {
+		const ServingClientScope serving(connection->client_id());
+		connection->backend_timed_out();
+	}
+}
+
+void Worker::report_node_suspect(std::uint32_t cluster, std::uint32_t node) noexcept
+{
+	NodeSuspectMessage message;
+	message.cluster_index = cluster;
+	message.node_index = node;
+	send_message(message);
+}
+
 /* --- clusters -------------------------------------------------------------------------------- */
 
 void Worker::node_state_changed(const NodeStateMessage &message) noexcept
@@ -590,6 +631,11 @@ int Worker::run()
 		r = sd_event_add_defer(event, reaper_source.out(), on_reaper, this);
 	if (r >= 0)
 		r = sd_event_source_set_enabled(reaper_source.get(), SD_EVENT_OFF);
+	if (r >= 0)
+		r = sd_event_add_time_relative(event, backend_watch_timer.out(), CLOCK_MONOTONIC, backend_watch_interval_usec,
+					       backend_watch_interval_usec / 10, on_backend_watch, this);
+	if (r >= 0)
+		r = sd_event_source_set_enabled(backend_watch_timer.get(), SD_EVENT_ON);
 	if (r < 0) {
 		log_errno(LogLevel::error, -r, nullptr, "sd-event setup");
 		return exit_worker_loop;
@@ -598,6 +644,7 @@ int Worker::run()
 		log_error("cannot install the Lua client API (Lua heap full)");
 		return exit_worker_loop;
 	}
+	set_backend_keepalive(static_cast<unsigned>(config.backend_keepalive));
 	/* After the fork: each worker has connections of its own. */
 	pg = std::make_unique<LuaPgHost>(event, lua());
 	timers = std::make_unique<LuaTimerHost>(event, lua());

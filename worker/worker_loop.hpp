@@ -8,6 +8,7 @@
 #include "common/event_source.hpp"
 #include "common/exit_status.hpp"
 #include "common/unique_fd.hpp"
+#include "worker/backend_watch.hpp"
 #include "worker/cluster_state.hpp"
 #include "worker/relay_buffer_pool.hpp"
 #include "lua/listener_auth.hpp"
@@ -87,6 +88,9 @@ public:
 	 * method of a closed connection may be running. */
 	void reap_closed() noexcept;
 
+	/* A session's backend node let a command wait past read_timeout: NODE_SUSPECT to the master. */
+	void report_node_suspect(std::uint32_t cluster, std::uint32_t node) noexcept;
+
 	/* RLIMIT_NOFILE as raised at startup: a client received within the reserve is refused. */
 	void set_fd_limit(std::uint64_t limit) noexcept { fd_limit = limit; }
 
@@ -99,6 +103,9 @@ private:
 	EventSource channel_source;
 	EventSource reaper_source;
 	EventSource drain_timer;
+	/* read_timeout: sweeps the sessions every backend_watch_interval_usec. */
+	EventSource backend_watch_timer;
+	BackendWatch backend_watch;
 	/* While draining: closes the sessions whose command has finished. */
 	EventSource drain_sweep_timer;
 	static constexpr std::uint64_t drain_sweep_usec = 100'000;
@@ -154,6 +161,8 @@ private:
 	static int on_drain_timeout(sd_event_source *source, std::uint64_t usec, void *userdata);
 	static int on_drain_sweep(sd_event_source *source, std::uint64_t usec, void *userdata);
 	void close_idle_connections() noexcept;
+	static int on_backend_watch(sd_event_source *source, std::uint64_t usec, void *userdata);
+	void sweep_backend_timeouts(std::uint64_t now_usec) noexcept;
 };
 
 } // namespace myproxy

@@ -35,6 +35,7 @@ std::string config_lua()
 		"{\n"
 		"  on_handshake_response = function(client, hr)\n"
 		"    client.account = hr.user\n"
+		"    if hr.user == 'bob' then return client:connect(backend, hr, {read_timeout = 1}) end\n"
 		"    return client:connect(backend, hr)\n"
 		"  end,\n"
 		"  on_init_db = function(client, db)\n"
@@ -477,6 +478,25 @@ START_TEST(test_load_data_local_infile)
 }
 END_TEST
 
+// read_timeout = 1: a command whose backend stays silent for longer gets ERR 1158 (08S01) and the
+// session closes; a shorter silence is fine; without the option a long silence is fine too.
+START_TEST(test_read_timeout)
+{
+	MysqlClient bob;
+	connect_or_fail(bob, "bob", "bob-pw");
+	PROXY_ASSERT_STR(bob.text("SELECT CONCAT(SLEEP(0.2), 'quick')"), "0quick");
+	const SqlResult slow = bob.query("SELECT SLEEP(8)");
+	PROXY_ASSERT(!slow.ok && bob.error_code() == 1158, "a silent backend past read_timeout: %s",
+		     bob.error().c_str());
+	ck_assert_str_eq(mysql_sqlstate(bob.get()), "08S01");
+	PROXY_ASSERT(contains(proxy->log(), "read_timeout"), "no read_timeout line in the log");
+
+	MysqlClient alice;
+	connect_or_fail(alice, "alice", "alice-pw");
+	PROXY_ASSERT_STR(alice.text("SELECT CONCAT(SLEEP(2), 'patient')"), "0patient");
+}
+END_TEST
+
 // --- last: the daemon survived all of it and shuts down cleanly -------------------------------
 
 START_TEST(test_clean_shutdown)
@@ -504,6 +524,10 @@ static Suite *relay_suite()
 	tcase_add_test(tc, test_load_data_local_infile);
 	suite_add_tcase(s, tc);
 
+	tc = server_tcase("timeouts", 60);
+	tcase_add_test(tc, test_read_timeout);
+	suite_add_tcase(s, tc);
+
 	tc = server_tcase("shutdown", 60);
 	tcase_add_test(tc, test_clean_shutdown);
 	suite_add_tcase(s, tc);
@@ -523,6 +547,7 @@ int main()
 		db.execute("INSERT INTO real_db.marker VALUES (1)");
 		db.execute("CREATE PROCEDURE real_db.two_results(n INT) BEGIN SELECT n; SELECT n * 2; END");
 		db.create_user("alice", "alice-pw");
+		db.create_user("bob", "bob-pw");
 		proxy = new ProxyProcess;
 		proxy->start(config_lua(), {proxy->path("relay.sock")});
 	});

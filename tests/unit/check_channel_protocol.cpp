@@ -54,6 +54,7 @@ static std::vector<ChannelMessage> sample_messages()
 		DisconnectAccountMessage{"acme"},
 		HeartbeatMessage{0x0102030405060708ull},
 		HeartbeatReplyMessage{42},
+		NodeSuspectMessage{3, 1},
 	};
 }
 
@@ -90,6 +91,10 @@ static bool same(const DrainMessage &a, const DrainMessage &b) { return a.timeou
 static bool same(const WorkerReadyMessage &, const WorkerReadyMessage &) { return true; }
 static bool same(const HeartbeatMessage &a, const HeartbeatMessage &b) { return a.sequence == b.sequence; }
 static bool same(const HeartbeatReplyMessage &a, const HeartbeatReplyMessage &b) { return a.sequence == b.sequence; }
+static bool same(const NodeSuspectMessage &a, const NodeSuspectMessage &b)
+{
+	return a.cluster_index == b.cluster_index && a.node_index == b.node_index;
+}
 static bool same(const NodeStateMessage &a, const NodeStateMessage &b)
 {
 	return a.cluster_index == b.cluster_index && a.node_index == b.node_index && a.state == b.state;
@@ -268,7 +273,7 @@ END_TEST
 START_TEST(test_unknown_type_and_flags)
 {
 	/* 7 and 8 were STATS_REQUEST and STATS_REPLY: retired, now unknown like any other. */
-	for (std::uint16_t type : {std::uint16_t(0), std::uint16_t(7), std::uint16_t(8), std::uint16_t(12),
+	for (std::uint16_t type : {std::uint16_t(0), std::uint16_t(7), std::uint16_t(8), std::uint16_t(13),
 				   std::uint16_t(0x0100), std::uint16_t(0xFFFF)})
 		for (auto d : {ChannelDirection::master_to_worker, ChannelDirection::worker_to_master})
 			assert_error(raw_message(type, 0, {}), 0, d, "channel header: unknown message type");
@@ -298,7 +303,7 @@ START_TEST(test_wrong_direction)
 		ck_assert(channel_message_allowed(to_worker, t));
 		ck_assert(!channel_message_allowed(to_master, t));
 	}
-	for (T t : {T::connection_closed, T::worker_ready, T::heartbeat_reply}) {
+	for (T t : {T::connection_closed, T::worker_ready, T::heartbeat_reply, T::node_suspect}) {
 		ck_assert(channel_message_allowed(to_master, t));
 		ck_assert(!channel_message_allowed(to_worker, t));
 	}

@@ -3,9 +3,12 @@
 // replace, answer), captures, LOCAL INFILE (with and without CLIENT_LOCAL_FILES), a backend that
 // closes after its last words, and that an idle relay holds no buffer.
 #include "worker/relay.hpp"
+#include "worker/session_ending.hpp"
 #include "tests/check_main.hpp"
 
 #include "common/command_packet.hpp"
+#include "common/mysql_capabilities.hpp"
+#include "common/mysql_errors.hpp"
 #include "common/mysql_packet.hpp"
 
 #include <poll.h>
@@ -418,6 +421,68 @@ START_TEST(test_backend_last_words)
 }
 END_TEST
 
+/* The ERR worker/session_ending sends: its code and the sequence id the client expects. */
+static void assert_final_err(const std::vector<std::uint8_t> &received, std::size_t offset, std::uint16_t code,
+			     std::uint8_t sequence_id)
+{
+	ck_assert_uint_ge(received.size(), offset + 7);
+	ck_assert_uint_eq(received[offset + 3], sequence_id);
+	ck_assert_uint_eq(received[offset + 4], 0xFF);
+	ck_assert_uint_eq(received[offset + 5] | (received[offset + 6] << 8), code);
+	ck_assert_uint_eq(received[offset + 7], '#');
+}
+
+/* A LOCAL INFILE request the client did not allow: it never reaches the client; the client gets
+   ERR 1158 in its place, as the answer (sequence id 1) to its COM_QUERY. */
+START_TEST(test_rogue_infile_gets_final_err)
+{
+	Harness h(false);
+	h.client_app.send(command(COM_QUERY, "SELECT 1"));
+	RelayEvent e = h.run([&] { return !h.backend_app.received.empty(); });
+	h.backend_app.send(packet(1, {0xFB, '/', 'e', 't', 'c'}));
+	e = h.run_until_event();
+	ck_assert(e.close_reason == RelayEvent::CloseReason::protocol_error);
+	ck_assert_uint_eq(final_err_sequence_id(h.relay), 1);
+	ck_assert(send_final_err(h.relay, ER_NET_READ_ERROR, "rogue", CLIENT_PROTOCOL_41));
+	h.client_app.pump();
+	assert_final_err(h.client_app.received, 0, 1158, 1);
+}
+END_TEST
+
+/* The backend dies while the client waits for the answer to its command: ERR 1927 with sequence
+   id 1 (after the command's 0). */
+START_TEST(test_backend_dies_during_command)
+{
+	Harness h;
+	h.client_app.send(command(COM_QUERY, "SELECT SLEEP(10)"));
+	RelayEvent e = h.run([&] { return !h.backend_app.received.empty(); });
+	ck_assert(!relay_session_idle(h.relay));
+	shutdown(h.backend.app, SHUT_RDWR);
+	e = h.run_until_event();
+	ck_assert(e.close_reason == RelayEvent::CloseReason::backend_closed);
+	ck_assert(send_final_err(h.relay, ER_CONNECTION_KILLED, "lost", CLIENT_PROTOCOL_41));
+	h.client_app.pump();
+	assert_final_err(h.client_app.received, 0, 1927, 1);
+}
+END_TEST
+
+/* An idle session (the answer complete) reads the ERR as the answer to its next command. */
+START_TEST(test_idle_session_final_err)
+{
+	Harness h;
+	h.client_app.send(command(COM_PING));
+	RelayEvent e = h.run([&] { return !h.backend_app.received.empty(); });
+	const auto ok = packet(1, {0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00});
+	h.backend_app.send(ok);
+	e = h.run([&] { return h.client_app.received.size() == ok.size(); });
+	ck_assert(relay_session_idle(h.relay));
+	ck_assert_uint_eq(final_err_sequence_id(h.relay), 1);
+	ck_assert(send_final_err(h.relay, ER_SERVER_SHUTDOWN, "bye", CLIENT_PROTOCOL_41));
+	h.client_app.pump();
+	assert_final_err(h.client_app.received, ok.size(), 1053, 1);
+}
+END_TEST
+
 START_TEST(test_packet_too_large_to_hold)
 {
 	/* An intercepted command that cannot fit the buffer ends the relay instead of stalling. */
@@ -459,6 +524,9 @@ static Suite *relay_suite()
 	tcase_add_test(tc, test_local_infile);
 	tcase_add_test(tc, test_local_infile_not_negotiated);
 	tcase_add_test(tc, test_backend_last_words);
+	tcase_add_test(tc, test_rogue_infile_gets_final_err);
+	tcase_add_test(tc, test_backend_dies_during_command);
+	tcase_add_test(tc, test_idle_session_final_err);
 	tcase_add_test(tc, test_packet_too_large_to_hold);
 	tcase_add_test(tc, test_preload);
 	suite_add_tcase(s, tc);
