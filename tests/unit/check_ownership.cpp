@@ -11,6 +11,7 @@
 #include <new>
 #include <set>
 #include <string>
+#include <vector>
 
 using namespace myproxy;
 
@@ -218,8 +219,26 @@ START_TEST(test_wipe_secret_bytes_releases)
 	ck_assert_uint_eq(bytes.capacity(), 0);
 
 	std::uint8_t raw[8] = {1, 2, 3, 4, 5, 6, 7, 8};
-	wipe(std::span<std::uint8_t>(raw));
+	wipe_secret(std::span<std::uint8_t>(raw));
 	ck_assert(all_zero(raw, sizeof(raw)));
+}
+END_TEST
+
+/* wipe() has one behaviour for every container: zeroed, then empty with no buffer. */
+START_TEST(test_wipe_plain_containers)
+{
+	std::vector<std::uint8_t> bytes(40, 0x33);
+	wipe(bytes);
+	ck_assert(bytes.empty());
+	ck_assert_uint_eq(bytes.capacity(), 0);
+
+	alignas(std::string) unsigned char storage[sizeof(std::string)];
+	auto *text = new (storage) std::string("secret!");
+	wipe(*text);
+	ck_assert(text->empty());
+	text->~basic_string();
+	const std::string_view left(reinterpret_cast<const char *>(storage), sizeof(storage));
+	ck_assert(left.find("secret") == std::string_view::npos);
 }
 END_TEST
 
@@ -270,6 +289,7 @@ static Suite *ownership_suite()
 	tcase_add_test(secrets, test_secret_string_clear_wipes_whole_buffer);
 	tcase_add_test(secrets, test_secret_string_move_leaves_source_empty);
 	tcase_add_test(secrets, test_wipe_secret_bytes_releases);
+	tcase_add_test(secrets, test_wipe_plain_containers);
 	suite_add_tcase(s, secrets);
 	TCase *exits = tcase_create("exit_status");
 	tcase_add_test(exits, test_exit_status_names);
