@@ -1,6 +1,6 @@
 // The `sodium` table (see lua_sodium.hpp).  Each function is a small Lua C function: fixed-size
-// keys live in stack arrays (wiped with common/secret's wipe_secret), variable-size output is written straight
-// into a luaL_Buffer, so no C++ object with a destructor is alive when Lua raises.
+// keys live in stack arrays (wiped with wipe_secret, common/secret.hpp), variable-size output is
+// written straight into a luaL_Buffer, so no C++ object with a destructor is alive when Lua raises.
 #include "lua/lua_sodium.hpp"
 
 #include "common/secret.hpp"

@@ -41,6 +41,13 @@ void add_counted_defer(sd_event *event, EventSource &owner, Probe &probe)
 	ck_assert_int_ge(sd_event_source_set_enabled(owner.get(), SD_EVENT_ON), 0);
 }
 
+sd_event *new_event()
+{
+	sd_event *event = nullptr;
+	ck_assert_int_ge(sd_event_new(&event), 0);
+	return event;
+}
+
 bool all_zero(const unsigned char *bytes, std::size_t size)
 {
 	return std::all_of(bytes, bytes + size, [](unsigned char c) { return c == 0; });
@@ -50,8 +57,7 @@ bool all_zero(const unsigned char *bytes, std::size_t size)
 
 START_TEST(test_event_source_freed_when_owner_goes)
 {
-	sd_event *event = nullptr;
-	ck_assert_int_ge(sd_event_new(&event), 0);
+	sd_event *event = new_event();
 	Probe probe;
 	{
 		EventSource source;
@@ -67,8 +73,7 @@ END_TEST
 
 START_TEST(test_event_source_move_hands_over)
 {
-	sd_event *event = nullptr;
-	ck_assert_int_ge(sd_event_new(&event), 0);
+	sd_event *event = new_event();
 	Probe probe;
 	EventSource first;
 	add_counted_defer(event, first, probe);
@@ -96,8 +101,7 @@ END_TEST
 
 START_TEST(test_event_source_out_and_assignment_replace)
 {
-	sd_event *event = nullptr;
-	ck_assert_int_ge(sd_event_new(&event), 0);
+	sd_event *event = new_event();
 	Probe old_probe, new_probe, third_probe;
 	EventSource source;
 	add_counted_defer(event, source, old_probe);
@@ -127,8 +131,7 @@ END_TEST
 /* A source released from its own callback: disabled at once, freed when the dispatch ends. */
 START_TEST(test_event_source_reset_inside_its_callback)
 {
-	sd_event *event = nullptr;
-	ck_assert_int_ge(sd_event_new(&event), 0);
+	sd_event *event = new_event();
 	struct Self {
 		EventSource source;
 		int fired = 0;
