@@ -34,7 +34,6 @@ std::optional<Sha256Digest> caching_sha2_stored_hash(std::string_view password) 
 {
 	Sha256Digest stage1, stage2;
 	const bool ok = sha256(as_bytes(password), {}, stage1) && sha256(stage1, {}, stage2);
-	OPENSSL_cleanse(stage1.data(), stage1.size());
 	if (!ok)
 		return std::nullopt;
 	return stage2;
@@ -47,7 +46,6 @@ std::optional<Sha256Digest> caching_sha2_scramble(std::string_view password, Byt
 	if (ok)
 		for (std::size_t i = 0; i < SHA256_LENGTH; ++i)
 			mask[i] ^= stage1[i];
-	OPENSSL_cleanse(stage1.data(), stage1.size());
 	if (!ok)
 		return std::nullopt;
 	return mask;
@@ -61,7 +59,6 @@ bool caching_sha2_auth_response(std::vector<std::uint8_t> &out, std::string_view
 	if (!scramble)
 		return false;
 	out.insert(out.end(), scramble->begin(), scramble->end());
-	OPENSSL_cleanse(scramble->data(), scramble->size());
 	return true;
 }
 
@@ -77,7 +74,6 @@ bool caching_sha2_verify(std::span<const std::uint8_t, SHA256_LENGTH> stored_has
 	for (std::size_t i = 0; i < SHA256_LENGTH; ++i)
 		mask[i] ^= response[i];
 	const bool hashed = sha256(mask, {}, candidate_stage2);
-	OPENSSL_cleanse(mask.data(), mask.size());
 	return hashed && CRYPTO_memcmp(candidate_stage2.data(), stored_hash.data(), SHA256_LENGTH) == 0;
 }
 
@@ -94,9 +90,9 @@ struct BioFree {
 };
 
 /* (password + NUL) XOR nonce, the nonce repeated as often as needed. */
-std::vector<std::uint8_t> xor_with_nonce(ByteSpan text, ByteSpan nonce)
+SecretBytes xor_with_nonce(ByteSpan text, ByteSpan nonce)
 {
-	std::vector<std::uint8_t> out(text.begin(), text.end());
+	SecretBytes out(text.begin(), text.end());
 	if (!nonce.empty())
 		for (std::size_t i = 0; i < out.size(); ++i)
 			out[i] ^= nonce[i % nonce.size()];
@@ -126,10 +122,10 @@ bool caching_sha2_rsa_encrypt_password(std::vector<std::uint8_t> &out, std::stri
 		problem = "caching_sha2_password: the server's public key is not an RSA key in PEM form";
 		return false;
 	}
-	std::vector<std::uint8_t> plain(password.begin(), password.end());
-	plain.push_back(0);
-	std::vector<std::uint8_t> masked = xor_with_nonce(plain, nonce);
-	OPENSSL_cleanse(plain.data(), plain.size());
+	SecretBytes plain(password.size() + 1, 0);
+	std::copy(password.begin(), password.end(), plain.begin());
+	const SecretBytes masked = xor_with_nonce(plain, nonce);
+	wipe(plain);
 
 	std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree> ctx(EVP_PKEY_CTX_new(key.get(), nullptr));
 	std::size_t length = 0;
@@ -142,7 +138,6 @@ bool caching_sha2_rsa_encrypt_password(std::vector<std::uint8_t> &out, std::stri
 		ok = EVP_PKEY_encrypt(ctx.get(), out.data() + start, &length, masked.data(), masked.size()) == 1;
 		out.resize(ok ? start + length : start);
 	}
-	OPENSSL_cleanse(masked.data(), masked.size());
 	if (!ok)
 		problem = "caching_sha2_password: RSA encryption failed (password too long for the server's key?)";
 	return ok;
@@ -159,15 +154,14 @@ std::optional<std::string> caching_sha2_rsa_decrypt_password(EVP_PKEY *private_k
 	    EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_OAEP_PADDING) != 1 ||
 	    EVP_PKEY_decrypt(ctx.get(), nullptr, &length, ciphertext.data(), ciphertext.size()) != 1)
 		return std::nullopt;
-	std::vector<std::uint8_t> masked(length);
+	SecretBytes masked(length);
 	const bool ok = EVP_PKEY_decrypt(ctx.get(), masked.data(), &length, ciphertext.data(), ciphertext.size()) == 1;
 	masked.resize(ok ? length : 0);
-	std::vector<std::uint8_t> plain = xor_with_nonce(masked, nonce);
-	OPENSSL_cleanse(masked.data(), masked.size());
+	const SecretBytes plain = xor_with_nonce(masked, nonce);
+	wipe(masked);
 	std::optional<std::string> password;
 	if (ok && !plain.empty() && plain.back() == 0)
 		password.emplace(plain.begin(), plain.end() - 1);
-	OPENSSL_cleanse(plain.data(), plain.size());
 	return password;
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "byte_reader.hpp"
+#include "secret.hpp"
 
 #include <array>
 #include <cstddef>
@@ -22,7 +23,7 @@ namespace myproxy {
 constexpr std::string_view CACHING_SHA2_PASSWORD = "caching_sha2_password";
 
 constexpr std::size_t SHA256_LENGTH = 32;
-using Sha256Digest = std::array<std::uint8_t, SHA256_LENGTH>;
+using Sha256Digest = SecretArray<SHA256_LENGTH>;
 
 /* The one-byte AuthMoreData messages of the exchange (MySQL's sha2_password.h). */
 constexpr std::uint8_t CACHING_SHA2_REQUEST_PUBLIC_KEY = 0x02;	 /* client -> server, plain byte */

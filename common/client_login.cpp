@@ -11,8 +11,8 @@
 #include "mysql_capabilities.hpp"
 #include "mysql_packet.hpp"
 #include "ok_packet.hpp"
+#include "secret.hpp"
 
-#include <openssl/crypto.h>
 
 namespace myproxy {
 
@@ -36,12 +36,6 @@ static std::string printable_plugin_name(std::string_view name)
 	return out;
 }
 
-static void wipe(std::vector<std::uint8_t> &secret) noexcept
-{
-	if (!secret.empty())
-		OPENSSL_cleanse(secret.data(), secret.size());
-}
-
 ClientLogin::ClientLogin(const ClientLoginParams &params)
 	: user(params.user), password(params.password), password_sha1(params.password_sha1),
 	  database(params.database), wanted_capabilities(params.capabilities),
@@ -56,11 +50,8 @@ ClientLogin::ClientLogin(const ClientLoginParams &params)
 
 ClientLogin::~ClientLogin() noexcept
 {
-	if (!password.empty())
-		OPENSSL_cleanse(password.data(), password.size());
+	wipe(password);
 	wipe(greeting_nonce);
-	if (password_sha1)
-		OPENSSL_cleanse(password_sha1->data(), password_sha1->size());
 }
 
 ClientLoginStatus ClientLogin::fail(ClientLoginFailure::Kind kind, std::string message, std::size_t offset)
@@ -97,7 +88,6 @@ bool ClientLogin::append_auth_response(std::vector<std::uint8_t> &out, ByteSpan 
 			auto scramble = native_password_scramble_from_sha1(*password_sha1, plugin_nonce);
 			if (scramble) {
 				out.insert(out.end(), scramble->begin(), scramble->end());
-				OPENSSL_cleanse(scramble->data(), scramble->size());
 				return true;
 			}
 		} else if (native_password_auth_response(out, password, plugin_nonce)) {

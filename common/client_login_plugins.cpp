@@ -5,8 +5,8 @@
 
 #include "caching_sha2_password.hpp"
 #include "ed25519_password.hpp"
+#include "secret.hpp"
 
-#include <openssl/crypto.h>
 
 namespace myproxy {
 
@@ -47,7 +47,7 @@ bool ClientLogin::append_ed25519(std::vector<std::uint8_t> &out, ByteSpan ed2551
 		return false;
 	}
 	out.insert(out.end(), signature->begin(), signature->end());
-	OPENSSL_cleanse(signature->data(), signature->size());
+	wipe_secret(*signature);
 	return true;
 }
 

@@ -1,6 +1,7 @@
 // client_ed25519; see ed25519_password.hpp.  The hash of the password is the secret key: it and every
 // value derived from it but the public key and the signature are wiped before returning.
 #include "ed25519_password.hpp"
+#include "secret.hpp"
 
 #include <sodium.h>
 
@@ -14,7 +15,7 @@ namespace {
 struct DerivedKey {
 	unsigned char az[crypto_hash_sha512_BYTES];
 
-	~DerivedKey() { sodium_memzero(az, sizeof(az)); }
+	~DerivedKey() { wipe_secret(az, sizeof(az)); }
 };
 
 bool derive(std::string_view password, DerivedKey &key) noexcept
@@ -75,11 +76,11 @@ std::optional<std::array<std::uint8_t, ED25519_SIGNATURE_LENGTH>> ed25519_passwo
 		/* S = k*a + r (mod L); the scalar functions reduce their 32-byte inputs. */
 		crypto_core_ed25519_scalar_mul(ka, k, key.az);
 		crypto_core_ed25519_scalar_add(signature.data() + 32, ka, r);
-		sodium_memzero(ka, sizeof(ka));
+		wipe_secret(ka, sizeof(ka));
 	}
-	sodium_memzero(r, sizeof(r));
-	sodium_memzero(hash, sizeof(hash));
-	sodium_memzero(&state, sizeof(state));
+	wipe_secret(r, sizeof(r));
+	wipe_secret(hash, sizeof(hash));
+	wipe_secret(&state, sizeof(state));
 	if (!ok)
 		return std::nullopt;
 	return signature;

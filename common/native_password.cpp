@@ -44,7 +44,6 @@ std::optional<Sha1Digest> native_password_stored_hash(std::string_view password)
 {
 	Sha1Digest stage1, stage2;
 	const bool ok = sha1(as_bytes(password), stage1) && sha1(stage1, stage2);
-	OPENSSL_cleanse(stage1.data(), stage1.size());
 	if (!ok)
 		return std::nullopt;
 	return stage2;
@@ -68,9 +67,7 @@ std::optional<Sha1Digest> native_password_scramble(std::string_view password, By
 	Sha1Digest stage1;
 	if (!sha1(as_bytes(password), stage1))
 		return std::nullopt;
-	auto scramble = native_password_scramble_from_sha1(stage1, nonce);
-	OPENSSL_cleanse(stage1.data(), stage1.size());
-	return scramble;
+	return native_password_scramble_from_sha1(stage1, nonce);
 }
 
 bool native_password_auth_response(std::vector<std::uint8_t> &out, std::string_view password, ByteSpan nonce)
@@ -97,10 +94,8 @@ std::optional<Sha1Digest> native_password_verify(std::span<const std::uint8_t, S
 	for (std::size_t i = 0; i < SHA1_LENGTH; ++i)
 		candidate[i] ^= client_response[i];
 	if (!sha1(candidate, candidate_hash) ||
-	    CRYPTO_memcmp(candidate_hash.data(), stored_hash.data(), SHA1_LENGTH) != 0) {
-		OPENSSL_cleanse(candidate.data(), candidate.size());
+	    CRYPTO_memcmp(candidate_hash.data(), stored_hash.data(), SHA1_LENGTH) != 0)
 		return std::nullopt;
-	}
 	return candidate;
 }
 
@@ -164,7 +159,7 @@ std::optional<std::array<std::uint8_t, NATIVE_PASSWORD_NONCE_LENGTH>> generate_s
 		} while (candidate == 0 || candidate == '$');
 		byte = candidate;
 	}
-	sodium_memzero(pool.data(), pool.size());
+	wipe_secret(pool);
 	return nonce;
 }
 

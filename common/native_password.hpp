@@ -4,6 +4,7 @@
 #pragma once
 
 #include "byte_reader.hpp"
+#include "secret.hpp"
 
 #include <array>
 #include <cstddef>
@@ -18,7 +19,7 @@ namespace myproxy {
 
 constexpr std::size_t SHA1_LENGTH = 20;
 constexpr std::size_t NATIVE_PASSWORD_NONCE_LENGTH = 20;
-using Sha1Digest = std::array<std::uint8_t, SHA1_LENGTH>;
+using Sha1Digest = SecretArray<SHA1_LENGTH>;
 
 /* SHA1(password): the "stage 1" hash, which is all a client needs to log in (DESIGN: password_sha1). */
 std::optional<Sha1Digest> native_password_sha1(std::string_view password) noexcept;

@@ -18,4 +18,18 @@ void wipe(SecretBytes &secret) noexcept
 	SecretBytes().swap(secret);
 }
 
+void wipe(std::vector<std::uint8_t> &secret) noexcept
+{
+	wipe_secret(secret.data(), secret.size());
+	std::vector<std::uint8_t>().swap(secret);
+}
+
+void wipe(std::string &secret) noexcept
+{
+	/* The whole buffer: a short string lives inside the object, a long one may have been longer. */
+	wipe_secret(secret.data(), secret.capacity());
+	secret.clear();
+	secret.shrink_to_fit();
+}
+
 } // namespace myproxy

@@ -11,6 +11,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace myproxy {
@@ -92,13 +93,21 @@ public:
 	}
 };
 
-/* Wipes @secret and leaves it empty with no buffer: for a secret whose owner lives on. */
+/* wipe(): zeroes the secret and leaves it empty with no buffer, for a secret whose owner lives on.
+ * One behaviour for every container that may hold one. */
 void wipe(SecretBytes &secret) noexcept;
+void wipe(std::vector<std::uint8_t> &secret) noexcept;
+void wipe(std::string &secret) noexcept;
 
-/* For secrets in buffers that are not of the types above (an OpenSSL or Lua-owned buffer). */
-inline void wipe(std::span<std::uint8_t> secret) noexcept
+/* For secrets in buffers of a fixed size that are not of the types above (a C array, a buffer
+ * another library owns): zeroes them in place. */
+inline void wipe_secret(std::span<std::uint8_t> secret) noexcept
 {
 	wipe_secret(secret.data(), secret.size());
 }
 
 } // namespace myproxy
+
+/* A SecretArray has the size of the array it is (std::tuple_size_v<...> works on it). */
+template<std::size_t N>
+struct std::tuple_size<myproxy::SecretArray<N>> : std::integral_constant<std::size_t, N> {};

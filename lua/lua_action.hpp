@@ -5,6 +5,7 @@
 // functions only.
 #pragma once
 
+#include "common/secret.hpp"
 #include "common/socket_address.hpp"
 
 #include <array>
@@ -35,7 +36,7 @@ struct ConnectAction {
 	/* Cleartext.  Used only when password_sha1 is not set (the rule of ClientLoginParams). */
 	std::optional<std::string> password;
 	/* SHA1(password): enough for mysql_native_password. */
-	std::optional<std::array<std::uint8_t, 20>> password_sha1;
+	std::optional<SecretArray<20>> password_sha1;
 	/* Empty: no default schema. */
 	std::string database;
 	/* In the order the script's table iterated them (unspecified); keys are unique. */

@@ -8,7 +8,6 @@
 
 #include <lua.hpp>
 
-#include <openssl/crypto.h>
 
 #include <algorithm>
 #include <cstring>
@@ -101,7 +100,6 @@ int verify_native_password(lua_State *L)
 		return no_match(L);
 	proof.verified = true;
 	lua_pushlstring(L, reinterpret_cast<const char *>(sha1->data()), sha1->size());
-	OPENSSL_cleanse(sha1->data(), sha1->size());
 	lua_pushvalue(L, -1);
 	lua_setfield(L, 1, "password_sha1");
 	return 1;

@@ -1,7 +1,9 @@
 // The `sodium` table (see lua_sodium.hpp).  Each function is a small Lua C function: fixed-size
-// keys live in stack arrays (wiped with sodium_memzero), variable-size output is written straight
-// into a luaL_Buffer, so no C++ object with a destructor is alive when Lua raises.
+// keys live in stack arrays (wiped with wipe_secret, common/secret.hpp), variable-size output is
+// written straight into a luaL_Buffer, so no C++ object with a destructor is alive when Lua raises.
 #include "lua/lua_sodium.hpp"
+
+#include "common/secret.hpp"
 
 #include <lua.hpp>
 #include <sodium.h>
@@ -84,14 +86,14 @@ int push_key_pair(lua_State *L, const unsigned char *pk, std::size_t pk_size, un
 		  std::size_t sk_size)
 {
 	if (!lua_checkstack(L, 2)) {
-		sodium_memzero(sk, sk_size);
+		wipe_secret(sk, sk_size);
 		return luaL_error(L, "stack overflow");
 	}
 	push_bytes(L, pk, pk_size);
 	/* Should this raise (Lua heap full), the stack copy stays unwiped; the Lua string that
 	 * holds the key cannot be wiped anyway. */
 	lua_pushlstring(L, reinterpret_cast<const char *>(sk), sk_size);
-	sodium_memzero(sk, sk_size);
+	wipe_secret(sk, sk_size);
 	return 2;
 }
 

@@ -4,8 +4,8 @@
 
 #include "common/byte_reader.hpp"
 #include "common/mysql_capabilities.hpp"
+#include "common/secret.hpp"
 
-#include <openssl/crypto.h>
 
 #include <cstdint>
 #include <string>
@@ -30,20 +30,6 @@ inline constexpr std::uint32_t offered_capabilities =
 inline constexpr std::uint32_t format_capabilities = CLIENT_PROTOCOL_41 | CLIENT_LONG_FLAG | CLIENT_TRANSACTIONS |
 						     CLIENT_MULTI_RESULTS | CLIENT_PS_MULTI_RESULTS |
 						     CLIENT_SESSION_TRACK | CLIENT_DEPRECATE_EOF;
-
-inline void wipe(std::string &secret) noexcept
-{
-	if (!secret.empty())
-		OPENSSL_cleanse(secret.data(), secret.size());
-	secret.clear();
-}
-
-inline void wipe(std::vector<std::uint8_t> &secret) noexcept
-{
-	if (!secret.empty())
-		OPENSSL_cleanse(secret.data(), secret.size());
-	secret.clear();
-}
 
 /* Gives the capacity back too: an idle connection keeps no login buffers. */
 inline void release(std::vector<std::uint8_t> &buffer) noexcept

@@ -11,6 +11,7 @@
 #include <new>
 #include <set>
 #include <string>
+#include <vector>
 
 using namespace myproxy;
 
@@ -40,6 +41,13 @@ void add_counted_defer(sd_event *event, EventSource &owner, Probe &probe)
 	ck_assert_int_ge(sd_event_source_set_enabled(owner.get(), SD_EVENT_ON), 0);
 }
 
+sd_event *new_event()
+{
+	sd_event *event = nullptr;
+	ck_assert_int_ge(sd_event_new(&event), 0);
+	return event;
+}
+
 bool all_zero(const unsigned char *bytes, std::size_t size)
 {
 	return std::all_of(bytes, bytes + size, [](unsigned char c) { return c == 0; });
@@ -49,8 +57,7 @@ bool all_zero(const unsigned char *bytes, std::size_t size)
 
 START_TEST(test_event_source_freed_when_owner_goes)
 {
-	sd_event *event = nullptr;
-	ck_assert_int_ge(sd_event_new(&event), 0);
+	sd_event *event = new_event();
 	Probe probe;
 	{
 		EventSource source;
@@ -66,8 +73,7 @@ END_TEST
 
 START_TEST(test_event_source_move_hands_over)
 {
-	sd_event *event = nullptr;
-	ck_assert_int_ge(sd_event_new(&event), 0);
+	sd_event *event = new_event();
 	Probe probe;
 	EventSource first;
 	add_counted_defer(event, first, probe);
@@ -95,8 +101,7 @@ END_TEST
 
 START_TEST(test_event_source_out_and_assignment_replace)
 {
-	sd_event *event = nullptr;
-	ck_assert_int_ge(sd_event_new(&event), 0);
+	sd_event *event = new_event();
 	Probe old_probe, new_probe, third_probe;
 	EventSource source;
 	add_counted_defer(event, source, old_probe);
@@ -126,8 +131,7 @@ END_TEST
 /* A source released from its own callback: disabled at once, freed when the dispatch ends. */
 START_TEST(test_event_source_reset_inside_its_callback)
 {
-	sd_event *event = nullptr;
-	ck_assert_int_ge(sd_event_new(&event), 0);
+	sd_event *event = new_event();
 	struct Self {
 		EventSource source;
 		int fired = 0;
@@ -218,8 +222,26 @@ START_TEST(test_wipe_secret_bytes_releases)
 	ck_assert_uint_eq(bytes.capacity(), 0);
 
 	std::uint8_t raw[8] = {1, 2, 3, 4, 5, 6, 7, 8};
-	wipe(std::span<std::uint8_t>(raw));
+	wipe_secret(std::span<std::uint8_t>(raw));
 	ck_assert(all_zero(raw, sizeof(raw)));
+}
+END_TEST
+
+/* wipe() has one behaviour for every container: zeroed, then empty with no buffer. */
+START_TEST(test_wipe_plain_containers)
+{
+	std::vector<std::uint8_t> bytes(40, 0x33);
+	wipe(bytes);
+	ck_assert(bytes.empty());
+	ck_assert_uint_eq(bytes.capacity(), 0);
+
+	alignas(std::string) unsigned char storage[sizeof(std::string)];
+	auto *text = new (storage) std::string("secret!");
+	wipe(*text);
+	ck_assert(text->empty());
+	text->~basic_string();
+	const std::string_view left(reinterpret_cast<const char *>(storage), sizeof(storage));
+	ck_assert(left.find("secret") == std::string_view::npos);
 }
 END_TEST
 
@@ -270,6 +292,7 @@ static Suite *ownership_suite()
 	tcase_add_test(secrets, test_secret_string_clear_wipes_whole_buffer);
 	tcase_add_test(secrets, test_secret_string_move_leaves_source_empty);
 	tcase_add_test(secrets, test_wipe_secret_bytes_releases);
+	tcase_add_test(secrets, test_wipe_plain_containers);
 	suite_add_tcase(s, secrets);
 	TCase *exits = tcase_create("exit_status");
 	tcase_add_test(exits, test_exit_status_names);
