@@ -3,6 +3,7 @@
 // user, and starts the master, which forks the workers into run_worker().  Owns the exit codes of
 // startup.  Built twice: `myproxy`, and for `make check` only `tests/myproxy-test` with
 // MYPROXY_TEST_HOOKS, which adds the test hooks (tests/integration/test_hooks.cpp).
+#include "common/coverage_flush.hpp"
 #include "common/exit_status.hpp"
 #include "common/fd_limit.hpp"
 #include "common/log.hpp"
@@ -139,7 +140,10 @@ int main(int argc, char **argv)
 	/* The workers inherit the loaded configuration (and its Lua state) through fork(). */
 	return run_master(config.listeners, static_cast<unsigned>(config.worker_processes),
 			  [&config, &sandbox](UniqueFd channel, unsigned index) {
-				  return run_worker(config, std::move(channel), index, sandbox);
+				  const int status = run_worker(config, std::move(channel), index, sandbox);
+				  if (!sandbox.seccomp)
+					  flush_coverage_counters();
+				  return status;
 			  },
 			  master_options);
 }

@@ -1,7 +1,7 @@
 #!/bin/sh
 # The fuzz stage of CI (scripts/test.sh runs it; it also runs alone): builds every libFuzzer target
 # of tests/fuzz/ with clang in FUZZ_BUILD_DIR (default build-fuzz/), runs each for FUZZ_SECONDS
-# (default 40) from a copy of its seed corpus, FUZZ_JOBS (default 2) at a time, and fails on any
+# (default 30) from a copy of its seed corpus, FUZZ_JOBS (default 2) at a time, and fails on any
 # finding.  A crash, leak, timeout or broken invariant leaves its input in
 # FUZZ_BUILD_DIR/findings/<target>/: add it to tests/fuzz/corpus/<target>/ as a regression seed (see
 # tests/fuzz/README.md).  Ends with one line per target ("fuzz_<name>: PASS|FAIL ...") and
@@ -10,7 +10,7 @@ set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${FUZZ_BUILD_DIR:-$top/build-fuzz}
-seconds=${FUZZ_SECONDS:-40}
+seconds=${FUZZ_SECONDS:-30}
 jobs=${FUZZ_JOBS:-2}
 cxx=${FUZZ_CXX:-clang++}
 

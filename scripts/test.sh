@@ -7,7 +7,7 @@
 #   2. PROD_BUILD_DIR (default build-prod/): the production build (warnings as errors, no
 #      sanitizers), every worker under its seccomp allow-list and, as root, privilege drop.
 #   3. FUZZ_BUILD_DIR (default build-fuzz/): scripts/fuzz.sh, every libFuzzer target built with
-#      clang and run for FUZZ_SECONDS (default 40) each, two at a time; any finding fails.
+#      clang and run for FUZZ_SECONDS (default 30) each, two at a time; any finding fails.
 # Then the abuse battery's quick mode (scripts/battery.sh) against the production build.
 # It prints every Check summary line of both runs, the fuzz stage's lines, the battery's lines and
 # one total.  Extra arguments go to both configure runs.  The source tree stays clean.

@@ -80,7 +80,16 @@ std::string config_lua()
 	       "local badauth = mysql_cluster(nodes, {monitoring = true, user = 'monitor', password = 'wrong',\n"
 	       "  check_interval = " + interval + "})\n" +
 	       listen("plain.sock", "plain, hr") + listen("monitored.sock", "monitored, hr") +
-	       listen("ro.sock", "monitored, hr, {read_only = true}") + listen("badauth.sock", "badauth, hr") + noacct;
+	       listen("ro.sock", "monitored, hr, {read_only = true}") + listen("badauth.sock", "badauth, hr") + noacct +
+	       // User nodeN goes straight to node N, no cluster.
+	       "mysql_listen(" + lua_quote(proxy->path("direct.sock")) + ", {\n"
+	       "  on_handshake_response = function(client, hr)\n"
+	       "    local n = tonumber(hr.user:match('^node(%d)$')) or 0\n"
+	       "    hr.user = 'app'\n"
+	       "    hr.password = 'app-pw'\n"
+	       "    return client:connect(nodes[n + 1], hr)\n"
+	       "  end,\n"
+	       "})\n";
 }
 
 Endpoint listener(const char *name)
@@ -254,6 +263,24 @@ START_TEST(test_change_user_stays_on_node)
 			     c.error().c_str());
 		PROXY_ASSERT_STR(c.text("SELECT @@port"), port);
 	}
+}
+END_TEST
+
+// COM_CHANGE_USER whose script names another server than the connection's is refused with 1045
+// (documented: a change of server is not supported) and logged; one to the same server goes on.
+START_TEST(test_change_user_to_another_server_refused)
+{
+	MysqlClient c;
+	PROXY_ASSERT(c.connect(listener("direct.sock"), "node0", "x"), "login: %s", c.error().c_str());
+	PROXY_ASSERT_STR(c.text("SELECT @@port"), std::to_string(shared_mariadb(0).port()));
+	PROXY_CHECK(mysql_change_user(c.get(), "node1", "x", nullptr) != 0);
+	PROXY_ASSERT(c.error_code() == 1045, "expected ERR 1045, got %s", c.error().c_str());
+	PROXY_ASSERT(contains(c.error(), "COM_CHANGE_USER to another server is not supported"), "%s", c.error().c_str());
+	PROXY_ASSERT(contains(proxy->log(), "COM_CHANGE_USER to another backend refused"), "the refusal is not logged");
+	MysqlClient d;
+	PROXY_ASSERT(d.connect(listener("direct.sock"), "node0", "x"), "login: %s", d.error().c_str());
+	PROXY_ASSERT(mysql_change_user(d.get(), "node0", "x", nullptr) == 0, "change_user: %s", d.error().c_str());
+	PROXY_ASSERT_STR(d.text("SELECT @@port"), std::to_string(shared_mariadb(0).port()));
 }
 END_TEST
 
@@ -448,6 +475,7 @@ static Suite *cluster_suite()
 	tcase_add_test(tc, test_same_account_same_node);
 	tcase_add_test(tc, test_no_account_hashes_empty);
 	tcase_add_test(tc, test_change_user_stays_on_node);
+	tcase_add_test(tc, test_change_user_to_another_server_refused);
 	tcase_add_test(tc, test_auth_failed_cluster_still_serves);
 	tcase_add_test(tc, test_stopped_node_moves_its_accounts);
 	tcase_add_test(tc, test_read_only_node);

@@ -17,6 +17,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+// Last: <check.h> (through it) must follow the standard headers.
+#include "tests/check_main.hpp"
 
 using namespace myproxy::test;
 
@@ -391,6 +393,27 @@ START_TEST(test_garbage_handshake)
 }
 END_TEST
 
+// A client without CLIENT_PLUGIN_AUTH (a pre-4.1-plugin client) cannot be asked for another
+// authentication method: documented as ERR 1251 (08004), and logged.
+START_TEST(test_client_without_plugin_auth)
+{
+	auto raw = greeted();
+	// HandshakeResponse41: CLIENT_LONG_PASSWORD | CLIENT_PROTOCOL_41 | CLIENT_SECURE_CONNECTION,
+	// max packet 16 MiB, utf8mb4, 23 zeros, "alice", an empty auth response; no plugin name.
+	std::string payload("\x01\x82\x00\x00", 4);
+	payload += std::string("\x00\x00\x00\x01", 4) + '\x2d' + std::string(23, '\0') + "alice" + '\0' + '\0';
+	PROXY_CHECK(raw->send_bytes(header(payload.size(), 1) + payload));
+	const auto packet = raw->read_packet(std::chrono::seconds(10 * timeout_multiplier()));
+	PROXY_ASSERT(packet.has_value(), "no answer");
+	const auto err = parse_raw_error(packet->payload);
+	PROXY_ASSERT(err.has_value(), "not an ERR packet");
+	PROXY_ASSERT(err->code == 1251, "ERR %u '%s', expected 1251", err->code, err->message.c_str());
+	PROXY_ASSERT_STR(err->sqlstate, "08004");
+	PROXY_ASSERT(raw->wait_closed(std::chrono::seconds(5 * timeout_multiplier())), "not closed after the ERR");
+	PROXY_ASSERT(contains(proxy->log(), "no CLIENT_PLUGIN_AUTH"), "the refusal is not logged");
+}
+END_TEST
+
 START_TEST(test_truncated_handshake)
 {
 	MysqlClient healthy;
@@ -502,6 +525,7 @@ static Suite *login_suite()
 	tc = server_tcase("hostile_clients", 60);
 	tcase_add_test(tc, test_garbage_handshake);
 	tcase_add_test(tc, test_truncated_handshake);
+	tcase_add_test(tc, test_client_without_plugin_auth);
 	tcase_add_test(tc, test_pending_logins_capped);
 	suite_add_tcase(s, tc);
 

@@ -6,6 +6,8 @@
 // the login over TLS, a node without CLIENT_SSL dead, cleartext before the handshake dead; without a
 // user, the greeting alone (alive), and an ERR, a cut or a malformed greeting instead (dead).
 #include "common/command_packet.hpp"
+#include "common/err_packet.hpp"
+#include "common/mysql_capabilities.hpp"
 #include "common/handshake_response41.hpp"
 #include "common/mysql_packet.hpp"
 #include "common/node_check.hpp"
@@ -170,6 +172,34 @@ START_TEST(test_auth_failed)
 	seq = 2;
 	append_packet(stream, packet_test::from_hex(ERR_ACCESS_DENIED), seq);
 	assert_outcome(run(stream), NodeState::auth_failed, "login refused: 1045 Access denied");
+}
+END_TEST
+
+/* The other refusals that mean "the monitoring credentials are wrong" (node_check.cpp's list): a
+   database the monitoring user may not use, an authentication plugin it cannot do, an account that
+   needs a password it was not given.  Each is auth_failed, with its code in the detail. */
+START_TEST(test_auth_failed_codes)
+{
+	const struct {
+		std::uint16_t code;
+		const char *sql_state;
+		const char *message;
+	} refusals[] = {
+		{1044, "42000", "Access denied for user 'monitor'@'%' to database 'mysql'"},
+		{1251, "08004", "Client does not support authentication protocol requested by server"},
+		{1698, "28000", "Access denied for user 'monitor'@'localhost'"},
+	};
+	for (const auto &refusal : refusals) {
+		Bytes stream;
+		std::uint8_t seq = 0;
+		append_packet(stream, packet_test::from_hex(GREETING), seq);
+		Bytes err;
+		build_err_packet(err, ErrPacket{refusal.code, refusal.sql_state, refusal.message}, CLIENT_PROTOCOL_41);
+		seq = 2;
+		append_packet(stream, err, seq);
+		const std::string detail = "login refused: " + std::to_string(refusal.code) + " " + refusal.message;
+		assert_outcome(run(stream), NodeState::auth_failed, detail.c_str());
+	}
 }
 END_TEST
 
@@ -382,6 +412,7 @@ static Suite *node_check_suite()
 	tcase_add_test(tc, test_read_only);
 	tcase_add_test(tc, test_byte_by_byte);
 	tcase_add_test(tc, test_auth_failed);
+	tcase_add_test(tc, test_auth_failed_codes);
 	tcase_add_test(tc, test_too_many_connections_is_dead);
 	tcase_add_test(tc, test_after_done);
 	tcase_add_test(tc, test_greeting_only);

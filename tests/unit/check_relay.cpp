@@ -62,6 +62,8 @@ struct Endpoint {
 	std::size_t sent = 0;
 	std::vector<std::uint8_t> received;
 	bool reading = true;
+	/* Bytes read per pump() at most: a small value makes a slow consumer. */
+	std::size_t read_chunk = 65536;
 
 	void pump()
 	{
@@ -71,12 +73,13 @@ struct Endpoint {
 				break;
 			sent += std::size_t(n);
 		}
-		while (reading) {
+		for (std::size_t got = 0; reading && got < read_chunk;) {
 			std::uint8_t buffer[65536];
-			const ssize_t n = ::recv(fd, buffer, sizeof(buffer), MSG_DONTWAIT);
+			const ssize_t n = ::recv(fd, buffer, std::min(sizeof(buffer), read_chunk - got), MSG_DONTWAIT);
 			if (n <= 0)
 				break;
 			received.insert(received.end(), buffer, buffer + n);
+			got += std::size_t(n);
 		}
 	}
 	void send(const std::vector<std::uint8_t> &bytes) { to_send.insert(to_send.end(), bytes.begin(), bytes.end()); }
@@ -202,6 +205,58 @@ START_TEST(test_back_pressure)
 	ck_assert(h.relay.wanted_backend_events() & EPOLLOUT);
 	ck_assert_uint_lt(h.client_app.sent, up.size());
 	h.backend_app.reading = true;
+	e = h.run([&] { return h.backend_app.received.size() == up.size(); });
+	ck_assert(e.kind == RelayEvent::Kind::none);
+	ck_assert(h.backend_app.received == up);
+}
+END_TEST
+
+/* A slow consumer and many pipelined commands of a size that does not divide the buffer: the
+   buffer's end is reached while its start still holds unsent bytes, so it compacts, and packets
+   straddle its end (the tracker must find each command start across the compaction).  Every byte
+   arrives in order and every command is counted. */
+START_TEST(test_compaction_slow_consumer)
+{
+	Harness h;
+	h.backend_app.read_chunk = 700;
+	std::vector<std::uint8_t> up;
+	constexpr std::size_t commands = 400;
+	for (std::size_t i = 0; i < commands; ++i) {
+		std::string text = "SELECT '" + std::string(760 + i % 13, char('a' + i % 26)) + "'";
+		const auto query = command(COM_QUERY, text);
+		up.insert(up.end(), query.begin(), query.end());
+	}
+	ck_assert_uint_gt(up.size(), 8 * RelayBufferPool::buffer_size);
+	h.client_app.send(up);
+	const RelayEvent e = h.run([&] { return h.backend_app.received.size() == up.size(); });
+	ck_assert(e.kind == RelayEvent::Kind::none);
+	ck_assert(h.backend_app.received == up);
+	ck_assert_uint_eq(h.relay.counters().commands, commands);
+}
+END_TEST
+
+/* The same, with a held command (COM_INIT_DB, reported whole) straddling the buffer's end: the
+   relay compacts to make the whole packet fit, reports it, and relays what follows. */
+START_TEST(test_compaction_held_packet_straddles_end)
+{
+	Harness h;
+	h.relay.intercept_command(COM_INIT_DB);
+	h.backend_app.read_chunk = 500;
+	std::vector<std::uint8_t> up;
+	const std::size_t filler_size = RelayBufferPool::buffer_size - 300;
+	std::vector<std::uint8_t> filler_payload(filler_size - PACKET_HEADER_SIZE, 'f');
+	filler_payload[0] = COM_QUERY;
+	const auto filler = packet(0, filler_payload);
+	up.insert(up.end(), filler.begin(), filler.end());
+	const auto init_db = command(COM_INIT_DB, std::string(1000, 'd'));
+	up.insert(up.end(), init_db.begin(), init_db.end());
+	h.client_app.send(up);
+	RelayEvent e = h.run([&] { return false; });
+	ck_assert_msg(e.kind == RelayEvent::Kind::command, "event kind %d", int(e.kind));
+	ck_assert(std::vector<std::uint8_t>(e.packet.begin(), e.packet.end()) == init_db);
+	ck_assert(h.backend_app.received.size() <= filler.size());
+	h.relay.forward_packet(RelaySide::client);
+	ck_assert(h.relay.resume().kind == RelayEvent::Kind::none);
 	e = h.run([&] { return h.backend_app.received.size() == up.size(); });
 	ck_assert(e.kind == RelayEvent::Kind::none);
 	ck_assert(h.backend_app.received == up);
@@ -515,6 +570,8 @@ static Suite *relay_suite()
 	tcase_add_test(tc, test_round_trip);
 	tcase_add_test(tc, test_large_payloads_both_ways);
 	tcase_add_test(tc, test_back_pressure);
+	tcase_add_test(tc, test_compaction_slow_consumer);
+	tcase_add_test(tc, test_compaction_held_packet_straddles_end);
 	tcase_add_test(tc, test_quit);
 	tcase_add_test(tc, test_client_close);
 	tcase_add_test(tc, test_intercept_answer_and_replace);
