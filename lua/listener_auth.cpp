@@ -14,8 +14,8 @@ namespace myproxy {
 
 namespace {
 
-constexpr std::string_view plugin_names[] = {"mysql_clear_password", "mysql_native_password",
-					     "caching_sha2_password"};
+/* The plugins auth_plugins may name (ClientAuthPlugin, common/server_login.hpp). */
+constexpr std::size_t plugin_count = 3;
 
 /* 2048 bits, as MySQL generates for caching_sha2_password. */
 constexpr int generated_key_bits = 2048;
@@ -51,7 +51,7 @@ void read_plugins(lua_State *L, int arg, ListenerAuthOptions &options)
 		luaL_argerror(L, arg, lua_pushfstring(L, "option auth_plugins must be a string or an array of "
 							 "strings, got %s", luaL_typename(L, -1)));
 	const lua_Integer count = lua_Integer(lua_rawlen(L, -1));
-	if (count == 0 || count > lua_Integer(std::size(plugin_names)))
+	if (count == 0 || count > lua_Integer(plugin_count))
 		luaL_argerror(L, arg, "option auth_plugins must name between 1 and 3 distinct plugins");
 	std::size_t keys = 0;
 	lua_pushnil(L);
@@ -89,19 +89,6 @@ bool read_key_file(const std::string &path, std::string &text, std::string &prob
 }
 
 } // namespace
-
-std::string_view client_auth_plugin_name(ClientAuthPlugin plugin) noexcept
-{
-	return plugin_names[std::size_t(plugin)];
-}
-
-std::optional<ClientAuthPlugin> parse_client_auth_plugin(std::string_view name) noexcept
-{
-	for (std::size_t i = 0; i < std::size(plugin_names); ++i)
-		if (plugin_names[i] == name)
-			return ClientAuthPlugin(i);
-	return std::nullopt;
-}
 
 bool ListenerAuth::offers(ClientAuthPlugin plugin) const noexcept
 {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "common/rsa_key.hpp"
+#include "common/server_login.hpp"
 
 #include <cstdint>
 #include <optional>
@@ -17,14 +18,7 @@ struct lua_State;
 
 namespace myproxy {
 
-enum class ClientAuthPlugin : std::uint8_t {
-	clear_password,		/* mysql_clear_password: the script gets handshake_response.password */
-	native_password,	/* mysql_native_password: handshake_response:verify_native_password() */
-	caching_sha2_password,	/* fast path: handshake_response:verify_caching_sha2_password(); else the password */
-};
-
-std::string_view client_auth_plugin_name(ClientAuthPlugin plugin) noexcept;
-std::optional<ClientAuthPlugin> parse_client_auth_plugin(std::string_view name) noexcept;
+/* ClientAuthPlugin and its names: common/server_login.hpp. */
 
 struct ListenerAuth {
 	/* Never empty, no duplicates; by default just mysql_clear_password. */

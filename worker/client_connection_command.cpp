@@ -4,7 +4,7 @@
 // final reply reaches the client with the sequence id it expects.
 #include "client_connection.hpp"
 
-#include "worker/change_user_packet.hpp"
+#include "common/change_user_packet.hpp"
 #include "worker/connection_util.hpp"
 #include "worker/worker_loop.hpp"
 
