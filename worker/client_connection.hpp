@@ -119,8 +119,7 @@ private:
 		change_user_script,	/* on_handshake_response runs again */
 		backend_reset,		/* COM_RESET_CONNECTION sent */
 		backend_init_db,	/* COM_INIT_DB sent after the reset */
-		backend_change_user,	/* COM_CHANGE_USER sent with the script's credentials */
-		backend_change_user_switched, /* ... and the backend switched its auth plugin */
+		backend_change_user,	/* COM_CHANGE_USER sent with the script's credentials (change_login) */
 	};
 
 	enum class CallbackKind : std::uint8_t {
@@ -225,21 +224,21 @@ private:
 	/* SHA1(SHA1(password)) of the backend login: a COM_CHANGE_USER to the same user with other
 	 * credentials must be checked by the backend, not turned into a reset. */
 	std::optional<Sha1Digest> backend_fingerprint;
-	std::uint32_t backend_capabilities = 0;
-	/* The backend greeting's nonce: COM_CHANGE_USER answers it. */
-	std::array<std::uint8_t, 20> backend_nonce{};
-	bool backend_greeting_seen = false;
+	/* What the backend login (or the last change of user) learned: COM_CHANGE_USER starts from it. */
+	ClientLoginSuccess backend_session;
 
 	std::unique_ptr<Relay> relay;
 	Intercept intercept = Intercept::none;
 	/* For the backend exchanges of COM_CHANGE_USER. */
 	std::string pending_database;
 	std::string pending_user;
-	/* SHA1(password) of the script's credentials, or nothing for an empty password. */
-	std::optional<Sha1Digest> pending_password_sha1;
 	std::optional<Sha1Digest> pending_fingerprint;
+	/* The backend's side of COM_CHANGE_USER, with every plugin a login speaks. */
+	std::unique_ptr<ClientLogin> change_login;
 	static std::optional<Sha1Digest> credentials_fingerprint(const ConnectAction &action) noexcept;
-	bool append_native_auth(std::vector<std::uint8_t> &out, ByteSpan nonce) const;
+	/* The backend login's parameters for the script's @action (views into it and @attrs). */
+	ClientLoginParams backend_login_params(const ConnectAction &action, std::vector<ConnectAttr> &attrs) const;
+	void change_user_reply(const RelayEvent &event);
 
 	/* Logging with the client's name as subject ("acct=acme pid=123 uid=1000"). */
 	void log(LogLevel level, const char *format, ...) const noexcept __attribute__((format(printf, 3, 4)));

@@ -141,10 +141,7 @@ void ClientConnection::end_intercept() noexcept
 	pending_database.clear();
 	pending_user.clear();
 	pending_fingerprint.reset();
-	if (pending_password_sha1) {
-		OPENSSL_cleanse(pending_password_sha1->data(), pending_password_sha1->size());
-		pending_password_sha1.reset();
-	}
+	change_login.reset();
 	wipe(login_packet);
 	release(login_packet);
 	wipe(client_password);
@@ -278,18 +275,6 @@ void ClientConnection::run_change_user_script()
 	run_callback(CallbackKind::change_user, 2);
 }
 
-bool ClientConnection::append_native_auth(std::vector<std::uint8_t> &out, ByteSpan nonce) const
-{
-	if (!pending_password_sha1)
-		return true; /* an empty password: an empty response */
-	auto scramble = native_password_scramble_from_sha1(*pending_password_sha1, nonce);
-	if (!scramble)
-		return false;
-	out.insert(out.end(), scramble->begin(), scramble->end());
-	OPENSSL_cleanse(scramble->data(), scramble->size());
-	return true;
-}
-
 void ClientConnection::change_user_outcome(CallbackOutcome &outcome)
 {
 	release_auth_proof(worker.lua(), auth_proof_ref);
@@ -318,45 +303,31 @@ void ClientConnection::change_user_outcome(CallbackOutcome &outcome)
 	}
 
 	std::vector<std::uint8_t> packet;
-	const std::size_t start = begin_packet(packet);
-	std::uint8_t sequence_id = 0;
 	const std::optional<Sha1Digest> fingerprint = credentials_fingerprint(*connect);
 	if (connect->user == backend_user && fingerprint && fingerprint == backend_fingerprint) {
 		/* The same account: a reset gives the client a fresh session without a login. */
+		const std::size_t start = begin_packet(packet);
+		std::uint8_t sequence_id = 0;
 		build_com_reset_connection(packet);
 		finish_packet(packet, start, sequence_id);
 		pending_database = connect->database;
 		intercept = Intercept::backend_reset;
 	} else {
-		if (connect->password_sha1)
-			pending_password_sha1 = *connect->password_sha1;
-		else if (connect->password && !connect->password->empty())
-			pending_password_sha1 = native_password_sha1(*connect->password);
-		std::vector<std::uint8_t> auth;
-		if ((connect->password && !connect->password->empty() && !pending_password_sha1) ||
-		    !append_native_auth(auth, backend_nonce)) {
-			answer_client(ER_UNKNOWN_ERROR, "myproxy: internal error");
-			end_intercept();
-			return;
-		}
+		/* The account's plugin at login is the best first guess (the backend switches us if the
+		 * new account uses another), unless it cannot answer up front: mysql_clear_password
+		 * waits for the backend's request, as at login, and a SHA1 alone speaks only native. */
 		std::vector<ConnectAttr> attrs;
-		for (const auto &[key, value] : connect->attributes)
-			attrs.push_back({key, value});
-		ChangeUserParams params;
-		params.user = connect->user;
-		params.auth_response = auth;
-		params.database = connect->database;
-		params.character_set = client_character_set;
-		params.auth_plugin_name = MYSQL_NATIVE_PASSWORD;
-		params.attrs = attrs;
-		const bool built = build_change_user(packet, params, backend_capabilities);
-		OPENSSL_cleanse(auth.data(), auth.size());
-		if (!built) {
+		ClientLoginParams params = backend_login_params(*connect, attrs);
+		if (!connect->password_sha1 && backend_session.auth_plugin != MYSQL_CLEAR_PASSWORD)
+			params.initial_plugin = backend_session.auth_plugin;
+		change_login = std::make_unique<ClientLogin>(params);
+		if (change_login->change_user(backend_session, packet) != ClientLoginStatus::CONTINUE) {
+			log(LogLevel::warning, "COM_CHANGE_USER for the backend: %s",
+			    change_login->failure().message.c_str());
 			answer_client(ER_UNKNOWN_ERROR, "myproxy: cannot encode COM_CHANGE_USER for the backend");
 			end_intercept();
 			return;
 		}
-		finish_packet(packet, start, sequence_id);
 		pending_user = connect->user;
 		pending_fingerprint = fingerprint;
 		intercept = Intercept::backend_change_user;
@@ -380,6 +351,47 @@ void ClientConnection::backend_reply_to_client(ByteSpan packet)
 		return;
 	}
 	end_intercept();
+}
+
+/* The backend's answer to our COM_CHANGE_USER, fed to change_login: further rounds go back to the
+ * backend, the final OK or ERR to the client. */
+void ClientConnection::change_user_reply(const RelayEvent &event)
+{
+	std::vector<std::uint8_t> out;
+	const ClientLoginStatus status =
+		change_login->feed(payload_of(event.packet), event.start.header.sequence_id, out);
+	switch (status) {
+	case ClientLoginStatus::SUCCEEDED:
+		backend_user = pending_user;
+		backend_fingerprint = pending_fingerprint;
+		backend_session = change_login->success();
+		backend_reply_to_client(event.packet);
+		return;
+	case ClientLoginStatus::CONTINUE:
+		relay->drop_packet(RelaySide::backend);
+		if (!out.empty()) {
+			const bool queued = relay->send_to_backend(out);
+			wipe(out);
+			if (!queued) {
+				relay_failed("cannot queue the auth response for the backend");
+				return;
+			}
+		}
+		relay->capture_next(RelaySide::backend);
+		return;
+	case ClientLoginStatus::FAILED:
+	case ClientLoginStatus::START_TLS:
+		break;
+	}
+	const ClientLoginFailure &failure = change_login->failure();
+	if (failure.kind == ClientLoginFailure::Kind::SERVER_ERROR) {
+		backend_reply_to_client(event.packet);
+		return;
+	}
+	log(LogLevel::warning, "COM_CHANGE_USER on the backend failed: %s", failure.message.c_str());
+	relay->drop_packet(RelaySide::backend);
+	/* The backend waits for an answer we cannot give: this session is lost. */
+	fail_login(ER_NOT_SUPPORTED_AUTH_MODE, "myproxy: the backend asks for an unsupported authentication method");
 }
 
 void ClientConnection::captured_packet(const RelayEvent &event)
@@ -437,43 +449,8 @@ void ClientConnection::captured_packet(const RelayEvent &event)
 		break;
 
 	case Intercept::backend_change_user:
-	case Intercept::backend_change_user_switched:
-		if (header == OK_HEADER) {
-			backend_user = pending_user;
-			backend_fingerprint = pending_fingerprint;
-			backend_reply_to_client(event.packet);
-			return;
-		}
-		if (header == ERR_HEADER) {
-			backend_reply_to_client(event.packet);
-			return;
-		}
-		if (header == AUTH_SWITCH_REQUEST_HEADER && intercept == Intercept::backend_change_user) {
-			auto request = parse_auth_switch_request(payload);
-			std::vector<std::uint8_t> packet;
-			const std::size_t start = begin_packet(packet);
-			if (!request || request->plugin_name != MYSQL_NATIVE_PASSWORD ||
-			    !append_native_auth(packet, request->plugin_data)) {
-				log(LogLevel::warning, "COM_CHANGE_USER: the backend asks for an auth plugin myproxy "
-						       "does not speak here");
-				relay->drop_packet(RelaySide::backend);
-				/* The backend waits for an answer we cannot give: this session is lost. */
-				fail_login(ER_NOT_SUPPORTED_AUTH_MODE,
-					   "myproxy: the backend asks for an unsupported authentication method");
-				return;
-			}
-			std::uint8_t sequence_id = std::uint8_t(event.start.header.sequence_id + 1);
-			finish_packet(packet, start, sequence_id);
-			relay->drop_packet(RelaySide::backend);
-			intercept = Intercept::backend_change_user_switched;
-			if (!relay->send_to_backend(packet)) {
-				relay_failed("cannot queue the auth response for the backend");
-				return;
-			}
-			relay->capture_next(RelaySide::backend);
-			return;
-		}
-		break;
+		change_user_reply(event);
+		return;
 
 	default:
 		break;

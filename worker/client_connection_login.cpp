@@ -366,6 +366,21 @@ void ClientConnection::connect_backend(ConnectAction &action)
 	backend_fingerprint = credentials_fingerprint(action);
 
 	std::vector<ConnectAttr> attrs;
+	ClientLoginParams params = backend_login_params(action, attrs);
+	params.ssl = action.ssl;
+	backend_tls_context = action.ssl_context;
+	backend_tls_verify = action.ssl_verify;
+	backend_tls_name = action.ssl_server_name;
+	/* Without ssl_server_name an IP address must match the certificate's IP addresses (set per
+	 * connect: a cluster login may go on to another node). */
+	backend_tls_name_is_address = action.ssl && backend_tls_name.empty() && backend_tls_verify;
+	login = std::make_unique<ClientLogin>(params);
+	start_backend_connect();
+}
+
+ClientLoginParams ClientConnection::backend_login_params(const ConnectAction &action,
+							 std::vector<ConnectAttr> &attrs) const
+{
 	attrs.reserve(action.attributes.size());
 	for (const auto &[key, value] : action.attributes)
 		attrs.push_back({key, value});
@@ -376,13 +391,6 @@ void ClientConnection::connect_backend(ConnectAction &action)
 	params.password_sha1 = action.password_sha1;
 	params.database = action.database;
 	params.attrs = attrs;
-	params.ssl = action.ssl;
-	backend_tls_context = action.ssl_context;
-	backend_tls_verify = action.ssl_verify;
-	backend_tls_name = action.ssl_server_name;
-	/* Without ssl_server_name an IP address must match the certificate's IP addresses (set per
-	 * connect: a cluster login may go on to another node). */
-	backend_tls_name_is_address = action.ssl && backend_tls_name.empty() && backend_tls_verify;
 	params.capabilities = client_capabilities;
 	params.allow_clear_password = action.allow_cleartext;
 	/* A local socket is as private as TLS: the password may go as it is (as MySQL's clients do). */
@@ -392,8 +400,7 @@ void ClientConnection::connect_backend(ConnectAction &action)
 		params.character_set = client_character_set;
 	if (client_max_packet_size != 0)
 		params.max_packet_size = client_max_packet_size;
-	login = std::make_unique<ClientLogin>(params);
-	start_backend_connect();
+	return params;
 }
 
 void ClientConnection::start_backend_connect()
@@ -435,18 +442,6 @@ void ClientConnection::backend_connected()
 
 void ClientConnection::handle_backend_login_packet(const std::vector<std::uint8_t> &payload, std::uint8_t sequence_id)
 {
-	if (!backend_greeting_seen) {
-		backend_greeting_seen = true;
-		/* Kept for COM_CHANGE_USER; ClientLogin checks the greeting itself. */
-		if (!payload.empty() && payload[0] == HANDSHAKE_V10_PROTOCOL_VERSION) {
-			auto greeting = parse_handshake_v10(payload);
-			if (greeting) {
-				auto nonce = handshake_v10_scramble20(*greeting);
-				if (nonce)
-					backend_nonce = *nonce;
-			}
-		}
-	}
 	const ClientLoginStatus status = login->feed(payload, sequence_id, backend_out);
 	if (!backend_out.empty() && !flush_backend())
 		return;
@@ -542,7 +537,7 @@ void ClientConnection::backend_login_failed()
 void ClientConnection::backend_logged_in()
 {
 	const ClientLoginSuccess &success = login->success();
-	backend_capabilities = success.capabilities;
+	backend_session = success;
 	const std::uint32_t missing = client_capabilities & format_capabilities & ~success.capabilities;
 	if (missing != 0) {
 		char backend[socket_address_text_max];
