@@ -85,9 +85,7 @@ ClientConnection::~ClientConnection()
 		if (pending_login_reserved)
 			worker.release_pending_login(attributes.uid);
 	}
-	wipe(client_password);
-	wipe(login_packet);
-	wipe(client_scramble);
+	server_login.reset();
 }
 
 /* --- logging ------------------------------------------------------------------------------- */
@@ -314,8 +312,7 @@ void ClientConnection::close() noexcept
 		worker.release_pending_login(attributes.uid);
 		pending_login_reserved = false;
 	}
-	wipe(client_password);
-	wipe(login_packet);
+	server_login.reset();
 	release(client_in);
 	release(client_out);
 	release(backend_in);

@@ -8,6 +8,7 @@
 
 #include "common/channel_protocol.hpp"
 #include "common/client_login.hpp"
+#include "common/server_login.hpp"
 #include "common/mysql_errors.hpp"
 #include "common/socket_address.hpp"
 #include "common/unique_fd.hpp"
@@ -173,22 +174,12 @@ private:
 
 	std::uint64_t id;
 	int handler;
-	/* Server-side authentication (client_connection_auth.cpp): the listener's plugins, the one the
-	 * client uses, where its exchange is, the greeting's nonce and the client's scramble. */
-	enum class ClientAuthStep : std::uint8_t {
-		response,	 /* waiting for the plugin's first data (after an AuthSwitchRequest) */
-		full_auth,	 /* caching_sha2_password: PERFORM_FULL_AUTH sent */
-		public_key_sent, /* ... and the client asked for our RSA key */
-	};
+	/* The listener's plugins and RSA key, for server_login. */
 	const ListenerAuth *listener_auth;
-	ClientAuthPlugin client_plugin = ClientAuthPlugin::clear_password;
-	ClientAuthStep client_auth_step = ClientAuthStep::response;
-	std::array<std::uint8_t, 20> greeting_nonce{};
-	std::vector<std::uint8_t> client_scramble;
+	/* The server side of the client's login and of its COM_CHANGE_USER (common/server_login). */
+	std::unique_ptr<ServerLogin> server_login;
 	/* The verify method's proof (lua_auth_verify.hpp) while on_handshake_response runs. */
 	int auth_proof_ref = -2; /* LUA_NOREF */
-	/* caching_sha2_password: on_handshake_response runs with the fast-path scramble. */
-	bool sha2_fast_phase = false;
 	int client_ref = -2; /* LUA_NOREF */
 	ClientAttributes attributes;
 	Phase phase = Phase::on_connect;
@@ -199,10 +190,6 @@ private:
 
 	/* The pre-command phase's packet I/O; emptied (capacity too) when the relay starts. */
 	std::vector<std::uint8_t> client_in, client_out, backend_in, backend_out;
-	/* The client's HandshakeResponse41 or COM_CHANGE_USER, kept for the script's table. */
-	std::vector<std::uint8_t> login_packet;
-	std::string client_password;
-	bool client_password_given = false;
 	/* The next sequence id of the client exchange in progress, whoever sends next: what the
 	 * client's packet must carry, and after it, what our answer carries. */
 	std::uint8_t client_sequence = 0;
@@ -285,22 +272,18 @@ private:
 	void callback_done() noexcept;
 	void deliver(CallbackKind kind, CallbackOutcome &outcome) noexcept;
 	void dispatch_outcome(CallbackKind kind, CallbackOutcome &outcome);
-	bool push_client_and_response(std::string_view user, std::string_view database,
-				      std::string_view auth_plugin, ByteSpan attrs_block) noexcept;
+	bool push_client_and_response() noexcept;
 
 	/* The login. */
 	void send_greeting();
 	void handle_client_login_packet(std::vector<std::uint8_t> &payload, std::uint8_t sequence_id);
+	void server_login_status(ServerLoginStatus status, std::vector<std::uint8_t> &out);
+	void server_login_failed(std::vector<std::uint8_t> &out);
+	static ScriptDecision script_decision(const CallbackOutcome &outcome, bool proof_verified) noexcept;
+	void handshake_response_outcome(CallbackOutcome &outcome);
 	void start_client_tls();
 	void client_tls_step();
 	void run_handshake_response_script();
-	/* client_connection_auth.cpp */
-	bool client_transport_secure() const noexcept;
-	void choose_client_auth(const HandshakeResponse41 &response);
-	void accept_client_auth_data(ByteSpan data);
-	void client_auth_packet(std::vector<std::uint8_t> &payload);
-	void send_auth_more_data(ByteSpan data);
-	bool client_auth_outcome(CallbackOutcome &outcome);
 	void connect_backend(ConnectAction &action);
 	bool choose_node(const ConnectAction &action);
 	void start_backend_connect();
@@ -319,6 +302,7 @@ private:
 	void handle_relay_event(RelayEvent &event);
 	void init_db_command(const RelayEvent &event);
 	void change_user_command(const RelayEvent &event);
+	void change_user_status(ServerLoginStatus status, std::vector<std::uint8_t> &out);
 	void run_change_user_script();
 	void change_user_outcome(CallbackOutcome &outcome);
 	void init_db_outcome(CallbackOutcome &outcome);

@@ -142,10 +142,6 @@ void ClientConnection::end_intercept() noexcept
 	pending_user.clear();
 	pending_fingerprint.reset();
 	change_login.reset();
-	wipe(login_packet);
-	release(login_packet);
-	wipe(client_password);
-	client_password_given = false;
 }
 
 /* --- COM_INIT_DB -------------------------------------------------------------------------------- */
@@ -210,64 +206,54 @@ void ClientConnection::init_db_outcome(CallbackOutcome &outcome)
 
 void ClientConnection::change_user_command(const RelayEvent &event)
 {
-	const ByteSpan payload = payload_of(event.packet);
-	login_packet.assign(payload.begin(), payload.end());
-	client_sequence = std::uint8_t(event.start.header.sequence_id + 1);
+	std::vector<std::uint8_t> out;
+	const ServerLoginStatus status =
+		server_login->change_user(payload_of(event.packet), event.start.header.sequence_id, out);
+	client_sequence = server_login->next_sequence_id();
 	relay->drop_packet(RelaySide::client);
 	relay->hold_client(true);
+	change_user_status(status, out);
+}
 
-	auto command = parse_change_user(login_packet, client_capabilities);
-	if (!command) {
-		log(LogLevel::warning, "malformed COM_CHANGE_USER: %s (offset %zu)", command.error().what,
-		    command.error().offset);
-		fail_login(ER_HANDSHAKE_ERROR, "Bad handshake");
-		return;
-	}
-	if (command->auth_plugin_name == MYSQL_CLEAR_PASSWORD) {
-		client_password = ByteReader::as_string(command->auth_response);
-		if (!client_password.empty() && client_password.back() == '\0')
-			client_password.pop_back();
-		client_password_given = true;
+/* What server_login asked for during a COM_CHANGE_USER: the script, the client's password after a
+ * switch to mysql_clear_password, or (malformed) the end of the session. */
+void ClientConnection::change_user_status(ServerLoginStatus status, std::vector<std::uint8_t> &out)
+{
+	switch (status) {
+	case ServerLoginStatus::ASK_SCRIPT:
 		run_change_user_script();
-		return;
+		break;
+	case ServerLoginStatus::CONTINUE:
+		if (!relay->send_to_client(out)) {
+			relay_failed("cannot queue the AuthSwitchRequest: a backend reply is in flight");
+			return;
+		}
+		intercept = Intercept::change_user_password;
+		relay->hold_client(false);
+		relay->capture_next(RelaySide::client);
+		break;
+	case ServerLoginStatus::FAILED: {
+		const ServerLoginFailure &failure = server_login->failure();
+		log(failure.protocol_violation ? LogLevel::warning : LogLevel::info, "%s", failure.reason.c_str());
+		finish_with(std::move(out));
+		break;
 	}
-	if (command->auth_plugin_name == MYSQL_NATIVE_PASSWORD &&
-	    listener_auth->offers(ClientAuthPlugin::native_password)) {
-		/* A scramble of the greeting's nonce, for the script's verify_native_password(). */
-		client_plugin = ClientAuthPlugin::native_password;
-		client_scramble.assign(command->auth_response.begin(), command->auth_response.end());
-		run_change_user_script();
-		return;
+	case ServerLoginStatus::START_TLS:
+	case ServerLoginStatus::AUTHENTICATED:
+	case ServerLoginStatus::REFUSED:
+		relay_failed("COM_CHANGE_USER: unexpected step of the server login");
+		break;
 	}
-	/* The client answered our greeting's nonce (or not at all): ask for the cleartext password, as
-	 * at login. */
-	std::vector<std::uint8_t> packet;
-	const std::size_t start = begin_packet(packet);
-	build_auth_switch_request(packet, MYSQL_CLEAR_PASSWORD, {});
-	finish_packet(packet, start, client_sequence);
-	if (!relay->send_to_client(packet)) {
-		relay_failed("cannot queue the AuthSwitchRequest: a backend reply is in flight");
-		return;
-	}
-	intercept = Intercept::change_user_password;
-	relay->hold_client(false);
-	relay->capture_next(RelaySide::client);
 }
 
 void ClientConnection::run_change_user_script()
 {
 	intercept = Intercept::change_user_script;
 	relay->hold_client(true);
-	auto command = parse_change_user(login_packet, client_capabilities);
-	bool pushed = false;
-	if (command)
-		pushed = push_client_and_response(command->user, command->database,
-						  client_password_given ? MYSQL_CLEAR_PASSWORD : command->auth_plugin_name,
-						  command->attrs.bytes());
-	wipe(client_password);
-	wipe(client_scramble);
-	client_password_given = false;
-	if (!pushed) {
+	if (!push_client_and_response()) {
+		/* Back to the established session, then our own answer. */
+		std::vector<std::uint8_t> ignored;
+		(void)server_login->script_decided({}, ignored);
 		answer_client(ER_OUT_OF_RESOURCES, "Out of memory");
 		end_intercept();
 		return;
@@ -277,24 +263,19 @@ void ClientConnection::run_change_user_script()
 
 void ClientConnection::change_user_outcome(CallbackOutcome &outcome)
 {
+	const bool verified = auth_proof_verified(worker.lua(), auth_proof_ref);
 	release_auth_proof(worker.lua(), auth_proof_ref);
-	if (outcome.kind != CallbackOutcome::Kind::action) {
-		answer_client(ER_UNKNOWN_ERROR, "myproxy: the login script failed");
-		end_intercept();
-		return;
-	}
-	if (const auto *err = std::get_if<ErrAction>(&*outcome.action)) {
-		log(LogLevel::info, "COM_CHANGE_USER refused: %s", err->message.c_str());
-		answer_client(ER_ACCESS_DENIED, err->message);
+	const ScriptDecision decision = script_decision(outcome, verified);
+	if (decision.verdict == ScriptDecision::Verdict::refuse)
+		log(LogLevel::info, "COM_CHANGE_USER refused: %s", std::string(decision.message).c_str());
+	std::vector<std::uint8_t> out;
+	if (server_login->script_decided(decision, out) != ServerLoginStatus::AUTHENTICATED) {
+		if (!relay->send_to_client(out))
+			relay_failed("cannot queue an ERR for the client: a backend reply is in flight");
 		end_intercept();
 		return;
 	}
 	auto *connect = std::get_if<ConnectAction>(&*outcome.action);
-	if (connect == nullptr) {
-		answer_client(ER_UNKNOWN_ERROR, "myproxy: the login script failed");
-		end_intercept();
-		return;
-	}
 	if (!same_backend(*connect)) {
 		log(LogLevel::info, "COM_CHANGE_USER to another backend refused");
 		answer_client(ER_ACCESS_DENIED, "COM_CHANGE_USER to another server is not supported");
@@ -408,13 +389,11 @@ void ClientConnection::captured_packet(const RelayEvent &event)
 			relay_failed("COM_CHANGE_USER: auth response out of order");
 			return;
 		}
-		client_password = ByteReader::as_string(payload);
-		if (!client_password.empty() && client_password.back() == '\0')
-			client_password.pop_back();
-		client_password_given = true;
+		std::vector<std::uint8_t> out;
+		const ServerLoginStatus status = server_login->feed(payload, event.start.header.sequence_id, out);
+		client_sequence = server_login->next_sequence_id();
 		relay->drop_packet(RelaySide::client);
-		client_sequence = std::uint8_t(client_sequence + 1);
-		run_change_user_script();
+		change_user_status(status, out);
 		return;
 	}
 
