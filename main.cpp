@@ -3,6 +3,7 @@
 // user, and starts the master, which forks the workers into run_worker().  Owns the exit codes of
 // startup.  Built twice: `myproxy`, and for `make check` only `tests/myproxy-test` with
 // MYPROXY_TEST_HOOKS, which adds the test hooks (tests/integration/test_hooks.cpp).
+#include "common/exit_status.hpp"
 #include "common/log.hpp"
 #include "lua/config_loader.hpp"
 #include "lua/lua_pg.hpp"
@@ -50,7 +51,7 @@ int main(int argc, char **argv)
 	if (!line) {
 		std::fprintf(stderr, "myproxy: %s\n", line.error().c_str());
 		print_usage(stderr);
-		return usage_exit_code;
+		return exit_usage;
 	}
 	const CommandLine &options = line.value();
 	if (options.help) {
@@ -68,9 +69,9 @@ int main(int argc, char **argv)
 	auto loaded = load_config(options.config_path);
 	if (!loaded) {
 		print_config_error(stderr, loaded.error());
-		return config_error_exit_code;
+		return exit_config;
 	}
-	Config &config = loaded.value();
+	LoadedConfig &config = loaded.value();
 
 	/* Only root changes users; anyone else runs workers as themselves. */
 	SandboxOptions sandbox;
@@ -83,16 +84,16 @@ int main(int argc, char **argv)
 		if (!resolve_user(user, sandbox)) {
 			if (from_command_line) {
 				std::fprintf(stderr, "myproxy: --user '%s': no such user\n", user.c_str());
-				return usage_exit_code;
+				return exit_usage;
 			}
 			std::fprintf(stderr, "%s: worker_user '%s': no such user\n", options.config_path.c_str(),
 				     user.c_str());
-			return config_error_exit_code;
+			return exit_config;
 		}
 		if (sandbox.uid == 0) {
 			std::fprintf(stderr, "myproxy: worker user '%s' is root; workers never run as root\n",
 				     user.c_str());
-			return from_command_line ? usage_exit_code : config_error_exit_code;
+			return from_command_line ? exit_usage : exit_config;
 		}
 	}
 	if (options.check_config) {

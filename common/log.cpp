@@ -1,6 +1,7 @@
 // Logging for the master and the workers: formats one line on the stack and writes it to stderr
 // with one write(2).  Must never allocate, never use stdio buffers (a forked worker would flush
 // the master's), and never change errno for the caller.
+#include "common/exit_status.hpp"
 #include "log.hpp"
 
 #include <cerrno>
@@ -151,7 +152,7 @@ void emit(LogLevel level, int errnum, const char *subject, const char *format, v
 	if (level == LogLevel::fatal)
 		/* Not exit(): after a fatal error no destructor or atexit handler should run, and in a
 		   forked worker those would belong to the master's copy of the state. */
-		_exit(log_fatal_exit_status);
+		_exit(exit_fatal);
 	errno = saved_errno;
 }
 
@@ -281,7 +282,7 @@ void log_fatal(const char *format, ...) noexcept
 	va_start(args, format);
 	emit(LogLevel::fatal, 0, nullptr, format, args);
 	va_end(args);
-	_exit(log_fatal_exit_status);
+	_exit(exit_fatal);
 }
 
 void log_fatal_errno(int errnum, const char *format, ...) noexcept
@@ -290,7 +291,7 @@ void log_fatal_errno(int errnum, const char *format, ...) noexcept
 	va_start(args, format);
 	emit(LogLevel::fatal, errnum, nullptr, format, args);
 	va_end(args);
-	_exit(log_fatal_exit_status);
+	_exit(exit_fatal);
 }
 
 } // namespace myproxy

@@ -17,8 +17,6 @@ enum class LogLevel { debug, info, warning, error, fatal };
    and end in "...".  Below PIPE_BUF, so a write to a pipe is atomic. */
 inline constexpr std::size_t log_line_max = 2048;
 
-/* Exit status of log_fatal(). */
-inline constexpr int log_fatal_exit_status = 1;
 
 /* Startup: sets the role and decides, once, whether stderr is the journal (JOURNAL_STREAM names
    stderr's device and inode), which selects "<N>" priority prefixes instead of severity words. */

@@ -13,41 +13,9 @@
 #include "mysql_capabilities.hpp"
 #include "mysql_packet.hpp"
 
-#include <openssl/crypto.h>
-
 #include <algorithm>
 
 namespace myproxy {
-
-static constexpr std::string_view plugin_names[] = {"mysql_clear_password", "mysql_native_password",
-						     "caching_sha2_password"};
-
-std::string_view client_auth_plugin_name(ClientAuthPlugin plugin) noexcept
-{
-	return plugin_names[std::size_t(plugin)];
-}
-
-std::optional<ClientAuthPlugin> parse_client_auth_plugin(std::string_view name) noexcept
-{
-	for (std::size_t i = 0; i < std::size(plugin_names); ++i)
-		if (plugin_names[i] == name)
-			return ClientAuthPlugin(i);
-	return std::nullopt;
-}
-
-static void wipe(std::string &secret) noexcept
-{
-	if (!secret.empty())
-		OPENSSL_cleanse(secret.data(), secret.size());
-	secret.clear();
-}
-
-static void wipe(std::vector<std::uint8_t> &secret) noexcept
-{
-	if (!secret.empty())
-		OPENSSL_cleanse(secret.data(), secret.size());
-	secret.clear();
-}
 
 /* mysql_clear_password sends the password NUL-terminated. */
 static std::string_view cleartext(ByteSpan auth) noexcept
@@ -75,7 +43,7 @@ ServerLogin::~ServerLogin() noexcept
 
 void ServerLogin::forget_secrets() noexcept
 {
-	wipe(password);
+	password.clear();
 	wipe(scramble);
 	wipe(login_packet);
 	password_given = false;
@@ -297,8 +265,8 @@ ServerLoginStatus ServerLogin::full_auth_packet(ByteSpan payload, std::vector<st
 		return fail(out, ER_ACCESS_DENIED,
 			    "Access denied: caching_sha2_password needs TLS, a local socket or the server's RSA key",
 			    "caching_sha2_password: the client's password is not encrypted with our key", false);
-	password = std::move(*decrypted);
-	wipe(*decrypted);
+	password = *decrypted;
+	wipe(std::span<std::uint8_t>(reinterpret_cast<std::uint8_t *>(decrypted->data()), decrypted->size()));
 	password_given = true;
 	return ask_script();
 }
@@ -309,7 +277,7 @@ ServerLoginStatus ServerLogin::ask_script()
 	shown = {};
 	shown.change_user = changing_user;
 	if (password_given)
-		shown.password = password;
+		shown.password = password.view();
 	shown.nonce = nonce;
 	shown.scramble = scramble;
 	if (changing_user) {

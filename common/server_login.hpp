@@ -7,8 +7,10 @@
 #pragma once
 
 #include "byte_reader.hpp"
+#include "client_auth_plugins.hpp"
 #include "mysql_errors.hpp"
 #include "rsa_key.hpp"
+#include "secret.hpp"
 
 #include <array>
 #include <cstdint>
@@ -19,16 +21,6 @@
 #include <vector>
 
 namespace myproxy {
-
-/* The plugins myproxy speaks as a server (mysql_listen()'s auth_plugins). */
-enum class ClientAuthPlugin : std::uint8_t {
-	clear_password,		/* mysql_clear_password: the script gets handshake_response.password */
-	native_password,	/* mysql_native_password: handshake_response:verify_native_password() */
-	caching_sha2_password,	/* fast path: handshake_response:verify_caching_sha2_password(); else the password */
-};
-
-std::string_view client_auth_plugin_name(ClientAuthPlugin plugin) noexcept;
-std::optional<ClientAuthPlugin> parse_client_auth_plugin(std::string_view name) noexcept;
 
 /* utf8mb4_general_ci: what the greeting announces as the server's character set. */
 constexpr std::uint8_t SERVER_LOGIN_CHARACTER_SET = 45;
@@ -145,9 +137,9 @@ class ServerLogin {
 	std::uint8_t client_character_set = 0;
 	std::uint32_t client_max_packet_size = 0;
 	/* The client's HandshakeResponse41 or COM_CHANGE_USER (credentials() views into it). */
-	std::vector<std::uint8_t> login_packet;
-	std::vector<std::uint8_t> scramble;
-	std::string password;
+	SecretBytes login_packet;
+	SecretBytes scramble;
+	SecretString password;
 	bool password_given = false;
 	ServerLoginCredentials shown;
 	ServerLoginFailure error;

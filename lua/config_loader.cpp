@@ -4,7 +4,9 @@
 // builds strings and vectors only between those calls, when no Lua frame is active.
 #include "lua/config_loader.hpp"
 
+#include "lua/listener_auth.hpp"
 #include "lua/lua_address.hpp"
+#include "lua/lua_cluster.hpp"
 #include "lua/lua_tls_options.hpp"
 #include "lua/lua_pg.hpp"
 #include "lua/lua_sodium.hpp"
@@ -430,15 +432,15 @@ ConfigResult load_config(const std::string &path, std::size_t heap_limit)
 	if (status != LUA_OK)
 		return pop_error(L, path, status);
 
-	Config config{{},
-		      globals.worker_processes,
-		      globals.connect_timeout_usec,
-		      {},
-		      std::move(state),
-		      globals.drain_timeout_usec,
-		      globals.crash_penalty_usec,
-		      globals.worker_user != nullptr ? std::string(globals.worker_user) : std::string(),
-		      globals.max_pending_logins_per_uid};
+	Config model;
+	model.worker_processes = globals.worker_processes;
+	model.connect_timeout_usec = globals.connect_timeout_usec;
+	model.drain_timeout_usec = globals.drain_timeout_usec;
+	model.crash_penalty_usec = globals.crash_penalty_usec;
+	if (globals.worker_user != nullptr)
+		model.worker_user = globals.worker_user;
+	model.max_pending_logins_per_uid = globals.max_pending_logins_per_uid;
+	LoadedConfig config{std::move(model), std::move(state)};
 	collect_lua_clusters(L, config.clusters);
 	forget_lua_clusters(L);
 	const lua_Integer count = static_cast<lua_Integer>(lua_rawlen(L, -1));

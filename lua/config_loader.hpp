@@ -1,13 +1,12 @@
 // Loading config.lua (master side, once at startup): runs the administrator's script in a fresh LuaState
 // with the top-level API (mysql_listen, mysql_resolve, mysql_ssl_ca, mysql_cluster, systemd,
 // worker_processes, connect_timeout, and the sodium and pg libraries) and returns what it declared.
-// Opens no sockets and forks nothing: the master binds the listeners and the workers inherit
-// Config::state through fork().  Every problem becomes a ConfigError; nothing here calls exit().
+// The one lua/ header the master's side may include (main.cpp calls load_config()).  Opens no
+// sockets and forks nothing: the master binds the listeners and the workers inherit
+// LoadedConfig::state through fork().  Every problem becomes a ConfigError; nothing calls exit().
 #pragma once
 
-#include "common/socket_address.hpp"
-#include "lua/lua_cluster.hpp"
-#include "lua/listener_auth.hpp"
+#include "common/config.hpp"
 #include "lua/lua_state.hpp"
 
 #include <cstddef>
@@ -20,96 +19,26 @@ typedef struct ssl_ctx_st SSL_CTX;
 
 namespace myproxy {
 
-/* The master prints ConfigError::message and exits with this (EX_CONFIG from sysexits.h). */
-inline constexpr int config_error_exit_code = 78;
-
-inline constexpr int worker_processes_max = 1024;
-
-/* The global connect_timeout, in seconds: like mysqld's option of that name (and its default), the time a
- * client has from the connection to the OK of its login.  The cap keeps a typo from letting half-open
- * logins hold their per-uid slots for days. */
-inline constexpr int connect_timeout_max_seconds = 3600;
-inline constexpr std::uint64_t connect_timeout_default_usec = 10'000'000;
-
-/* The globals of the daemon's supervision (issue 4): drain_timeout (seconds the connections may go on
- * after SIGTERM), crash_penalty (seconds a uid is refused after one of its connections was being served
- * when a worker crashed; 0 turns it off) and worker_user (who workers become when started as root). */
-inline constexpr int drain_timeout_max_seconds = 86400;
-inline constexpr std::uint64_t drain_timeout_default_usec = 10'000'000;
-inline constexpr int crash_penalty_max_seconds = 86400;
-/* The global max_pending_logins_per_uid.  The login deadline (connect_timeout) already bounds how long
- * a slot is held; the cap bounds how many sockets one local user can tie up in a worker.  The default
- * is high enough that a burst of honest logins from one uid (a busy PHP pool) is never refused. */
-inline constexpr int max_pending_logins_per_uid_default = 1024;
-inline constexpr int max_pending_logins_per_uid_max = 1'000'000;
-inline constexpr std::uint64_t crash_penalty_default_usec = 90'000'000;
-inline constexpr const char *worker_user_default = "nobody";
-
-struct ListenerConfig {
-	/* mysql_listen(systemd, handler): use the sockets systemd passes (sd_listen_fds); address is unset. */
-	bool systemd = false;
-	SocketAddress address;
-	/* luaL_ref() into the registry of Config::state: the handler table passed to mysql_listen().  Its
-	 * fields were checked: on_handshake_response is a function, on_connect, on_command_phase and
-	 * on_init_db are functions or absent, and there is no other key. */
-	int handler_ref = 0;
-	/* The address as log lines print it: "/run/myproxy.sock", "[::]:3306", "systemd". */
-	std::string description;
-	/* Where mysql_listen() was called: "/etc/cm4all/myproxy/config.lua:12". */
-	std::string origin;
-	/* The options ssl_cert/ssl_key: certificate and key loaded before the fork, owned (pinned) by
-	 * Config::state; nullptr for a plain listener.  Workers announce CLIENT_SSL only then. */
-	SSL_CTX *ssl_context = nullptr;
-	/* The option require_ssl: a client that does not start TLS is refused. */
-	bool require_ssl = false;
-	/* The options auth_plugins and rsa_private_key, loaded (key file read or key generated). */
-	ListenerAuth auth;
-};
-
-struct Config {
-	/* In the order of the mysql_listen() calls; never empty. */
-	std::vector<ListenerConfig> listeners;
-	/* The global worker_processes (1..worker_processes_max), by default the number of online CPUs. */
-	int worker_processes = 1;
-	/* The global connect_timeout (above 0, at most connect_timeout_max_seconds; fractions allowed) in
-	 * microseconds, rounded up so it is never 0; connect_timeout_default_usec when unset. */
-	std::uint64_t connect_timeout_usec = connect_timeout_default_usec;
-	/* In the order of the mysql_cluster() calls; a cluster object's index is its position here. */
-	std::vector<ClusterConfig> clusters;
+/* What load_config() returns: the model (common/config.hpp) and the Lua state that holds the
+ * handlers its handler_refs name.  Workers inherit both through fork(); the master reads only the
+ * model. */
+struct LoadedConfig : Config {
 	/* After loading, host names no longer resolve in this state (set_lua_name_lookup(false)) and
 	 * mysql_listen() raises an error: both belong to startup. */
 	LuaState state;
-	/* The global drain_timeout (0..drain_timeout_max_seconds, fractions allowed) in microseconds. */
-	std::uint64_t drain_timeout_usec = drain_timeout_default_usec;
-	/* The global crash_penalty (0..crash_penalty_max_seconds) in microseconds; 0: no penalty. */
-	std::uint64_t crash_penalty_usec = crash_penalty_default_usec;
-	/* The global worker_user (a user name, not resolved here); empty when unset. */
-	std::string worker_user;
-	/* The global max_pending_logins_per_uid: connections of one uid that one worker lets log in at
-	 * the same time; more get ERR 1040 until some finish. */
-	int max_pending_logins_per_uid = max_pending_logins_per_uid_default;
-};
-
-struct ConfigError {
-	/* One line, "FILE:LINE: problem" where Lua knows the line, "FILE: problem" otherwise
-	 * ("FILE: no mysql_listen() in config.lua"); for a missing file Lua's own "cannot open FILE: No such
-	 * file or directory". */
-	std::string message;
-	/* Lua's "stack traceback:..." when the error was raised while the script ran; empty otherwise. */
-	std::string traceback;
 };
 
 class [[nodiscard]] ConfigResult {
-	std::variant<Config, ConfigError> v;
+	std::variant<LoadedConfig, ConfigError> v;
 
 public:
-	ConfigResult(Config config) noexcept : v(std::move(config)) {}
+	ConfigResult(LoadedConfig config) noexcept : v(std::move(config)) {}
 	ConfigResult(ConfigError error) noexcept : v(std::move(error)) {}
 
 	bool ok() const noexcept { return v.index() == 0; }
 	explicit operator bool() const noexcept { return ok(); }
 	/* Only valid when ok(). */
-	Config &value() noexcept { return *std::get_if<0>(&v); }
+	LoadedConfig &value() noexcept { return *std::get_if<0>(&v); }
 	/* Only valid when !ok(). */
 	const ConfigError &error() const noexcept { return *std::get_if<1>(&v); }
 };

@@ -14,9 +14,6 @@ namespace myproxy {
 
 namespace {
 
-/* The plugins auth_plugins may name (ClientAuthPlugin, common/server_login.hpp). */
-constexpr std::size_t plugin_count = 3;
-
 /* 2048 bits, as MySQL generates for caching_sha2_password. */
 constexpr int generated_key_bits = 2048;
 
@@ -51,7 +48,7 @@ void read_plugins(lua_State *L, int arg, ListenerAuthOptions &options)
 		luaL_argerror(L, arg, lua_pushfstring(L, "option auth_plugins must be a string or an array of "
 							 "strings, got %s", luaL_typename(L, -1)));
 	const lua_Integer count = lua_Integer(lua_rawlen(L, -1));
-	if (count == 0 || count > lua_Integer(plugin_count))
+	if (count == 0 || count > lua_Integer(client_auth_plugin_count))
 		luaL_argerror(L, arg, "option auth_plugins must name between 1 and 3 distinct plugins");
 	std::size_t keys = 0;
 	lua_pushnil(L);
@@ -89,11 +86,6 @@ bool read_key_file(const std::string &path, std::string &text, std::string &prob
 }
 
 } // namespace
-
-bool ListenerAuth::offers(ClientAuthPlugin plugin) const noexcept
-{
-	return std::find(plugins.begin(), plugins.end(), plugin) != plugins.end();
-}
 
 bool read_listener_auth_option(lua_State *L, int arg, ListenerAuthOptions &options)
 {

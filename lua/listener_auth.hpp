@@ -1,12 +1,11 @@
-// How a listener authenticates its clients: mysql_listen()'s options auth_plugins (which plugins
-// myproxy offers, the first one in the greeting) and rsa_private_key (caching_sha2_password's key for
-// the full path without TLS).  Checked when mysql_listen() runs; loaded by the master at the end of
-// config.lua (the key file is read, or a key generated, before any worker forks: workers cannot
-// open files).
+// Reading how a listener authenticates its clients (common/client_auth_plugins.hpp) from
+// mysql_listen()'s options auth_plugins (which plugins myproxy offers, the first one in the
+// greeting) and rsa_private_key (caching_sha2_password's key for the full path without TLS).
+// Checked when mysql_listen() runs; loaded by the master at the end of config.lua (the key file is
+// read, or a key generated, before any worker forks: workers cannot open files).
 #pragma once
 
-#include "common/rsa_key.hpp"
-#include "common/server_login.hpp"
+#include "common/client_auth_plugins.hpp"
 
 #include <cstdint>
 #include <optional>
@@ -18,21 +17,9 @@ struct lua_State;
 
 namespace myproxy {
 
-/* ClientAuthPlugin and its names: common/server_login.hpp. */
-
-struct ListenerAuth {
-	/* Never empty, no duplicates; by default just mysql_clear_password. */
-	std::vector<ClientAuthPlugin> plugins{ClientAuthPlugin::clear_password};
-	/* Set when caching_sha2_password is offered: rsa_private_key, or one generated at startup
-	 * (shared by the listeners without a key of their own). */
-	std::optional<RsaKeyPair> rsa;
-
-	bool offers(ClientAuthPlugin plugin) const noexcept;
-};
-
 /* The options as mysql_listen() read them; plain data, kept in its listener record. */
 struct ListenerAuthOptions {
-	ClientAuthPlugin plugins[3];
+	ClientAuthPlugin plugins[client_auth_plugin_count];
 	/* 0: auth_plugins not given (the default). */
 	std::uint8_t count;
 	bool has_key_path;

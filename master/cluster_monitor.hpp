@@ -7,7 +7,7 @@
 #pragma once
 
 #include "common/channel_protocol.hpp"
-#include "lua/lua_cluster.hpp"
+#include "common/cluster_config.hpp"
 
 #include <cstdint>
 #include <functional>

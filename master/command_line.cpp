@@ -2,7 +2,7 @@
 // print helpers; never exits the process (main() owns the exit codes).
 #include "command_line.hpp"
 
-#include "lua/config_loader.hpp"
+#include "common/config.hpp"
 
 #include <cstring>
 #include <string_view>

@@ -11,8 +11,6 @@ namespace myproxy {
 
 struct ConfigError;
 
-/* Exit status for a wrong command line (EX_USAGE from sysexits.h). */
-inline constexpr int usage_exit_code = 64;
 
 inline constexpr const char *default_config_path = "/etc/cm4all/myproxy/config.lua";
 

@@ -3,8 +3,9 @@
 // in the way of bind(), or our own at shutdown when its inode is still ours.
 #include "listener.hpp"
 
+#include "common/config.hpp"
+#include "common/exit_status.hpp"
 #include "common/log.hpp"
-#include "lua/config_loader.hpp"
 
 #include <systemd/sd-daemon.h>
 
@@ -25,12 +26,12 @@ namespace {
 ListenerError os_error(const char *call, const std::string &what, int errnum)
 {
 	return {std::string(call) + "(" + what + "): " + std::strerror(errnum),
-		listener_os_error_exit_code};
+		exit_os_error};
 }
 
 ListenerError config_mismatch(std::string message)
 {
-	return {std::move(message), config_error_exit_code};
+	return {std::move(message), exit_config};
 }
 
 bool set_int_option(int fd, int level, int name, int value) noexcept
@@ -117,7 +118,7 @@ std::optional<ListenerError> bind_path(int fd, const SocketAddress &address, con
 	case PathState::in_use:
 		return ListenerError{"bind(" + path + "): " + std::strerror(EADDRINUSE) +
 					     " (a server is listening there)",
-				     listener_os_error_exit_code};
+				     exit_os_error};
 	case PathState::not_a_socket:
 		return config_mismatch("bind(" + path + "): " + std::strerror(EADDRINUSE) +
 				       " (not a socket; refusing to remove it)");

@@ -4,6 +4,7 @@
 // socket file: a regular file at a socket path is an error, not something to delete.
 #pragma once
 
+#include "common/exit_status.hpp"
 #include "common/socket_address.hpp"
 #include "common/unique_fd.hpp"
 
@@ -17,8 +18,6 @@ namespace myproxy {
 
 struct ListenerConfig;
 
-/* Exit status when the operating system refused a listener (EX_OSERR from sysexits.h). */
-inline constexpr int listener_os_error_exit_code = 71;
 
 /* The backlog passed to listen(); the kernel caps it at net.core.somaxconn. */
 inline constexpr int listener_backlog = 4096;
@@ -42,9 +41,9 @@ struct Listener {
 struct ListenerError {
 	/* Names the call and the address: "bind(/run/x.sock): Address already in use". */
 	std::string message;
-	/* listener_os_error_exit_code when a system call failed, config_error_exit_code when the
-	   configuration does not match the system (no sockets from systemd, a file in the way). */
-	int exit_code = listener_os_error_exit_code;
+	/* exit_os_error when a system call failed, exit_config when the configuration does not
+	   match the system (no sockets from systemd, a file in the way). */
+	int exit_code = exit_os_error;
 };
 
 /* Opens every configured listener, in order, and appends them to @out.  On error, nothing is

@@ -5,13 +5,14 @@
 // are accepted only while some worker is ready; until then they wait in the kernel's backlog.
 #include "master.hpp"
 
+#include "common/config.hpp"
 #include "common/err_packet.hpp"
+#include "common/exit_status.hpp"
 #include "common/log.hpp"
 #include "common/mysql_errors.hpp"
 #include "common/mysql_packet.hpp"
-#include "lua/config_loader.hpp"
-#include "master/crash_penalty.hpp"
 #include "master/cluster_monitor.hpp"
+#include "master/crash_penalty.hpp"
 #include "master/listener.hpp"
 #include "master/peer_info.hpp"
 
@@ -178,7 +179,7 @@ int Master::start()
 		if (r < 0) {
 			log_errno(LogLevel::error, -r, nullptr, "sd_event_add_io(%s)",
 				  slot->listener.description.c_str());
-			return listener_os_error_exit_code;
+			return exit_os_error;
 		}
 	}
 	for (int sig : {SIGTERM, SIGINT, SIGHUP}) {
@@ -186,7 +187,7 @@ int Master::start()
 		const int r = sd_event_add_signal(event, &source, sig, on_signal, this);
 		if (r < 0) {
 			log_errno(LogLevel::error, -r, nullptr, "sd_event_add_signal(%s)", sigabbrev_np(sig));
-			return listener_os_error_exit_code;
+			return exit_os_error;
 		}
 		signal_sources.push_back(source);
 	}
@@ -201,7 +202,7 @@ int Master::start()
 			    static_cast<unsigned long long>(penalties.duration_usec() / 1000000));
 	});
 	if (start_notify_timers() < 0)
-		return listener_os_error_exit_code;
+		return exit_os_error;
 	pool.set_on_worker_ready([this] {
 		std::vector<ChannelMessage> first;
 		for (const NodeStateMessage &state : monitor.known_states())
@@ -209,9 +210,9 @@ int Master::start()
 		return first;
 	});
 	if (pool.start() < 0)
-		return listener_os_error_exit_code;
+		return exit_os_error;
 	if (monitor.start() < 0)
-		return listener_os_error_exit_code;
+		return exit_os_error;
 	log_info("started %u workers; listening on %zu sockets", pool.size(), slots.size());
 	return 0;
 }
@@ -455,7 +456,7 @@ int run_master(const std::vector<ListenerConfig> &listener_configs, unsigned wor
 		sigaddset(&mask, sig);
 	if (sigprocmask(SIG_BLOCK, &mask, nullptr) < 0) {
 		log_errno(LogLevel::error, errno, nullptr, "sigprocmask()");
-		return listener_os_error_exit_code;
+		return exit_os_error;
 	}
 
 	std::vector<Listener> listeners;
@@ -470,7 +471,7 @@ int run_master(const std::vector<ListenerConfig> &listener_configs, unsigned wor
 		log_errno(LogLevel::error, -r, nullptr, "sd_event_new()");
 		for (auto &listener : listeners)
 			remove_socket_file(listener);
-		return listener_os_error_exit_code;
+		return exit_os_error;
 	}
 	const std::unique_ptr<sd_event, EventDeleter> event(raw_event);
 
@@ -480,7 +481,7 @@ int run_master(const std::vector<ListenerConfig> &listener_configs, unsigned wor
 		r = sd_event_loop(event.get());
 		if (r < 0) {
 			log_errno(LogLevel::error, -r, nullptr, "sd_event_loop()");
-			r = listener_os_error_exit_code;
+			r = exit_os_error;
 		}
 	}
 	return r;

@@ -4,7 +4,7 @@
 // startup; a misbehaving worker is ended, never the master.
 #pragma once
 
-#include "lua/lua_cluster.hpp"
+#include "common/cluster_config.hpp"
 #include "master/worker_pool.hpp"
 
 #include <cstdint>
@@ -28,9 +28,9 @@ struct MasterOptions {
 	std::vector<ClusterConfig> clusters;
 };
 
-/* Runs the master until it has shut down; returns the exit status: 0 after SIGTERM/SIGINT,
-   listener_os_error_exit_code or config_error_exit_code when a listener cannot be opened (the
-   error is logged), listener_os_error_exit_code when the loop or the workers cannot start.
+/* Runs the master until it has shut down; returns the exit status (common/exit_status.hpp): exit_ok
+   after SIGTERM/SIGINT, exit_os_error or exit_config when a listener cannot be opened (the error is
+   logged), exit_os_error when the loop or the workers cannot start.
    @entry runs in every forked worker. */
 int run_master(const std::vector<ListenerConfig> &listeners, unsigned worker_processes, WorkerEntry entry,
 	       const MasterOptions &options = {});

@@ -6,6 +6,7 @@
 #include "worker_pool.hpp"
 
 #include "common/channel_socket.hpp"
+#include "common/exit_status.hpp"
 #include "common/log.hpp"
 
 #include <systemd/sd-event.h>
@@ -117,15 +118,15 @@ void reset_signals() noexcept
 	constexpr int channel_target = 3;
 	if (channel_fd != channel_target && dup3(channel_fd, channel_target, O_CLOEXEC) < 0) {
 		log_errno(LogLevel::error, errno, nullptr, "dup3(channel, 3)");
-		_exit(worker_setup_failed_exit_code);
+		_exit(exit_software);
 	}
 	if (close_range(channel_target + 1, ~0U, 0) < 0) {
 		log_errno(LogLevel::error, errno, nullptr, "close_range(4)");
-		_exit(worker_setup_failed_exit_code);
+		_exit(exit_software);
 	}
 	reset_signals();
 
-	int status = worker_setup_failed_exit_code;
+	int status = exit_software;
 	try {
 		status = entry(UniqueFd(channel_target), index);
 	} catch (const std::exception &e) {
@@ -143,9 +144,15 @@ void describe_child_exit(char *buffer, std::size_t size, int code, int status) n
 	if (size == 0)
 		return;
 	switch (code) {
-	case CLD_EXITED:
-		std::snprintf(buffer, size, "exited with status %d", status);
+	case CLD_EXITED: {
+		const std::string_view name = exit_status_name(status);
+		if (name.empty())
+			std::snprintf(buffer, size, "exited with status %d", status);
+		else
+			std::snprintf(buffer, size, "exited with status %d (%.*s)", status, int(name.size()),
+				      name.data());
 		return;
+	}
 	case CLD_KILLED:
 	case CLD_DUMPED: {
 		const char *abbrev = sigabbrev_np(status);

@@ -28,9 +28,6 @@ namespace myproxy {
 /* Runs in the forked child with its channel (fd 3) and index; returns the exit status. */
 using WorkerEntry = std::function<int(UniqueFd channel, unsigned worker_index)>;
 
-/* Exit status of a child whose entry function threw or whose setup after fork() failed. */
-inline constexpr int worker_setup_failed_exit_code = 70; /* EX_SOFTWARE */
-
 struct WorkerPoolOptions {
 	/* A worker that dies sooner than this after its start is respawned only after a delay. */
 	std::uint64_t min_uptime_usec = 1000000;
@@ -53,7 +50,8 @@ struct WorkerStatus {
 	std::uint64_t backoff_usec = 0;
 };
 
-/* "exited with status 1", "killed by signal 31 (SIGSYS)", "killed by signal 11 (SIGSEGV), core
+/* "exited with status 77 (EXIT_PRIVILEGE_DROP)" (the name from common/exit_status.hpp when the
+   status has one), "exited with status 3", "killed by signal 31 (SIGSYS)", "killed by signal 11 (SIGSEGV), core
    dumped": @code and @status as in siginfo_t (CLD_EXITED, ...).  Pure, for the exit log line. */
 void describe_child_exit(char *buffer, std::size_t size, int code, int status) noexcept;
 

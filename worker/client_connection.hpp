@@ -8,6 +8,7 @@
 
 #include "common/channel_protocol.hpp"
 #include "common/client_login.hpp"
+#include "common/event_source.hpp"
 #include "common/server_login.hpp"
 #include "common/mysql_errors.hpp"
 #include "common/socket_address.hpp"
@@ -156,13 +157,13 @@ private:
 	std::string backend_tls_name;
 	/* No ssl_server_name: the name to verify is the IP address of each node connected to. */
 	bool backend_tls_name_is_address = false;
-	sd_event_source *client_source = nullptr;
-	sd_event_source *backend_source = nullptr;
+	EventSource client_source;
+	EventSource backend_source;
 	/* OpenSSL holds decrypted bytes that epoll will not announce: read them on the next loop
 	 * iteration (a one-shot defer source, created on first need). */
-	sd_event_source *pending_source = nullptr;
+	EventSource pending_source;
 	/* Only while a final ERR is being written (the login deadline is the worker's sweep). */
-	sd_event_source *closing_timer = nullptr;
+	EventSource closing_timer;
 	std::uint32_t client_events = 0, backend_events = 0;
 	/* The peer sent bytes while we were not expecting any (e.g. while a callback runs): stop
 	 * polling it for input until the phase reads again.  Saves re-arming epoll in every phase. */

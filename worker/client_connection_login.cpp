@@ -169,7 +169,7 @@ void ClientConnection::start() noexcept
 			close();
 			return;
 		}
-		if (sd_event_add_io(worker.event_loop(), &client_source, client_fd.get(), EPOLLIN, on_client_io, this) <
+		if (sd_event_add_io(worker.event_loop(), client_source.out(), client_fd.get(), EPOLLIN, on_client_io, this) <
 		    0) {
 			log(LogLevel::error, "cannot watch the client socket");
 			close();
@@ -448,7 +448,7 @@ void ClientConnection::start_backend_connect()
 	backend_fd = std::move(connection.fd);
 	backend_stream.attach(backend_fd.get());
 	backend_events = connection.in_progress ? EPOLLOUT : EPOLLIN;
-	if (sd_event_add_io(worker.event_loop(), &backend_source, backend_fd.get(), backend_events, on_backend_io,
+	if (sd_event_add_io(worker.event_loop(), backend_source.out(), backend_fd.get(), backend_events, on_backend_io,
 			    this) < 0) {
 		log(LogLevel::error, "cannot watch the backend socket");
 		fail_login(ER_UNKNOWN_ERROR, "myproxy: internal error");

@@ -4,8 +4,8 @@
 // bookkeeping over the inherited Config: no I/O, no Lua.
 #pragma once
 
+#include "common/cluster_config.hpp"
 #include "common/node_choice.hpp"
-#include "lua/lua_cluster.hpp"
 
 #include <cstdint>
 #include <string_view>

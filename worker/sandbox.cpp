@@ -6,6 +6,7 @@
 
 #include "worker/syscall_allowlist.hpp"
 
+#include "common/exit_status.hpp"
 #include "common/log.hpp"
 
 #include <grp.h>
@@ -29,7 +30,7 @@ int drop_privileges(const SandboxOptions &options) noexcept
 {
 	if (options.fault_injection == "privileges") {
 		log_error("setresuid(%u): failing on purpose (test fault injection)", unsigned(options.uid));
-		return worker_exit_privileges_failed;
+		return exit_privilege_drop;
 	}
 	if (geteuid() != 0) {
 		/* Not root: nothing to give up (and no way to become another user). */
@@ -37,24 +38,24 @@ int drop_privileges(const SandboxOptions &options) noexcept
 	}
 	if (options.uid == 0) {
 		log_error("worker_user %s is root; refusing to run a worker as root", options.user_name.c_str());
-		return worker_exit_privileges_failed;
+		return exit_privilege_drop;
 	}
 	if (setgroups(0, nullptr) < 0) {
 		log_errno(LogLevel::error, errno, nullptr, "setgroups(0)");
-		return worker_exit_privileges_failed;
+		return exit_privilege_drop;
 	}
 	if (setresgid(options.gid, options.gid, options.gid) < 0) {
 		log_errno(LogLevel::error, errno, nullptr, "setresgid(%u)", unsigned(options.gid));
-		return worker_exit_privileges_failed;
+		return exit_privilege_drop;
 	}
 	if (setresuid(options.uid, options.uid, options.uid) < 0) {
 		log_errno(LogLevel::error, errno, nullptr, "setresuid(%u)", unsigned(options.uid));
-		return worker_exit_privileges_failed;
+		return exit_privilege_drop;
 	}
 	/* Paranoia, as OpenSSH's permanently_set_uid(): the way back must be closed. */
 	if (setresuid(0, 0, 0) == 0 || setresgid(0, 0, 0) == 0) {
 		log_error("could regain root after dropping to %s", options.user_name.c_str());
-		return worker_exit_privileges_failed;
+		return exit_privilege_drop;
 	}
 	return 0;
 }
@@ -98,23 +99,23 @@ int load_filter(const SandboxOptions &options) noexcept
 {
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
 		log_errno(LogLevel::error, errno, nullptr, "prctl(PR_SET_NO_NEW_PRIVS)");
-		return worker_exit_filter_failed;
+		return exit_seccomp_filter;
 	}
 	if (!options.seccomp)
 		return 0;
 	if (options.fault_injection == "filter") {
 		log_error("seccomp_load(): failing on purpose (test fault injection)");
-		return worker_exit_filter_failed;
+		return exit_seccomp_filter;
 	}
 	scmp_filter_ctx ctx = build_filter(getpid());
 	if (ctx == nullptr)
-		return worker_exit_filter_failed;
+		return exit_seccomp_filter;
 	const FilterDeleter release{ctx};
 	/* The filter itself sets NO_NEW_PRIVS too; it is set above so --no-sandbox keeps it. */
 	const int r = seccomp_load(ctx);
 	if (r < 0) {
 		log_errno(LogLevel::error, -r, nullptr, "seccomp_load()");
-		return worker_exit_filter_failed;
+		return exit_seccomp_filter;
 	}
 	return 0;
 }

@@ -11,10 +11,6 @@
 
 namespace myproxy {
 
-/* Exit statuses of a worker that could not enter its sandbox (the master logs them). */
-inline constexpr int worker_exit_privileges_failed = 77; /* EX_NOPERM */
-inline constexpr int worker_exit_filter_failed = 79;
-
 struct SandboxOptions {
 	/* --no-sandbox clears this: no seccomp filter (for debugging and sanitizer builds). */
 	bool seccomp = true;

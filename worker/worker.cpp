@@ -9,6 +9,7 @@
 #include "worker/lua_pg_host.hpp"
 
 #include "common/channel_socket.hpp"
+#include "common/exit_status.hpp"
 #include "common/log.hpp"
 #include "common/worker_activity.hpp"
 #include "lua/config_loader.hpp"
@@ -28,7 +29,7 @@
 
 namespace myproxy {
 
-Worker::Worker(Config &configuration, UniqueFd channel_fd, unsigned index)
+Worker::Worker(LoadedConfig &configuration, UniqueFd channel_fd, unsigned index)
 	: config(configuration), channel(std::move(channel_fd)), worker_index(index), cluster_state(configuration.clusters)
 {
 }
@@ -204,7 +205,7 @@ void Worker::flush_outgoing() noexcept
 			if (result.status == ChannelIoStatus::error)
 				log_errno(LogLevel::error, result.error_number, nullptr, "send to the master");
 			outgoing.clear();
-			exit_loop(worker_exit_ok);
+			exit_loop(exit_ok);
 			return;
 		}
 		outgoing.pop_front();
@@ -241,13 +242,13 @@ void Worker::receive_message()
 	case ChannelIoStatus::peer_closed:
 		log_info("the master closed the channel; exiting");
 		close_all_connections();
-		exit_loop(worker_exit_ok);
+		exit_loop(exit_ok);
 		return;
 	case ChannelIoStatus::error:
 		log_errno(LogLevel::error, received.error_number, nullptr, "receive from the master: %s",
 			  received.what != nullptr ? received.what : "failed");
 		close_all_connections();
-		exit_loop(worker_exit_channel_error);
+		exit_loop(exit_channel_protocol);
 		return;
 	case ChannelIoStatus::ok:
 		break;
@@ -257,7 +258,7 @@ void Worker::receive_message()
 	if (!message) {
 		log_error("bad message from the master: %s", message.error().what);
 		close_all_connections();
-		exit_loop(worker_exit_channel_error);
+		exit_loop(exit_channel_protocol);
 		return;
 	}
 	try {
@@ -393,13 +394,13 @@ void Worker::start_drain(std::uint32_t timeout_ms)
 	draining = true;
 	log_info("draining: %zu connections, at most %u ms", connections.size(), timeout_ms);
 	if (connections.empty()) {
-		exit_loop(worker_exit_ok);
+		exit_loop(exit_ok);
 		return;
 	}
 	if (sd_event_add_time_relative(event, &drain_timer, CLOCK_MONOTONIC, std::uint64_t(timeout_ms) * 1000, 10'000,
 				       on_drain_timeout, this) < 0) {
 		close_all_connections();
-		exit_loop(worker_exit_ok);
+		exit_loop(exit_ok);
 	}
 }
 
@@ -408,7 +409,7 @@ int Worker::on_drain_timeout(sd_event_source *, std::uint64_t, void *userdata)
 	auto &worker = *static_cast<Worker *>(userdata);
 	log_info("drain timeout: closing %zu connections", worker.connections.size());
 	worker.close_all_connections();
-	worker.exit_loop(worker_exit_ok);
+	worker.exit_loop(exit_ok);
 	return 0;
 }
 
@@ -430,12 +431,12 @@ void Worker::close_all_connections() noexcept
 void Worker::maybe_finish_drain() noexcept
 {
 	if (draining && connections.empty())
-		exit_loop(worker_exit_ok);
+		exit_loop(exit_ok);
 }
 
 void Worker::exit_loop(int status) noexcept
 {
-	if (status != worker_exit_ok && exit_status == worker_exit_ok)
+	if (status != exit_ok && exit_status == exit_ok)
 		exit_status = status;
 	if (event != nullptr)
 		sd_event_exit(event, exit_status);
@@ -446,7 +447,7 @@ int Worker::run()
 	int r = sd_event_new(&event);
 	if (r < 0) {
 		log_errno(LogLevel::error, -r, nullptr, "sd_event_new()");
-		return worker_exit_loop_failed;
+		return exit_worker_loop;
 	}
 	r = sd_event_add_io(event, &channel_source, channel.get(), EPOLLIN, on_channel, this);
 	if (r >= 0)
@@ -455,11 +456,11 @@ int Worker::run()
 		r = sd_event_source_set_enabled(reaper_source, SD_EVENT_OFF);
 	if (r < 0) {
 		log_errno(LogLevel::error, -r, nullptr, "sd-event setup");
-		return worker_exit_loop_failed;
+		return exit_worker_loop;
 	}
 	if (!register_worker_lua_api(lua())) {
 		log_error("cannot install the Lua client API (Lua heap full)");
-		return worker_exit_loop_failed;
+		return exit_worker_loop;
 	}
 	/* After the fork: each worker has connections of its own. */
 	pg = std::make_unique<LuaPgHost>(event, lua());
@@ -468,12 +469,12 @@ int Worker::run()
 	r = sd_event_loop(event);
 	if (r < 0) {
 		log_errno(LogLevel::error, -r, nullptr, "sd_event_loop()");
-		return worker_exit_loop_failed;
+		return exit_worker_loop;
 	}
 	return exit_status;
 }
 
-int run_worker(Config &config, UniqueFd channel, unsigned worker_index, const SandboxOptions &sandbox)
+int run_worker(LoadedConfig &config, UniqueFd channel, unsigned worker_index, const SandboxOptions &sandbox)
 {
 	log_set_role("worker[%u]", worker_index);
 	/* Every send uses MSG_NOSIGNAL; this covers libraries that do not. */
@@ -486,7 +487,7 @@ int run_worker(Config &config, UniqueFd channel, unsigned worker_index, const Sa
 		return worker.run();
 	} catch (const std::exception &e) {
 		log_error("worker: %s", e.what());
-		return worker_exit_loop_failed;
+		return exit_worker_loop;
 	}
 }
 

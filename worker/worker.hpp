@@ -9,12 +9,12 @@
 
 namespace myproxy {
 
-struct Config;
+struct LoadedConfig;
 
 /* Runs the worker until the master says DRAIN (and the connections finished) or the channel closes;
  * returns the process exit status.  Called in the freshly forked child, after the pool closed every
  * descriptor but @channel and the standard ones.  Enters the sandbox (@sandbox) first; if that fails
  * it returns the sandbox's exit status without ever saying WORKER_READY. */
-int run_worker(Config &config, UniqueFd channel, unsigned worker_index, const SandboxOptions &sandbox);
+int run_worker(LoadedConfig &config, UniqueFd channel, unsigned worker_index, const SandboxOptions &sandbox);
 
 } // namespace myproxy

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "common/channel_protocol.hpp"
+#include "common/exit_status.hpp"
 #include "common/unique_fd.hpp"
 #include "worker/cluster_state.hpp"
 #include "worker/relay_buffer_pool.hpp"
@@ -24,17 +25,11 @@ struct lua_State;
 
 namespace myproxy {
 
-struct Config;
+struct LoadedConfig;
 struct ListenerConfig;
 class ClientConnection;
 class LuaPgHost;
 
-/* Exit statuses of a worker process (the master logs them). */
-inline constexpr int worker_exit_ok = 0;
-/* The event loop could not be set up or failed. */
-inline constexpr int worker_exit_loop_failed = 71; /* EX_OSERR */
-/* The master sent something the worker cannot accept (a protocol violation on the channel). */
-inline constexpr int worker_exit_channel_error = 76; /* EX_PROTOCOL */
 
 /* A connection still logging in, and when its time is up. */
 struct LoginWatch {
@@ -44,7 +39,7 @@ struct LoginWatch {
 
 class Worker {
 public:
-	Worker(Config &config, UniqueFd channel, unsigned index);
+	Worker(LoadedConfig &config, UniqueFd channel, unsigned index);
 	~Worker();
 
 	Worker(const Worker &) = delete;
@@ -95,7 +90,7 @@ public:
 	std::uint64_t total_connections() const noexcept { return connections_received; }
 
 private:
-	Config &config;
+	LoadedConfig &config;
 	UniqueFd channel;
 	unsigned worker_index;
 	sd_event *event = nullptr;
@@ -116,7 +111,7 @@ private:
 	std::uint32_t connection_id_counter = 0;
 	std::uint64_t connections_received = 0;
 	bool draining = false;
-	int exit_status = worker_exit_ok;
+	int exit_status = exit_ok;
 
 	/* Messages to the master that the channel could not take yet. */
 	std::deque<std::vector<std::uint8_t>> outgoing;

@@ -43,7 +43,7 @@ static std::string write_config(const std::string &text)
 	return path;
 }
 
-static Config load_good(const std::string &text)
+static LoadedConfig load_good(const std::string &text)
 {
 	ConfigResult result = load_config(write_config(text));
 	ck_assert_msg(result.ok(), "unexpected error: %s", result.ok() ? "" : result.error().message.c_str());
@@ -69,7 +69,7 @@ static const char handler_lua[] = "local h = { on_handshake_response = function(
 
 START_TEST(test_good_config)
 {
-	Config config = load_good(std::string(handler_lua) + // line 1
+	LoadedConfig config = load_good(std::string(handler_lua) + // line 1
 				  "worker_processes = 3\n"
 				  "mysql_listen('/run/myproxy.sock', h)\n"                   // line 3
 				  "local full = {\n"
@@ -114,7 +114,7 @@ END_TEST
 /* Startup-only functions refuse to work once the state is handed on. */
 START_TEST(test_after_loading)
 {
-	Config config = load_good(std::string(handler_lua) + "mysql_listen('@myproxy', h)\n");
+	LoadedConfig config = load_good(std::string(handler_lua) + "mysql_listen('@myproxy', h)\n");
 	lua_State *L = config.state.get();
 
 	ck_assert_int_ne(luaL_dostring(L, "mysql_listen('/x', {on_handshake_response = print})"), LUA_OK);
@@ -136,7 +136,7 @@ END_TEST
 
 START_TEST(test_default_worker_processes)
 {
-	Config config = load_good(std::string(handler_lua) + "mysql_listen('/run/x.sock', h)\n");
+	LoadedConfig config = load_good(std::string(handler_lua) + "mysql_listen('/run/x.sock', h)\n");
 	const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	ck_assert_int_eq(config.worker_processes, cpus < 1 ? 1 : cpus > 1024 ? 1024 : cpus);
 
@@ -272,7 +272,7 @@ END_TEST
 START_TEST(test_listener_auth)
 {
 	const std::string base = std::string(handler_lua);
-	Config config = load_good(base + "mysql_listen('/run/a.sock', h)\n"
+	LoadedConfig config = load_good(base + "mysql_listen('/run/a.sock', h)\n"
 					 "mysql_listen('/run/b.sock', h, {auth_plugins = 'mysql_native_password'})\n"
 					 "mysql_listen('/run/c.sock', h,\n"
 					 "  {auth_plugins = {'caching_sha2_password', 'mysql_native_password'}})\n"
@@ -333,7 +333,7 @@ START_TEST(test_handler_changed_afterwards)
 			"on_connect, on_handshake_response, on_command_phase or on_init_db)");
 
 	/* Filling in an optional callback later is fine. */
-	Config config = load_good(std::string(handler_lua) + "mysql_listen('/run/x.sock', h)\n"
+	LoadedConfig config = load_good(std::string(handler_lua) + "mysql_listen('/run/x.sock', h)\n"
 							     "function h.on_connect(client) end\n");
 	ck_assert_uint_eq(config.listeners.size(), 1);
 }
@@ -367,7 +367,7 @@ END_TEST
 
 START_TEST(test_mysql_resolve)
 {
-	Config config = load_good(std::string(handler_lua) + "mysql_listen('/run/x.sock', h)\n"
+	LoadedConfig config = load_good(std::string(handler_lua) + "mysql_listen('/run/x.sock', h)\n"
 							     "v4 = tostring(mysql_resolve('1.2.3.4'))\n"
 							     "v4port = tostring(mysql_resolve('1.2.3.4:3307'))\n"
 							     "v6 = tostring(mysql_resolve('[::1]:3307'))\n"
@@ -429,7 +429,7 @@ START_TEST(test_heap_limit)
 	assert_error(error, 0, "not enough memory (Lua heap limit reached)");
 
 	/* Scripts may catch the error themselves and go on: the state stays usable. */
-	Config config = load_good(std::string(handler_lua) + "mysql_listen('/run/x.sock', h)\n"
+	LoadedConfig config = load_good(std::string(handler_lua) + "mysql_listen('/run/x.sock', h)\n"
 							     "ok, err = pcall(string.rep, 'x', 1e9)\n");
 	lua_State *L = config.state.get();
 	lua_getglobal(L, "err");

@@ -1,6 +1,7 @@
 // Unit tests for master/listener: path, abstract and TCP listeners in a private temporary
 // directory; stale socket files are replaced, anything else at the path is left alone; systemd
 // sockets are taken from fd 3 the way sd_listen_fds() hands them over.
+#include "common/exit_status.hpp"
 #include "lua/config_loader.hpp"
 #include "master/listener.hpp"
 #include "tests/check_main.hpp"
@@ -112,7 +113,7 @@ START_TEST(test_live_socket_kept)
 	ck_assert(!open_address_listener(address_of(path), 0, first));
 	const auto error = open_address_listener(address_of(path), 0, second);
 	ck_assert(error.has_value());
-	ck_assert_int_eq(error->exit_code, listener_os_error_exit_code);
+	ck_assert_int_eq(error->exit_code, exit_os_error);
 	ck_assert_msg(error->message.starts_with("bind(" + path + "): Address already in use"), "%s",
 		      error->message.c_str());
 	ck_assert(second.empty());
@@ -132,7 +133,7 @@ START_TEST(test_regular_file_not_removed)
 	std::vector<Listener> out;
 	const auto error = open_address_listener(address_of(path), 0, out);
 	ck_assert(error.has_value());
-	ck_assert_int_eq(error->exit_code, config_error_exit_code);
+	ck_assert_int_eq(error->exit_code, exit_config);
 	ck_assert_msg(error->message.find("not a socket") != std::string::npos, "%s", error->message.c_str());
 	struct stat st;
 	ck_assert_int_eq(stat(path.c_str(), &st), 0);
@@ -147,7 +148,7 @@ START_TEST(test_missing_directory)
 	std::vector<Listener> out;
 	const auto error = open_address_listener(address_of(path), 0, out);
 	ck_assert(error.has_value());
-	ck_assert_int_eq(error->exit_code, listener_os_error_exit_code);
+	ck_assert_int_eq(error->exit_code, exit_os_error);
 	const std::string expected = "bind(" + path + "): No such file or directory";
 	ck_assert_str_eq(error->message.c_str(), expected.c_str());
 }
@@ -278,7 +279,7 @@ START_TEST(test_systemd_none)
 	std::vector<Listener> out;
 	const auto error = take_systemd_listeners(0, out);
 	ck_assert(error.has_value());
-	ck_assert_int_eq(error->exit_code, config_error_exit_code);
+	ck_assert_int_eq(error->exit_code, exit_config);
 	ck_assert(out.empty());
 }
 END_TEST
@@ -320,7 +321,7 @@ START_TEST(test_systemd_not_listening)
 		std::vector<Listener> out;
 		const auto error = take_systemd_listeners(0, out);
 		ck_assert(error.has_value());
-		ck_assert_int_eq(error->exit_code, config_error_exit_code);
+		ck_assert_int_eq(error->exit_code, exit_config);
 		ck_assert_msg(error->message.find("not a listening stream socket") != std::string::npos, "%s",
 			      error->message.c_str());
 		ck_assert(out.empty());

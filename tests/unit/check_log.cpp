@@ -1,6 +1,7 @@
 // Unit tests for common/log: the line format (role, subject, severity, "<N>" journal prefixes,
 // errno suffix, truncation, control characters) through format_log_line(), then the real thing
 // with stderr redirected to a pipe: journal detection, the debug switch, errno kept, fatal exits.
+#include "common/exit_status.hpp"
 #include "common/log.hpp"
 #include "tests/check_main.hpp"
 
@@ -226,8 +227,8 @@ static Suite *log_suite()
 	tcase_add_test(io, test_plain_stderr);
 	tcase_add_test(io, test_debug_switch);
 	tcase_add_test(io, test_journal_detection);
-	tcase_add_exit_test(io, test_fatal_exits, log_fatal_exit_status);
-	tcase_add_exit_test(io, test_fatal_level_exits, log_fatal_exit_status);
+	tcase_add_exit_test(io, test_fatal_exits, exit_fatal);
+	tcase_add_exit_test(io, test_fatal_level_exits, exit_fatal);
 	suite_add_tcase(s, io);
 	return s;
 }

@@ -55,7 +55,7 @@ static ConfigResult load(const std::string &script)
 	return load_config(path);
 }
 
-static Config load_good(const std::string &script)
+static LoadedConfig load_good(const std::string &script)
 {
 	ConfigResult result = load(script);
 	ck_assert_msg(result.ok(), "unexpected error: %s", result.ok() ? "" : result.error().message.c_str());
@@ -72,7 +72,7 @@ static void assert_bad(const std::string &script, int line, const std::string &p
 
 START_TEST(test_clusters)
 {
-	Config config = load_good("local plain = mysql_cluster({'127.0.0.1:3307', mysql_resolve('[::1]'), '/run/db.sock'})\n"
+	LoadedConfig config = load_good("local plain = mysql_cluster({'127.0.0.1:3307', mysql_resolve('[::1]'), '/run/db.sock'})\n"
 				  "local watched = mysql_cluster({'10.0.0.1', '10.0.0.2:3310'}, {\n"
 				  "  monitoring = true, user = 'monitor', password = 'pw', no_read_only = true,\n"
 				  "  disconnect_unavailable = true, check_interval = 0.5, check_timeout = 0.25,\n"
@@ -117,7 +117,7 @@ END_TEST
 
 START_TEST(test_cluster_ids)
 {
-	Config config = load_good("clusters = { mysql_cluster({'10.0.0.1'}), mysql_cluster({'10.0.0.2'}) }\n");
+	LoadedConfig config = load_good("clusters = { mysql_cluster({'10.0.0.1'}), mysql_cluster({'10.0.0.2'}) }\n");
 	lua_State *L = config.state.get();
 	lua_getglobal(L, "clusters");
 	for (int i = 1; i <= 2; ++i) {
@@ -193,7 +193,7 @@ END_TEST
 
 START_TEST(test_cluster_tls)
 {
-	Config config = load_good("mysql_cluster({'10.0.0.1'})\n"
+	LoadedConfig config = load_good("mysql_cluster({'10.0.0.1'})\n"
 				  "mysql_cluster({'10.0.0.2'}, {ssl = true, ssl_ca = " + q(certs.ca()) + "})\n"
 				  "mysql_cluster({'10.0.0.3'}, {ssl = true, ssl_ca = " + q(certs.ca_dir()) +
 				  ", ssl_server_name = 'db.example', monitoring = true, user = 'm'})\n"

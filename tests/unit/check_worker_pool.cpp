@@ -3,6 +3,7 @@
 // killed and misbehaving workers are logged and respawned while the master goes on, a crash loop
 // is throttled, and a whole master drains on SIGTERM.  Log lines are captured in a temporary file.
 #include "common/channel_socket.hpp"
+#include "common/exit_status.hpp"
 #include "lua/config_loader.hpp"
 #include "master/listener.hpp"
 #include "master/master.hpp"
@@ -292,7 +293,11 @@ START_TEST(test_describe_child_exit)
 {
 	char text[96];
 	describe_child_exit(text, sizeof(text), CLD_EXITED, 1);
-	ck_assert_str_eq(text, "exited with status 1");
+	ck_assert_str_eq(text, "exited with status 1 (EXIT_FATAL)");
+	describe_child_exit(text, sizeof(text), CLD_EXITED, exit_privilege_drop);
+	ck_assert_str_eq(text, "exited with status 77 (EXIT_PRIVILEGE_DROP)");
+	describe_child_exit(text, sizeof(text), CLD_EXITED, 3);
+	ck_assert_str_eq(text, "exited with status 3");
 	describe_child_exit(text, sizeof(text), CLD_KILLED, SIGSYS);
 	ck_assert_str_eq(text, "killed by signal 31 (SIGSYS)");
 	describe_child_exit(text, sizeof(text), CLD_DUMPED, SIGSEGV);
@@ -629,7 +634,7 @@ END_TEST
 START_TEST(test_master_listener_error)
 {
 	const pid_t master = start_master("/nonexistent-dir-myproxy/m.sock");
-	ck_assert_int_eq(wait_exit(master, 5000), listener_os_error_exit_code);
+	ck_assert_int_eq(wait_exit(master, 5000), exit_os_error);
 	ck_assert_log("bind(/nonexistent-dir-myproxy/m.sock): No such file or directory");
 }
 END_TEST

@@ -1,0 +1,92 @@
+// The configuration model (both processes): what the master keeps after config.lua was loaded and
+// the workers inherit through fork(), its limits and defaults, and ConfigError.  Plain data that
+// lua/config_loader fills in; nothing here runs Lua or touches the system, so the master reads its
+// configuration without including lua/.
+#pragma once
+
+#include "common/client_auth_plugins.hpp"
+#include "common/cluster_config.hpp"
+#include "common/socket_address.hpp"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+typedef struct ssl_ctx_st SSL_CTX;
+
+namespace myproxy {
+
+inline constexpr int worker_processes_max = 1024;
+
+/* The global connect_timeout, in seconds: like mysqld's option of that name (and its default), the time a
+ * client has from the connection to the OK of its login.  The cap keeps a typo from letting half-open
+ * logins hold their per-uid slots for days. */
+inline constexpr int connect_timeout_max_seconds = 3600;
+inline constexpr std::uint64_t connect_timeout_default_usec = 10'000'000;
+
+/* The globals of the daemon's supervision (issue 4): drain_timeout (seconds the connections may go on
+ * after SIGTERM), crash_penalty (seconds a uid is refused after one of its connections was being served
+ * when a worker crashed; 0 turns it off) and worker_user (who workers become when started as root). */
+inline constexpr int drain_timeout_max_seconds = 86400;
+inline constexpr std::uint64_t drain_timeout_default_usec = 10'000'000;
+inline constexpr int crash_penalty_max_seconds = 86400;
+/* The global max_pending_logins_per_uid.  The login deadline (connect_timeout) already bounds how long
+ * a slot is held; the cap bounds how many sockets one local user can tie up in a worker.  The default
+ * is high enough that a burst of honest logins from one uid (a busy PHP pool) is never refused. */
+inline constexpr int max_pending_logins_per_uid_default = 1024;
+inline constexpr int max_pending_logins_per_uid_max = 1'000'000;
+inline constexpr std::uint64_t crash_penalty_default_usec = 90'000'000;
+inline constexpr const char *worker_user_default = "nobody";
+
+struct ListenerConfig {
+	/* mysql_listen(systemd, handler): use the sockets systemd passes (sd_listen_fds); address is unset. */
+	bool systemd = false;
+	SocketAddress address;
+	/* luaL_ref() into the registry of LoadedConfig::state: the handler table passed to
+	 * mysql_listen().  Its fields were checked: on_handshake_response is a function, on_connect,
+	 * on_command_phase and on_init_db are functions or absent, and there is no other key. */
+	int handler_ref = 0;
+	/* The address as log lines print it: "/run/myproxy.sock", "[::]:3306", "systemd". */
+	std::string description;
+	/* Where mysql_listen() was called: "/etc/cm4all/myproxy/config.lua:12". */
+	std::string origin;
+	/* The options ssl_cert/ssl_key: certificate and key loaded before the fork, owned (pinned) by
+	 * LoadedConfig::state; nullptr for a plain listener.  Workers announce CLIENT_SSL only then. */
+	SSL_CTX *ssl_context = nullptr;
+	/* The option require_ssl: a client that does not start TLS is refused. */
+	bool require_ssl = false;
+	/* The options auth_plugins and rsa_private_key, loaded (key file read or key generated). */
+	ListenerAuth auth;
+};
+
+struct Config {
+	/* In the order of the mysql_listen() calls; never empty. */
+	std::vector<ListenerConfig> listeners;
+	/* The global worker_processes (1..worker_processes_max), by default the number of online CPUs. */
+	int worker_processes = 1;
+	/* The global connect_timeout (above 0, at most connect_timeout_max_seconds; fractions allowed) in
+	 * microseconds, rounded up so it is never 0; connect_timeout_default_usec when unset. */
+	std::uint64_t connect_timeout_usec = connect_timeout_default_usec;
+	/* In the order of the mysql_cluster() calls; a cluster object's index is its position here. */
+	std::vector<ClusterConfig> clusters;
+	/* The global drain_timeout (0..drain_timeout_max_seconds, fractions allowed) in microseconds. */
+	std::uint64_t drain_timeout_usec = drain_timeout_default_usec;
+	/* The global crash_penalty (0..crash_penalty_max_seconds) in microseconds; 0: no penalty. */
+	std::uint64_t crash_penalty_usec = crash_penalty_default_usec;
+	/* The global worker_user (a user name, not resolved here); empty when unset. */
+	std::string worker_user;
+	/* The global max_pending_logins_per_uid: connections of one uid that one worker lets log in at
+	 * the same time; more get ERR 1040 until some finish. */
+	int max_pending_logins_per_uid = max_pending_logins_per_uid_default;
+};
+
+struct ConfigError {
+	/* One line, "FILE:LINE: problem" where Lua knows the line, "FILE: problem" otherwise
+	 * ("FILE: no mysql_listen() in config.lua"); for a missing file Lua's own "cannot open FILE: No such
+	 * file or directory". */
+	std::string message;
+	/* Lua's "stack traceback:..." when the error was raised while the script ran; empty otherwise. */
+	std::string traceback;
+};
+
+} // namespace myproxy
