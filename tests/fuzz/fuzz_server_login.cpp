@@ -19,35 +19,24 @@
 
 using namespace myproxy;
 
-/* tests/unit/vectors/rsa_test_key.pem: the listener's key, fixed so seeds can carry ciphertexts. */
+/* The listener's key, fixed so seeds can carry ciphertexts.  1024 bits, the least myproxy accepts:
+ * decrypting is the costliest step of a run, and a smaller key lets the fuzzer try more inputs. */
 static constexpr char PRIVATE_KEY[] =
 	"-----BEGIN PRIVATE KEY-----\n"
-	"MIIEvAIBADANBgkqhkiG9w0BAQEFAASCBKYwggSiAgEAAoIBAQCs4yGz7waCaZDp\n"
-	"oSPcon8IlMdXQHiDR6scoLQKAi2wC1WBpqDk/wLzSKJpRniNY2TA/dX0W3kKK7CL\n"
-	"zVf5097yI7xZl1WRyypK+KrAQLLFcKiAIsxQdx/XLpIDIIlFcUEjes/iEiq8ipnU\n"
-	"iaWRTeR18su95eDq+faYGdiS5q9WBl3K+8QdthDTvWUJY5FZeTwsV5MY9UJo0YCc\n"
-	"Ps9OT7GUSWzAVts0kcOUuNCCNcruurGxjFWgYs96+Xz3QcEnDBuFSyvkr91ikJjo\n"
-	"aLzFcjOroRkapYN9ZqcUAAqJ6gtxkS4VFsOJSK+8NV9ffCWwCi1haqXtSweL5IMU\n"
-	"fqxZvHOfAgMBAAECggEAF2HKm5q+ryGW4zoTbxIdCyyP/zltcxfcyQzk/JuJ0U7f\n"
-	"HB9MkFv66qtOp91LjZe9Nyq9ZoR+jMUW5fl6JgQlGWuC3D0O6h5nlGcoNMMrSm+v\n"
-	"olDSgCl0SXZ3cevTFOy5yhIgjms1k3VNU8Tf+xRlSxxwuLif4De5RZ3tQATp/sC5\n"
-	"rT3IySQjGsEQUUuEIGz1GNmyBTkFO//Q2M2XIXg2KQHOklKj4rUvhmbmuMZxkWgs\n"
-	"Kw8bVOUL99QTAeDIznutDhbywotrKlIVC+CK/nIcHWDiXnOqcKepzohH8u5cFjQU\n"
-	"0NzdcSsFo3TQld02Y0elMV0CAn8i+pbL29xFSnGz5QKBgQDeaSU9YxzR74bJJ3Xm\n"
-	"lkdcYyKvI4nUk7C/Z1DoM2UhmHNgIAauN0Vqi03z7b3Q3XdrXEUi1DBL2ERdzENX\n"
-	"h33rcFP+o+BF1shll0ejRwgWL8WjDDdqIHQQsR0lgoO2wAcvfbr8jhGESga8uQ7h\n"
-	"DVDwqf6eCaT/i5NZ6oYuKsosWwKBgQDG/051xutSl6t62FRrNU6gQ7QI8fAo52UJ\n"
-	"kYOS4c5A+9n9UJOyblPsOC4pWDNXlC4hbdWxgU77W2yd8vQNicOa2lHMySyo5cIf\n"
-	"4VKUOvTZuc9sqOvqErsmCsrK8R9WTyGrnQsKuWhkHTYSRpm9aHPC2Le8SghkLFcn\n"
-	"yZm5ngsJDQKBgG6rvXcdcYLZgKVpuFZEY0AKqICj23rm/uVPYMgagvFDre2gIhLg\n"
-	"t+77YI/HtlNPUJQgttpM4bdr5yERelT8u+DC5VjpbLjz1oYOz/vkZZa8sMigVJa/\n"
-	"jWGc8Fbw6d+vECRGmRwBCaBdQZr5Lvk3qhYHUQaM4Ai1CF6Ov7QLYMzPAoGAK8LB\n"
-	"Mk1IOqV35E/mYJ0caUn6MW1i7tvT8EK7uHVHsiqwSXCKylZQxkWkgRsQT1Yavuc0\n"
-	"cxCImeYFAMcIvGFrToZsLqie1ZWRFwmp60b7yVV/M9oB5zuvRDJjXjWgOo60TNUA\n"
-	"NJ+JQVrbJTG5ZVmu+05FOXbeWYkWsX03/QWwT5ECgYA4edsYWIPThOqd4hFG/OXc\n"
-	"FdIlEAXQoygzaN3iv7u3w24T8R5ZLdi66ntscmRbQxqdBa6pEgINqZ6Xsmq4kv0w\n"
-	"WlXNESzirBgb55QIudcgKs/OxKRE04XhnPnZB7ZK+w+Iv1lXIdEHb4uHnX+VqVIl\n"
-	"Dsi0r3yd3dHxvifVkMezzg==\n"
+	"MIICdwIBADANBgkqhkiG9w0BAQEFAASCAmEwggJdAgEAAoGBANdHNG7f2KOgMwQR\n"
+	"otzvHKlXuvrR/r+Mpd7lqdwEgJ7/+xpMPc1l9EA2ARKXW0W8xSjepH5Tgz1bh1xl\n"
+	"MzKDh0MyXcakI2S6vLKTJmac+25yYaoRRM3ksRx2b6+eKso38DqMig5CFreuheou\n"
+	"Hsa+kZGCLfYQkV9e72LIsOOTwY3BAgMBAAECgYBWpAmuNdjywZ7GnHJ3iKR4Yx6V\n"
+	"o75rSSfYtYXPTuCVHWDqDJUy/T14OkPkP5Y0UuzmrfR2AxZms1efD/uy8MyWuYxZ\n"
+	"CNKsdcpRkakCFLxqX4mpbHfnNcIu47lxKSU7xOmooZ9kY/fnwbgQA3DAKMYdbyls\n"
+	"fOENZxUUlVs8LsYioQJBAPd8yx/cP2DIjBJ/hDNE2egTh1c2z5lINeZFJ7h/LJR9\n"
+	"fc0GIS3jpdwELfPNhKfsadDa5W5H9XXIf+RZsc2ayUsCQQDersxB7pPqT2QdePWJ\n"
+	"LLBgfgi7wAAuR2PTtxnY39L17v7LFZwjiCJEfk1QmDElkeqIphxz4M1L+LqR4cc5\n"
+	"R0mjAkEAjbtuKITd1vODJGTatPHNSVdFvvCo20O7enBIWySZx0BG9093WOxyZBoQ\n"
+	"pvsf6Xs+7lkt44ZaUGXOuFuVtAXdGQJALU2Yho1YEGJIduqF4XtzAp6BfljocIHb\n"
+	"oFXu7z1R+PC/a2ehFWV7uz2K0yuzS/ZspZJN1ZFVkvAuXMF3O4LySwJBAKMEkaSP\n"
+	"wlWVpHYoATE4d2Le3FfmLOzvPVjyZBrHdT13g+bj/yNr/o2T56uUZrXA2Wp57NJx\n"
+	"SSSxk1JMRnybR3g=\n"
 	"-----END PRIVATE KEY-----\n";
 
 static constexpr std::array<std::uint8_t, 20> NONCE = {0x64, 0x7e, 0x6d, 0x28, 0x7d, 0x5f, 0x44, 0x76, 0x44, 0x33,
