@@ -5,6 +5,7 @@
 
 #include "auth_switch.hpp"
 #include "caching_sha2_password.hpp"
+#include "change_user_packet.hpp"
 #include "ed25519_password.hpp"
 #include "err_packet.hpp"
 #include "handshake_v10.hpp"
@@ -161,11 +162,12 @@ ClientLoginStatus ClientLogin::greeting(ByteSpan payload, std::vector<std::uint8
 	if (!(capabilities & CLIENT_PLUGIN_AUTH) && plugin != MYSQL_NATIVE_PASSWORD)
 		return fail(ClientLoginFailure::Kind::PROTOCOL_ERROR,
 			    "the server cannot switch auth plugins (no CLIENT_PLUGIN_AUTH)");
-	if (plugin == MYSQL_NATIVE_PASSWORD || plugin == CACHING_SHA2_PASSWORD) {
-		auto scramble = handshake_v10_scramble20(*handshake);
-		if (!scramble)
-			return fail_parse(scramble.error());
+	auto scramble = handshake_v10_scramble20(*handshake);
+	if (scramble) {
 		greeting_nonce.assign(scramble->begin(), scramble->end());
+		result.nonce = greeting_nonce;
+	} else if (plugin == MYSQL_NATIVE_PASSWORD || plugin == CACHING_SHA2_PASSWORD) {
+		return fail_parse(scramble.error());
 	}
 	if (ssl) {
 		if (!(offered & CLIENT_SSL))
@@ -245,6 +247,49 @@ ClientLoginStatus ClientLogin::send_response(std::vector<std::uint8_t> &out)
 	return ClientLoginStatus::CONTINUE;
 }
 
+ClientLoginStatus ClientLogin::change_user(const ClientLoginSuccess &session, std::vector<std::uint8_t> &out)
+{
+	if (state != State::GREETING)
+		return fail(ClientLoginFailure::Kind::PROTOCOL_ERROR, "change_user() on a login that has begun");
+	constexpr std::uint32_t required = CLIENT_PROTOCOL_41 | CLIENT_SECURE_CONNECTION | CLIENT_PLUGIN_AUTH;
+	if ((session.capabilities & required) != required)
+		return fail(ClientLoginFailure::Kind::PROTOCOL_ERROR,
+			    "COM_CHANGE_USER needs protocol 4.1 with plugin auth, which this session lacks");
+	result = session;
+	result.auth_switched = false;
+	tls_active = session.tls;
+	nonce = session.nonce;
+	std::vector<std::uint8_t> auth;
+	std::string problem;
+	/* In the GREETING state client_ed25519 and unknown plugins send nothing: the server switches. */
+	if (!append_auth_response(auth, nonce, problem))
+		return fail(ClientLoginFailure::Kind::PROTOCOL_ERROR, std::move(problem));
+
+	std::vector<ConnectAttr> attr_views;
+	if (session.capabilities & CLIENT_CONNECT_ATTRS)
+		for (const auto &[key, value] : attrs)
+			attr_views.push_back({key, value});
+	ChangeUserParams params;
+	params.user = user;
+	params.auth_response = auth;
+	params.database = database;
+	params.character_set = character_set;
+	params.auth_plugin_name = plugin;
+	params.attrs = attr_views;
+	std::vector<std::uint8_t> payload;
+	const bool built = build_change_user(payload, params, session.capabilities);
+	wipe(auth);
+	if (!built)
+		return fail(ClientLoginFailure::Kind::PROTOCOL_ERROR,
+			    "COM_CHANGE_USER: cannot be encoded (a NUL in the user, database or plugin name, a "
+			    "response over 255 bytes, or too many connection attributes)");
+	next_sequence_id = 0;
+	append_packet(out, payload, next_sequence_id);
+	wipe(payload);
+	state = State::AUTH_RESULT;
+	return ClientLoginStatus::CONTINUE;
+}
+
 ClientLoginStatus ClientLogin::auth_switch(ByteSpan payload, std::vector<std::uint8_t> &out)
 {
 	if (state == State::SWITCHED_AUTH_RESULT)
@@ -279,6 +324,7 @@ ClientLoginStatus ClientLogin::accepted(ByteSpan payload)
 	result.warnings = ok->warnings;
 	result.auth_plugin = plugin;
 	result.auth_switched = state == State::SWITCHED_AUTH_RESULT;
+	result.tls = tls_active;
 	state = State::SUCCEEDED;
 	return ClientLoginStatus::SUCCEEDED;
 }

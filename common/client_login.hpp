@@ -3,7 +3,8 @@
 // its socket, feeds each one in, and writes out what the login appended.  Never touches a socket,
 // an event loop or TLS itself, and never logs: failures are returned.  With ClientLoginParams::ssl
 // it sends the SSLRequest and says START_TLS; the caller runs the TLS handshake and calls
-// tls_established(), which sends the HandshakeResponse41 (now encrypted).
+// tls_established(), which sends the HandshakeResponse41 (now encrypted).  On an established
+// session it also changes the user (COM_CHANGE_USER) with every plugin it speaks.
 #pragma once
 
 #include "byte_reader.hpp"
@@ -91,6 +92,11 @@ struct ClientLoginSuccess {
 	 * switched us to it. */
 	std::string auth_plugin;
 	bool auth_switched = false;
+	/* The greeting's 20-byte nonce (empty if the server sent none): a COM_CHANGE_USER answers it
+	 * again.  Not a secret: it went over the wire in clear. */
+	std::vector<std::uint8_t> nonce;
+	/* TLS was established by the login: a later change of user may send passwords over it. */
+	bool tls = false;
 };
 
 struct ClientLoginFailure {
@@ -187,6 +193,14 @@ public:
 	 * send are appended to @out, framed with their sequence ids; after a switch to
 	 * mysql_clear_password they hold the password, so the caller clears @out once it is sent. */
 	ClientLoginStatus feed(ByteSpan payload, std::uint8_t sequence_id, std::vector<std::uint8_t> &out);
+
+	/* Instead of feeding a greeting: on the session @session describes (what the login, or the
+	 * last change of user, learned), appends a COM_CHANGE_USER (sequence id 0) for this login's
+	 * parameters, answering the session's nonce with the initial plugin.  Then feed() the server's
+	 * replies as during a login: an AuthSwitchRequest, caching_sha2_password's rounds, OK or ERR.
+	 * The same rules as a login apply (mysql_clear_password only when allowed).  Returns CONTINUE or
+	 * FAILED (the parameters cannot be encoded, or the session lacks protocol 4.1 plugin auth). */
+	ClientLoginStatus change_user(const ClientLoginSuccess &session, std::vector<std::uint8_t> &out);
 
 	/* After START_TLS, once the TLS handshake succeeded: appends the HandshakeResponse41.  Returns
 	 * CONTINUE (write @out, feed the next packet) or FAILED. */

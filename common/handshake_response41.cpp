@@ -65,14 +65,33 @@ static ByteSpan read_auth_response(ByteReader &r, std::uint32_t capabilities) no
 	return {reinterpret_cast<const std::uint8_t *>(text.data()), text.size()};
 }
 
-/* Up to the NUL or, lacking one, to the end of the payload (clients with MySQL bug #59453). */
-static std::string_view read_plugin_name(ByteReader &r) noexcept
+/* The plugin name runs up to the NUL or, lacking one, to the end of the payload (clients with MySQL
+ * bug #59453). */
+std::optional<ParseError> read_login_tail(ByteReader &r, std::uint32_t capabilities, std::string_view &auth_plugin_name,
+					  ConnectAttrs &attrs) noexcept
 {
-	ByteReader probe = r;
-	const ByteSpan rest = probe.rest();
-	if (std::find(rest.begin(), rest.end(), std::uint8_t(0)) == rest.end())
-		return r.rest_string();
-	return r.null_terminated("HandshakeResponse41: auth plugin name without NUL");
+	if (capabilities & CLIENT_PLUGIN_AUTH && !r.at_end()) {
+		ByteReader probe = r;
+		const ByteSpan rest = probe.rest();
+		if (std::find(rest.begin(), rest.end(), std::uint8_t(0)) == rest.end())
+			auth_plugin_name = r.rest_string();
+		else
+			auth_plugin_name = r.null_terminated("HandshakeResponse41: auth plugin name without NUL");
+	}
+	if (capabilities & CLIENT_CONNECT_ATTRS && !r.at_end()) {
+		const std::uint64_t total = read_lenenc_int(r, "HandshakeResponse41: attributes length malformed");
+		const std::size_t block_offset = r.offset();
+		const ByteSpan block = r.bytes(std::size_t(total), "HandshakeResponse41: attributes past end");
+		if (r.ok()) {
+			auto parsed = parse_connect_attrs(block);
+			if (!parsed)
+				return ParseError{parsed.error().what, block_offset + parsed.error().offset};
+			attrs = *parsed;
+		}
+	}
+	if (!r.ok())
+		return r.error();
+	return std::nullopt;
 }
 
 ParseResult<HandshakeResponse41> parse_handshake_response41(ByteSpan payload) noexcept
@@ -102,21 +121,10 @@ ParseResult<HandshakeResponse41> parse_handshake_response41(ByteSpan payload) no
 	h.auth_response = read_auth_response(r, h.capabilities);
 	if (h.capabilities & CLIENT_CONNECT_WITH_DB && !r.at_end())
 		h.database = r.null_terminated("HandshakeResponse41: database without NUL");
-	if (h.capabilities & CLIENT_PLUGIN_AUTH && !r.at_end())
-		h.auth_plugin_name = read_plugin_name(r);
-	if (h.capabilities & CLIENT_CONNECT_ATTRS && !r.at_end()) {
-		const std::uint64_t total = read_lenenc_int(r, "HandshakeResponse41: attributes length malformed");
-		const std::size_t block_offset = r.offset();
-		const ByteSpan block = r.bytes(std::size_t(total), "HandshakeResponse41: attributes past end");
-		if (r.ok()) {
-			auto attrs = parse_connect_attrs(block);
-			if (!attrs)
-				return ParseError{attrs.error().what, block_offset + attrs.error().offset};
-			h.attrs = *attrs;
-		}
-	}
 	if (!r.ok())
 		return r.error();
+	if (auto tail_error = read_login_tail(r, h.capabilities, h.auth_plugin_name, h.attrs))
+		return *tail_error;
 	return h;
 }
 

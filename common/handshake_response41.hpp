@@ -117,6 +117,12 @@ struct HandshakeResponse41 {
  * greeting.  Bytes after the attributes are ignored (MySQL 8 puts a zstd level there). */
 ParseResult<HandshakeResponse41> parse_handshake_response41(ByteSpan payload) noexcept;
 
+/* The fields HandshakeResponse41 and COM_CHANGE_USER both end with, each optional at the end of the
+ * payload: the auth plugin name (with CLIENT_PLUGIN_AUTH) and the connection attributes (with
+ * CLIENT_CONNECT_ATTRS).  Reads from @r; returns the error of a field that is present but broken. */
+std::optional<ParseError> read_login_tail(ByteReader &r, std::uint32_t capabilities, std::string_view &auth_plugin_name,
+					  ConnectAttrs &attrs) noexcept;
+
 struct HandshakeResponse41Params {
 	std::uint32_t capabilities = 0;
 	std::uint32_t max_packet_size = 0;

@@ -78,17 +78,15 @@ ClientConnection::~ClientConnection()
 			detach_lua_client(worker.lua(), client_ref);
 		release_auth_proof(worker.lua(), auth_proof_ref);
 		relay.reset();
-		sd_event_source_disable_unref(client_source);
-		sd_event_source_disable_unref(backend_source);
-		sd_event_source_disable_unref(closing_timer);
-		sd_event_source_disable_unref(pending_source);
+		client_source.reset();
+		backend_source.reset();
+		closing_timer.reset();
+		pending_source.reset();
 		end_login_watch();
 		if (pending_login_reserved)
 			worker.release_pending_login(attributes.uid);
 	}
-	wipe(client_password);
-	wipe(login_packet);
-	wipe(client_scramble);
+	server_login.reset();
 }
 
 /* --- logging ------------------------------------------------------------------------------- */
@@ -135,9 +133,9 @@ void ClientConnection::format_backend(char *buffer, std::size_t size) const noex
 
 bool ClientConnection::set_client_events(std::uint32_t events) noexcept
 {
-	if (client_source == nullptr || events == client_events)
+	if (!client_source || events == client_events)
 		return true;
-	if (sd_event_source_set_io_events(client_source, events) < 0)
+	if (sd_event_source_set_io_events(client_source.get(), events) < 0)
 		return false;
 	client_events = events;
 	return true;
@@ -145,9 +143,9 @@ bool ClientConnection::set_client_events(std::uint32_t events) noexcept
 
 bool ClientConnection::set_backend_events(std::uint32_t events) noexcept
 {
-	if (backend_source == nullptr || events == backend_events)
+	if (!backend_source || events == backend_events)
 		return true;
-	if (sd_event_source_set_io_events(backend_source, events) < 0)
+	if (sd_event_source_set_io_events(backend_source.get(), events) < 0)
 		return false;
 	backend_events = events;
 	return true;
@@ -218,11 +216,11 @@ bool ClientConnection::wants_backend_input() const noexcept
 void ClientConnection::schedule_pending_input() noexcept
 {
 	int result;
-	if (pending_source == nullptr)
+	if (!pending_source)
 		/* Defer sources are one-shot: enabled again for each need. */
-		result = sd_event_add_defer(worker.event_loop(), &pending_source, on_pending_input, this);
+		result = sd_event_add_defer(worker.event_loop(), pending_source.out(), on_pending_input, this);
 	else
-		result = sd_event_source_set_enabled(pending_source, SD_EVENT_ONESHOT);
+		result = sd_event_source_set_enabled(pending_source.get(), SD_EVENT_ONESHOT);
 	if (result < 0) {
 		log(LogLevel::error, "cannot schedule reading TLS data: %s", std::strerror(-result));
 		close();
@@ -302,10 +300,10 @@ void ClientConnection::close() noexcept
 	release_auth_proof(worker.lua(), auth_proof_ref);
 	relay.reset();
 	login.reset();
-	client_source = sd_event_source_disable_unref(client_source);
-	backend_source = sd_event_source_disable_unref(backend_source);
-	closing_timer = sd_event_source_disable_unref(closing_timer);
-	pending_source = sd_event_source_disable_unref(pending_source);
+	client_source.reset();
+	backend_source.reset();
+	closing_timer.reset();
+	pending_source.reset();
 	end_login_watch();
 	client_stream.detach();
 	backend_stream.detach();
@@ -315,8 +313,7 @@ void ClientConnection::close() noexcept
 		worker.release_pending_login(attributes.uid);
 		pending_login_reserved = false;
 	}
-	wipe(client_password);
-	wipe(login_packet);
+	server_login.reset();
 	release(client_in);
 	release(client_out);
 	release(backend_in);
@@ -338,7 +335,7 @@ void ClientConnection::finish_with(std::vector<std::uint8_t> packet) noexcept
 		return;
 	}
 	login.reset();
-	backend_source = sd_event_source_disable_unref(backend_source);
+	backend_source.reset();
 	backend_stream.detach();
 	backend_fd.reset();
 	release(backend_out);
@@ -362,8 +359,8 @@ void ClientConnection::finish_with(std::vector<std::uint8_t> packet) noexcept
 	}
 	/* The client does not read: give it a little while, then drop it. */
 	end_login_watch();
-	if (closing_timer == nullptr &&
-	    sd_event_add_time_relative(worker.event_loop(), &closing_timer, CLOCK_MONOTONIC, closing_timeout_usec,
+	if (!closing_timer &&
+	    sd_event_add_time_relative(worker.event_loop(), closing_timer.out(), CLOCK_MONOTONIC, closing_timeout_usec,
 				       100'000, on_closing_timeout, this) < 0) {
 		close();
 		return;

@@ -8,6 +8,8 @@
 
 #include "common/channel_protocol.hpp"
 #include "common/client_login.hpp"
+#include "common/event_source.hpp"
+#include "common/server_login.hpp"
 #include "common/mysql_errors.hpp"
 #include "common/socket_address.hpp"
 #include "common/unique_fd.hpp"
@@ -130,8 +132,7 @@ private:
 		change_user_script,	/* on_handshake_response runs again */
 		backend_reset,		/* COM_RESET_CONNECTION sent */
 		backend_init_db,	/* COM_INIT_DB sent after the reset */
-		backend_change_user,	/* COM_CHANGE_USER sent with the script's credentials */
-		backend_change_user_switched, /* ... and the backend switched its auth plugin */
+		backend_change_user,	/* COM_CHANGE_USER sent with the script's credentials (change_login) */
 	};
 
 	enum class CallbackKind : std::uint8_t {
@@ -169,13 +170,13 @@ private:
 	std::string backend_tls_name;
 	/* No ssl_server_name: the name to verify is the IP address of each node connected to. */
 	bool backend_tls_name_is_address = false;
-	sd_event_source *client_source = nullptr;
-	sd_event_source *backend_source = nullptr;
+	EventSource client_source;
+	EventSource backend_source;
 	/* OpenSSL holds decrypted bytes that epoll will not announce: read them on the next loop
 	 * iteration (a one-shot defer source, created on first need). */
-	sd_event_source *pending_source = nullptr;
+	EventSource pending_source;
 	/* Only while a final ERR is being written (the login deadline is the worker's sweep). */
-	sd_event_source *closing_timer = nullptr;
+	EventSource closing_timer;
 	std::uint32_t client_events = 0, backend_events = 0;
 	/* The peer sent bytes while we were not expecting any (e.g. while a callback runs): stop
 	 * polling it for input until the phase reads again.  Saves re-arming epoll in every phase. */
@@ -187,22 +188,12 @@ private:
 
 	std::uint64_t id;
 	int handler;
-	/* Server-side authentication (client_connection_auth.cpp): the listener's plugins, the one the
-	 * client uses, where its exchange is, the greeting's nonce and the client's scramble. */
-	enum class ClientAuthStep : std::uint8_t {
-		response,	 /* waiting for the plugin's first data (after an AuthSwitchRequest) */
-		full_auth,	 /* caching_sha2_password: PERFORM_FULL_AUTH sent */
-		public_key_sent, /* ... and the client asked for our RSA key */
-	};
+	/* The listener's plugins and RSA key, for server_login. */
 	const ListenerAuth *listener_auth;
-	ClientAuthPlugin client_plugin = ClientAuthPlugin::clear_password;
-	ClientAuthStep client_auth_step = ClientAuthStep::response;
-	std::array<std::uint8_t, 20> greeting_nonce{};
-	std::vector<std::uint8_t> client_scramble;
+	/* The server side of the client's login and of its COM_CHANGE_USER (common/server_login). */
+	std::unique_ptr<ServerLogin> server_login;
 	/* The verify method's proof (lua_auth_verify.hpp) while on_handshake_response runs. */
 	int auth_proof_ref = -2; /* LUA_NOREF */
-	/* caching_sha2_password: on_handshake_response runs with the fast-path scramble. */
-	bool sha2_fast_phase = false;
 	int client_ref = -2; /* LUA_NOREF */
 	ClientAttributes attributes;
 	Phase phase = Phase::on_connect;
@@ -213,10 +204,6 @@ private:
 
 	/* The pre-command phase's packet I/O; emptied (capacity too) when the relay starts. */
 	std::vector<std::uint8_t> client_in, client_out, backend_in, backend_out;
-	/* The client's HandshakeResponse41 or COM_CHANGE_USER, kept for the script's table. */
-	std::vector<std::uint8_t> login_packet;
-	std::string client_password;
-	bool client_password_given = false;
 	/* The next sequence id of the client exchange in progress, whoever sends next: what the
 	 * client's packet must carry, and after it, what our answer carries. */
 	std::uint8_t client_sequence = 0;
@@ -238,21 +225,21 @@ private:
 	/* SHA1(SHA1(password)) of the backend login: a COM_CHANGE_USER to the same user with other
 	 * credentials must be checked by the backend, not turned into a reset. */
 	std::optional<Sha1Digest> backend_fingerprint;
-	std::uint32_t backend_capabilities = 0;
-	/* The backend greeting's nonce: COM_CHANGE_USER answers it. */
-	std::array<std::uint8_t, 20> backend_nonce{};
-	bool backend_greeting_seen = false;
+	/* What the backend login (or the last change of user) learned: COM_CHANGE_USER starts from it. */
+	ClientLoginSuccess backend_session;
 
 	std::unique_ptr<Relay> relay;
 	Intercept intercept = Intercept::none;
 	/* For the backend exchanges of COM_CHANGE_USER. */
 	std::string pending_database;
 	std::string pending_user;
-	/* SHA1(password) of the script's credentials, or nothing for an empty password. */
-	std::optional<Sha1Digest> pending_password_sha1;
 	std::optional<Sha1Digest> pending_fingerprint;
+	/* The backend's side of COM_CHANGE_USER, with every plugin a login speaks. */
+	std::unique_ptr<ClientLogin> change_login;
 	static std::optional<Sha1Digest> credentials_fingerprint(const ConnectAction &action) noexcept;
-	bool append_native_auth(std::vector<std::uint8_t> &out, ByteSpan nonce) const;
+	/* The backend login's parameters for the script's @action (views into it and @attrs). */
+	ClientLoginParams backend_login_params(const ConnectAction &action, std::vector<ConnectAttr> &attrs) const;
+	void change_user_reply(const RelayEvent &event);
 
 	/* Logging with the client's name as subject ("acct=acme pid=123 uid=1000"). */
 	void log(LogLevel level, const char *format, ...) const noexcept __attribute__((format(printf, 3, 4)));
@@ -299,22 +286,18 @@ private:
 	void callback_done() noexcept;
 	void deliver(CallbackKind kind, CallbackOutcome &outcome) noexcept;
 	void dispatch_outcome(CallbackKind kind, CallbackOutcome &outcome);
-	bool push_client_and_response(std::string_view user, std::string_view database,
-				      std::string_view auth_plugin, ByteSpan attrs_block) noexcept;
+	bool push_client_and_response() noexcept;
 
 	/* The login. */
 	void send_greeting();
 	void handle_client_login_packet(std::vector<std::uint8_t> &payload, std::uint8_t sequence_id);
+	void server_login_status(ServerLoginStatus status, std::vector<std::uint8_t> &out);
+	void server_login_failed(std::vector<std::uint8_t> &out);
+	static ScriptDecision script_decision(const CallbackOutcome &outcome, bool proof_verified) noexcept;
+	void handshake_response_outcome(CallbackOutcome &outcome);
 	void start_client_tls();
 	void client_tls_step();
 	void run_handshake_response_script();
-	/* client_connection_auth.cpp */
-	bool client_transport_secure() const noexcept;
-	void choose_client_auth(const HandshakeResponse41 &response);
-	void accept_client_auth_data(ByteSpan data);
-	void client_auth_packet(std::vector<std::uint8_t> &payload);
-	void send_auth_more_data(ByteSpan data);
-	bool client_auth_outcome(CallbackOutcome &outcome);
 	void connect_backend(ConnectAction &action);
 	bool choose_node(const ConnectAction &action);
 	void start_backend_connect();
@@ -333,6 +316,7 @@ private:
 	void handle_relay_event(RelayEvent &event);
 	void init_db_command(const RelayEvent &event);
 	void change_user_command(const RelayEvent &event);
+	void change_user_status(ServerLoginStatus status, std::vector<std::uint8_t> &out);
 	void run_change_user_script();
 	void change_user_outcome(CallbackOutcome &outcome);
 	void init_db_outcome(CallbackOutcome &outcome);

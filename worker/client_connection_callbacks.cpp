@@ -65,7 +65,8 @@ void ClientConnection::callback_done() noexcept
 								   &on_command_phase_rules, &on_init_db_rules,
 								   &on_handshake_response_rules};
 			/* In caching_sha2_password's fast phase nil means "ask for the password". */
-			const ActionRules &rule = kind == CallbackKind::on_handshake_response && sha2_fast_phase
+			const ActionRules &rule = kind == CallbackKind::on_handshake_response && server_login &&
+							  server_login->script_may_pass()
 							  ? on_handshake_response_fast_auth_rules
 							  : *rules[int(kind)];
 			ActionResult result = take_lua_action(callback->thread(), -1, rule);
@@ -149,18 +150,7 @@ void ClientConnection::dispatch_outcome(CallbackKind kind, CallbackOutcome &outc
 		break;
 
 	case CallbackKind::on_handshake_response:
-		if (client_auth_outcome(outcome))
-			break;
-		if (outcome.kind != CallbackOutcome::Kind::action) {
-			fail_login(ER_UNKNOWN_ERROR, "myproxy: the login script failed");
-		} else if (err != nullptr) {
-			log(LogLevel::info, "on_handshake_response refused the login: %s", err->message.c_str());
-			fail_login(ER_ACCESS_DENIED, err->message);
-		} else if (auto *connect = std::get_if<ConnectAction>(&*outcome.action)) {
-			connect_backend(*connect);
-		} else {
-			fail_login(ER_UNKNOWN_ERROR, "myproxy: the login script failed");
-		}
+		handshake_response_outcome(outcome);
 		break;
 
 	case CallbackKind::on_command_phase:
@@ -184,35 +174,32 @@ void ClientConnection::dispatch_outcome(CallbackKind kind, CallbackOutcome &outc
 	}
 }
 
-/* Pushes the client object and a handshake_response table built from the client's login packet;
- * on failure nothing stays pushed. */
-bool ClientConnection::push_client_and_response(std::string_view user, std::string_view database,
-						std::string_view auth_plugin, ByteSpan attrs_block) noexcept
+/* Pushes the client object and a handshake_response table built from server_login's credentials
+ * (the login's or a COM_CHANGE_USER's); on failure nothing stays pushed. */
+bool ClientConnection::push_client_and_response() noexcept
 {
 	lua_State *L = worker.lua();
 	if (!lua_checkstack(L, 4))
 		return false;
+	const ServerLoginCredentials &credentials = server_login->credentials();
 	HandshakeResponseFields fields;
-	fields.user = user;
-	if (client_password_given)
-		fields.password = client_password;
-	fields.database = database;
-	fields.auth_plugin = auth_plugin;
-	/* Clients that sent a scramble get the verify method of their plugin (COM_CHANGE_USER: only
-	 * mysql_native_password; for the others it asks for the password). */
-	const bool change_user_scramble = intercept == Intercept::change_user_script &&
-					  client_plugin == ClientAuthPlugin::native_password;
-	if ((phase == Phase::on_handshake_response || change_user_scramble) && !client_password_given) {
-		if (client_plugin == ClientAuthPlugin::native_password)
-			fields.verify.kind = AuthVerifyKind::native_password;
-		else if (client_plugin == ClientAuthPlugin::caching_sha2_password && sha2_fast_phase)
-			fields.verify.kind = AuthVerifyKind::caching_sha2_password;
-		fields.verify.nonce = greeting_nonce;
-		fields.verify.response = client_scramble;
+	fields.user = credentials.user;
+	if (credentials.password)
+		fields.password = *credentials.password;
+	fields.database = credentials.database;
+	fields.auth_plugin = credentials.auth_plugin;
+	/* Clients that sent a scramble get the verify method of their plugin. */
+	if (credentials.verify == ServerLoginCredentials::Verify::native_password)
+		fields.verify.kind = AuthVerifyKind::native_password;
+	else if (credentials.verify == ServerLoginCredentials::Verify::caching_sha2_password)
+		fields.verify.kind = AuthVerifyKind::caching_sha2_password;
+	if (!credentials.password) {
+		fields.verify.nonce = credentials.nonce;
+		fields.verify.response = credentials.scramble;
 		fields.proof_ref = &auth_proof_ref;
 	}
-	if (!attrs_block.empty()) {
-		auto attrs = parse_connect_attrs(attrs_block);
+	if (!credentials.attrs.empty()) {
+		auto attrs = parse_connect_attrs(credentials.attrs);
 		if (attrs)
 			fields.attributes = *attrs;
 	}

@@ -61,7 +61,7 @@ void ClientConnection::backend_connect_failed(int error)
 		backend_address = config->nodes[cluster_node].address;
 		log(LogLevel::warning, "connect to backend %s failed: %s; trying node %s", backend, std::strerror(error),
 		    config->nodes[cluster_node].name.c_str());
-		backend_source = sd_event_source_disable_unref(backend_source);
+		backend_source.reset();
 		backend_fd.reset();
 		backend_events = 0;
 		start_backend_connect();
@@ -120,12 +120,12 @@ void ClientConnection::end_relay_killed(const char *message) noexcept
 	 * the socket closed on writing reports "gone away" instead): so keep the socket open, its
 	 * write side shut, until the client says something or hangs up, bounded by a timer. */
 	relay.reset();
-	backend_source = sd_event_source_disable_unref(backend_source);
+	backend_source.reset();
 	backend_fd.reset();
 	::shutdown(client_fd.get(), SHUT_WR);
 	phase = Phase::closing;
 	lingering = true;
-	if (sd_event_add_time_relative(worker.event_loop(), &closing_timer, CLOCK_MONOTONIC, closing_timeout_usec,
+	if (sd_event_add_time_relative(worker.event_loop(), closing_timer.out(), CLOCK_MONOTONIC, closing_timeout_usec,
 				       100'000, on_closing_timeout, this) < 0) {
 		close();
 		return;

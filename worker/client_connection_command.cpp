@@ -5,7 +5,7 @@
 #include "client_connection.hpp"
 #include "worker/session_ending.hpp"
 
-#include "worker/change_user_packet.hpp"
+#include "common/change_user_packet.hpp"
 #include "worker/connection_util.hpp"
 #include "worker/worker_loop.hpp"
 
@@ -172,14 +172,7 @@ void ClientConnection::end_intercept() noexcept
 	pending_database.clear();
 	pending_user.clear();
 	pending_fingerprint.reset();
-	if (pending_password_sha1) {
-		OPENSSL_cleanse(pending_password_sha1->data(), pending_password_sha1->size());
-		pending_password_sha1.reset();
-	}
-	wipe(login_packet);
-	release(login_packet);
-	wipe(client_password);
-	client_password_given = false;
+	change_login.reset();
 }
 
 /* --- COM_INIT_DB -------------------------------------------------------------------------------- */
@@ -244,64 +237,54 @@ void ClientConnection::init_db_outcome(CallbackOutcome &outcome)
 
 void ClientConnection::change_user_command(const RelayEvent &event)
 {
-	const ByteSpan payload = payload_of(event.packet);
-	login_packet.assign(payload.begin(), payload.end());
-	client_sequence = std::uint8_t(event.start.header.sequence_id + 1);
+	std::vector<std::uint8_t> out;
+	const ServerLoginStatus status =
+		server_login->change_user(payload_of(event.packet), event.start.header.sequence_id, out);
+	client_sequence = server_login->next_sequence_id();
 	relay->drop_packet(RelaySide::client);
 	relay->hold_client(true);
+	change_user_status(status, out);
+}
 
-	auto command = parse_change_user(login_packet, client_capabilities);
-	if (!command) {
-		log(LogLevel::warning, "malformed COM_CHANGE_USER: %s (offset %zu)", command.error().what,
-		    command.error().offset);
-		fail_login(ER_HANDSHAKE_ERROR, "Bad handshake");
-		return;
-	}
-	if (command->auth_plugin_name == MYSQL_CLEAR_PASSWORD) {
-		client_password = ByteReader::as_string(command->auth_response);
-		if (!client_password.empty() && client_password.back() == '\0')
-			client_password.pop_back();
-		client_password_given = true;
+/* What server_login asked for during a COM_CHANGE_USER: the script, the client's password after a
+ * switch to mysql_clear_password, or (malformed) the end of the session. */
+void ClientConnection::change_user_status(ServerLoginStatus status, std::vector<std::uint8_t> &out)
+{
+	switch (status) {
+	case ServerLoginStatus::ASK_SCRIPT:
 		run_change_user_script();
-		return;
+		break;
+	case ServerLoginStatus::CONTINUE:
+		if (!relay->send_to_client(out)) {
+			relay_failed("cannot queue the AuthSwitchRequest: a backend reply is in flight");
+			return;
+		}
+		intercept = Intercept::change_user_password;
+		relay->hold_client(false);
+		relay->capture_next(RelaySide::client);
+		break;
+	case ServerLoginStatus::FAILED: {
+		const ServerLoginFailure &failure = server_login->failure();
+		log(failure.protocol_violation ? LogLevel::warning : LogLevel::info, "%s", failure.reason.c_str());
+		finish_with(std::move(out));
+		break;
 	}
-	if (command->auth_plugin_name == MYSQL_NATIVE_PASSWORD &&
-	    listener_auth->offers(ClientAuthPlugin::native_password)) {
-		/* A scramble of the greeting's nonce, for the script's verify_native_password(). */
-		client_plugin = ClientAuthPlugin::native_password;
-		client_scramble.assign(command->auth_response.begin(), command->auth_response.end());
-		run_change_user_script();
-		return;
+	case ServerLoginStatus::START_TLS:
+	case ServerLoginStatus::AUTHENTICATED:
+	case ServerLoginStatus::REFUSED:
+		relay_failed("COM_CHANGE_USER: unexpected step of the server login");
+		break;
 	}
-	/* The client answered our greeting's nonce (or not at all): ask for the cleartext password, as
-	 * at login. */
-	std::vector<std::uint8_t> packet;
-	const std::size_t start = begin_packet(packet);
-	build_auth_switch_request(packet, MYSQL_CLEAR_PASSWORD, {});
-	finish_packet(packet, start, client_sequence);
-	if (!relay->send_to_client(packet)) {
-		relay_failed("cannot queue the AuthSwitchRequest: a backend reply is in flight");
-		return;
-	}
-	intercept = Intercept::change_user_password;
-	relay->hold_client(false);
-	relay->capture_next(RelaySide::client);
 }
 
 void ClientConnection::run_change_user_script()
 {
 	intercept = Intercept::change_user_script;
 	relay->hold_client(true);
-	auto command = parse_change_user(login_packet, client_capabilities);
-	bool pushed = false;
-	if (command)
-		pushed = push_client_and_response(command->user, command->database,
-						  client_password_given ? MYSQL_CLEAR_PASSWORD : command->auth_plugin_name,
-						  command->attrs.bytes());
-	wipe(client_password);
-	wipe(client_scramble);
-	client_password_given = false;
-	if (!pushed) {
+	if (!push_client_and_response()) {
+		/* Back to the established session, then our own answer. */
+		std::vector<std::uint8_t> ignored;
+		(void)server_login->script_decided({}, ignored);
 		answer_client(ER_OUT_OF_RESOURCES, "Out of memory");
 		end_intercept();
 		return;
@@ -309,38 +292,21 @@ void ClientConnection::run_change_user_script()
 	run_callback(CallbackKind::change_user, 2);
 }
 
-bool ClientConnection::append_native_auth(std::vector<std::uint8_t> &out, ByteSpan nonce) const
-{
-	if (!pending_password_sha1)
-		return true; /* an empty password: an empty response */
-	auto scramble = native_password_scramble_from_sha1(*pending_password_sha1, nonce);
-	if (!scramble)
-		return false;
-	out.insert(out.end(), scramble->begin(), scramble->end());
-	OPENSSL_cleanse(scramble->data(), scramble->size());
-	return true;
-}
-
 void ClientConnection::change_user_outcome(CallbackOutcome &outcome)
 {
+	const bool verified = auth_proof_verified(worker.lua(), auth_proof_ref);
 	release_auth_proof(worker.lua(), auth_proof_ref);
-	if (outcome.kind != CallbackOutcome::Kind::action) {
-		answer_client(ER_UNKNOWN_ERROR, "myproxy: the login script failed");
-		end_intercept();
-		return;
-	}
-	if (const auto *err = std::get_if<ErrAction>(&*outcome.action)) {
-		log(LogLevel::info, "COM_CHANGE_USER refused: %s", err->message.c_str());
-		answer_client(ER_ACCESS_DENIED, err->message);
+	const ScriptDecision decision = script_decision(outcome, verified);
+	if (decision.verdict == ScriptDecision::Verdict::refuse)
+		log(LogLevel::info, "COM_CHANGE_USER refused: %s", std::string(decision.message).c_str());
+	std::vector<std::uint8_t> out;
+	if (server_login->script_decided(decision, out) != ServerLoginStatus::AUTHENTICATED) {
+		if (!relay->send_to_client(out))
+			relay_failed("cannot queue an ERR for the client: a backend reply is in flight");
 		end_intercept();
 		return;
 	}
 	auto *connect = std::get_if<ConnectAction>(&*outcome.action);
-	if (connect == nullptr) {
-		answer_client(ER_UNKNOWN_ERROR, "myproxy: the login script failed");
-		end_intercept();
-		return;
-	}
 	if (!same_backend(*connect)) {
 		log(LogLevel::info, "COM_CHANGE_USER to another backend refused");
 		answer_client(ER_ACCESS_DENIED, "COM_CHANGE_USER to another server is not supported");
@@ -349,45 +315,31 @@ void ClientConnection::change_user_outcome(CallbackOutcome &outcome)
 	}
 
 	std::vector<std::uint8_t> packet;
-	const std::size_t start = begin_packet(packet);
-	std::uint8_t sequence_id = 0;
 	const std::optional<Sha1Digest> fingerprint = credentials_fingerprint(*connect);
 	if (connect->user == backend_user && fingerprint && fingerprint == backend_fingerprint) {
 		/* The same account: a reset gives the client a fresh session without a login. */
+		const std::size_t start = begin_packet(packet);
+		std::uint8_t sequence_id = 0;
 		build_com_reset_connection(packet);
 		finish_packet(packet, start, sequence_id);
 		pending_database = connect->database;
 		intercept = Intercept::backend_reset;
 	} else {
-		if (connect->password_sha1)
-			pending_password_sha1 = *connect->password_sha1;
-		else if (connect->password && !connect->password->empty())
-			pending_password_sha1 = native_password_sha1(*connect->password);
-		std::vector<std::uint8_t> auth;
-		if ((connect->password && !connect->password->empty() && !pending_password_sha1) ||
-		    !append_native_auth(auth, backend_nonce)) {
-			answer_client(ER_UNKNOWN_ERROR, "myproxy: internal error");
-			end_intercept();
-			return;
-		}
+		/* The account's plugin at login is the best first guess (the backend switches us if the
+		 * new account uses another), unless it cannot answer up front: mysql_clear_password
+		 * waits for the backend's request, as at login, and a SHA1 alone speaks only native. */
 		std::vector<ConnectAttr> attrs;
-		for (const auto &[key, value] : connect->attributes)
-			attrs.push_back({key, value});
-		ChangeUserParams params;
-		params.user = connect->user;
-		params.auth_response = auth;
-		params.database = connect->database;
-		params.character_set = client_character_set;
-		params.auth_plugin_name = MYSQL_NATIVE_PASSWORD;
-		params.attrs = attrs;
-		const bool built = build_change_user(packet, params, backend_capabilities);
-		OPENSSL_cleanse(auth.data(), auth.size());
-		if (!built) {
+		ClientLoginParams params = backend_login_params(*connect, attrs);
+		if (!connect->password_sha1 && backend_session.auth_plugin != MYSQL_CLEAR_PASSWORD)
+			params.initial_plugin = backend_session.auth_plugin;
+		change_login = std::make_unique<ClientLogin>(params);
+		if (change_login->change_user(backend_session, packet) != ClientLoginStatus::CONTINUE) {
+			log(LogLevel::warning, "COM_CHANGE_USER for the backend: %s",
+			    change_login->failure().message.c_str());
 			answer_client(ER_UNKNOWN_ERROR, "myproxy: cannot encode COM_CHANGE_USER for the backend");
 			end_intercept();
 			return;
 		}
-		finish_packet(packet, start, sequence_id);
 		pending_user = connect->user;
 		pending_fingerprint = fingerprint;
 		intercept = Intercept::backend_change_user;
@@ -413,6 +365,47 @@ void ClientConnection::backend_reply_to_client(ByteSpan packet)
 	end_intercept();
 }
 
+/* The backend's answer to our COM_CHANGE_USER, fed to change_login: further rounds go back to the
+ * backend, the final OK or ERR to the client. */
+void ClientConnection::change_user_reply(const RelayEvent &event)
+{
+	std::vector<std::uint8_t> out;
+	const ClientLoginStatus status =
+		change_login->feed(payload_of(event.packet), event.start.header.sequence_id, out);
+	switch (status) {
+	case ClientLoginStatus::SUCCEEDED:
+		backend_user = pending_user;
+		backend_fingerprint = pending_fingerprint;
+		backend_session = change_login->success();
+		backend_reply_to_client(event.packet);
+		return;
+	case ClientLoginStatus::CONTINUE:
+		relay->drop_packet(RelaySide::backend);
+		if (!out.empty()) {
+			const bool queued = relay->send_to_backend(out);
+			wipe(out);
+			if (!queued) {
+				relay_failed("cannot queue the auth response for the backend");
+				return;
+			}
+		}
+		relay->capture_next(RelaySide::backend);
+		return;
+	case ClientLoginStatus::FAILED:
+	case ClientLoginStatus::START_TLS:
+		break;
+	}
+	const ClientLoginFailure &failure = change_login->failure();
+	if (failure.kind == ClientLoginFailure::Kind::SERVER_ERROR) {
+		backend_reply_to_client(event.packet);
+		return;
+	}
+	log(LogLevel::warning, "COM_CHANGE_USER on the backend failed: %s", failure.message.c_str());
+	relay->drop_packet(RelaySide::backend);
+	/* The backend waits for an answer we cannot give: this session is lost. */
+	fail_login(ER_NOT_SUPPORTED_AUTH_MODE, "myproxy: the backend asks for an unsupported authentication method");
+}
+
 void ClientConnection::captured_packet(const RelayEvent &event)
 {
 	const ByteSpan payload = payload_of(event.packet);
@@ -427,13 +420,11 @@ void ClientConnection::captured_packet(const RelayEvent &event)
 			relay_failed("COM_CHANGE_USER: auth response out of order");
 			return;
 		}
-		client_password = ByteReader::as_string(payload);
-		if (!client_password.empty() && client_password.back() == '\0')
-			client_password.pop_back();
-		client_password_given = true;
+		std::vector<std::uint8_t> out;
+		const ServerLoginStatus status = server_login->feed(payload, event.start.header.sequence_id, out);
+		client_sequence = server_login->next_sequence_id();
 		relay->drop_packet(RelaySide::client);
-		client_sequence = std::uint8_t(client_sequence + 1);
-		run_change_user_script();
+		change_user_status(status, out);
 		return;
 	}
 
@@ -468,43 +459,8 @@ void ClientConnection::captured_packet(const RelayEvent &event)
 		break;
 
 	case Intercept::backend_change_user:
-	case Intercept::backend_change_user_switched:
-		if (header == OK_HEADER) {
-			backend_user = pending_user;
-			backend_fingerprint = pending_fingerprint;
-			backend_reply_to_client(event.packet);
-			return;
-		}
-		if (header == ERR_HEADER) {
-			backend_reply_to_client(event.packet);
-			return;
-		}
-		if (header == AUTH_SWITCH_REQUEST_HEADER && intercept == Intercept::backend_change_user) {
-			auto request = parse_auth_switch_request(payload);
-			std::vector<std::uint8_t> packet;
-			const std::size_t start = begin_packet(packet);
-			if (!request || request->plugin_name != MYSQL_NATIVE_PASSWORD ||
-			    !append_native_auth(packet, request->plugin_data)) {
-				log(LogLevel::warning, "COM_CHANGE_USER: the backend asks for an auth plugin myproxy "
-						       "does not speak here");
-				relay->drop_packet(RelaySide::backend);
-				/* The backend waits for an answer we cannot give: this session is lost. */
-				fail_login(ER_NOT_SUPPORTED_AUTH_MODE,
-					   "myproxy: the backend asks for an unsupported authentication method");
-				return;
-			}
-			std::uint8_t sequence_id = std::uint8_t(event.start.header.sequence_id + 1);
-			finish_packet(packet, start, sequence_id);
-			relay->drop_packet(RelaySide::backend);
-			intercept = Intercept::backend_change_user_switched;
-			if (!relay->send_to_backend(packet)) {
-				relay_failed("cannot queue the auth response for the backend");
-				return;
-			}
-			relay->capture_next(RelaySide::backend);
-			return;
-		}
-		break;
+		change_user_reply(event);
+		return;
 
 	default:
 		break;

@@ -19,6 +19,7 @@
 #include "common/native_password.hpp"
 #include "common/ok_packet.hpp"
 #include "lua/callback_run.hpp"
+#include "lua/lua_auth_verify.hpp"
 #include "lua/lua_handshake_response.hpp"
 
 #include <lua.hpp>
@@ -36,9 +37,6 @@
 #include <exception>
 
 namespace myproxy {
-
-/* utf8mb4_general_ci, what the greeting announces as the server's character set. */
-static constexpr std::uint8_t greeting_character_set = 45;
 
 /* --- pre-command I/O -------------------------------------------------------------------------- */
 
@@ -175,7 +173,7 @@ void ClientConnection::start() noexcept
 			close();
 			return;
 		}
-		if (sd_event_add_io(worker.event_loop(), &client_source, client_fd.get(), EPOLLIN, on_client_io, this) <
+		if (sd_event_add_io(worker.event_loop(), client_source.out(), client_fd.get(), EPOLLIN, on_client_io, this) <
 		    0) {
 			log(LogLevel::error, "cannot watch the client socket");
 			close();
@@ -211,91 +209,89 @@ void ClientConnection::start() noexcept
 
 void ClientConnection::send_greeting()
 {
-	const auto scramble = generate_scramble();
-	if (!scramble) {
+	const auto nonce = generate_scramble();
+	if (!nonce) {
 		log(LogLevel::error, "generate_scramble() failed");
 		fail_handshake(ER_UNKNOWN_ERROR, "myproxy: internal error");
 		return;
 	}
-	HandshakeV10Params params;
+	ServerLoginParams params;
+	params.plugins = listener_auth->plugins;
+	params.rsa = listener_auth->rsa ? &*listener_auth->rsa : nullptr;
 	params.server_version = attributes.server_version;
 	params.connection_id = worker.next_connection_id();
-	params.scramble = *scramble;
-	params.capabilities = offered_capabilities | (listener_tls != nullptr ? CLIENT_SSL : 0);
-	params.character_set = greeting_character_set;
-	params.status_flags = SERVER_STATUS_AUTOCOMMIT;
-	params.auth_plugin_name = client_auth_plugin_name(listener_auth->plugins.front());
-	greeting_nonce = *scramble;
+	params.nonce = *nonce;
+	params.capabilities = offered_capabilities;
+	params.tls_offered = listener_tls != nullptr;
+	params.tls_required = listener_requires_tls;
+	/* The master got the peer's credentials, which only local sockets give. */
+	params.local_transport = attributes.has_credentials;
+	server_login = std::make_unique<ServerLogin>(params);
 	std::vector<std::uint8_t> out;
-	const std::size_t start = begin_packet(out);
-	if (!build_handshake_v10(out, params)) {
-		log(LogLevel::error, "cannot encode the greeting (server_version '%s')", attributes.server_version.c_str());
+	if (server_login->greeting(out) != ServerLoginStatus::CONTINUE) {
+		log(LogLevel::error, "%s", server_login->failure().reason.c_str());
 		fail_handshake(ER_UNKNOWN_ERROR, "myproxy: internal error");
 		return;
 	}
-	std::uint8_t sequence_id = 0;
-	finish_packet(out, start, sequence_id);
-	client_sequence = 1; /* what the client's HandshakeResponse41 carries */
+	client_sequence = server_login->next_sequence_id();
 	phase = Phase::greeting_sent;
 	send_client(out);
 }
 
 void ClientConnection::handle_client_login_packet(std::vector<std::uint8_t> &payload, std::uint8_t sequence_id)
 {
-	if (sequence_id != client_sequence) {
-		log(LogLevel::warning, "login packet with sequence id %u where %u was expected", sequence_id,
-		    client_sequence);
-		client_sequence = std::uint8_t(sequence_id + 1);
-		fail_login(ER_HANDSHAKE_ERROR, "Bad handshake");
-		return;
-	}
-	client_sequence = std::uint8_t(sequence_id + 1);
+	std::vector<std::uint8_t> out;
+	const ServerLoginStatus status = server_login->feed(payload, sequence_id, out);
+	wipe(payload);
+	server_login_status(status, out);
+}
 
-	if (phase == Phase::auth_switch_sent) {
-		client_auth_packet(payload);
-		return;
-	}
-
-	auto response = parse_handshake_response41(payload);
-	if (!response) {
-		metrics_client_malformed_packet();
-		log(LogLevel::warning, "malformed HandshakeResponse41: %s (offset %zu)", response.error().what,
-		    response.error().offset);
-		fail_login(ER_HANDSHAKE_ERROR, "Bad handshake");
-		return;
-	}
-	if (response->is_ssl_request) {
-		if (listener_tls == nullptr) {
-			log(LogLevel::info, "the client asked for TLS, which this listener does not offer");
-			fail_login(ER_HANDSHAKE_ERROR, "TLS is not supported by this server");
-			return;
-		}
-		if (client_stream.tls()) {
-			log(LogLevel::warning, "a second SSLRequest");
-			fail_login(ER_HANDSHAKE_ERROR, "Bad handshake");
-			return;
-		}
+/* Carries out what server_login asked for after a client packet or the script's decision. */
+void ClientConnection::server_login_status(ServerLoginStatus status, std::vector<std::uint8_t> &out)
+{
+	client_sequence = server_login->next_sequence_id();
+	switch (status) {
+	case ServerLoginStatus::CONTINUE:
+		phase = server_login->waiting_for_client() ? Phase::auth_switch_sent : Phase::greeting_sent;
+		if (!out.empty())
+			send_client(out);
+		break;
+	case ServerLoginStatus::START_TLS:
 		start_client_tls();
-		return;
+		break;
+	case ServerLoginStatus::ASK_SCRIPT:
+		metrics_handshake_response();
+		client_capabilities = server_login->capabilities();
+		client_character_set = server_login->character_set();
+		client_max_packet_size = server_login->max_packet_size();
+		if (!out.empty())
+			send_client(out);
+		if (phase != Phase::closed)
+			run_handshake_response_script();
+		break;
+	case ServerLoginStatus::AUTHENTICATED:
+	case ServerLoginStatus::REFUSED:
+		/* Only after script_decided(): handshake_response_outcome() goes on. */
+		if (!out.empty())
+			send_client(out);
+		break;
+	case ServerLoginStatus::FAILED:
+		server_login_failed(out);
+		break;
 	}
-	metrics_handshake_response();
-	if (listener_requires_tls && !client_stream.secure()) {
-		log(LogLevel::info, "refused: the listener requires TLS (require_ssl) and the client did not start it");
-		fail_login(ER_ACCESS_DENIED, "Access denied: this server requires SSL (require_ssl); connect with TLS");
-		return;
-	}
-	client_capabilities = response->capabilities & offered_capabilities;
-	client_character_set = response->character_set;
-	client_max_packet_size = response->max_packet_size;
-	if (!(response->capabilities & CLIENT_PLUGIN_AUTH)) {
-		log(LogLevel::info, "the client cannot switch auth plugins (no CLIENT_PLUGIN_AUTH)");
-		fail_login(ER_NOT_SUPPORTED_AUTH_MODE,
-			   "Client does not support authentication protocol requested by server; consider upgrading MariaDB client");
-		return;
-	}
-	/* The views of *response stay valid: moving a vector keeps its buffer. */
-	login_packet = std::move(payload);
-	choose_client_auth(*response);
+	wipe(out);
+}
+
+void ClientConnection::server_login_failed(std::vector<std::uint8_t> &out)
+{
+	const ServerLoginFailure &failure = server_login->failure();
+	log(failure.protocol_violation ? LogLevel::warning : LogLevel::info, "%s", failure.reason.c_str());
+	if (failure.protocol_violation)
+		metrics_client_malformed_packet();
+	if (out.empty())
+		close();
+	else
+		finish_with(std::move(out));
 }
 
 void ClientConnection::start_client_tls()
@@ -327,6 +323,7 @@ void ClientConnection::client_tls_step()
 	if (status > 0) {
 		log(LogLevel::debug, "TLS with the client established");
 		attributes.ssl = true;
+		(void)server_login->tls_established();
 		phase = Phase::greeting_sent; /* the real HandshakeResponse41 follows, encrypted */
 	}
 }
@@ -334,24 +331,53 @@ void ClientConnection::client_tls_step()
 void ClientConnection::run_handshake_response_script()
 {
 	phase = Phase::on_handshake_response;
-	auto response = parse_handshake_response41(login_packet);
-	bool pushed = false;
-	if (response)
-		pushed = push_client_and_response(response->user, response->database,
-						  client_auth_plugin_name(client_plugin), response->attrs.bytes());
-	wipe(client_password);
-	wipe(client_scramble);
-	/* The fast phase of caching_sha2_password may need a second run, with the password. */
-	if (!sha2_fast_phase) {
-		wipe(login_packet);
-		release(login_packet);
-	}
-	if (!pushed) {
+	if (!push_client_and_response()) {
 		log(LogLevel::error, "Lua heap full: cannot build the handshake_response table");
 		fail_login(ER_OUT_OF_RESOURCES, "Out of memory");
 		return;
 	}
 	run_callback(CallbackKind::on_handshake_response, 2);
+}
+
+ScriptDecision ClientConnection::script_decision(const CallbackOutcome &outcome, bool proof_verified) noexcept
+{
+	ScriptDecision decision;
+	decision.proof_verified = proof_verified;
+	if (outcome.kind == CallbackOutcome::Kind::nil) {
+		decision.verdict = ScriptDecision::Verdict::pass;
+	} else if (outcome.kind == CallbackOutcome::Kind::action && outcome.action) {
+		if (const auto *err = std::get_if<ErrAction>(&*outcome.action)) {
+			decision.verdict = ScriptDecision::Verdict::refuse;
+			decision.message = err->message;
+		} else if (std::holds_alternative<ConnectAction>(*outcome.action)) {
+			decision.verdict = ScriptDecision::Verdict::connect;
+		}
+	}
+	return decision;
+}
+
+/* on_handshake_response decided: server_login answers the client (FAST_AUTH_SUCCESS, the full path,
+ * or an ERR); once it says AUTHENTICATED the backend login starts. */
+void ClientConnection::handshake_response_outcome(CallbackOutcome &outcome)
+{
+	const bool verified = auth_proof_verified(worker.lua(), auth_proof_ref);
+	release_auth_proof(worker.lua(), auth_proof_ref);
+	const ScriptDecision decision = script_decision(outcome, verified);
+	if (decision.verdict == ScriptDecision::Verdict::refuse)
+		log(LogLevel::info, "on_handshake_response refused the login: %s", std::string(decision.message).c_str());
+	std::vector<std::uint8_t> out;
+	const ServerLoginStatus status = server_login->script_decided(decision, out);
+	if (status == ServerLoginStatus::FAILED) {
+		client_sequence = server_login->next_sequence_id();
+		if (out.empty())
+			close();
+		else
+			finish_with(std::move(out));
+		return;
+	}
+	server_login_status(status, out);
+	if (status == ServerLoginStatus::AUTHENTICATED && phase != Phase::closed)
+		connect_backend(std::get<ConnectAction>(*outcome.action));
 }
 
 /* --- the backend's login ---------------------------------------------------------------------- */
@@ -375,6 +401,22 @@ void ClientConnection::connect_backend(ConnectAction &action)
 	backend_fingerprint = credentials_fingerprint(action);
 
 	std::vector<ConnectAttr> attrs;
+	ClientLoginParams params = backend_login_params(action, attrs);
+	params.ssl = action.ssl;
+	backend_tls_context = action.ssl_context;
+	backend_read_timeout = action.read_timeout_usec;
+	backend_tls_verify = action.ssl_verify;
+	backend_tls_name = action.ssl_server_name;
+	/* Without ssl_server_name an IP address must match the certificate's IP addresses (set per
+	 * connect: a cluster login may go on to another node). */
+	backend_tls_name_is_address = action.ssl && backend_tls_name.empty() && backend_tls_verify;
+	login = std::make_unique<ClientLogin>(params);
+	start_backend_connect();
+}
+
+ClientLoginParams ClientConnection::backend_login_params(const ConnectAction &action,
+							 std::vector<ConnectAttr> &attrs) const
+{
 	attrs.reserve(action.attributes.size());
 	for (const auto &[key, value] : action.attributes)
 		attrs.push_back({key, value});
@@ -385,14 +427,6 @@ void ClientConnection::connect_backend(ConnectAction &action)
 	params.password_sha1 = action.password_sha1;
 	params.database = action.database;
 	params.attrs = attrs;
-	params.ssl = action.ssl;
-	backend_tls_context = action.ssl_context;
-	backend_read_timeout = action.read_timeout_usec;
-	backend_tls_verify = action.ssl_verify;
-	backend_tls_name = action.ssl_server_name;
-	/* Without ssl_server_name an IP address must match the certificate's IP addresses (set per
-	 * connect: a cluster login may go on to another node). */
-	backend_tls_name_is_address = action.ssl && backend_tls_name.empty() && backend_tls_verify;
 	params.capabilities = client_capabilities;
 	params.allow_clear_password = action.allow_cleartext;
 	/* A local socket is as private as TLS: the password may go as it is (as MySQL's clients do). */
@@ -402,8 +436,7 @@ void ClientConnection::connect_backend(ConnectAction &action)
 		params.character_set = client_character_set;
 	if (client_max_packet_size != 0)
 		params.max_packet_size = client_max_packet_size;
-	login = std::make_unique<ClientLogin>(params);
-	start_backend_connect();
+	return params;
 }
 
 void ClientConnection::start_backend_connect()
@@ -426,7 +459,7 @@ void ClientConnection::start_backend_connect()
 	backend_fd = std::move(connection.fd);
 	backend_stream.attach(backend_fd.get());
 	backend_events = connection.in_progress ? EPOLLOUT : EPOLLIN;
-	if (sd_event_add_io(worker.event_loop(), &backend_source, backend_fd.get(), backend_events, on_backend_io,
+	if (sd_event_add_io(worker.event_loop(), backend_source.out(), backend_fd.get(), backend_events, on_backend_io,
 			    this) < 0) {
 		log(LogLevel::error, "cannot watch the backend socket");
 		fail_login(ER_UNKNOWN_ERROR, "myproxy: internal error");
@@ -445,18 +478,6 @@ void ClientConnection::backend_connected()
 
 void ClientConnection::handle_backend_login_packet(const std::vector<std::uint8_t> &payload, std::uint8_t sequence_id)
 {
-	if (!backend_greeting_seen) {
-		backend_greeting_seen = true;
-		/* Kept for COM_CHANGE_USER; ClientLogin checks the greeting itself. */
-		if (!payload.empty() && payload[0] == HANDSHAKE_V10_PROTOCOL_VERSION) {
-			auto greeting = parse_handshake_v10(payload);
-			if (greeting) {
-				auto nonce = handshake_v10_scramble20(*greeting);
-				if (nonce)
-					backend_nonce = *nonce;
-			}
-		}
-	}
 	const ClientLoginStatus status = login->feed(payload, sequence_id, backend_out);
 	if (!backend_out.empty() && !flush_backend())
 		return;
@@ -555,7 +576,7 @@ void ClientConnection::backend_logged_in()
 {
 	const ClientLoginSuccess &success = login->success();
 	metrics_backend_login(backend_address, true);
-	backend_capabilities = success.capabilities;
+	backend_session = success;
 	const std::uint32_t missing = client_capabilities & format_capabilities & ~success.capabilities;
 	if (missing != 0) {
 		char backend[socket_address_text_max];

@@ -1,6 +1,6 @@
-// Unit tests for worker/change_user_packet: COM_CHANGE_USER as libmariadb sends it, every
+// Unit tests for common/change_user_packet: COM_CHANGE_USER as libmariadb sends it, every
 // truncated prefix, hostile lengths, and the builder's round trip and refusals.
-#include "worker/change_user_packet.hpp"
+#include "common/change_user_packet.hpp"
 #include "tests/check_main.hpp"
 #include "tests/unit/packet_test_util.hpp"
 

@@ -1,12 +1,10 @@
 // COM_CHANGE_USER parser and builder; see change_user_packet.hpp.
 #include "change_user_packet.hpp"
 
-#include "common/byte_writer.hpp"
-#include "common/command_packet.hpp"
-#include "common/lenenc.hpp"
-#include "common/mysql_capabilities.hpp"
-
-#include <algorithm>
+#include "byte_writer.hpp"
+#include "command_packet.hpp"
+#include "lenenc.hpp"
+#include "mysql_capabilities.hpp"
 
 namespace myproxy {
 
@@ -35,32 +33,8 @@ ParseResult<ChangeUserCommand> parse_change_user(ByteSpan payload, std::uint32_t
 	else if (!r.at_end())
 		return ParseError{"COM_CHANGE_USER: character set cut short", r.offset()};
 
-	if ((capabilities & CLIENT_PLUGIN_AUTH) && !r.at_end()) {
-		/* A name without its NUL running to the end is tolerated, as in the greeting. */
-		const ByteSpan rest = payload.subspan(r.offset());
-		const auto nul = std::find(rest.begin(), rest.end(), std::uint8_t(0));
-		if (nul == rest.end()) {
-			command.auth_plugin_name = r.rest_string();
-		} else {
-			command.auth_plugin_name = r.null_terminated("COM_CHANGE_USER: plugin name without NUL");
-		}
-	}
-
-	if ((capabilities & CLIENT_CONNECT_ATTRS) && !r.at_end()) {
-		const std::uint64_t total = read_lenenc_int(r, "COM_CHANGE_USER: attributes length malformed");
-		if (!r.ok())
-			return r.error();
-		if (total > r.remaining())
-			return ParseError{"COM_CHANGE_USER: attributes past end", r.offset()};
-		const std::size_t block_offset = r.offset();
-		const ByteSpan block = r.bytes(std::size_t(total), "COM_CHANGE_USER: attributes past end");
-		auto attrs = parse_connect_attrs(block);
-		if (!attrs)
-			return ParseError{attrs.error().what, block_offset + attrs.error().offset};
-		command.attrs = *attrs;
-	}
-	if (!r.ok())
-		return r.error();
+	if (auto tail_error = read_login_tail(r, capabilities, command.auth_plugin_name, command.attrs))
+		return *tail_error;
 	return command;
 }
 

@@ -1,12 +1,12 @@
-// COM_CHANGE_USER: parsed when a client sends it in the command phase, built when myproxy sends
-// the script's credentials to the backend instead.  Payload only, views into it, no allocation
-// while parsing, never reads past the payload.  (Pure protocol code: it could live in common/ next
-// to command_packet.hpp; it sits here because only the worker uses it.)
+// COM_CHANGE_USER: parsed when a client sends it in the command phase (ServerLogin), built when
+// myproxy sends the script's credentials to a backend (ClientLogin).  Payload only, views into it, no
+// allocation while parsing, never reads past the payload; the tail it shares with HandshakeResponse41
+// (plugin name, attributes) is read by read_login_tail().
 #pragma once
 
-#include "common/byte_reader.hpp"
-#include "common/handshake_response41.hpp"
-#include "common/parse_result.hpp"
+#include "byte_reader.hpp"
+#include "handshake_response41.hpp"
+#include "parse_result.hpp"
 
 #include <cstdint>
 #include <optional>
