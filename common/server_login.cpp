@@ -266,7 +266,7 @@ ServerLoginStatus ServerLogin::full_auth_packet(ByteSpan payload, std::vector<st
 			    "Access denied: caching_sha2_password needs TLS, a local socket or the server's RSA key",
 			    "caching_sha2_password: the client's password is not encrypted with our key", false);
 	password = *decrypted;
-	wipe(std::span<std::uint8_t>(reinterpret_cast<std::uint8_t *>(decrypted->data()), decrypted->size()));
+	wipe(*decrypted);
 	password_given = true;
 	return ask_script();
 }

@@ -389,7 +389,7 @@ void ClusterMonitor::check_now(std::uint32_t cluster, std::uint32_t node) noexce
 	for (auto &n : nodes) {
 		if (n->cluster_index != cluster || n->node_index != node)
 			continue;
-		if (n->io != nullptr)
+		if (n->io)
 			return; /* a check is in flight already */
 		log_info("cluster %u node %s: suspect (read_timeout in a worker); checking it now", cluster,
 			 n->node->name.c_str());
