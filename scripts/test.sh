@@ -94,35 +94,27 @@ summarize() {
 summarize "$build" "sanitizers"
 summarize "$prod_build" "production"
 
-# One test per fuzz target: "fuzz_<name>: PASS (...)" or "fuzz_<name>: FAIL (...)".
-echo
-echo "== Fuzz stage ($fuzz_log) =="
-fuzz_lines=$(grep -E '^fuzz_[a-z0-9_]+: (PASS|FAIL)' "$fuzz_log" || true)
-if [ -z "$fuzz_lines" ]; then
-	echo "fuzz stage: no results (build failed?):"
-	tail -n 20 "$fuzz_log"
-	failed=$((failed + 1))
-else
-	echo "$fuzz_lines"
-	passed=$((passed + $(echo "$fuzz_lines" | grep -c ': PASS' || true)))
-	failed=$((failed + $(echo "$fuzz_lines" | grep -c ': FAIL' || true)))
-fi
-[ "$fuzz_status" -eq 0 ] || overall=1
-
-# One test per battery check: "PASS name: figure" or "FAIL name: figure".
-echo
-echo "== Battery, quick mode, production build ($battery_log) =="
-battery_lines=$(grep -E '^(PASS|FAIL) ' "$battery_log" || true)
-if [ -z "$battery_lines" ]; then
-	echo "battery: no results:"
-	tail -n 20 "$battery_log"
-	failed=$((failed + 1))
-else
-	echo "$battery_lines"
-	passed=$((passed + $(echo "$battery_lines" | grep -c '^PASS' || true)))
-	failed=$((failed + $(echo "$battery_lines" | grep -c '^FAIL' || true)))
-fi
-[ "$battery_status" -eq 0 ] || overall=1
+# count_stage TITLE LOG STATUS LINE-PATTERN PASS-PATTERN FAIL-PATTERN: a stage whose log has one
+# verdict line per test (the fuzz targets, the battery's checks); each counts in the total, and a
+# log without any verdict line counts as one failure.
+count_stage() {
+	echo
+	echo "== $1 ($2) =="
+	lines=$(grep -E "$4" "$2" || true)
+	if [ -z "$lines" ]; then
+		echo "no results:"
+		tail -n 20 "$2"
+		failed=$((failed + 1))
+	else
+		echo "$lines"
+		passed=$((passed + $(echo "$lines" | grep -c -E "$5" || true)))
+		failed=$((failed + $(echo "$lines" | grep -c -E "$6" || true)))
+	fi
+	[ "$3" -eq 0 ] || overall=1
+}
+# "fuzz_<name>: PASS (...)" or "fuzz_<name>: FAIL (...)"; "PASS name: figure" or "FAIL name: figure".
+count_stage "Fuzz stage" "$fuzz_log" "$fuzz_status" '^fuzz_[a-z0-9_]+: (PASS|FAIL)' ': PASS' ': FAIL'
+count_stage "Battery, quick mode, production build" "$battery_log" "$battery_status" '^(PASS|FAIL) ' '^PASS' '^FAIL'
 echo
 echo "$passed passed, $failed failed"
 [ "$overall" -eq 0 ] && [ "$failed" -eq 0 ]
