@@ -129,7 +129,7 @@ ControlServer::~ControlServer()
 
 int ControlServer::start()
 {
-	const int r = sd_event_add_io(event, &source, fd.get(), EPOLLIN, on_readable, this);
+	const int r = sd_event_add_io(event, source.out(), fd.get(), EPOLLIN, on_readable, this);
 	if (r < 0)
 		log_errno(LogLevel::error, -r, nullptr, "control %s: sd_event_add_io", config.description.c_str());
 	return r;
@@ -137,7 +137,7 @@ int ControlServer::start()
 
 void ControlServer::stop() noexcept
 {
-	source = sd_event_source_disable_unref(source);
+	source.reset();
 	if (fd && config.address.family() == AF_UNIX) {
 		const auto &un = *reinterpret_cast<const sockaddr_un *>(&config.address.storage);
 		if (un.sun_path[0] != '\0')

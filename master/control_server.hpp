@@ -8,6 +8,7 @@
 #pragma once
 
 #include "common/control_protocol.hpp"
+#include "common/event_source.hpp"
 #include "common/unique_fd.hpp"
 #include "common/operator_config.hpp"
 
@@ -61,7 +62,7 @@ private:
 	UniqueFd fd;
 	ControlListenerConfig config;
 	ControlActions actions;
-	sd_event_source *source = nullptr;
+	EventSource source;
 	/* Commands already logged as unknown (each is logged once). */
 	std::bitset<65536> unknown_logged;
 	std::uint64_t datagrams_accepted = 0, datagrams_dropped = 0;

@@ -22,18 +22,12 @@ struct HttpServer::Connection {
 	HttpServer *server;
 	std::list<std::unique_ptr<Connection>>::iterator self;
 	UniqueFd fd;
-	sd_event_source *io = nullptr;
-	sd_event_source *deadline = nullptr;
+	EventSource io;
+	EventSource deadline;
 	std::string in;
 	std::string out;
 	std::size_t written = 0;
 	bool responding = false;
-
-	~Connection()
-	{
-		sd_event_source_disable_unref(io);
-		sd_event_source_disable_unref(deadline);
-	}
 };
 
 HttpServer::HttpServer(sd_event *event_, UniqueFd listener_, std::string description_,
@@ -45,12 +39,11 @@ HttpServer::HttpServer(sd_event *event_, UniqueFd listener_, std::string descrip
 HttpServer::~HttpServer()
 {
 	connections.clear();
-	sd_event_source_disable_unref(accept_source);
 }
 
 int HttpServer::start()
 {
-	const int r = sd_event_add_io(event, &accept_source, listener.get(), EPOLLIN, on_accept, this);
+	const int r = sd_event_add_io(event, accept_source.out(), listener.get(), EPOLLIN, on_accept, this);
 	if (r < 0)
 		log_errno(LogLevel::error, -r, nullptr, "prometheus %s: sd_event_add_io", description.c_str());
 	return r;
@@ -58,7 +51,7 @@ int HttpServer::start()
 
 void HttpServer::stop() noexcept
 {
-	accept_source = sd_event_source_disable_unref(accept_source);
+	accept_source.reset();
 	listener.reset();
 }
 
@@ -89,8 +82,8 @@ void HttpServer::accept_connections()
 		Connection &c = *connection;
 		connections.push_front(std::move(connection));
 		c.self = connections.begin();
-		if (sd_event_add_io(event, &c.io, c.fd.get(), EPOLLIN, on_io, &c) < 0 ||
-		    sd_event_add_time_relative(event, &c.deadline, CLOCK_MONOTONIC, http_deadline_usec, 100'000,
+		if (sd_event_add_io(event, c.io.out(), c.fd.get(), EPOLLIN, on_io, &c) < 0 ||
+		    sd_event_add_time_relative(event, c.deadline.out(), CLOCK_MONOTONIC, http_deadline_usec, 100'000,
 					       on_deadline, &c) < 0) {
 			log_error("prometheus %s: cannot watch a connection", description.c_str());
 			finish(c);
@@ -180,7 +173,7 @@ void HttpServer::respond(Connection &c, int status, const char *reason, const st
 	c.in.shrink_to_fit();
 	c.responding = true;
 	/* What the client sends from now on is ignored; its hang-up still ends the connection. */
-	sd_event_source_set_io_events(c.io, EPOLLOUT);
+	sd_event_source_set_io_events(c.io.get(), EPOLLOUT);
 	write_some(c);
 }
 

@@ -6,6 +6,7 @@
 // must never block or stall the master, whatever a client sends or fails to read.
 #pragma once
 
+#include "common/event_source.hpp"
 #include "common/unique_fd.hpp"
 
 #include <cstdint>
@@ -43,7 +44,7 @@ private:
 	UniqueFd listener;
 	std::string description;
 	std::function<std::string()> render;
-	sd_event_source *accept_source = nullptr;
+	EventSource accept_source;
 	std::list<std::unique_ptr<Connection>> connections;
 
 	void accept_connections();

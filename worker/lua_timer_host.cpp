@@ -19,12 +19,6 @@ LuaTimerHost::~LuaTimerHost()
 	set_lua_sleep_driver(L, nullptr);
 }
 
-LuaTimerHost::Sleep::~Sleep()
-{
-	if (source != nullptr)
-		sd_event_source_disable_unref(source);
-}
-
 void LuaTimerHost::Sleep::abandon() noexcept
 {
 	host->sleeps.erase(self);
@@ -47,7 +41,7 @@ AsyncOperation *LuaTimerHost::sleep(CallbackRun &waiter, std::uint64_t usec, cha
 		auto entry = std::make_unique<Sleep>();
 		entry->host = this;
 		entry->waiter = &waiter;
-		const int r = sd_event_add_time_relative(event, &entry->source, CLOCK_MONOTONIC, usec, 0, on_timer,
+		const int r = sd_event_add_time_relative(event, entry->source.out(), CLOCK_MONOTONIC, usec, 0, on_timer,
 							  entry.get());
 		if (r < 0) {
 			std::snprintf(error, error_size, "sd_event_add_time_relative(): %s", std::strerror(-r));

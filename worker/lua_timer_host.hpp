@@ -3,6 +3,7 @@
 // destroys it after its client connections.
 #pragma once
 
+#include "common/event_source.hpp"
 #include "lua/callback_run.hpp"
 #include "lua/lua_sleep.hpp"
 
@@ -30,9 +31,8 @@ private:
 	struct Sleep final : AsyncOperation {
 		LuaTimerHost *host = nullptr;
 		CallbackRun *waiter = nullptr;
-		sd_event_source *source = nullptr;
+		EventSource source;
 		std::list<std::unique_ptr<Sleep>>::iterator self;
-		~Sleep();
 		void abandon() noexcept override;
 	};
 
