@@ -17,6 +17,24 @@
 
 namespace myproxy {
 
+namespace {
+
+/* The connection attributes as the packet builders take them; none unless CLIENT_CONNECT_ATTRS was
+   negotiated (a login and a COM_CHANGE_USER alike). */
+std::vector<ConnectAttr> connect_attr_views(const std::vector<std::pair<std::string, std::string>> &attrs,
+					    std::uint32_t capabilities)
+{
+	std::vector<ConnectAttr> views;
+	if (capabilities & CLIENT_CONNECT_ATTRS) {
+		views.reserve(attrs.size());
+		for (const auto &[key, value] : attrs)
+			views.push_back({key, value});
+	}
+	return views;
+}
+
+} // namespace
+
 const std::uint32_t CLIENT_LOGIN_UNSUPPORTED_CAPABILITIES =
 	CLIENT_SSL | CLIENT_SSL_VERIFY_SERVER_CERT | CLIENT_COMPRESS | CLIENT_ZSTD_COMPRESSION_ALGORITHM |
 	CLIENT_QUERY_ATTRIBUTES | CLIENT_OPTIONAL_RESULTSET_METADATA | CLIENT_MULTI_FACTOR_AUTHENTICATION |
@@ -214,12 +232,7 @@ ClientLoginStatus ClientLogin::send_response(std::vector<std::uint8_t> &out)
 	wipe(greeting_nonce);
 	greeting_nonce.clear();
 
-	std::vector<ConnectAttr> attr_views;
-	if (capabilities & CLIENT_CONNECT_ATTRS) {
-		attr_views.reserve(attrs.size());
-		for (const auto &[key, value] : attrs)
-			attr_views.push_back({key, value});
-	}
+	const std::vector<ConnectAttr> attr_views = connect_attr_views(attrs, capabilities);
 	HandshakeResponse41Params response;
 	response.capabilities = capabilities;
 	response.max_packet_size = max_packet_size;
@@ -265,10 +278,7 @@ ClientLoginStatus ClientLogin::change_user(const ClientLoginSuccess &session, st
 	if (!append_auth_response(auth, nonce, problem))
 		return fail(ClientLoginFailure::Kind::PROTOCOL_ERROR, std::move(problem));
 
-	std::vector<ConnectAttr> attr_views;
-	if (session.capabilities & CLIENT_CONNECT_ATTRS)
-		for (const auto &[key, value] : attrs)
-			attr_views.push_back({key, value});
+	const std::vector<ConnectAttr> attr_views = connect_attr_views(attrs, session.capabilities);
 	ChangeUserParams params;
 	params.user = user;
 	params.auth_response = auth;
