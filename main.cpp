@@ -21,6 +21,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <memory>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -44,6 +46,44 @@ bool resolve_user(const std::string &name, SandboxOptions &sandbox)
 	sandbox.uid = pw.pw_uid;
 	sandbox.gid = pw.pw_gid;
 	return true;
+}
+
+/* A relative --config names a file from the directory myproxy started in; the daemon changes to "/"
+   after loading, so a reload needs the absolute path. */
+std::string absolute_path(const std::string &path)
+{
+	if (path.empty() || path[0] == '/')
+		return path;
+	char cwd[4096];
+	if (getcwd(cwd, sizeof(cwd)) == nullptr)
+		return path;
+	return std::string(cwd) + "/" + path;
+}
+
+/* What the master needs of one loaded configuration.  The workers forked for it inherit @config
+   (and its Lua state) through fork(); the entry's copy of the pointer keeps it alive as long as
+   the master may fork them.  @reloaded: they run config.lua's reload() before they report ready. */
+MasterConfig make_master_config(std::shared_ptr<LoadedConfig> config, const SandboxOptions &sandbox,
+				std::uint64_t max_connections_per_worker, bool reloaded)
+{
+	MasterConfig m;
+	m.listeners = config->listeners;
+	m.worker_processes = static_cast<unsigned>(config->worker_processes);
+	m.options.drain_timeout_usec = config->drain_timeout_usec;
+	m.options.reload_drain_timeout_usec = config->reload_drain_timeout_usec;
+	m.options.crash_penalty_usec = config->crash_penalty_usec;
+	m.options.clusters = config->clusters;
+	m.options.max_sessions_per_uid = static_cast<std::uint64_t>(config->max_sessions_per_uid);
+	m.options.pool.max_connections_per_worker = max_connections_per_worker;
+	m.options.prometheus_listeners = config->prometheus_listeners;
+	m.options.control_listeners = config->control_listeners;
+	m.entry = [config, sandbox, reloaded](UniqueFd channel, unsigned index) {
+		const int status = run_worker(*config, std::move(channel), index, sandbox, reloaded);
+		if (!sandbox.seccomp)
+			flush_coverage_counters();
+		return status;
+	};
+	return m;
 }
 
 } // namespace
@@ -71,12 +111,14 @@ int main(int argc, char **argv)
 	log_init("master");
 	/* pg:new() checks its conninfo with libpq's parser (worker/ links libpq, lua/ does not). */
 	set_pg_conninfo_check(check_pg_conninfo);
-	auto loaded = load_config(options.config_path);
+	const std::string config_path = absolute_path(options.config_path);
+	auto loaded = load_config(config_path);
 	if (!loaded) {
 		print_config_error(stderr, loaded.error());
 		return exit_config;
 	}
-	LoadedConfig &config = loaded.value();
+	const auto shared_config = std::make_shared<LoadedConfig>(std::move(loaded.value()));
+	LoadedConfig &config = *shared_config;
 	/* As upstream: config.lua ran in its own directory; the daemon holds on to none. */
 	if (chdir("/") < 0) {
 		std::fprintf(stderr, "myproxy: chdir(/): %s\n", std::strerror(errno));
@@ -124,26 +166,31 @@ int main(int argc, char **argv)
 		log_info("workers drop privileges to %s (uid %u, gid %u)", sandbox.user_name.c_str(),
 			 unsigned(sandbox.uid), unsigned(sandbox.gid));
 
-	MasterOptions master_options;
-	master_options.drain_timeout_usec = config.drain_timeout_usec;
-	master_options.crash_penalty_usec = config.crash_penalty_usec;
-	master_options.clusters = config.clusters;
-	master_options.max_sessions_per_uid = static_cast<std::uint64_t>(config.max_sessions_per_uid);
 	/* Before the fork: workers inherit the raised limit (and raise it again themselves). */
 	const std::uint64_t fd_limit = raise_fd_limit();
-	master_options.pool.max_connections_per_worker = session_capacity(fd_limit);
+	const std::uint64_t max_connections = session_capacity(fd_limit);
 	log_info("fd limit %llu: at most %llu sessions per worker", static_cast<unsigned long long>(fd_limit),
-		 static_cast<unsigned long long>(master_options.pool.max_connections_per_worker));
-	master_options.prometheus_listeners = config.prometheus_listeners;
-	master_options.control_listeners = config.control_listeners;
+		 static_cast<unsigned long long>(max_connections));
 
-	/* The workers inherit the loaded configuration (and its Lua state) through fork(). */
-	return run_master(config.listeners, static_cast<unsigned>(config.worker_processes),
-			  [&config, &sandbox](UniqueFd channel, unsigned index) {
-				  const int status = run_worker(config, std::move(channel), index, sandbox);
-				  if (!sandbox.seccomp)
-					  flush_coverage_counters();
-				  return status;
-			  },
-			  master_options);
+	/* SIGHUP: the same load as at startup (and as --check-config), in the master, with file access.
+	   worker_user and the sandbox stay as they were at startup. */
+	ConfigReloader reload = [config_path, sandbox, max_connections]() -> std::optional<MasterConfig> {
+		auto again = load_config(config_path);
+		if (!again) {
+			log_error("%s", again.error().message.c_str());
+			if (!again.error().traceback.empty())
+				log_error("%s", again.error().traceback.c_str());
+			return std::nullopt;
+		}
+		auto fresh = std::make_shared<LoadedConfig>(std::move(again.value()));
+#ifdef MYPROXY_TEST_HOOKS
+		SandboxOptions hooked = sandbox;
+		if (!test::install_test_hooks(fresh->state.get(), hooked)) {
+			log_error("cannot install the test hooks");
+			return std::nullopt;
+		}
+#endif
+		return make_master_config(std::move(fresh), sandbox, max_connections, true);
+	};
+	return run_master(make_master_config(shared_config, sandbox, max_connections, false), std::move(reload));
 }

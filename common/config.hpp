@@ -31,6 +31,12 @@ inline constexpr std::uint64_t connect_timeout_default_usec = 10'000'000;
 inline constexpr int drain_timeout_max_seconds = 86400;
 inline constexpr std::uint64_t drain_timeout_default_usec = 10'000'000;
 inline constexpr int crash_penalty_max_seconds = 86400;
+/* The global reload_drain_timeout: how long the workers a SIGHUP replaced may finish their sessions
+ * (none is closed for the reload) before they get drain_timeout to end.  Generous like nginx's
+ * worker_shutdown_timeout or HAProxy's hard-stop-after, but bounded so old generations never pile up
+ * for good. */
+inline constexpr int reload_drain_timeout_max_seconds = 7 * 86400;
+inline constexpr std::uint64_t reload_drain_timeout_default_usec = 3600'000'000;
 /* The global max_pending_logins_per_uid.  The login deadline (connect_timeout) already bounds how long
  * a slot is held; the cap bounds how many sockets one local user can tie up in a worker.  The default
  * is high enough that a burst of honest logins from one uid (a busy PHP pool) is never refused. */
@@ -80,6 +86,8 @@ struct Config {
 	std::vector<ClusterConfig> clusters;
 	/* The global drain_timeout (0..drain_timeout_max_seconds, fractions allowed) in microseconds. */
 	std::uint64_t drain_timeout_usec = drain_timeout_default_usec;
+	/* The global reload_drain_timeout (0..reload_drain_timeout_max_seconds) in microseconds. */
+	std::uint64_t reload_drain_timeout_usec = reload_drain_timeout_default_usec;
 	/* The global crash_penalty (0..crash_penalty_max_seconds) in microseconds; 0: no penalty. */
 	std::uint64_t crash_penalty_usec = crash_penalty_default_usec;
 	/* The global worker_user (a user name, not resolved here); empty when unset. */

@@ -245,6 +245,7 @@ struct ScriptGlobals {
 	int backend_keepalive;
 	std::uint64_t connect_timeout_usec;
 	std::uint64_t drain_timeout_usec;
+	std::uint64_t reload_drain_timeout_usec;
 	std::uint64_t crash_penalty_usec;
 	/* Points into the Lua string, which the global keeps alive until the Config is built. */
 	const char *worker_user;
@@ -343,6 +344,8 @@ int finish_config(lua_State *L)
 	read_connect_timeout(L, globals);
 	globals.drain_timeout_usec =
 		read_seconds_global(L, "drain_timeout", drain_timeout_max_seconds, drain_timeout_default_usec);
+	globals.reload_drain_timeout_usec = read_seconds_global(L, "reload_drain_timeout", reload_drain_timeout_max_seconds,
+								reload_drain_timeout_default_usec);
 	globals.crash_penalty_usec =
 		read_seconds_global(L, "crash_penalty", crash_penalty_max_seconds, crash_penalty_default_usec);
 	globals.worker_user = read_worker_user(L);
@@ -461,6 +464,7 @@ ConfigResult load_config(const std::string &path, std::size_t heap_limit)
 	model.worker_processes = globals.worker_processes;
 	model.connect_timeout_usec = globals.connect_timeout_usec;
 	model.drain_timeout_usec = globals.drain_timeout_usec;
+	model.reload_drain_timeout_usec = globals.reload_drain_timeout_usec;
 	model.crash_penalty_usec = globals.crash_penalty_usec;
 	if (globals.worker_user != nullptr)
 		model.worker_user = globals.worker_user;

@@ -32,7 +32,7 @@ done
 # handshake_response fields.
 listed="
 mysql_listen mysql_resolve systemd worker_processes connect_timeout reload
-drain_timeout crash_penalty worker_user
+drain_timeout reload_drain_timeout crash_penalty worker_user
 on_connect on_handshake_response on_command_phase on_init_db
 client:connect client:err client:init_db
 client.pid client.uid client.gid client.account client.cgroup client.address

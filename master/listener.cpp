@@ -189,6 +189,7 @@ std::optional<ListenerError> open_address_listener(const SocketAddress &address,
 	const std::string text = to_string(address);
 	Listener listener;
 	listener.config_index = config_index;
+	listener.configured_address = address;
 	int socket_errno = 0;
 	auto error = open_one(address, text, listener, socket_errno);
 	if (error && socket_errno == EAFNOSUPPORT && is_ipv6_wildcard(address)) {
@@ -242,6 +243,7 @@ std::optional<ListenerError> take_systemd_listeners(unsigned config_index, std::
 		if (listener.is_unix && !set_int_option(fd, SOL_SOCKET, SO_PASSCRED, 1))
 			return os_error("setsockopt(SO_PASSCRED)", name, errno);
 		listener.config_index = config_index;
+		listener.from_systemd = true;
 		listener.description = name + " (" + to_string(local) + ")";
 	}
 

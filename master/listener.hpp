@@ -30,6 +30,10 @@ struct Listener {
 	unsigned config_index = 0;
 	/* For log lines: "/run/myproxy.sock", "[::]:3306", "systemd fd 3". */
 	std::string description;
+	/* What mysql_listen() named, so a reload keeps the sockets its new configuration names
+	   again: the address (unset for systemd's sockets), or from_systemd. */
+	SocketAddress configured_address;
+	bool from_systemd = false;
 	bool is_unix = false;
 	/* The socket file bound here (empty for abstract, TCP and systemd sockets), and its inode,
 	   so shutdown removes only the file this process created. */

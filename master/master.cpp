@@ -1,8 +1,10 @@
 // The master's event loop (master side only).  The sd-event loop is created before the first
 // fork: workers are respawned while it runs anyway, so the children always inherit its epoll and
-// signalfd and always close them (close_range in the pool) - one path, exercised from the start.
-// Signals arrive only through sd-event signal sources (blocked with sigprocmask first).  Clients
-// are accepted only while some worker is ready; until then they wait in the kernel's backlog.
+// signalfd and always close them (close_range in master/worker_process) - one path, exercised from
+// the start.  Signals arrive only through sd-event signal sources (blocked with sigprocmask first).
+// Clients are accepted only while some worker of the serving generation is ready; until then they
+// wait in the kernel's backlog.  A reload never drops a client: the old generation keeps serving
+// until the new one is ready, then finishes its sessions (master/generation).
 #include "master.hpp"
 
 #include "common/config.hpp"
@@ -14,9 +16,10 @@
 #include "common/mysql_errors.hpp"
 #include "common/mysql_packet.hpp"
 #include "common/refusal.hpp"
-#include "master/cluster_monitor.hpp"
 #include "master/crash_penalty.hpp"
 #include "master/listener.hpp"
+#include "master/listener_set.hpp"
+#include "master/metrics.hpp"
 #include "master/operator_interfaces.hpp"
 #include "master/peer_info.hpp"
 
@@ -25,7 +28,6 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,10 +41,6 @@
 namespace myproxy {
 
 namespace {
-
-/* The most clients accepted per wake-up of one listener; the rest wait for the next iteration,
-   so the worker channels and the other listeners get their turn. */
-constexpr unsigned accept_batch = 64;
 
 /* A refused uid gets one log line per this interval, with the count. */
 constexpr std::uint64_t refusal_log_interval_usec = 10'000'000;
@@ -73,52 +71,48 @@ struct EventDeleter {
 	void operator()(sd_event *event) const noexcept { sd_event_unref(event); }
 };
 
-class Master;
-
-struct ListenerSlot {
-	Master *master = nullptr;
-	Listener listener;
-	EventSource accept_source;
-	EventSource pause_timer;
-	bool paused = false;
-};
-
 class Master {
 public:
-	Master(sd_event *event_, std::vector<Listener> listeners, unsigned worker_processes,
-	       WorkerEntry entry, const MasterOptions &options_)
-		: event(event_), options(options_),
-		  pool(event_, worker_processes, std::move(entry), options_.pool),
-		  monitor(event_, options.clusters, [this](const NodeStateMessage &m) { pool.broadcast(m); }),
-		  penalties(options_.crash_penalty_usec), operators(event_, pool, monitor, options.clusters, counts)
+	Master(sd_event *event_, MasterConfig config, ConfigReloader reload)
+		: event(event_), reloader(std::move(reload)), options(config.options), first_config(std::move(config)),
+		  listeners(event_, options.accept_pause_usec,
+			    [this](const Listener &l, UniqueFd client, const SocketAddress &peer) {
+				    hand_over(l, std::move(client), peer);
+			    }),
+		  penalties(options.crash_penalty_usec),
+		  operators(event_, OperatorSources{[this](MetricsSnapshot &s) { add_worker_metrics(s); },
+						    [this](const ChannelMessage &m) { broadcast(m); }},
+			    counts)
 	{
-		slots.reserve(listeners.size());
-		for (auto &listener : listeners) {
-			slots.push_back(std::make_unique<ListenerSlot>());
-			slots.back()->master = this;
-			slots.back()->listener = std::move(listener);
-		}
-	}
-
-	~Master()
-	{
-		close_listeners();
 	}
 
 	Master(const Master &) = delete;
 	Master &operator=(const Master &) = delete;
 
-	/* Sources, then the workers; returns 0 or an exit status. */
-	int start();
+	/* Sources, then the first generation; returns 0 or an exit status. */
+	int start(std::vector<Listener> opened);
 
 private:
 	sd_event *event;
+	ConfigReloader reloader;
+	/* Of the serving generation. */
 	MasterOptions options;
-	std::vector<std::unique_ptr<ListenerSlot>> slots;
-	WorkerPool pool;
-	ClusterMonitor monitor;
+	/* Until start() moves it into the first generation. */
+	MasterConfig first_config;
+	ListenerSet listeners;
+	/* Gets the new clients. */
+	std::unique_ptr<Generation> serving;
+	/* A reload's generation until all its workers are ready (reload() may still run in them). */
+	std::unique_ptr<Generation> incoming;
+	/* Replaced generations finishing their sessions. */
+	std::vector<std::unique_ptr<Generation>> retired;
+	/* Counts of the generations that ended, for /metrics. */
+	CounterTotals ended_generations_counters;
+	std::uint64_t ended_generations_crashes = 0;
+	unsigned generation_count = 0;
+	unsigned next_worker_index = 0;
+	EventSource collect_source;
 	std::vector<EventSource> signal_sources;
-	EventSource drain_timer;
 	EventSource status_timer;
 	EventSource watchdog_timer;
 	CrashPenalties penalties;
@@ -131,50 +125,34 @@ private:
 	bool stopping = false;
 	bool notified_ready = false;
 
+	std::unique_ptr<Generation> make_generation(MasterConfig config);
+	void reload();
+	void promote_incoming();
+	void abandon_incoming();
+	void collect_ended();
+	bool all_ended() const noexcept;
+	std::uint64_t sessions_of(std::uint32_t uid) const noexcept;
+	std::uint64_t connection_count() const noexcept;
+	void broadcast(const ChannelMessage &message);
+	void add_worker_metrics(MetricsSnapshot &s) const;
 	void update_accepting();
-	void accept_clients(ListenerSlot &slot);
-	void pause_listener(ListenerSlot &slot);
-	void hand_over(ListenerSlot &slot, UniqueFd client, const SocketAddress &peer);
+	void hand_over(const Listener &listener, UniqueFd client, const SocketAddress &peer);
 	bool refuse_over_limits(const PeerInfo &info, int client_fd);
 	void begin_shutdown(const char *why);
-	void close_listeners();
-	void workers_ready_changed();
+	void workers_ready_changed(Generation *generation);
 	void notify_status() noexcept;
 	int start_notify_timers();
 
 	static int on_status_timer(sd_event_source *source, std::uint64_t usec, void *userdata);
 	static int on_watchdog_timer(sd_event_source *source, std::uint64_t usec, void *userdata);
-
-	static int on_accept(sd_event_source *, int, std::uint32_t, void *userdata)
-	{
-		auto &slot = *static_cast<ListenerSlot *>(userdata);
-		slot.master->accept_clients(slot);
-		return 0;
-	}
-	static int on_pause_end(sd_event_source *, std::uint64_t, void *userdata)
-	{
-		auto &slot = *static_cast<ListenerSlot *>(userdata);
-		slot.paused = false;
-		slot.master->update_accepting();
-		return 0;
-	}
 	static int on_signal(sd_event_source *, const struct signalfd_siginfo *info, void *userdata);
-	static int on_drain_timeout(sd_event_source *, std::uint64_t, void *userdata);
+	static int on_collect(sd_event_source *, void *userdata);
 };
 
-int Master::start()
+int Master::start(std::vector<Listener> opened)
 {
-	for (auto &slot : slots) {
-		int r = sd_event_add_io(event, slot->accept_source.out(), slot->listener.fd.get(), EPOLLIN,
-					on_accept, slot.get());
-		if (r >= 0)
-			r = sd_event_source_set_enabled(slot->accept_source.get(), SD_EVENT_OFF);
-		if (r < 0) {
-			log_errno(LogLevel::error, -r, nullptr, "sd_event_add_io(%s)",
-				  slot->listener.description.c_str());
-			return exit_os_error;
-		}
-	}
+	if (listeners.adopt(std::move(opened)) < 0)
+		return exit_os_error;
 	for (int sig : {SIGTERM, SIGINT, SIGHUP}) {
 		EventSource &source = signal_sources.emplace_back();
 		const int r = sd_event_add_signal(event, source.out(), sig, on_signal, this);
@@ -183,10 +161,32 @@ int Master::start()
 			return exit_os_error;
 		}
 	}
+	int r = sd_event_add_defer(event, collect_source.out(), on_collect, this);
+	if (r >= 0)
+		r = sd_event_source_set_enabled(collect_source.get(), SD_EVENT_OFF);
+	if (r < 0) {
+		log_errno(LogLevel::error, -r, nullptr, "sd_event_add_defer()");
+		return exit_os_error;
+	}
+	if (start_notify_timers() < 0)
+		return exit_os_error;
+	if (const int status = operators.open(options.prometheus_listeners, options.control_listeners))
+		return status;
+	serving = make_generation(std::move(first_config));
+	if (const int status = serving->start())
+		return status;
+	log_info("started %u workers; listening on %zu sockets", serving->pool().size(), listeners.size());
+	return 0;
+}
 
-	pool.set_on_ready_changed([this] { workers_ready_changed(); });
-	pool.set_on_node_suspect([this](std::uint32_t cluster, std::uint32_t node) { monitor.check_now(cluster, node); });
-	pool.set_on_all_exited([this] { sd_event_exit(event, 0); });
+std::unique_ptr<Generation> Master::make_generation(MasterConfig config)
+{
+	const unsigned workers = config.worker_processes;
+	auto generation = std::make_unique<Generation>(event, ++generation_count, next_worker_index, std::move(config));
+	next_worker_index += workers;
+	Generation *g = generation.get();
+	WorkerPool &pool = g->pool();
+	pool.set_on_ready_changed([this, g] { workers_ready_changed(g); });
 	pool.set_on_crash([this](std::uint32_t uid, std::uint64_t) {
 		if (penalties.duration_usec() == 0)
 			return;
@@ -194,43 +194,166 @@ int Master::start()
 		log_warning("crash penalty: uid=%u is refused for %llu s", unsigned(uid),
 			    static_cast<unsigned long long>(penalties.duration_usec() / 1000000));
 	});
-	if (start_notify_timers() < 0)
-		return exit_os_error;
-	pool.set_on_worker_ready([this] {
-		std::vector<ChannelMessage> first;
-		for (const NodeStateMessage &state : monitor.known_states())
-			first.emplace_back(state);
-		return first;
-	});
-	if (const int status = operators.open(options.prometheus_listeners, options.control_listeners))
-		return status;
-	if (pool.start() < 0)
-		return exit_os_error;
-	if (monitor.start() < 0)
-		return exit_os_error;
-	log_info("started %u workers; listening on %zu sockets", pool.size(), slots.size());
+	/* Never destroyed from within its own pool's callback: the defer source collects it. */
+	g->set_on_finished([this] { sd_event_source_set_enabled(collect_source.get(), SD_EVENT_ONESHOT); });
+	return generation;
+}
+
+void Master::workers_ready_changed(Generation *g)
+{
+	if (g == incoming.get() && !stopping && g->pool().ready_count() == g->pool().size()) {
+		promote_incoming();
+	} else if (g == serving.get()) {
+		update_accepting();
+		if (!notified_ready && !stopping && g->pool().ready_count() == g->pool().size()) {
+			notified_ready = true;
+			sd_notify(0, "READY=1");
+			log_info("ready: %u workers", g->pool().size());
+		}
+	}
+	notify_status();
+}
+
+/* SIGHUP: config.lua loads afresh, its listeners are prepared, its workers start.  Any failure
+   leaves the serving generation as it was. */
+void Master::reload()
+{
+	/* RELOADING=1 needs MONOTONIC_USEC (systemd 253+ Type=notify-reload checks it). */
+	char reloading[64];
+	std::snprintf(reloading, sizeof(reloading), "RELOADING=1\nMONOTONIC_USEC=%llu",
+		      static_cast<unsigned long long>(monotonic_now_usec()));
+	sd_notify(0, reloading);
+	log_info("SIGHUP: reloading the configuration");
+	if (incoming) {
+		log_warning("reload: generation %u is not ready yet (reload() still running?); replacing it",
+			    incoming->number());
+		abandon_incoming();
+	}
+	std::optional<MasterConfig> loaded = reloader();
+	if (!loaded) {
+		log_error("reload failed: generation %u keeps serving with its configuration", serving->number());
+		sd_notify(0, "READY=1");
+		return;
+	}
+	if (auto error = listeners.prepare(loaded->listeners)) {
+		log_error("reload failed: %s; generation %u keeps serving", error->message.c_str(), serving->number());
+		sd_notify(0, "READY=1");
+		return;
+	}
+	incoming = make_generation(std::move(*loaded));
+	if (incoming->start() != 0) {
+		log_error("reload failed: generation %u cannot start; generation %u keeps serving", incoming->number(),
+			  serving->number());
+		listeners.abandon();
+		abandon_incoming();
+		sd_notify(0, "READY=1");
+		return;
+	}
+	log_info("reload: generation %u starts %u workers", incoming->number(), incoming->pool().size());
+}
+
+void Master::promote_incoming()
+{
+	if (listeners.commit() < 0) {
+		log_error("reload failed: listeners; generation %u keeps serving", serving->number());
+		abandon_incoming();
+		sd_notify(0, "READY=1");
+		return;
+	}
+	std::unique_ptr<Generation> old = std::move(serving);
+	serving = std::move(incoming);
+	options = serving->config().options;
+	log_info("reload: generation %u serves", serving->number());
+	old->retire();
+	retired.push_back(std::move(old));
+	update_accepting();
+	sd_notify(0, "READY=1");
+}
+
+/* Its workers have no client yet: they go at once. */
+void Master::abandon_incoming()
+{
+	if (!incoming)
+		return;
+	incoming->pool().retire(0);
+	incoming->pool().kill_all(SIGKILL);
+	retired.push_back(std::move(incoming));
+}
+
+int Master::on_collect(sd_event_source *, void *userdata)
+{
+	static_cast<Master *>(userdata)->collect_ended();
 	return 0;
 }
 
-void Master::workers_ready_changed()
+void Master::collect_ended()
 {
-	update_accepting();
-	if (!notified_ready && !stopping && pool.ready_count() == pool.size()) {
-		notified_ready = true;
-		sd_notify(0, "READY=1");
-		log_info("ready: %u workers", pool.size());
+	for (auto i = retired.begin(); i != retired.end();) {
+		if (!(*i)->finished()) {
+			++i;
+			continue;
+		}
+		log_info("generation %u ended", (*i)->number());
+		add_counter_totals(ended_generations_counters, (*i)->pool().ended_workers_counters());
+		ended_generations_crashes += (*i)->pool().crash_count();
+		i = retired.erase(i);
 	}
+	if (stopping && all_ended())
+		sd_event_exit(event, 0);
 	notify_status();
+}
+
+bool Master::all_ended() const noexcept
+{
+	return serving->finished() && !incoming && retired.empty();
+}
+
+std::uint64_t Master::sessions_of(std::uint32_t uid) const noexcept
+{
+	std::uint64_t n = serving->pool().sessions_of(uid);
+	for (const auto &g : retired)
+		n += g->pool().sessions_of(uid);
+	return n;
+}
+
+std::uint64_t Master::connection_count() const noexcept
+{
+	std::uint64_t n = serving->pool().connection_count();
+	for (const auto &g : retired)
+		n += g->pool().connection_count();
+	return n;
+}
+
+/* An account's sessions may be in any generation. */
+void Master::broadcast(const ChannelMessage &message)
+{
+	serving->pool().broadcast(message);
+	for (const auto &g : retired)
+		g->pool().broadcast(message);
+}
+
+void Master::add_worker_metrics(MetricsSnapshot &s) const
+{
+	add_counter_totals(s.counters, ended_generations_counters);
+	s.worker_crashes += ended_generations_crashes;
+	serving->add_metrics(s, true);
+	for (const auto &g : retired)
+		g->add_metrics(s, false);
+	if (incoming)
+		incoming->add_metrics(s, false);
 }
 
 /* STATUS= for systemctl status: what runs and how busy it is.  sd_notify() is a no-op without
    NOTIFY_SOCKET, so this costs nothing outside systemd. */
 void Master::notify_status() noexcept
 {
-	char status[192];
-	std::snprintf(status, sizeof(status), "STATUS=%s%u/%u workers ready, %llu connections, %llu refused (crash penalty)",
-		      stopping ? "draining; " : "", pool.ready_count(), pool.size(),
-		      static_cast<unsigned long long>(pool.connection_count()),
+	if (!serving)
+		return;
+	char status[224];
+	std::snprintf(status, sizeof(status),
+		      "STATUS=%sgeneration %u: %u/%u workers ready, %llu connections (%zu older generations), %llu refused (crash penalty)",
+		      stopping ? "draining; " : "", serving->number(), serving->pool().ready_count(), serving->pool().size(),
+		      static_cast<unsigned long long>(connection_count()), retired.size(),
 		      static_cast<unsigned long long>(refused_clients));
 	sd_notify(0, status);
 }
@@ -278,76 +401,14 @@ int Master::on_watchdog_timer(sd_event_source *source, std::uint64_t usec, void 
 
 void Master::update_accepting()
 {
-	const bool accepting = !stopping && pool.ready_count() > 0;
-	for (auto &slot : slots)
-		if (slot->accept_source)
-			sd_event_source_set_enabled(slot->accept_source.get(),
-						    accepting && !slot->paused ? SD_EVENT_ON : SD_EVENT_OFF);
+	listeners.set_accepting(!stopping && serving && serving->pool().ready_count() > 0);
 }
 
-void Master::pause_listener(ListenerSlot &slot)
-{
-	slot.paused = true;
-	int r;
-	if (slot.pause_timer) {
-		r = sd_event_source_set_time_relative(slot.pause_timer.get(), options.accept_pause_usec);
-		if (r >= 0)
-			r = sd_event_source_set_enabled(slot.pause_timer.get(), SD_EVENT_ONESHOT);
-	} else {
-		r = sd_event_add_time_relative(event, slot.pause_timer.out(), CLOCK_MONOTONIC,
-					       options.accept_pause_usec, 1000, on_pause_end, &slot);
-	}
-	if (r < 0) {
-		/* Without the timer the listener would stay off for good; better to retry soon. */
-		log_errno(LogLevel::error, -r, nullptr, "pause timer for %s",
-			  slot.listener.description.c_str());
-		slot.paused = false;
-	}
-	update_accepting();
-}
-
-void Master::accept_clients(ListenerSlot &slot)
-{
-	for (unsigned i = 0; i < accept_batch && !stopping && !slot.paused; ++i) {
-		SocketAddress peer;
-		peer.length = sizeof(peer.storage);
-		const int fd = accept4(slot.listener.fd.get(), reinterpret_cast<sockaddr *>(&peer.storage),
-				       &peer.length, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd >= 0) {
-			hand_over(slot, UniqueFd(fd), peer);
-			continue;
-		}
-		switch (errno) {
-		case EAGAIN:
-			return;
-		case EINTR:
-		case ECONNABORTED:
-		case EPROTO:
-		case EPERM:
-			/* This client is gone or refused; the next one may be fine. */
-			continue;
-		case EMFILE:
-		case ENFILE:
-		case ENOBUFS:
-		case ENOMEM:
-			log_errno(LogLevel::warning, errno, nullptr, "accept4(%s); pausing it",
-				  slot.listener.description.c_str());
-			pause_listener(slot);
-			return;
-		default:
-			log_errno(LogLevel::error, errno, nullptr, "accept4(%s); pausing it",
-				  slot.listener.description.c_str());
-			pause_listener(slot);
-			return;
-		}
-	}
-}
-
-void Master::hand_over(ListenerSlot &slot, UniqueFd client, const SocketAddress &peer)
+void Master::hand_over(const Listener &listener, UniqueFd client, const SocketAddress &peer)
 {
 	++counts.accepted;
 	PeerInfo info;
-	if (!read_peer_info(client.get(), slot.listener.is_unix, peer, info))
+	if (!read_peer_info(client.get(), listener.is_unix, peer, info))
 		return;
 	if (info.has_credentials) {
 		if (const std::uint64_t left = penalties.remaining(info.uid, monotonic_now_usec())) {
@@ -369,9 +430,9 @@ void Master::hand_over(ListenerSlot &slot, UniqueFd client, const SocketAddress 
 	const std::uint64_t id = ++next_client_id;
 	if (log_enabled(LogLevel::debug))
 		log_debug("client %llu on %s: pid=%d uid=%u cgroup=%s", static_cast<unsigned long long>(id),
-			  slot.listener.description.c_str(), static_cast<int>(info.pid),
+			  listener.description.c_str(), static_cast<int>(info.pid),
 			  static_cast<unsigned>(info.uid), info.cgroup_path.c_str());
-	if (!pool.send_client(info.client_info(id, slot.listener.config_index), std::move(client),
+	if (!serving->pool().send_client(info.client_info(id, listener.config_index), std::move(client),
 			      std::move(info.pidfd)))
 		++counts.not_handed_over;
 }
@@ -383,11 +444,11 @@ bool Master::refuse_over_limits(const PeerInfo &info, int client_fd)
 {
 	const char *why = nullptr;
 	char message[160];
-	if (info.has_credentials && pool.sessions_of(info.uid) >= options.max_sessions_per_uid) {
+	if (info.has_credentials && sessions_of(info.uid) >= options.max_sessions_per_uid) {
 		std::snprintf(message, sizeof(message), "Too many connections: uid %u has %llu sessions (max_sessions_per_uid)",
 			      unsigned(info.uid), static_cast<unsigned long long>(options.max_sessions_per_uid));
 		why = "max_sessions_per_uid";
-	} else if (!pool.has_room()) {
+	} else if (!serving->pool().has_room()) {
 		std::snprintf(message, sizeof(message), "Too many connections: every worker is at its fd limit");
 		why = "every worker at its fd limit";
 	} else {
@@ -401,35 +462,21 @@ bool Master::refuse_over_limits(const PeerInfo &info, int client_fd)
 	return true;
 }
 
-void Master::close_listeners()
-{
-	for (auto &slot : slots) {
-		slot->accept_source.reset();
-		slot->pause_timer.reset();
-		remove_socket_file(slot->listener);
-		slot->listener.fd.reset();
-	}
-}
-
 void Master::begin_shutdown(const char *why)
 {
 	stopping = true;
 	sd_notify(0, "STOPPING=1");
 	notify_status();
-	monitor.stop();
-	close_listeners();
+	listeners.close_all();
 	operators.stop();
-	const std::uint64_t timeout_ms = options.drain_timeout_usec / 1000;
-	log_info("%s: draining %u workers (at most %llu ms)", why, pool.running_count(),
-		 static_cast<unsigned long long>(timeout_ms));
-	const int r = sd_event_add_time_relative(event, drain_timer.out(), CLOCK_MONOTONIC,
-						 options.drain_timeout_usec + options.drain_grace_usec,
-						 1000, on_drain_timeout, this);
-	if (r < 0) {
-		log_errno(LogLevel::error, -r, nullptr, "drain timer; killing the workers now");
-		pool.kill_all(SIGKILL);
-	}
-	pool.drain(timeout_ms > UINT32_MAX ? UINT32_MAX : static_cast<std::uint32_t>(timeout_ms));
+	abandon_incoming();
+	log_info("%s: draining %llu connections (at most %llu ms)", why, static_cast<unsigned long long>(connection_count()),
+		 static_cast<unsigned long long>(options.drain_timeout_usec / 1000));
+	serving->drain();
+	for (const auto &g : retired)
+		g->drain();
+	if (all_ended())
+		sd_event_exit(event, 0);
 }
 
 int Master::on_signal(sd_event_source *, const struct signalfd_siginfo *info, void *userdata)
@@ -438,15 +485,7 @@ int Master::on_signal(sd_event_source *, const struct signalfd_siginfo *info, vo
 	const int sig = static_cast<int>(info->ssi_signo);
 	if (sig == SIGHUP) {
 		if (!m.stopping) {
-			/* RELOADING=1 needs MONOTONIC_USEC (systemd 253+ Type=notify-reload checks it). */
-			char reloading[64];
-			std::snprintf(reloading, sizeof(reloading), "RELOADING=1\nMONOTONIC_USEC=%llu",
-				      static_cast<unsigned long long>(monotonic_now_usec()));
-			sd_notify(0, reloading);
-			log_info("SIGHUP: reloading the workers");
-			m.pool.broadcast_reload();
-			/* Workers reload asynchronously and log their own errors; nothing waits for them. */
-			sd_notify(0, "READY=1");
+			m.reload();
 			m.notify_status();
 		}
 		return 0;
@@ -455,25 +494,17 @@ int Master::on_signal(sd_event_source *, const struct signalfd_siginfo *info, vo
 		m.begin_shutdown(sig == SIGINT ? "SIGINT" : "SIGTERM");
 		return 0;
 	}
-	log_warning("second %s: killing %u workers and exiting now", sig == SIGINT ? "SIGINT" : "SIGTERM",
-		    m.pool.running_count());
-	m.pool.kill_all(SIGKILL);
+	log_warning("second %s: killing the workers and exiting now", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	m.serving->pool().kill_all(SIGKILL);
+	for (const auto &g : m.retired)
+		g->pool().kill_all(SIGKILL);
 	sd_event_exit(m.event, 0);
-	return 0;
-}
-
-int Master::on_drain_timeout(sd_event_source *, std::uint64_t, void *userdata)
-{
-	Master &m = *static_cast<Master *>(userdata);
-	log_warning("drain timeout: killing %u workers", m.pool.running_count());
-	m.pool.kill_all(SIGKILL);
 	return 0;
 }
 
 } // namespace
 
-int run_master(const std::vector<ListenerConfig> &listener_configs, unsigned worker_processes,
-	       WorkerEntry entry, const MasterOptions &options)
+int run_master(MasterConfig config, ConfigReloader reload)
 {
 	ensure_standard_fds();
 
@@ -486,8 +517,8 @@ int run_master(const std::vector<ListenerConfig> &listener_configs, unsigned wor
 		return exit_os_error;
 	}
 
-	std::vector<Listener> listeners;
-	if (auto error = open_listeners(listener_configs, listeners)) {
+	std::vector<Listener> opened;
+	if (auto error = open_listeners(config.listeners, opened)) {
 		log_error("%s", error->message.c_str());
 		return error->exit_code;
 	}
@@ -496,14 +527,14 @@ int run_master(const std::vector<ListenerConfig> &listener_configs, unsigned wor
 	int r = sd_event_new(&raw_event);
 	if (r < 0) {
 		log_errno(LogLevel::error, -r, nullptr, "sd_event_new()");
-		for (auto &listener : listeners)
+		for (auto &listener : opened)
 			remove_socket_file(listener);
 		return exit_os_error;
 	}
 	const std::unique_ptr<sd_event, EventDeleter> event(raw_event);
 
-	Master master(event.get(), std::move(listeners), worker_processes, std::move(entry), options);
-	r = master.start();
+	Master master(event.get(), std::move(config), std::move(reload));
+	r = master.start(std::move(opened));
 	if (r == 0) {
 		r = sd_event_loop(event.get());
 		if (r < 0) {

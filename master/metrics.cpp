@@ -199,6 +199,23 @@ void add_worker_counters(CounterTotals &totals, const WorkerCounters &page)
 		add_server(totals.servers["other"], page.servers.other);
 }
 
+void add_counter_totals(CounterTotals &totals, const CounterTotals &more)
+{
+	for (std::size_t i = 0; i < metrics_worker_fields; ++i)
+		totals.worker[i] += more.worker[i];
+	for (const auto &[label, counts] : more.servers) {
+		auto &sum = totals.servers[label];
+		for (std::size_t i = 0; i < metrics_server_fields; ++i)
+			sum[i] += counts[i];
+	}
+	for (auto [to, from] : {std::pair{&totals.login_latency, &more.login_latency},
+				std::pair{&totals.lua_callback_time, &more.lua_callback_time}}) {
+		for (std::size_t i = 0; i < histogram_buckets; ++i)
+			to->buckets[i] += from->buckets[i];
+		to->sum_usec += from->sum_usec;
+	}
+}
+
 std::string render_metrics(const MetricsSnapshot &s)
 {
 	Text t;

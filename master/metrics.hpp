@@ -35,6 +35,8 @@ struct CounterTotals {
 
 /* Adds one page's counters (not its gauges) to @totals. */
 void add_worker_counters(CounterTotals &totals, const WorkerCounters &page);
+/* Adds @more to @totals (the ended workers of several generations). */
+void add_counter_totals(CounterTotals &totals, const CounterTotals &more);
 
 struct NodeMetric {
 	/* The node's address text. */

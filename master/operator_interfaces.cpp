@@ -4,18 +4,15 @@
 #include "common/log.hpp"
 #include "common/config.hpp"
 #include "common/exit_status.hpp"
-#include "master/cluster_monitor.hpp"
 #include "master/listener.hpp"
 #include "master/metrics.hpp"
-#include "master/worker_pool.hpp"
 
 #include <unistd.h>
 
 namespace myproxy {
 
-OperatorInterfaces::OperatorInterfaces(sd_event *event_, WorkerPool &pool_, const ClusterMonitor &monitor_,
-				       const std::vector<ClusterConfig> &clusters_, const MasterCounts &counts_)
-	: event(event_), pool(pool_), monitor(monitor_), clusters(clusters_), counts(counts_)
+OperatorInterfaces::OperatorInterfaces(sd_event *event_, OperatorSources sources_, const MasterCounts &counts_)
+	: event(event_), sources(std::move(sources_)), counts(counts_)
 {
 }
 
@@ -53,7 +50,7 @@ int OperatorInterfaces::open(const std::vector<PrometheusListenerConfig> &promet
 		actions.disconnect_account = [this](std::string_view account) {
 			DisconnectAccountMessage message;
 			message.account = account;
-			pool.broadcast(message);
+			sources.broadcast(message);
 		};
 		auto server = std::make_unique<ControlServer>(event, std::move(fd), config, std::move(actions));
 		if (server->start() < 0)
@@ -78,36 +75,13 @@ void OperatorInterfaces::stop() noexcept
 std::string OperatorInterfaces::render() const
 {
 	MetricsSnapshot s;
-	s.counters = pool.ended_workers_counters();
-	for (unsigned i = 0; i < pool.size(); ++i) {
-		const WorkerStatus status = pool.status(i);
-		s.workers_alive += status.pid != 0;
-		s.workers_ready += status.ready;
-		s.worker_restarts += status.starts > 1 ? status.starts - 1 : 0;
-		if (const WorkerCounters *page = pool.live_counters(i)) {
-			add_worker_counters(s.counters, *page);
-			s.sessions_open += page->sessions_open.load(std::memory_order_relaxed);
-			s.logins_pending += page->logins_pending.load(std::memory_order_relaxed);
-		}
-	}
-	s.workers_configured = pool.size();
-	s.worker_crashes = pool.crash_count();
+	sources.add_worker_metrics(s);
 	s.connections_accepted = counts.accepted;
 	s.connections_rejected_by_master = counts.not_handed_over + counts.crash_penalty_refusals;
 	s.crash_penalty_refusals = counts.crash_penalty_refusals;
 	for (const auto &control : controls) {
 		s.control_datagrams += control->accepted();
 		s.control_datagrams_dropped += control->dropped();
-	}
-	for (const ClusterConfig &cluster : clusters)
-		for (const ClusterNodeConfig &node : cluster.nodes)
-			/* A node with no traffic yet still gets its server_* series. */
-			s.counters.servers.try_emplace(node.name);
-	for (const NodeStateMessage &state : monitor.known_states()) {
-		if (state.cluster_index >= clusters.size() || state.node_index >= clusters[state.cluster_index].nodes.size())
-			continue;
-		const std::string &name = clusters[state.cluster_index].nodes[state.node_index].name;
-		s.nodes.push_back({name, state.state});
 	}
 	return render_metrics(s);
 }

@@ -1,197 +1,32 @@
-// The worker pool (master side): fork, channel I/O, load balancing, supervision.  A worker's
-// messages pass the codec and then a table of what a worker may send; a violation SIGKILLs that
-// worker and the master goes on.  Signals reach workers only through sd-event's pidfds, so a
-// recycled pid is never hit.  The child branch of fork() never returns: it must not run any of
-// the master's destructors (a Listener's would unlink the socket path).
-#include "worker_pool.hpp"
+// The worker pool (master side): fork, load balancing, supervision, retirement.  Signals reach
+// workers only through sd-event's pidfds, so a recycled pid is never hit.  The child branch of
+// fork() never returns (master/worker_process).  The channel's receiving side, the table of what
+// a worker may send and the heartbeat are in worker_pool_channel.cpp.
+#include "master/pool_worker.hpp"
 
 #include "common/channel_socket.hpp"
 #include "common/event_source.hpp"
-#include "common/exit_status.hpp"
 #include "common/log.hpp"
 #include "master/crash_penalty.hpp"
 
 #include <systemd/sd-event.h>
 
 #include <sys/epoll.h>
-#include <sys/mman.h>
 #include <sys/wait.h>
-#include <fcntl.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
-#include <exception>
-#include <new>
-#include <unordered_map>
 
 namespace myproxy {
-
-struct WorkerPool::Worker {
-	WorkerPool *pool;
-	unsigned index;
-	pid_t pid = 0;
-	UniqueFd channel;
-	EventSource channel_source;
-	EventSource child_source;
-	EventSource respawn_timer;
-	/* Armed when the channel closed while the process lives on (see kill_after_grace()). */
-	EventSource grace_timer;
-	bool ready = false;
-	/* This process sent WORKER_READY (ready may be false again while draining). */
-	bool announced_ready = false;
-	std::uint64_t connections = 0;
-	unsigned starts = 0;
-	std::uint64_t started_usec = 0;
-	std::uint64_t backoff_usec = 0;
-	/* send_client() tries each worker at most once per client. */
-	std::uint64_t tried_in_attempt = 0;
-	/* Shared with the worker process (see common/worker_activity.hpp); null if mmap failed. */
-	WorkerActivityPage *activity = nullptr;
-	/* Shared too (common/worker_counters.hpp); null if mmap failed (then no metrics of it). */
-	WorkerCounters *counters = map_worker_counters();
-	/* The uid of every client handed over and not yet closed (those with credentials only). */
-	std::unordered_map<std::uint64_t, std::uint32_t> client_uids;
-	/* The master signalled this process itself: its death is no crash. */
-	bool signalled_by_master = false;
-	/* When this process last answered a HEARTBEAT (or started). */
-	std::uint64_t heartbeat_usec = 0;
-	/* It missed heartbeats and gets no clients until it answers again. */
-	bool heartbeat_late = false;
-
-	Worker(WorkerPool *owner, unsigned i) : pool(owner), index(i)
-	{
-		void *page = mmap(nullptr, sizeof(WorkerActivityPage), PROT_READ | PROT_WRITE,
-				  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-		if (page == MAP_FAILED)
-			log_errno(LogLevel::warning, errno, nullptr, "worker[%u]: mmap(activity page); no crash penalty", i);
-		else
-			activity = new (page) WorkerActivityPage{};
-	}
-	~Worker()
-	{
-		if (activity != nullptr)
-			munmap(activity, sizeof(WorkerActivityPage));
-		unmap_worker_counters(counters);
-	}
-	Worker(const Worker &) = delete;
-	Worker &operator=(const Worker &) = delete;
-};
-
-namespace {
-
-/* The most messages handled per wake-up of one channel, so one chatty worker cannot starve the
-   listeners and the other channels. */
-constexpr unsigned channel_batch = 64;
-
-std::uint64_t monotonic_usec() noexcept
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return std::uint64_t(ts.tv_sec) * 1000000 + std::uint64_t(ts.tv_nsec) / 1000;
-}
-
-/* Dispositions go back to default, except the fault signals: their handlers belong to the
-   sanitizers and crash reporters, which are as useful in a worker as in the master. */
-void reset_signals() noexcept
-{
-	for (int sig = 1; sig < NSIG; ++sig) {
-		switch (sig) {
-		case SIGKILL:
-		case SIGSTOP:
-		case SIGSEGV:
-		case SIGBUS:
-		case SIGILL:
-		case SIGFPE:
-		case SIGTRAP:
-		case SIGABRT:
-			continue;
-		case SIGHUP:
-		case SIGINT:
-		case SIGTERM:
-			/* A worker takes orders only from the master, over its channel: signals to
-			   the whole process group (Ctrl-C, systemctl kill) must not end it. */
-			signal(sig, SIG_IGN);
-			break;
-		default:
-			signal(sig, SIG_DFL);
-		}
-	}
-	sigset_t none;
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, nullptr);
-}
-
-[[noreturn]] void run_child(const WorkerEntry &entry, int channel_fd, unsigned index,
-			    WorkerActivityPage *activity, WorkerCounters *counters) noexcept
-{
-	log_set_role("worker[%u]", index);
-	worker_activity_page = activity;
-	worker_counters_page = counters;
-
-	/* Everything the master holds (listeners, other workers' channels, sd-event's epoll,
-	   signalfd and pidfds, clients in flight) is closed; only fds 0-2 and the channel stay. */
-	constexpr int channel_target = 3;
-	if (channel_fd != channel_target && dup3(channel_fd, channel_target, O_CLOEXEC) < 0) {
-		log_errno(LogLevel::error, errno, nullptr, "dup3(channel, 3)");
-		_exit(exit_software);
-	}
-	if (close_range(channel_target + 1, ~0U, 0) < 0) {
-		log_errno(LogLevel::error, errno, nullptr, "close_range(4)");
-		_exit(exit_software);
-	}
-	reset_signals();
-
-	int status = exit_software;
-	try {
-		status = entry(UniqueFd(channel_target), index);
-	} catch (const std::exception &e) {
-		log_error("uncaught exception: %s", e.what());
-	} catch (...) {
-		log_error("uncaught exception");
-	}
-	_exit(status);
-}
-
-} // namespace
-
-void describe_child_exit(char *buffer, std::size_t size, int code, int status) noexcept
-{
-	if (size == 0)
-		return;
-	switch (code) {
-	case CLD_EXITED: {
-		const std::string_view name = exit_status_name(status);
-		if (name.empty())
-			std::snprintf(buffer, size, "exited with status %d", status);
-		else
-			std::snprintf(buffer, size, "exited with status %d (%.*s)", status, int(name.size()),
-				      name.data());
-		return;
-	}
-	case CLD_KILLED:
-	case CLD_DUMPED: {
-		const char *abbrev = sigabbrev_np(status);
-		const char *dumped = code == CLD_DUMPED ? ", core dumped" : "";
-		if (abbrev != nullptr)
-			std::snprintf(buffer, size, "killed by signal %d (SIG%s)%s", status, abbrev, dumped);
-		else
-			std::snprintf(buffer, size, "killed by signal %d%s", status, dumped);
-		return;
-	}
-	default:
-		std::snprintf(buffer, size, "changed state (code %d, status %d)", code, status);
-	}
-}
 
 WorkerPool::WorkerPool(sd_event *event_, unsigned worker_count, WorkerEntry entry_, WorkerPoolOptions options_)
 	: event(event_), entry(std::move(entry_)), options(options_)
 {
 	workers.reserve(worker_count);
 	for (unsigned i = 0; i < worker_count; ++i)
-		workers.push_back(std::make_unique<Worker>(this, i));
+		workers.push_back(std::make_unique<Worker>(this, options.first_index + i));
 }
 
 WorkerPool::~WorkerPool()
@@ -224,41 +59,6 @@ int WorkerPool::start()
 	return 0;
 }
 
-int WorkerPool::on_heartbeat_timer(sd_event_source *source, std::uint64_t usec, void *userdata)
-{
-	auto &pool = *static_cast<WorkerPool *>(userdata);
-	pool.check_heartbeats(monotonic_usec());
-	sd_event_source_set_time(source, usec + pool.options.heartbeat_interval_usec);
-	return 0;
-}
-
-/* Judges every worker by its last answer, then asks again.  The master's own loop runs this: if
-   the master is stuck, nothing here runs, and neither does its watchdog ping. */
-void WorkerPool::check_heartbeats(std::uint64_t now_usec)
-{
-	if (draining)
-		return;
-	const HeartbeatMessage ping{++heartbeat_sequence};
-	for (auto &w : workers) {
-		if (!w->channel || !w->announced_ready)
-			continue;
-		const std::uint64_t silent = now_usec - w->heartbeat_usec;
-		if (options.heartbeat_timeout_usec != 0 && silent >= options.heartbeat_timeout_usec) {
-			char reason[96];
-			std::snprintf(reason, sizeof(reason), "missed its heartbeat for %llu ms",
-				      static_cast<unsigned long long>(silent / 1000));
-			kill_worker(*w, reason);
-			continue;
-		}
-		if (silent >= 2 * options.heartbeat_interval_usec && !w->heartbeat_late) {
-			log_warning("worker[%u] pid %d silent for %llu ms; no new clients for it", w->index,
-				    static_cast<int>(w->pid), static_cast<unsigned long long>(silent / 1000));
-			w->heartbeat_late = true;
-			set_ready(*w, false);
-		}
-		send_message(*w, ping, {});
-	}
-}
 
 int WorkerPool::spawn(Worker &w)
 {
@@ -282,7 +82,7 @@ int WorkerPool::spawn(Worker &w)
 	if (w.activity != nullptr)
 		w.activity->serving_client_id.store(0, std::memory_order_relaxed);
 	if (pid == 0)
-		run_child(entry, worker_end.get(), w.index, w.activity, w.counters);
+		run_worker_process(entry, worker_end.get(), w.index, w.activity, w.counters);
 
 	worker_end.reset();
 	r = sd_event_add_child(event, w.child_source.out(), pid, WEXITED, on_child, &w);
@@ -303,7 +103,7 @@ int WorkerPool::spawn(Worker &w)
 		w.channel = std::move(master_end);
 	}
 	w.starts++;
-	w.started_usec = monotonic_usec();
+	w.started_usec = pool_monotonic_usec();
 	w.ready = false;
 	w.announced_ready = false;
 	w.connections = 0;
@@ -344,7 +144,7 @@ int WorkerPool::on_respawn_timer(sd_event_source *, std::uint64_t, void *userdat
 {
 	Worker &w = *static_cast<Worker *>(userdata);
 	WorkerPool &pool = *w.pool;
-	if (pool.draining || w.pid != 0)
+	if (pool.draining || pool.retiring || w.pid != 0)
 		return 0;
 	if (pool.spawn(w) < 0) {
 		w.backoff_usec = next_backoff(w.backoff_usec, pool.options);
@@ -365,7 +165,7 @@ void WorkerPool::handle_exit(Worker &w, int code, int status)
 	char description[96];
 	describe_child_exit(description, sizeof(description), code, status);
 	const bool clean = code == CLD_EXITED && status == 0;
-	log_message(draining && clean ? LogLevel::info : LogLevel::warning, nullptr, "worker[%u] pid %d %s",
+	log_message((draining || retiring) && clean ? LogLevel::info : LogLevel::warning, nullptr, "worker[%u] pid %d %s",
 		    w.index, static_cast<int>(w.pid), description);
 
 	/* A crash signal nobody here sent (SIGSYS from seccomp, SIGSEGV, SIGABRT): the client whose
@@ -401,13 +201,13 @@ void WorkerPool::handle_exit(Worker &w, int code, int status)
 	w.connections = 0;
 	set_ready(w, false);
 
-	if (draining) {
+	if (draining || retiring) {
 		if (running_count() == 0 && on_all_exited)
 			on_all_exited();
 		return;
 	}
 
-	const std::uint64_t uptime = monotonic_usec() - w.started_usec;
+	const std::uint64_t uptime = pool_monotonic_usec() - w.started_usec;
 	if (uptime >= options.min_uptime_usec) {
 		w.backoff_usec = 0;
 		if (spawn(w) == 0)
@@ -535,13 +335,6 @@ bool WorkerPool::send_client(const ClientInfo &info, UniqueFd client, UniqueFd p
 	return false;
 }
 
-void WorkerPool::broadcast_reload()
-{
-	for (auto &w : workers)
-		if (w->channel)
-			send_message(*w, ReloadMessage{}, {});
-}
-
 void WorkerPool::broadcast(const ChannelMessage &message)
 {
 	for (auto &w : workers)
@@ -561,6 +354,28 @@ void WorkerPool::drain(std::uint32_t timeout_ms)
 	}
 	if (running_count() == 0 && on_all_exited)
 		on_all_exited();
+}
+
+void WorkerPool::retire(std::uint32_t drain_timeout_ms)
+{
+	retiring = true;
+	retire_drain_ms = drain_timeout_ms;
+	for (auto &w : workers) {
+		if (w->respawn_timer)
+			sd_event_source_set_enabled(w->respawn_timer.get(), SD_EVENT_OFF);
+		set_ready(*w, false);
+		retire_if_idle(*w);
+	}
+	if (running_count() == 0 && on_all_exited)
+		on_all_exited();
+}
+
+/* The master hands a retired worker nothing more, so once its count is 0 it serves nobody: DRAIN
+   closes nothing and the worker exits. */
+void WorkerPool::retire_if_idle(Worker &w)
+{
+	if (retiring && !draining && w.connections == 0 && w.channel)
+		send_message(w, DrainMessage{retire_drain_ms}, {});
 }
 
 void WorkerPool::kill_all(int signal_number)
@@ -639,149 +454,6 @@ WorkerStatus WorkerPool::status(unsigned index) const noexcept
 		return {};
 	const Worker &w = *workers[index];
 	return {w.pid, w.ready, w.connections, w.starts, w.backoff_usec};
-}
-
-int WorkerPool::on_channel(sd_event_source *, int, std::uint32_t, void *userdata)
-{
-	Worker &w = *static_cast<Worker *>(userdata);
-	w.pool->receive_messages(w);
-	return 0;
-}
-
-void WorkerPool::receive_messages(Worker &w)
-{
-	for (unsigned i = 0; i < channel_batch && w.channel; ++i) {
-		auto received = receive_channel_message(w.channel.get(), receive_buffer);
-		switch (received.status) {
-		case ChannelIoStatus::would_block:
-			return;
-		case ChannelIoStatus::peer_closed:
-			/* Usually the worker is exiting: its channel closes just before its _exit(),
-			   or its crash closed it before SIGCHLD arrived.  While draining that is
-			   expected, and the drain timeout bounds it.  Otherwise one that lives on
-			   without a channel could never be drained, so it goes, but only after a
-			   grace: killing it at once would log an exit status as SIGKILL. */
-			log_debug("worker[%u] closed its channel", w.index);
-			close_channel(w);
-			set_ready(w, false);
-			if (!draining)
-				kill_after_grace(w);
-			return;
-		case ChannelIoStatus::error: {
-			char reason[160];
-			std::snprintf(reason, sizeof(reason), "broke the channel (%s%s%s)",
-				      received.what != nullptr ? received.what : "receive",
-				      received.error_number != 0 ? ": " : "",
-				      received.error_number != 0 ? strerrorname_np(received.error_number) : "");
-			kill_worker(w, reason);
-			return;
-		}
-		case ChannelIoStatus::ok:
-			break;
-		}
-
-		auto decoded = decode_channel_message(ByteSpan(receive_buffer.data(), received.size),
-						      received.fd_count, ChannelDirection::worker_to_master);
-		if (!decoded) {
-			char reason[160];
-			std::snprintf(reason, sizeof(reason), "sent garbage (%s at offset %zu)",
-				      decoded.error().what, decoded.error().offset);
-			kill_worker(w, reason);
-			return;
-		}
-		dispatch(w, decoded.value());
-	}
-}
-
-void WorkerPool::dispatch(Worker &w, const ChannelMessage &message)
-{
-	struct Row {
-		ChannelMessageType type;
-		const char *(WorkerPool::*handle)(Worker &, const ChannelMessage &);
-	};
-	/* Everything a worker may send the master; any other type ends the worker. */
-	static constexpr Row allowed[] = {
-		{ChannelMessageType::worker_ready, &WorkerPool::handle_worker_ready},
-		{ChannelMessageType::connection_closed, &WorkerPool::handle_connection_closed},
-		{ChannelMessageType::heartbeat_reply, &WorkerPool::handle_heartbeat_reply},
-		{ChannelMessageType::node_suspect, &WorkerPool::handle_node_suspect},
-	};
-
-	const ChannelMessageType type = channel_message_type(message);
-	for (const Row &row : allowed) {
-		if (row.type != type)
-			continue;
-		if (const char *violation = (this->*row.handle)(w, message))
-			kill_worker(w, violation);
-		return;
-	}
-	char reason[96];
-	std::snprintf(reason, sizeof(reason), "sent %s, which workers may not send",
-		      channel_message_name(type));
-	kill_worker(w, reason);
-}
-
-const char *WorkerPool::handle_worker_ready(Worker &w, const ChannelMessage &)
-{
-	/* The one-time promise that the sandbox is up: a second one is confusion. */
-	if (w.announced_ready)
-		return "sent WORKER_READY twice";
-	w.announced_ready = true;
-	if (draining)
-		return nullptr;
-	if (w.starts > 1)
-		log_info("worker[%u] pid %d ready (respawned)", w.index, static_cast<int>(w.pid));
-	else
-		log_debug("worker[%u] pid %d ready", w.index, static_cast<int>(w.pid));
-	/* Before any client: the channel keeps the order, so its first login already knows. */
-	if (on_worker_ready) {
-		/* A message that cannot be sent is logged; the worker serves with what it has. */
-		for (const ChannelMessage &first : on_worker_ready())
-			send_message(w, first, {});
-		if (!w.channel)
-			return nullptr;
-	}
-	set_ready(w, true);
-	return nullptr;
-}
-
-const char *WorkerPool::handle_connection_closed(Worker &w, const ChannelMessage &message)
-{
-	const auto &closed = std::get<ConnectionClosedMessage>(message);
-	if (w.connections == 0) {
-		log_warning("worker[%u] reported client %llu closed, but holds no clients", w.index,
-			    static_cast<unsigned long long>(closed.client_id));
-		return nullptr;
-	}
-	w.connections--;
-	if (const auto i = w.client_uids.find(closed.client_id); i != w.client_uids.end()) {
-		drop_uid_session(i->second);
-		w.client_uids.erase(i);
-	}
-	return nullptr;
-}
-
-const char *WorkerPool::handle_heartbeat_reply(Worker &w, const ChannelMessage &message)
-{
-	if (std::get<HeartbeatReplyMessage>(message).sequence > heartbeat_sequence)
-		return "answered a HEARTBEAT never sent";
-	w.heartbeat_usec = monotonic_usec();
-	if (w.heartbeat_late) {
-		w.heartbeat_late = false;
-		log_info("worker[%u] pid %d answers again", w.index, static_cast<int>(w.pid));
-		if (!draining && w.announced_ready)
-			set_ready(w, true);
-	}
-	return nullptr;
-}
-
-const char *WorkerPool::handle_node_suspect(Worker &, const ChannelMessage &message)
-{
-	const auto &suspect = std::get<NodeSuspectMessage>(message);
-	/* The monitor checks the indexes against the configuration. */
-	if (on_node_suspect)
-		on_node_suspect(suspect.cluster_index, suspect.node_index);
-	return nullptr;
 }
 
 } // namespace myproxy

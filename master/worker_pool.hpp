@@ -11,6 +11,7 @@
 #include "common/worker_activity.hpp"
 #include "common/worker_counters.hpp"
 #include "master/metrics.hpp"
+#include "master/worker_process.hpp"
 
 #include <signal.h>
 #include <sys/types.h>
@@ -29,9 +30,6 @@ typedef struct sd_event_source sd_event_source;
 
 namespace myproxy {
 
-/* Runs in the forked child with its channel (fd 3) and index; returns the exit status. */
-using WorkerEntry = std::function<int(UniqueFd channel, unsigned worker_index)>;
-
 struct WorkerPoolOptions {
 	/* A worker that dies sooner than this after its start is respawned only after a delay. */
 	std::uint64_t min_uptime_usec = 1000000;
@@ -49,6 +47,9 @@ struct WorkerPoolOptions {
 	   replaced (stopped, livelocked).  0 turns the heartbeat off. */
 	std::uint64_t heartbeat_interval_usec = 1000000;
 	std::uint64_t heartbeat_timeout_usec = 5000000;
+	/* The index of this pool's first worker ("worker[N]" in the log, the entry's worker_index):
+	   a reloaded generation's workers are numbered after the previous generation's. */
+	unsigned first_index = 0;
 };
 
 /* A snapshot of one worker slot, for tests and statistics. */
@@ -64,11 +65,6 @@ struct WorkerStatus {
 	/* The delay the next quick death will wait, 0 after a worker lived long enough. */
 	std::uint64_t backoff_usec = 0;
 };
-
-/* "exited with status 77 (EXIT_PRIVILEGE_DROP)" (the name from common/exit_status.hpp when the
-   status has one), "exited with status 3", "killed by signal 31 (SIGSYS)", "killed by signal 11 (SIGSEGV), core
-   dumped": @code and @status as in siginfo_t (CLD_EXITED, ...).  Pure, for the exit log line. */
-void describe_child_exit(char *buffer, std::size_t size, int code, int status) noexcept;
 
 class WorkerPool {
 public:
@@ -89,11 +85,13 @@ public:
 	   returns false (logged) when no worker took it. */
 	bool send_client(const ClientInfo &info, UniqueFd client, UniqueFd pidfd);
 
-	/* SIGHUP: RELOAD to every running worker. */
-	void broadcast_reload();
-
 	/* Shutdown: DRAIN to every running worker; from now on nothing is respawned. */
 	void drain(std::uint32_t timeout_ms);
+
+	/* A newer generation took over (SIGHUP): no new clients, nothing respawned, no session
+	   closed for it.  Each worker gets DRAIN(@drain_timeout_ms) once the master knows it has
+	   no session left, and exits; drain() later ends those that are still busy. */
+	void retire(std::uint32_t drain_timeout_ms);
 
 	/* Sends @message to every worker that has a channel (NODE_STATE changes). */
 	void broadcast(const ChannelMessage &message);
@@ -157,6 +155,9 @@ private:
 	EventSource heartbeat_timer;
 	std::uint64_t heartbeat_sequence = 0;
 	bool draining = false;
+	bool retiring = false;
+	/* What retire() sends an idle worker. */
+	std::uint32_t retire_drain_ms = 0;
 	/* Numbers send_client() calls, so each tries every worker at most once. */
 	std::uint64_t send_attempt = 0;
 	std::function<void()> on_ready_changed;
@@ -185,6 +186,7 @@ private:
 	void add_uid_session(std::uint32_t uid);
 	void drop_uid_session(std::uint32_t uid) noexcept;
 	void drop_uid_sessions(Worker &worker) noexcept;
+	void retire_if_idle(Worker &worker);
 
 	/* The handlers of the messages a worker may send (the dispatch table in the .cpp); each
 	   returns null, or why the message is a protocol violation. */

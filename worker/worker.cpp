@@ -10,6 +10,7 @@
 #include "worker/lua_pg_host.hpp"
 #include "worker/session_metrics.hpp"
 #include "worker/lua_timer_host.hpp"
+#include "worker/reload_run.hpp"
 
 #include "common/channel_socket.hpp"
 #include "common/exit_status.hpp"
@@ -44,6 +45,8 @@ Worker::~Worker()
 	/* Connections release their sources while the loop still exists. */
 	connections.clear();
 	closed.clear();
+	/* Before pg and timers: a reload() that still waits abandons its operation there. */
+	reload_run.reset();
 	pg.reset();
 	/* After pg: its db:listen() handlers may sleep too. */
 	timers.reset();
@@ -293,8 +296,8 @@ void Worker::dispatch(const ChannelMessage &message, ReceivedFds &fds)
 	static constexpr Row allowed[] = {
 		/* While draining too: clients the master passed before its DRAIN arrived (refused). */
 		{ChannelMessageType::new_client, true, true, &Worker::handle_new_client},
-		/* The master reloads only before its shutdown. */
-		{ChannelMessageType::reload, true, false, &Worker::handle_reload},
+		/* RELOAD is not here: a reload is a new generation of workers, which run reload() as
+		 * they start (worker/reload_run); the master sends it no more. */
 		/* Once: the master drains once; a second SIGTERM kills instead. */
 		{ChannelMessageType::drain, true, false, &Worker::handle_drain},
 		/* The monitor goes on while connections drain. */
@@ -324,11 +327,6 @@ void Worker::handle_new_client(const ChannelMessage &message, ReceivedFds &fds)
 {
 	const auto &new_client = std::get<NewClientMessage>(message);
 	accept_client(new_client, std::move(fds[0]), new_client.has_pidfd ? std::move(fds[1]) : UniqueFd());
-}
-
-void Worker::handle_reload(const ChannelMessage &, ReceivedFds &)
-{
-	reload();
 }
 
 void Worker::handle_drain(const ChannelMessage &message, ReceivedFds &)
@@ -502,40 +500,7 @@ void Worker::close_writers_to(std::uint32_t cluster_index, std::uint32_t node_in
 		victim->node_unavailable(node.c_str(), state);
 }
 
-/* --- reload, drain, exit ---------------------------------------------------------------------- */
-
-static int lua_traceback_handler(lua_State *L)
-{
-	const char *message = lua_tostring(L, 1);
-	luaL_traceback(L, L, message != nullptr ? message : "(error object is not a string)", 1);
-	return 1;
-}
-
-static int call_lua_reload(lua_State *L)
-{
-	if (lua_getglobal(L, "reload") != LUA_TFUNCTION)
-		return 0;
-	lua_call(L, 0, 0);
-	return 0;
-}
-
-void Worker::reload() noexcept
-{
-	lua_State *L = lua();
-	if (!lua_checkstack(L, 3)) {
-		log_error("reload(): Lua stack full");
-		return;
-	}
-	/* XXX reload() runs without the callbacks' instruction budget and may not yield. */
-	lua_pushcfunction(L, lua_traceback_handler);
-	lua_pushcfunction(L, call_lua_reload);
-	if (lua_pcall(L, 0, 0, -2) != LUA_OK) {
-		const char *message = lua_tostring(L, -1);
-		log_error("reload() failed: %s", message != nullptr ? message : "?");
-		lua_pop(L, 1);
-	}
-	lua_pop(L, 1);
-}
+/* --- drain, exit ---------------------------------------------------------------------- */
 
 void Worker::start_drain(std::uint32_t timeout_ms)
 {
@@ -649,7 +614,13 @@ int Worker::run()
 	pg = std::make_unique<LuaPgHost>(event, lua());
 	timers = std::make_unique<LuaTimerHost>(event, lua());
 
-	send_message(WorkerReadyMessage{});
+	if (run_reload) {
+		/* Clients come only after WORKER_READY, so none meets a half-reloaded state. */
+		reload_run = std::make_unique<ReloadRun>(lua(), [this] { send_message(WorkerReadyMessage{}); });
+		reload_run->start();
+	} else {
+		send_message(WorkerReadyMessage{});
+	}
 	r = sd_event_loop(event);
 	if (r < 0) {
 		log_errno(LogLevel::error, -r, nullptr, "sd_event_loop()");
@@ -658,7 +629,8 @@ int Worker::run()
 	return exit_status;
 }
 
-int run_worker(LoadedConfig &config, UniqueFd channel, unsigned worker_index, const SandboxOptions &sandbox)
+int run_worker(LoadedConfig &config, UniqueFd channel, unsigned worker_index, const SandboxOptions &sandbox,
+	       bool run_reload)
 {
 	log_set_role("worker[%u]", worker_index);
 	/* Every send uses MSG_NOSIGNAL; this covers libraries that do not. */
@@ -671,6 +643,7 @@ int run_worker(LoadedConfig &config, UniqueFd channel, unsigned worker_index, co
 	try {
 		Worker worker(config, std::move(channel), worker_index);
 		worker.set_fd_limit(fd_limit);
+		worker.set_run_reload(run_reload);
 		return worker.run();
 	} catch (const std::exception &e) {
 		log_error("worker: %s", e.what());

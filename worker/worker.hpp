@@ -14,7 +14,10 @@ struct LoadedConfig;
 /* Runs the worker until the master says DRAIN (and the connections finished) or the channel closes;
  * returns the process exit status.  Called in the freshly forked child, after the pool closed every
  * descriptor but @channel and the standard ones.  Enters the sandbox (@sandbox) first; if that fails
- * it returns the sandbox's exit status without ever saying WORKER_READY. */
-int run_worker(LoadedConfig &config, UniqueFd channel, unsigned worker_index, const SandboxOptions &sandbox);
+ * it returns the sandbox's exit status without ever saying WORKER_READY.  @run_reload: a SIGHUP
+ * started this worker's generation, so config.lua's reload() runs (as a coroutine) before it says
+ * WORKER_READY. */
+int run_worker(LoadedConfig &config, UniqueFd channel, unsigned worker_index, const SandboxOptions &sandbox,
+	       bool run_reload = false);
 
 } // namespace myproxy

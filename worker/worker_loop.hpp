@@ -32,6 +32,7 @@ struct ListenerConfig;
 class ClientConnection;
 class LuaPgHost;
 class LuaTimerHost;
+class ReloadRun;
 
 
 /* A connection still logging in, and when its time is up. */
@@ -93,6 +94,8 @@ public:
 
 	/* RLIMIT_NOFILE as raised at startup: a client received within the reserve is refused. */
 	void set_fd_limit(std::uint64_t limit) noexcept { fd_limit = limit; }
+	/* A reload started this worker's generation: reload() runs before WORKER_READY. */
+	void set_run_reload(bool run) noexcept { run_reload = run; }
 
 
 private:
@@ -115,6 +118,9 @@ private:
 	std::unique_ptr<LuaPgHost> pg;
 	/* sleep() in callbacks; like pg, destroyed after the connections. */
 	std::unique_ptr<LuaTimerHost> timers;
+	/* config.lua's reload() while it runs (worker/reload_run); WORKER_READY follows it. */
+	std::unique_ptr<ReloadRun> reload_run;
+	bool run_reload = false;
 
 	std::unordered_map<ClientConnection *, std::unique_ptr<ClientConnection>> connections;
 	/* Closed connections, destroyed by the reaper after the event that closed them. */
@@ -135,14 +141,12 @@ private:
 	using ReceivedFds = std::array<UniqueFd, channel_max_fds>;
 	void dispatch(const ChannelMessage &message, ReceivedFds &fds);
 	void handle_new_client(const ChannelMessage &message, ReceivedFds &fds);
-	void handle_reload(const ChannelMessage &message, ReceivedFds &fds);
 	void handle_drain(const ChannelMessage &message, ReceivedFds &fds);
 	void handle_node_state(const ChannelMessage &message, ReceivedFds &fds);
 	void handle_disconnect_account(const ChannelMessage &message, ReceivedFds &fds);
 	void handle_heartbeat(const ChannelMessage &message, ReceivedFds &fds);
 	void accept_client(const NewClientMessage &message, UniqueFd client, UniqueFd pidfd);
 	void lost_client_fds(ByteSpan record) noexcept;
-	void reload() noexcept;
 	void node_state_changed(const NodeStateMessage &message) noexcept;
 	/* disconnect_unavailable: closes the relayed writer connections to one node. */
 	void close_writers_to(std::uint32_t cluster_index, std::uint32_t node_index) noexcept;
