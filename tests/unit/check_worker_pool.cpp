@@ -88,6 +88,7 @@ static int fake_worker(UniqueFd channel, unsigned index)
 		return 44;
 
 	std::vector<UniqueFd> held;
+	std::vector<std::uint64_t> held_ids;
 	/* The NODE_STATE messages received so far, "0dead,2alive,", told in every greeting. */
 	std::string node_states;
 	std::uint8_t buffer[channel_max_message_size];
@@ -115,9 +116,14 @@ static int fake_worker(UniqueFd channel, unsigned index)
 			node_states += std::to_string(state->node_index) + node_state_name(state->state) + ",";
 			continue;
 		}
-		if (std::holds_alternative<ReloadMessage>(message)) {
+		if (std::holds_alternative<DisconnectAccountMessage>(message)) {
+			/* Every held client hangs up, as a session that ends would. */
 			for (auto &client : held)
-				write_text(client.get(), "reload\n");
+				write_text(client.get(), "bye\n");
+			held.clear();
+			for (std::uint64_t id : held_ids)
+				send_to_master(channel.get(), ConnectionClosedMessage{id});
+			held_ids.clear();
 			continue;
 		}
 		if (!std::holds_alternative<NewClientMessage>(message))
@@ -140,6 +146,7 @@ static int fake_worker(UniqueFd channel, unsigned index)
 		case greet_and_hold:
 			write_text(client.get(), greeting);
 			held.push_back(std::move(client));
+			held_ids.push_back(nc.info.client_id);
 			break;
 		case send_garbage: {
 			const std::uint8_t garbage[] = {0xde, 0xad, 0xbe, 0xef};
@@ -288,6 +295,17 @@ static bool log_has(const std::string &needle)
 	return read_log().find(needle) != std::string::npos;
 }
 
+/* Polls the log (the master runs in another process); false after @timeout_ms. */
+static bool wait_for_log(const std::string &needle, unsigned timeout_ms = 10000)
+{
+	for (unsigned waited = 0; !log_has(needle); waited += 20) {
+		if (waited >= timeout_ms)
+			return false;
+		usleep(20000);
+	}
+	return true;
+}
+
 #define ck_assert_log(needle) ck_assert_msg(log_has(needle), "log lacks \"%s\":\n%s", \
 					    std::string(needle).c_str(), read_log().c_str())
 
@@ -344,11 +362,6 @@ START_TEST(test_clients_arrive_balanced)
 	ck_assert_uint_eq(pool.status(0).connections, 2);
 	ck_assert_uint_eq(pool.status(1).connections, 2);
 
-	/* SIGHUP's RELOAD reaches every worker. */
-	pool.broadcast_reload();
-	for (auto &client : clients)
-		ck_assert(client.read_line() == "reload\n");
-
 	/* A client the worker closes is counted down again. */
 	TestClient closing(9, greet_and_close);
 	ck_assert(pool.send_client(closing.info, std::move(closing.theirs), {}));
@@ -357,6 +370,55 @@ START_TEST(test_clients_arrive_balanced)
 	ck_assert(run_until(loop.event, [&] {
 		return pool.status(0).connections + pool.status(1).connections == 4;
 	}));
+}
+END_TEST
+
+/* A reload's old generation: no new client, nothing closed for it; each worker goes once its
+   sessions ended, and the pool says so once all went. */
+START_TEST(test_retired_workers_finish_their_sessions)
+{
+	TestLoop loop;
+	WorkerPoolOptions options = fast_options();
+	options.first_index = 4;
+	WorkerPool pool(loop.event, 2, fake_worker, options);
+	bool all_exited = false;
+	pool.set_on_all_exited([&] { all_exited = true; });
+	ck_assert_int_eq(pool.start(), 0);
+	ck_assert_msg(run_until(loop.event, [&] { return pool.ready_count() == 2; }), "%s", read_log().c_str());
+
+	std::vector<TestClient> clients;
+	for (unsigned i = 0; i < 2; ++i) {
+		clients.emplace_back(i + 1, greet_and_hold);
+		ck_assert(pool.send_client(clients[i].info, std::move(clients[i].theirs), {}));
+	}
+	std::string greetings;
+	for (auto &client : clients)
+		greetings += client.read_line();
+	/* Numbered after the previous generation's workers. */
+	ck_assert_msg(greetings.find("hi 4 ") != std::string::npos && greetings.find("hi 5 ") != std::string::npos,
+		      "%s", greetings.c_str());
+
+	pool.retire(1000);
+	ck_assert_uint_eq(pool.ready_count(), 0);
+	TestClient late(3, greet_and_close);
+	ck_assert(!pool.send_client(late.info, std::move(late.theirs), {}));
+	/* Their sessions go on: no DRAIN, no exit, nothing written to the clients. */
+	run_until(loop.event, [] { return false; }, 300);
+	ck_assert_uint_eq(pool.running_count(), 2);
+	ck_assert(!all_exited);
+	for (auto &client : clients)
+		ck_assert(client.read_line(100) == "");
+
+	/* The sessions end: the workers are told to drain, and exit. */
+	DisconnectAccountMessage everyone;
+	everyone.account = "acme";
+	pool.broadcast(everyone);
+	for (auto &client : clients)
+		ck_assert(client.read_line() == "bye\n");
+	ck_assert_msg(run_until(loop.event, [&] { return all_exited; }), "%s", read_log().c_str());
+	ck_assert_uint_eq(pool.running_count(), 0);
+	ck_assert_uint_eq(pool.status(0).starts, 1);
+	ck_assert_uint_eq(pool.status(1).starts, 1);
 }
 END_TEST
 
@@ -695,8 +757,16 @@ static pid_t start_master(const std::string &socket_path, MasterOptions options 
 	configs[0].origin = "test";
 	const pid_t pid = fork();
 	ck_assert_int_ge(pid, 0);
-	if (pid == 0)
-		_exit(run_master(configs, 2, fake_worker, options));
+	if (pid == 0) {
+		/* The first SIGHUP's load fails, later ones load the same configuration again. */
+		unsigned reloads = 0;
+		ConfigReloader reload = [&]() -> std::optional<MasterConfig> {
+			if (++reloads == 1)
+				return std::nullopt;
+			return MasterConfig{configs, 2, fake_worker, options};
+		};
+		_exit(run_master(MasterConfig{configs, 2, fake_worker, options}, std::move(reload)));
+	}
 	return pid;
 }
 
@@ -753,15 +823,27 @@ START_TEST(test_master_serves_and_drains)
 		ck_assert_msg(line.starts_with("hi ") && line.ends_with("pidfd=1\n"), "got \"%s\":\n%s",
 			      line.c_str(), read_log().c_str());
 	}
+	/* A reload that does not load: the first generation serves on. */
 	ck_assert_int_eq(kill(master, SIGHUP), 0);
-	UniqueFd after_hup = connect_to(path);
-	ck_assert(read_line_from(after_hup.get()).starts_with("hi "));
+	ck_assert(wait_for_log("reload failed: generation 1 keeps serving"));
+	UniqueFd after_failure = connect_to(path);
+	const std::string first = read_line_from(after_failure.get());
+	ck_assert_msg(first.starts_with("hi 0 ") || first.starts_with("hi 1 "), "got \"%s\"", first.c_str());
+
+	/* One that loads: generation 2's workers (numbered 2 and 3) take the new clients on the
+	   same socket, and generation 1, without sessions, ends. */
+	ck_assert_int_eq(kill(master, SIGHUP), 0);
+	ck_assert_msg(wait_for_log("reload: generation 2 serves"), "%s", read_log().c_str());
+	UniqueFd after_reload = connect_to(path);
+	const std::string second = read_line_from(after_reload.get());
+	ck_assert_msg(second.starts_with("hi 2 ") || second.starts_with("hi 3 "), "got \"%s\"", second.c_str());
+	ck_assert_msg(wait_for_log("generation 1 ended"), "%s", read_log().c_str());
 
 	ck_assert_int_eq(kill(master, SIGTERM), 0);
 	ck_assert_int_eq(wait_exit(master, 5000), 0);
 	ck_assert_int_eq(access(path.c_str(), F_OK), -1);
-	ck_assert_log("SIGHUP: reloading the workers");
-	ck_assert_log("SIGTERM: draining 2 workers");
+	ck_assert_log("SIGHUP: reloading the configuration");
+	ck_assert_log("SIGTERM: draining");
 	rmdir(master_dir.c_str());
 }
 END_TEST
@@ -785,6 +867,7 @@ static Suite *worker_pool_suite()
 	tcase_set_timeout(pool, 30);
 	tcase_add_checked_fixture(pool, capture_log, remove_log);
 	tcase_add_test(pool, test_clients_arrive_balanced);
+	tcase_add_test(pool, test_retired_workers_finish_their_sessions);
 	tcase_add_test(pool, test_killed_worker_respawned);
 	tcase_add_test(pool, test_node_states_first);
 	tcase_add_test(pool, test_garbage_worker_killed);
