@@ -351,10 +351,10 @@ void Master::notify_status() noexcept
 		return;
 	char status[224];
 	std::snprintf(status, sizeof(status),
-		      "STATUS=%sgeneration %u: %u/%u workers ready, %llu connections (%zu older generations), %llu refused (crash penalty)",
-		      stopping ? "draining; " : "", serving->number(), serving->pool().ready_count(), serving->pool().size(),
-		      static_cast<unsigned long long>(connection_count()), retired.size(),
-		      static_cast<unsigned long long>(refused_clients));
+		      "STATUS=%s%u/%u workers ready, %llu connections, %llu refused (crash penalty); generation %u, %zu older finishing",
+		      stopping ? "draining; " : "", serving->pool().ready_count(), serving->pool().size(),
+		      static_cast<unsigned long long>(connection_count()), static_cast<unsigned long long>(refused_clients),
+		      serving->number(), retired.size());
 	sd_notify(0, status);
 }
 

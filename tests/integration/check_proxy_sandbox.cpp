@@ -3,8 +3,8 @@
 // the sandbox on, also in sanitizer builds.  A worker that attempts execve or bind dies with SIGSYS,
 // the master logs it with the pid, respawns it, penalizes the client's uid, and the connections on
 // the other worker go on; open() fails with EACCES; /proc/PID/status shows the filter, NO_NEW_PRIVS
-// and the dropped uid; a worker that cannot enter its sandbox never gets a client; SIGHUP reloads
-// (errors in reload() are logged, nothing stops); SIGTERM drains within drain_timeout; sd_notify.
+// and the dropped uid; a worker that cannot enter its sandbox never gets a client; SIGTERM drains
+// within drain_timeout; sd_notify (reloads: check_proxy_reload).
 #include "tests/fixture/fixture.hpp"
 #include "tests/integration/proxy_client.hpp"
 #include "tests/integration/proxy_process.hpp"
@@ -42,15 +42,9 @@ std::string config_lua(const std::string &socket)
 {
 	return "worker_processes = 2\n"
 	       "drain_timeout = 2\n"
-	       "generation = 0\n"
-	       "function reload()\n"
-	       "  generation = generation + 1\n"
-	       "  if generation == 2 then error('reload boom') end\n"
-	       "end\n"
 	       "local backend = " + lua_quote(shared_mariadb().socket_path()) + "\n"
 	       "mysql_listen(" + lua_quote(socket) + ", {\n"
 	       "  on_handshake_response = function(client, hr)\n"
-	       "    if hr.user == 'generation' then return client:err('generation=' .. generation) end\n"
 	       "    if hr.user ~= 'alice' then\n"
 	       "      return client:err(hr.user .. '=' .. tostring(myproxy_test_syscall(hr.user)))\n"
 	       "    end\n"
@@ -302,34 +296,6 @@ END_TEST
 START_TEST(test_bind_kills_worker)
 {
 	crash_through("bind", tenant_bind);
-}
-END_TEST
-
-START_TEST(test_reload)
-{
-	/* A worker respawned after a SIGHUP starts from the configuration as loaded. */
-	wait_workers_ready();
-	const unsigned reloads = count_in_log(*proxy, "SIGHUP: reloading");
-	ck_assert_int_eq(kill(proxy->pid(), SIGHUP), 0);
-	/* Wait until the relayed reload ran in both workers: every login then sees generation 1. */
-	bool all = false;
-	for (int i = 0; i < 100 && !all; ++i) {
-		all = true;
-		for (int j = 0; j < 4; ++j)
-			all = all && login("generation").message == "generation=1";
-		if (!all)
-			std::this_thread::sleep_for(std::chrono::milliseconds(50));
-	}
-	PROXY_ASSERT(all, "reload() did not run in every worker");
-	PROXY_ASSERT(count_in_log(*proxy, "SIGHUP: reloading") == reloads + 1, "no reload line");
-
-	/* The second reload raises: logged, and the workers go on. */
-	ck_assert_int_eq(kill(proxy->pid(), SIGHUP), 0);
-	PROXY_ASSERT(wait_for_log(*proxy, "reload boom", std::chrono::seconds(10)), "the reload() error is not logged");
-	MysqlClient c;
-	PROXY_ASSERT(c.connect(main_listener(), "alice", "alice-pw"), "%s", c.error().c_str());
-	assert_query_works(c);
-	PROXY_ASSERT(proxy->running(), "myproxy stopped");
 }
 END_TEST
 
@@ -588,7 +554,6 @@ static Suite *sandbox_suite()
 	tcase_add_test(tc, test_open_fails_with_eacces);
 	tcase_add_test(tc, test_execve_kills_worker);
 	tcase_add_test(tc, test_bind_kills_worker);
-	tcase_add_test(tc, test_reload);
 	suite_add_tcase(s, tc);
 
 	tc = server_tcase("fail_closed", 60);
