@@ -229,23 +229,23 @@ void Master::reload()
 			    incoming->number());
 		abandon_incoming();
 	}
+	/* The loader logged why it did not load. */
 	std::optional<MasterConfig> loaded = reloader();
-	if (!loaded) {
+	bool started = false;
+	if (loaded) {
+		if (auto error = listeners.prepare(loaded->listeners)) {
+			log_error("%s", error->message.c_str());
+		} else {
+			incoming = make_generation(std::move(*loaded));
+			started = incoming->start() == 0;
+			if (!started) {
+				listeners.abandon();
+				abandon_incoming();
+			}
+		}
+	}
+	if (!started) {
 		log_error("reload failed: generation %u keeps serving with its configuration", serving->number());
-		sd_notify(0, "READY=1");
-		return;
-	}
-	if (auto error = listeners.prepare(loaded->listeners)) {
-		log_error("reload failed: %s; generation %u keeps serving", error->message.c_str(), serving->number());
-		sd_notify(0, "READY=1");
-		return;
-	}
-	incoming = make_generation(std::move(*loaded));
-	if (incoming->start() != 0) {
-		log_error("reload failed: generation %u cannot start; generation %u keeps serving", incoming->number(),
-			  serving->number());
-		listeners.abandon();
-		abandon_incoming();
 		sd_notify(0, "READY=1");
 		return;
 	}
@@ -255,7 +255,7 @@ void Master::reload()
 void Master::promote_incoming()
 {
 	if (listeners.commit() < 0) {
-		log_error("reload failed: listeners; generation %u keeps serving", serving->number());
+		log_error("reload failed: generation %u keeps serving with its configuration", serving->number());
 		abandon_incoming();
 		sd_notify(0, "READY=1");
 		return;
