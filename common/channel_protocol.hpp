@@ -100,7 +100,8 @@ struct ConnectionClosedMessage {
 	std::uint64_t client_id = 0;
 };
 
-/* master -> worker: SIGHUP arrived; call the Lua global reload if defined.  Empty payload. */
+/* master -> worker: no longer sent (XXX remove): a reload is a new generation of workers, and a
+ * worker refuses RELOAD as a protocol violation.  Empty payload. */
 struct ReloadMessage {
 	static constexpr ChannelMessageType type = ChannelMessageType::reload;
 };
