@@ -53,6 +53,8 @@ public:
 
 	std::size_t size() const noexcept { return until.size(); }
 	std::uint64_t duration_usec() const noexcept { return duration; }
+	/* A reload's crash_penalty: refusals already running keep their end. */
+	void set_duration_usec(std::uint64_t duration_usec) noexcept { duration = duration_usec; }
 
 private:
 	std::uint64_t duration;

@@ -263,6 +263,8 @@ void Master::promote_incoming()
 	std::unique_ptr<Generation> old = std::move(serving);
 	serving = std::move(incoming);
 	options = serving->config().options;
+	penalties.set_duration_usec(options.crash_penalty_usec);
+	notified_ready = true;
 	log_info("reload: generation %u serves", serving->number());
 	old->retire();
 	retired.push_back(std::move(old));
