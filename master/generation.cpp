@@ -1,6 +1,7 @@
 // One generation of workers and its retirement (see generation.hpp).  Master side.
 #include "master/generation.hpp"
 
+#include "common/exit_status.hpp"
 #include "common/log.hpp"
 #include "master/metrics.hpp"
 
@@ -56,7 +57,7 @@ Generation::~Generation() = default;
 int Generation::start()
 {
 	if (pool_.start() < 0 || monitor.start() < 0)
-		return 71; /* exit_os_error; the cause is logged */
+		return exit_os_error; /* the cause is logged */
 	return 0;
 }
 

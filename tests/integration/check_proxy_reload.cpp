@@ -4,7 +4,7 @@
 // logins see the new data, the old workers exit once their sessions ended); a reload that fails to
 // load keeps the old configuration and logs what --check-config says; reload() waits with sleep()
 // as a coroutine and a failing one is logged; listeners that stay keep their socket, new ones open,
-// removed ones close.
+// removed ones close; cluster monitoring follows the new configuration.
 #include "tests/fixture/fixture.hpp"
 #include "tests/integration/proxy_client.hpp"
 #include "tests/integration/proxy_process.hpp"
@@ -270,6 +270,41 @@ START_TEST(test_reload_listeners)
 }
 END_TEST
 
+// Cluster monitoring follows the reloaded configuration: the new generation's monitor checks the
+// node its config.lua names now, and logins go there.
+START_TEST(test_reload_cluster_monitoring)
+{
+	ProxyProcess p;
+	const std::string socket = p.path("main.sock");
+	const std::string dead = p.path("no-server.sock");
+	write_file(p.path("node.txt"), shared_mariadb().socket_path() + "\n");
+	const std::string config = "local file = assert(io.open('node.txt'))\n"
+				   "local node = file:read('l')\n"
+				   "file:close()\n"
+				   "local cluster = mysql_cluster({node}, {monitoring = true})\n"
+				   "mysql_listen(" + lua_quote(socket) + ", {\n"
+				   "  on_handshake_response = function(client, hr) return client:connect(cluster, hr) end,\n"
+				   "})\n";
+	p.start(config, {socket});
+	const std::string alive = "node " + shared_mariadb().socket_path() + ": unknown -> alive";
+	PROXY_ASSERT(wait_for_log(p, alive, std::chrono::seconds(30)), "the first node is not checked");
+	MysqlClient before;
+	PROXY_ASSERT(before.connect(Endpoint::unix_socket(socket), "tenant", "tenant-pw"), "%s", before.error().c_str());
+
+	write_file(p.path("node.txt"), dead + "\n");
+	reload_and_wait(p, 2);
+	PROXY_ASSERT(wait_for_log(p, "node " + dead + ": unknown -> dead", std::chrono::seconds(30)),
+		     "the new node is not checked");
+	MysqlClient after;
+	PROXY_ASSERT(!after.connect(Endpoint::unix_socket(socket), "tenant", "tenant-pw"),
+		     "a login reached the old cluster's node");
+	/* The session on the old generation still reaches its node. */
+	const SqlResult r = before.query("SELECT 6 * 7");
+	PROXY_ASSERT(r.ok && r.text() == "42", "the old session: %s", r.error.c_str());
+	PROXY_ASSERT_CLEAN_SHUTDOWN(p);
+}
+END_TEST
+
 static Suite *reload_suite()
 {
 	Suite *s = suite_create("proxy_reload");
@@ -278,6 +313,7 @@ static Suite *reload_suite()
 	tcase_add_test(tc, test_failed_reload_keeps_configuration);
 	tcase_add_test(tc, test_reload_function_waits);
 	tcase_add_test(tc, test_reload_listeners);
+	tcase_add_test(tc, test_reload_cluster_monitoring);
 	suite_add_tcase(s, tc);
 	return s;
 }
