@@ -17,6 +17,7 @@
 #include "master/cluster_monitor.hpp"
 #include "master/crash_penalty.hpp"
 #include "master/listener.hpp"
+#include "master/name_resolver.hpp"
 #include "master/operator_interfaces.hpp"
 #include "master/peer_info.hpp"
 
@@ -87,7 +88,7 @@ class Master {
 public:
 	Master(sd_event *event_, std::vector<Listener> listeners, unsigned worker_processes,
 	       WorkerEntry entry, const MasterOptions &options_)
-		: event(event_), options(options_),
+		: event(event_), options(options_), resolver(event_),
 		  pool(event_, worker_processes, std::move(entry), options_.pool),
 		  monitor(event_, options.clusters, [this](const NodeStateMessage &m) { pool.broadcast(m); }),
 		  penalties(options_.crash_penalty_usec), operators(event_, pool, monitor, options.clusters, counts)
@@ -115,6 +116,9 @@ private:
 	sd_event *event;
 	MasterOptions options;
 	std::vector<std::unique_ptr<ListenerSlot>> slots;
+	/* mysql_resolve() of host names in callbacks (workers have no resolver).  Before the pool:
+	   it outlives the workers' channels, whose closing it hears of. */
+	NameResolver resolver;
 	WorkerPool pool;
 	ClusterMonitor monitor;
 	std::vector<EventSource> signal_sources;
@@ -196,6 +200,16 @@ int Master::start()
 	});
 	if (start_notify_timers() < 0)
 		return exit_os_error;
+	if (const int r = resolver.start(); r < 0) {
+		log_errno(LogLevel::error, -r, nullptr, "name resolver");
+		return exit_os_error;
+	}
+	pool.set_on_resolve_request([this](pid_t worker, const ResolveRequestMessage &request) {
+		return resolver.resolve(worker, request, [this, worker](const ResolveReplyMessage &reply) {
+			pool.send_to(worker, reply);
+		});
+	});
+	pool.set_on_channel_closed([this](pid_t worker) { resolver.forget(worker); });
 	pool.set_on_worker_ready([this] {
 		std::vector<ChannelMessage> first;
 		for (const NodeStateMessage &state : monitor.known_states())
