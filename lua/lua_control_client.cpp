@@ -218,6 +218,23 @@ int client_new(lua_State *L)
 	return 1;
 }
 
+/* control_resolve(address) -> an address object, UDP port 5478 unless given (upstream's, for
+   control_client:new()); errors raise as mysql_resolve()'s do at the top level. */
+int control_resolve(lua_State *L)
+{
+	if (to_lua_address(L, 1) != nullptr) {
+		lua_settop(L, 1);
+		return 1;
+	}
+	if (lua_type(L, 1) != LUA_TSTRING)
+		return luaL_typeerror(L, 1, "address string or mysql_resolve() result");
+	const AddressResult address = to_lua_address_value(L, 1, control_default_port);
+	if (!address)
+		return luaL_argerror(L, 1, address.error());
+	push_lua_address(L, address.value());
+	return 1;
+}
+
 void register_metatable(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction gc)
 {
 	if (luaL_newmetatable(L, name) == 0) {
@@ -268,6 +285,7 @@ int open_lua_control_client(lua_State *L)
 	};
 	luaL_newlib(L, functions);
 	lua_setglobal(L, "control_client");
+	lua_register(L, "control_resolve", control_resolve);
 	return 0;
 }
 

@@ -103,6 +103,10 @@ const std::string new_client = "local c = assert(control_client:new('@" + socket
 START_TEST(test_every_command)
 {
 	const int fd = bound_datagram_socket();
+	expect(run("local c = assert(control_client:new(control_resolve('@" + socket_name + "')))\n"
+		   "assert(c:send(c:build():disconnect_database('via control_resolve')))\n"),
+	       "");
+	expect(decoded(fd), "DISCONNECT_DATABASE=via control_resolve");
 	expect(run(new_client + "assert(c:send(c:build():fade_children('a'):flush_filter_cache('b')"
 					  ":discard_session('c'):flush_http_cache('d', 'e'):terminate_children('f')"
 					  ":disconnect_database('acme'):reset_limiter('g'):reject_client('h')"
@@ -154,8 +158,16 @@ START_TEST(test_errors)
 			     "c = assert(control_client:new(mysql_resolve('127.0.0.1:9')))\n"
 			     "assert(tostring(c) ~= nil)\n"),
 			 "");
-	/* The default port is the protocol's, 5478. */
-	expect(run("local c, e = control_client:new('1.2.3.4')\nassert(c, e)\n"), "");
+	/* The default port is the protocol's, 5478; control_resolve() gives such addresses too. */
+	expect(run("local c, e = control_client:new('1.2.3.4')\nassert(c, e)\n"
+		   "assert(tostring(control_resolve('1.2.3.4')) == '1.2.3.4:5478')\n"
+		   "assert(tostring(control_resolve('[::1]:99')) == '[::1]:99')\n"
+		   "assert(control_client:new(control_resolve('127.0.0.1')))\n"),
+	       "");
+	expect(run("control_resolve('1.2.3.4:0')"), "test:1: bad argument #1 to 'control_resolve' (port out of range in "
+						    "'1.2.3.4:0')");
+	expect(run("control_resolve(5)"),
+	       "test:1: bad argument #1 to 'control_resolve' (address string or mysql_resolve() result expected, got number)");
 	/* A receiver that went away: send() reports it. */
 	{
 		const int fd = bound_datagram_socket();
