@@ -6,6 +6,7 @@
 
 #include "byte_writer.hpp"
 #include "cgroup_xattrs.hpp"
+#include "socket_address.hpp"
 
 #include <sys/socket.h>
 
@@ -41,6 +42,8 @@ constexpr ChannelMessageSpec message_specs[] = {
 	{ChannelMessageType::heartbeat, "HEARTBEAT", to_worker, 0, 0},
 	{ChannelMessageType::heartbeat_reply, "HEARTBEAT_REPLY", to_master, 0, 0},
 	{ChannelMessageType::node_suspect, "NODE_SUSPECT", to_master, 0, 0},
+	{ChannelMessageType::resolve_request, "RESOLVE_REQUEST", to_master, 0, 0},
+	{ChannelMessageType::resolve_reply, "RESOLVE_REPLY", to_worker, 0, 0},
 };
 
 const ChannelMessageSpec *find_spec(std::uint16_t type) noexcept
@@ -134,6 +137,21 @@ std::uint16_t write_payload(ByteWriter &w, const NodeStateMessage &m)
 std::uint16_t write_payload(ByteWriter &w, const DisconnectAccountMessage &m)
 {
 	write_string(w, m.account);
+	return 0;
+}
+
+std::uint16_t write_payload(ByteWriter &w, const ResolveRequestMessage &m)
+{
+	w.u64(m.request_id);
+	write_string(w, m.host);
+	return 0;
+}
+
+std::uint16_t write_payload(ByteWriter &w, const ResolveReplyMessage &m)
+{
+	w.u64(m.request_id);
+	write_string(w, m.address);
+	write_string(w, m.error);
 	return 0;
 }
 
@@ -270,6 +288,35 @@ ParseResult<ChannelMessage> read_disconnect_account(ByteReader &r) noexcept
 	return complete(r, m, "DISCONNECT_ACCOUNT: trailing bytes");
 }
 
+ParseResult<ChannelMessage> read_resolve_request(ByteReader &r) noexcept
+{
+	ResolveRequestMessage m;
+	m.request_id = r.u64("RESOLVE_REQUEST: request_id past end");
+	m.host = ByteReader::as_string(read_string(r, channel_max_host_name, "RESOLVE_REQUEST: host length past end",
+						   "RESOLVE_REQUEST: host too long", "RESOLVE_REQUEST: host past end"));
+	/* The master hands it to getaddrinfo(): only what a DNS name may contain. */
+	if (r.ok() && !is_host_name(m.host))
+		r.fail("RESOLVE_REQUEST: host is not a host name");
+	return complete(r, m, "RESOLVE_REQUEST: trailing bytes");
+}
+
+ParseResult<ChannelMessage> read_resolve_reply(ByteReader &r) noexcept
+{
+	ResolveReplyMessage m;
+	m.request_id = r.u64("RESOLVE_REPLY: request_id past end");
+	m.address = read_string(r, 16, "RESOLVE_REPLY: address length past end", "RESOLVE_REPLY: address too long",
+				"RESOLVE_REPLY: address past end");
+	m.error = ByteReader::as_string(read_string(r, channel_max_resolve_error, "RESOLVE_REPLY: error length past end",
+						    "RESOLVE_REPLY: error too long", "RESOLVE_REPLY: error past end"));
+	if (r.ok() && m.address.size() != 0 && m.address.size() != 4 && m.address.size() != 16)
+		r.fail("RESOLVE_REPLY: address neither 4 nor 16 bytes");
+	if (r.ok() && m.address.empty() == m.error.empty())
+		r.fail("RESOLVE_REPLY: not exactly one of address and error");
+	if (r.ok() && contains_nul(m.error))
+		r.fail("RESOLVE_REPLY: NUL in error");
+	return complete(r, m, "RESOLVE_REPLY: trailing bytes");
+}
+
 /* @direction null: any direction (the encoder checking its own output). */
 ParseResult<ChannelMessage> decode(ByteSpan bytes, std::size_t fd_count,
 				   const ChannelDirection *direction) noexcept
@@ -317,6 +364,10 @@ ParseResult<ChannelMessage> decode(ByteSpan bytes, std::size_t fd_count,
 		return read_heartbeat<HeartbeatReplyMessage>(r);
 	case ChannelMessageType::node_suspect:
 		return read_node_suspect(r);
+	case ChannelMessageType::resolve_request:
+		return read_resolve_request(r);
+	case ChannelMessageType::resolve_reply:
+		return read_resolve_reply(r);
 	}
 	return ParseError{"channel header: unknown message type", 0};
 }

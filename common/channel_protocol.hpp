@@ -11,6 +11,7 @@
 
 #include "byte_reader.hpp"
 #include "node_state.hpp"
+#include "socket_address.hpp"
 #include "parse_result.hpp"
 
 #include <cstddef>
@@ -31,6 +32,11 @@ inline constexpr std::size_t channel_max_fds = 2;
 inline constexpr std::size_t channel_max_peer_address = 128; /* sizeof(struct sockaddr_storage) */
 inline constexpr std::size_t channel_max_cgroup_path = 4096;
 inline constexpr std::size_t channel_max_account_name = 256;
+inline constexpr std::size_t channel_max_host_name = host_name_max;
+inline constexpr std::size_t channel_max_resolve_error = 255;
+/* RESOLVE_REQUESTs one worker may have unanswered; one more is a protocol violation (the worker
+   refuses the lookup itself before it gets there). */
+inline constexpr std::size_t channel_max_resolves_per_worker = 64;
 
 /* Which way a message travels; each type has exactly one. */
 enum class ChannelDirection : std::uint8_t { master_to_worker, worker_to_master };
@@ -49,6 +55,8 @@ enum class ChannelMessageType : std::uint16_t {
 	heartbeat = 10,
 	heartbeat_reply = 11,
 	node_suspect = 12,
+	resolve_request = 13,
+	resolve_reply = 14,
 };
 
 /* NEW_CLIENT header flag: a pidfd follows the client socket (two fds instead of one). */
@@ -160,9 +168,32 @@ struct NodeSuspectMessage {
 	std::uint32_t node_index = 0;
 };
 
+/* worker -> master: look up a host name for mysql_resolve() in a callback (the sandbox has no
+   resolver).  The master answers every request with RESOLVE_REPLY unless the worker is gone; at
+   most channel_max_resolves_per_worker may be unanswered. */
+struct ResolveRequestMessage {
+	static constexpr ChannelMessageType type = ChannelMessageType::resolve_request;
+	/* Chosen by the worker, unique among its unanswered requests; echoed in the reply. */
+	std::uint64_t request_id = 0;
+	/* 1..channel_max_host_name bytes that is_host_name() accepts (letters, digits, '-', '.',
+	   '_'); no port: the worker keeps it. */
+	std::string_view host;
+};
+
+/* master -> worker: the answer to RESOLVE_REQUEST.  Exactly one of address and error is set. */
+struct ResolveReplyMessage {
+	static constexpr ChannelMessageType type = ChannelMessageType::resolve_reply;
+	std::uint64_t request_id = 0;
+	/* The first IPv4 (4 bytes) or IPv6 (16 bytes) address found, network byte order. */
+	ByteSpan address;
+	/* Why the lookup failed: 1..channel_max_resolve_error bytes, no NUL. */
+	std::string_view error;
+};
+
 using ChannelMessage = std::variant<NewClientMessage, ConnectionClosedMessage, ReloadMessage,
 				    DrainMessage, WorkerReadyMessage, NodeStateMessage, DisconnectAccountMessage,
-				    HeartbeatMessage, HeartbeatReplyMessage, NodeSuspectMessage>;
+				    HeartbeatMessage, HeartbeatReplyMessage, NodeSuspectMessage,
+				    ResolveRequestMessage, ResolveReplyMessage>;
 
 /* "NEW_CLIENT", ...; "unknown" for values outside the enum.  For log lines. */
 const char *channel_message_name(ChannelMessageType type) noexcept;

@@ -37,6 +37,24 @@ const char *control_command_name(std::uint16_t command) noexcept
 		return "VERBOSE";
 	case ControlCommand::disconnect_database:
 		return "DISCONNECT_DATABASE";
+	case ControlCommand::fade_children:
+		return "FADE_CHILDREN";
+	case ControlCommand::flush_filter_cache:
+		return "FLUSH_FILTER_CACHE";
+	case ControlCommand::discard_session:
+		return "DISCARD_SESSION";
+	case ControlCommand::flush_http_cache:
+		return "FLUSH_HTTP_CACHE";
+	case ControlCommand::terminate_children:
+		return "TERMINATE_CHILDREN";
+	case ControlCommand::reset_limiter:
+		return "RESET_LIMITER";
+	case ControlCommand::reject_client:
+		return "REJECT_CLIENT";
+	case ControlCommand::tarpit_client:
+		return "TARPIT_CLIENT";
+	case ControlCommand::cancel_job:
+		return "CANCEL_JOB";
 	}
 	return nullptr;
 }

@@ -26,11 +26,21 @@ inline constexpr std::size_t control_max_datagram = 4096;
 /* A datagram carrying more packets than this is refused (bounds the work of one datagram). */
 inline constexpr std::size_t control_max_packets = 64;
 
-/* The commands myproxy knows; the numbers are upstream's wire format. */
+/* The commands of the protocol that myproxy acts on or that the Lua control_client sends to other
+   daemons of the family (beng-proxy, workshop); the numbers are upstream's wire format. */
 enum class ControlCommand : std::uint16_t {
 	nop = 0,
 	verbose = 7,
+	fade_children = 8,
+	flush_filter_cache = 12,
+	discard_session = 14,
+	flush_http_cache = 15,
+	terminate_children = 16,
 	disconnect_database = 20,
+	reset_limiter = 22,
+	reject_client = 23,
+	tarpit_client = 24,
+	cancel_job = 25,
 };
 
 struct ControlPacket {
@@ -39,7 +49,8 @@ struct ControlPacket {
 	ByteSpan payload;
 };
 
-/* "NOP", "VERBOSE", "DISCONNECT_DATABASE", or nullptr for a command myproxy does not know. */
+/* "NOP", "VERBOSE", "DISCONNECT_DATABASE", "FADE_CHILDREN", ..., or nullptr for a command not in
+   ControlCommand. */
 const char *control_command_name(std::uint16_t command) noexcept;
 
 /* Splits one datagram into its packets.  Errors: short or wrong magic, a packet header or payload

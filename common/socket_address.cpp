@@ -18,7 +18,6 @@ namespace {
 
 /* Quote at most this much of the input in an error, so the message always fits AddressError. */
 constexpr int quote_max = 160;
-constexpr std::size_t host_name_max = 253;
 constexpr std::size_t sun_path_size = sizeof(sockaddr_un::sun_path);
 
 AddressError make_error(const char *problem, std::string_view text, const char *hint = "")
@@ -125,19 +124,6 @@ bool split_host_port(std::string_view text, std::uint16_t default_port, HostPort
 	out.host = text.substr(0, colon);
 	out.ipv6_only = false;
 	return parse_port(text.substr(colon + 1), text, out.port, error);
-}
-
-bool is_host_name(std::string_view host)
-{
-	if (host.size() > host_name_max || host.front() == '-' || host.front() == '.')
-		return false;
-	for (char c : host) {
-		const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-				c == '-' || c == '.' || c == '_';
-		if (!ok)
-			return false;
-	}
-	return true;
 }
 
 /* glibc's resolver reads "10.1" or "0x7f.1" as IPv4 shorthands; we want those to be plain errors. */
@@ -250,7 +236,7 @@ Parsed parse_common(std::string_view text, std::uint16_t default_port, SocketAdd
 	return Parsed::host_name;
 }
 
-AddressResult lookup(std::string_view text, const HostPort &hp)
+AddressResult lookup(const HostPort &hp)
 {
 	char host[host_name_max + 1];
 	std::memcpy(host, hp.host.data(), hp.host.size());
@@ -261,25 +247,9 @@ AddressResult lookup(std::string_view text, const HostPort &hp)
 	hints.ai_socktype = SOCK_STREAM;
 	addrinfo *list = nullptr;
 	const int rc = getaddrinfo(host, nullptr, &hints, &list);
-	if (rc != 0) {
-		AddressError error;
-		const char *why = rc == EAI_SYSTEM ? std::strerror(errno) : gai_strerror(rc);
-		std::snprintf(error.text, sizeof(error.text), "cannot resolve '%.*s': %s", quote_max,
-			      host, why);
-		return error;
-	}
-	AddressResult result = make_error("no IPv4 or IPv6 address for host", text);
-	for (const addrinfo *ai = list; ai != nullptr; ai = ai->ai_next) {
-		if (ai->ai_family == AF_INET) {
-			result = make_inet(reinterpret_cast<const sockaddr_in *>(ai->ai_addr)->sin_addr, hp.port);
-			break;
-		}
-		if (ai->ai_family == AF_INET6) {
-			result = make_inet6(reinterpret_cast<const sockaddr_in6 *>(ai->ai_addr)->sin6_addr,
-					    hp.port);
-			break;
-		}
-	}
+	if (rc != 0)
+		return lookup_error(hp.host, rc, errno);
+	const AddressResult result = first_inet_address(list, hp.port, hp.host);
 	freeaddrinfo(list);
 	return result;
 }
@@ -323,18 +293,8 @@ bool operator==(const SocketAddress &a, const SocketAddress &b) noexcept
 
 AddressResult parse_numeric_address(std::string_view text, std::uint16_t default_port) noexcept
 {
-	SocketAddress address;
-	HostPort hp{};
-	AddressError error;
-	switch (parse_common(text, default_port, address, hp, error)) {
-	case Parsed::address:
-		return address;
-	case Parsed::host_name:
-		return make_error("host name", text, " (host names are resolved only at startup)");
-	case Parsed::error:
-		break;
-	}
-	return error;
+	HostName ignored;
+	return parse_numeric_address(text, default_port, ignored);
 }
 
 AddressResult resolve_address(std::string_view text, std::uint16_t default_port) noexcept
@@ -346,11 +306,96 @@ AddressResult resolve_address(std::string_view text, std::uint16_t default_port)
 	case Parsed::address:
 		return address;
 	case Parsed::host_name:
-		return lookup(text, hp);
+		return lookup(hp);
 	case Parsed::error:
 		break;
 	}
 	return error;
+}
+
+AddressResult parse_numeric_address(std::string_view text, std::uint16_t default_port, HostName &host) noexcept
+{
+	SocketAddress address;
+	HostPort hp{};
+	AddressError error;
+	host.length = 0;
+	switch (parse_common(text, default_port, address, hp, error)) {
+	case Parsed::address:
+		return address;
+	case Parsed::host_name:
+		/* parse_common() checked the length against host_name_max. */
+		std::memcpy(host.text, hp.host.data(), hp.host.size());
+		host.text[hp.host.size()] = '\0';
+		host.length = hp.host.size();
+		host.port = hp.port;
+		return make_error("host name", text, " (host names are resolved only at startup)");
+	case Parsed::error:
+		break;
+	}
+	return error;
+}
+
+bool is_host_name(std::string_view name) noexcept
+{
+	if (name.empty() || name.size() > host_name_max || name.front() == '-' || name.front() == '.')
+		return false;
+	for (char c : name) {
+		const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+				c == '-' || c == '.' || c == '_';
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+AddressResult first_inet_address(const addrinfo *list, std::uint16_t port, std::string_view host) noexcept
+{
+	for (const addrinfo *ai = list; ai != nullptr; ai = ai->ai_next) {
+		if (ai->ai_family == AF_INET)
+			return make_inet(reinterpret_cast<const sockaddr_in *>(ai->ai_addr)->sin_addr, port);
+		if (ai->ai_family == AF_INET6)
+			return make_inet6(reinterpret_cast<const sockaddr_in6 *>(ai->ai_addr)->sin6_addr, port);
+	}
+	return make_error("no IPv4 or IPv6 address for host", host);
+}
+
+AddressError lookup_error(std::string_view host, int rc, int error_number) noexcept
+{
+	AddressError error;
+	const char *why = rc == EAI_SYSTEM ? std::strerror(error_number) : gai_strerror(rc);
+	const int shown = host.size() > std::size_t(quote_max) ? quote_max : int(host.size());
+	std::snprintf(error.text, sizeof(error.text), "cannot resolve '%.*s': %s", shown, host.data(), why);
+	return error;
+}
+
+AddressResult make_ip_address(const std::uint8_t *bytes, std::size_t size, std::uint16_t port) noexcept
+{
+	if (size == sizeof(in_addr)) {
+		in_addr ip;
+		std::memcpy(&ip, bytes, sizeof(ip));
+		return make_inet(ip, port);
+	}
+	if (size == sizeof(in6_addr)) {
+		in6_addr ip;
+		std::memcpy(&ip, bytes, sizeof(ip));
+		return make_inet6(ip, port);
+	}
+	AddressError error;
+	std::snprintf(error.text, sizeof(error.text), "an IP address has 4 or 16 bytes, not %zu", size);
+	return error;
+}
+
+std::size_t ip_address_bytes(const SocketAddress &address, std::uint8_t (&out)[16]) noexcept
+{
+	if (address.defined() && address.family() == AF_INET) {
+		std::memcpy(out, &reinterpret_cast<const sockaddr_in *>(&address.storage)->sin_addr, 4);
+		return 4;
+	}
+	if (address.defined() && address.family() == AF_INET6) {
+		std::memcpy(out, &reinterpret_cast<const sockaddr_in6 *>(&address.storage)->sin6_addr, 16);
+		return 16;
+	}
+	return 0;
 }
 
 std::size_t format_socket_address(const SocketAddress &address, char *buffer, std::size_t size) noexcept

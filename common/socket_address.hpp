@@ -7,6 +7,8 @@
 
 #include <sys/socket.h>
 
+struct addrinfo;
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -50,6 +52,16 @@ public:
 	const char *error() const noexcept { return error_.text; }
 };
 
+/* The longest DNS name (RFC 1035: 253 characters in text form). */
+inline constexpr std::size_t host_name_max = 253;
+
+/* A host name that parse_numeric_address() left for a resolver, with the port the text gave. */
+struct HostName {
+	char text[host_name_max + 1]; /* NUL-terminated */
+	std::size_t length = 0;       /* 0: the text named no host */
+	std::uint16_t port = 0;
+};
+
 /* MySQL's port, the default when an IP address comes without one. */
 inline constexpr std::uint16_t mysql_default_port = 3306;
 
@@ -58,6 +70,30 @@ inline constexpr std::uint16_t mysql_default_port = 3306;
  * the socket sets IPV6_V6ONLY).  A host name is an error saying it needs resolution.  Ports are 1..65535;
  * IPv6 zone ids ("%eth0") are not supported. */
 AddressResult parse_numeric_address(std::string_view text, std::uint16_t default_port) noexcept;
+
+/* Like parse_numeric_address(), but when the text names a host, @host gets the name and its port (and
+ * the result is the same "host name" error): for resolvers that run elsewhere (mysql_resolve() in a
+ * callback asks the master). */
+AddressResult parse_numeric_address(std::string_view text, std::uint16_t default_port, HostName &host) noexcept;
+
+/* Whether @name (not empty) is a host name a resolver may be asked for: at most host_name_max
+ * letters, digits, '-', '.' and '_', not starting with '-' or '.'. */
+bool is_host_name(std::string_view name) noexcept;
+
+/* The first IPv4 or IPv6 entry of a getaddrinfo() result, with @port; an error quoting @host when
+ * there is none. */
+AddressResult first_inet_address(const addrinfo *list, std::uint16_t port, std::string_view host) noexcept;
+
+/* "cannot resolve 'HOST': REASON" for getaddrinfo()'s result @rc (@error_number for EAI_SYSTEM). */
+AddressError lookup_error(std::string_view host, int rc, int error_number) noexcept;
+
+/* An IPv4 address from 4 bytes or an IPv6 address from 16 (network byte order), with @port; any
+ * other @size is an error. */
+AddressResult make_ip_address(const std::uint8_t *bytes, std::size_t size, std::uint16_t port) noexcept;
+
+/* Copies the IP address of an AF_INET or AF_INET6 address (4 or 16 bytes) to @out and returns its
+ * size; 0 for other families. */
+std::size_t ip_address_bytes(const SocketAddress &address, std::uint8_t (&out)[16]) noexcept;
 
 /* Like parse_numeric_address(), but "host" and "host:port" are looked up with getaddrinfo() and the first
  * result wins.  Blocks on DNS: startup only. */

@@ -337,6 +337,17 @@ void CallbackRun::count_hook(lua_State *L, lua_Debug *)
 	lua_error(L);
 }
 
+int push_lua_failure(lua_State *L, lua_State *thread, std::string_view message) noexcept
+{
+	if (!lua_checkstack(thread, 2))
+		return 0;
+	lua_pushnil(thread);
+	if (!push_lua_string(L, message))
+		return 1;
+	lua_xmove(L, thread, 1);
+	return 2;
+}
+
 bool push_lua_string(lua_State *L, std::string_view text) noexcept
 {
 	if (lua_checkstack(L, 2) == 0)

@@ -131,6 +131,11 @@ private:
  * is full, pushes nothing and returns false. */
 [[nodiscard]] bool push_lua_string(lua_State *L, std::string_view text) noexcept;
 
+/* Pushes nil and @message on @thread (the string is built on the main state @L): the `nil, message`
+ * results of a failed asynchronous call.  Returns how many values it pushed (fewer than 2 only when
+ * the heap is full).  Never raises. */
+int push_lua_failure(lua_State *L, lua_State *thread, std::string_view message) noexcept;
+
 /* The CallbackRun whose own coroutine @L is, or nullptr (top level of config.lua, reload(), a
  * coroutine the script created): an asynchronous call checks this before it starts anything. */
 CallbackRun *callback_of_thread(lua_State *L) noexcept;

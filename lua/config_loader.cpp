@@ -14,6 +14,7 @@
 #include "lua/lua_jwt.hpp"
 #include "lua/lua_sleep.hpp"
 #include "lua/lua_socket.hpp"
+#include "lua/lua_control_client.hpp"
 #include "lua/lua_tls_options.hpp"
 #include "lua/lua_pg.hpp"
 #include "lua/lua_sodium.hpp"
@@ -187,6 +188,7 @@ int open_api(lua_State *L)
 	open_lua_jwt(L);
 	open_lua_sleep(L);
 	open_lua_socket(L);
+	open_lua_control_client(L);
 	register_lua_address(L);
 	register_lua_tls(L);
 	set_lua_tls_loading(L, true);

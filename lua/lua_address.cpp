@@ -3,6 +3,8 @@
 // holding them.
 #include "lua/lua_address.hpp"
 
+#include "lua/lua_resolve.hpp"
+
 #include <lua.hpp>
 
 #include <cstdio>
@@ -40,8 +42,11 @@ int address_eq(lua_State *L)
 	return 1;
 }
 
+/* At the top level host names block on DNS (startup only); afterwards see lua_resolve.hpp. */
 int mysql_resolve(lua_State *L)
 {
+	if (!name_lookup_allowed(L) && to_lua_address(L, 1) == nullptr)
+		return lua_resolve_at_runtime(L);
 	push_lua_address(L, check_lua_address(L, 1));
 	return 1;
 }
@@ -94,7 +99,7 @@ SocketAddress check_lua_address(lua_State *L, int arg)
 	return result.value();
 }
 
-AddressResult to_lua_address_value(lua_State *L, int idx) noexcept
+AddressResult to_lua_address_value(lua_State *L, int idx, std::uint16_t default_port) noexcept
 {
 	if (const SocketAddress *address = to_lua_address(L, idx))
 		return *address;
@@ -107,8 +112,7 @@ AddressResult to_lua_address_value(lua_State *L, int idx) noexcept
 	std::size_t length;
 	const char *text = lua_tolstring(L, idx, &length);
 	const std::string_view view(text, length);
-	return name_lookup_allowed(L) ? resolve_address(view, mysql_default_port)
-				      : parse_numeric_address(view, mysql_default_port);
+	return name_lookup_allowed(L) ? resolve_address(view, default_port) : parse_numeric_address(view, default_port);
 }
 
 void set_lua_name_lookup(lua_State *L, bool allowed)

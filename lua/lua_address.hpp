@@ -30,7 +30,7 @@ SocketAddress check_lua_address(lua_State *L, int arg);
 /* The value at idx as an address, like check_lua_address() but without raising: an address object, or
  * a string parsed like mysql_resolve() does; anything else is an error naming its type.  For elements
  * of tables (mysql_cluster()'s nodes), whose errors name the element, not an argument. */
-AddressResult to_lua_address_value(lua_State *L, int idx) noexcept;
+AddressResult to_lua_address_value(lua_State *L, int idx, std::uint16_t default_port = mysql_default_port) noexcept;
 
 /* Whether strings naming a host may be resolved (getaddrinfo).  Off unless turned on: load_config()
  * allows it while config.lua runs and forbids it afterwards, so the state that workers inherit fails

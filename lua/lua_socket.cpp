@@ -21,6 +21,10 @@ constexpr const char *socket_metatable = "myproxy.socket";
 
 struct LuaSocket {
 	int fd;
+	/* The process that opened fd.  A socket made while config.lua loads lives on in the workers'
+	   copy of the state, but not its fd (close_range): there the number may name a client's
+	   socket, so it is never used or closed outside its owner. */
+	pid_t owner;
 };
 
 LuaSocket &check_socket(lua_State *L, int idx)
@@ -68,6 +72,7 @@ int socket_connect(lua_State *L)
 	const int type = check_type(L, 3);
 	auto *box = static_cast<LuaSocket *>(lua_newuserdatauv(L, sizeof(LuaSocket), 0));
 	box->fd = -1;
+	box->owner = getpid();
 	luaL_setmetatable(L, socket_metatable);
 	const int fd = ::socket(address.family(), type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -101,6 +106,12 @@ int socket_send(lua_State *L)
 		j = length;
 	if (sock.fd < 0)
 		return push_errno(L, "send()", EBADF);
+	if (sock.owner != getpid()) {
+		lua_pushnil(L);
+		lua_pushliteral(L, "send(): the socket belongs to another process (made while config.lua loaded); "
+				   "connect in the callback");
+		return 2;
+	}
 	if (i > j) {
 		lua_pushinteger(L, 0);
 		return 1;
@@ -116,10 +127,9 @@ int socket_send(lua_State *L)
 int socket_close(lua_State *L)
 {
 	LuaSocket &sock = check_socket(L, 1);
-	if (sock.fd >= 0) {
+	if (sock.fd >= 0 && sock.owner == getpid())
 		::close(sock.fd);
-		sock.fd = -1;
-	}
+	sock.fd = -1;
 	return 0;
 }
 

@@ -272,6 +272,17 @@ void ControlServer::run(const ControlPacket &packet, const char *sender)
 			actions.disconnect_account(account);
 		return;
 	}
+	case ControlCommand::fade_children:
+	case ControlCommand::flush_filter_cache:
+	case ControlCommand::discard_session:
+	case ControlCommand::flush_http_cache:
+	case ControlCommand::terminate_children:
+	case ControlCommand::reset_limiter:
+	case ControlCommand::reject_client:
+	case ControlCommand::tarpit_client:
+	case ControlCommand::cancel_job:
+		/* For other daemons of the family (myproxy only sends them, from Lua). */
+		break;
 	}
 	if (!unknown_logged.test(packet.command)) {
 		unknown_logged.set(packet.command);

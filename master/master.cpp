@@ -20,6 +20,7 @@
 #include "master/listener.hpp"
 #include "master/listener_set.hpp"
 #include "master/metrics.hpp"
+#include "master/name_resolver.hpp"
 #include "master/operator_interfaces.hpp"
 #include "master/peer_info.hpp"
 
@@ -79,7 +80,7 @@ public:
 			    [this](const Listener &l, UniqueFd client, const SocketAddress &peer) {
 				    hand_over(l, std::move(client), peer);
 			    }),
-		  penalties(options.crash_penalty_usec),
+		  resolver(event_), penalties(options.crash_penalty_usec),
 		  operators(event_, OperatorSources{[this](MetricsSnapshot &s) { add_worker_metrics(s); },
 						    [this](const ChannelMessage &m) { broadcast(m); }},
 			    counts)
@@ -100,6 +101,9 @@ private:
 	/* Until start() moves it into the first generation. */
 	MasterConfig first_config;
 	ListenerSet listeners;
+	/* mysql_resolve() of host names in callbacks (workers have no resolver).  Before the
+	   generations: it outlives the workers' channels, whose closing it hears of. */
+	NameResolver resolver;
 	/* Gets the new clients. */
 	std::unique_ptr<Generation> serving;
 	/* A reload's generation until all its workers are ready (reload() may still run in them). */
@@ -170,6 +174,10 @@ int Master::start(std::vector<Listener> opened)
 	}
 	if (start_notify_timers() < 0)
 		return exit_os_error;
+	if (const int r = resolver.start(); r < 0) {
+		log_errno(LogLevel::error, -r, nullptr, "name resolver");
+		return exit_os_error;
+	}
 	if (const int status = operators.open(options.prometheus_listeners, options.control_listeners))
 		return status;
 	serving = make_generation(std::move(first_config));
@@ -194,6 +202,12 @@ std::unique_ptr<Generation> Master::make_generation(MasterConfig config)
 		log_warning("crash penalty: uid=%u is refused for %llu s", unsigned(uid),
 			    static_cast<unsigned long long>(penalties.duration_usec() / 1000000));
 	});
+	pool.set_on_resolve_request([this, &pool](pid_t worker, const ResolveRequestMessage &request) {
+		return resolver.resolve(worker, request, [&pool, worker](const ResolveReplyMessage &reply) {
+			pool.send_to(worker, reply);
+		});
+	});
+	pool.set_on_channel_closed([this](pid_t worker) { resolver.forget(worker); });
 	/* Never destroyed from within its own pool's callback: the defer source collects it. */
 	g->set_on_finished([this] { sd_event_source_set_enabled(collect_source.get(), SD_EVENT_ONESHOT); });
 	return generation;

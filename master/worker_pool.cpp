@@ -222,6 +222,8 @@ void WorkerPool::handle_exit(Worker &w, int code, int status)
 
 void WorkerPool::close_channel(Worker &w)
 {
+	if (w.channel && w.pid != 0 && on_channel_closed)
+		on_channel_closed(w.pid);
 	/* Unref before close: within the source's own dispatch, sd-event then drops the fd from
 	   its epoll first. */
 	w.channel_source.reset();

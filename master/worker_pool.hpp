@@ -132,6 +132,17 @@ public:
 		on_node_suspect = std::move(callback);
 	}
 
+	/* Called for a worker's RESOLVE_REQUEST with the worker's pid: null, or why the request is a
+	   protocol violation (the worker is then killed). */
+	void set_on_resolve_request(std::function<const char *(pid_t, const ResolveRequestMessage &)> callback)
+	{
+		on_resolve_request = std::move(callback);
+	}
+	/* Called when the channel of worker process @pid closes (it exits, dies or is killed). */
+	void set_on_channel_closed(std::function<void(pid_t)> callback) { on_channel_closed = std::move(callback); }
+	/* Sends @message to worker process @pid while its channel is open; false otherwise. */
+	bool send_to(pid_t pid, const ChannelMessage &message);
+
 	/* Clients handed over and not yet reported closed, over all workers (for STATUS=). */
 	std::uint64_t connection_count() const noexcept;
 
@@ -165,6 +176,8 @@ private:
 	std::function<void(std::uint32_t, std::uint64_t)> on_crash;
 	std::function<std::vector<ChannelMessage>()> on_worker_ready;
 	std::function<void(std::uint32_t, std::uint32_t)> on_node_suspect;
+	std::function<const char *(pid_t, const ResolveRequestMessage &)> on_resolve_request;
+	std::function<void(pid_t)> on_channel_closed;
 	/* Shared receive and send buffers: the master handles one message at a time. */
 	std::array<std::uint8_t, channel_max_message_size> receive_buffer;
 	std::vector<std::uint8_t> send_buffer;
@@ -194,6 +207,7 @@ private:
 	const char *handle_connection_closed(Worker &worker, const ChannelMessage &message);
 	const char *handle_heartbeat_reply(Worker &worker, const ChannelMessage &message);
 	const char *handle_node_suspect(Worker &worker, const ChannelMessage &message);
+	const char *handle_resolve_request(Worker &worker, const ChannelMessage &message);
 	void check_heartbeats(std::uint64_t now_usec);
 	static int on_heartbeat_timer(sd_event_source *source, std::uint64_t usec, void *userdata);
 

@@ -122,6 +122,7 @@ void WorkerPool::dispatch(Worker &w, const ChannelMessage &message)
 		{ChannelMessageType::connection_closed, &WorkerPool::handle_connection_closed},
 		{ChannelMessageType::heartbeat_reply, &WorkerPool::handle_heartbeat_reply},
 		{ChannelMessageType::node_suspect, &WorkerPool::handle_node_suspect},
+		{ChannelMessageType::resolve_request, &WorkerPool::handle_resolve_request},
 	};
 
 	const ChannelMessageType type = channel_message_type(message);
@@ -200,6 +201,24 @@ const char *WorkerPool::handle_node_suspect(Worker &, const ChannelMessage &mess
 	if (on_node_suspect)
 		on_node_suspect(suspect.cluster_index, suspect.node_index);
 	return nullptr;
+}
+
+const char *WorkerPool::handle_resolve_request(Worker &w, const ChannelMessage &message)
+{
+	const auto &request = std::get<ResolveRequestMessage>(message);
+	if (!on_resolve_request) {
+		send_message(w, ResolveReplyMessage{request.request_id, {}, "the master resolves no names"}, {});
+		return nullptr;
+	}
+	return on_resolve_request(w.pid, request);
+}
+
+bool WorkerPool::send_to(pid_t pid, const ChannelMessage &message)
+{
+	for (auto &w : workers)
+		if (w->pid == pid && pid != 0 && w->channel)
+			return send_message(*w, message, {});
+	return false;
 }
 
 } // namespace myproxy

@@ -77,19 +77,6 @@ __attribute__((format(printf, 3, 4))) void copy_message(char *error, std::size_t
 	va_end(args);
 }
 
-/* Pushes nil, @message on the waiting coroutine @thread, building the string on @L (lua_pcall
- * works only there). */
-int push_error(lua_State *L, lua_State *thread, std::string_view message) noexcept
-{
-	if (!lua_checkstack(thread, 2))
-		return 0;
-	lua_pushnil(thread);
-	if (!push_lua_string(L, message))
-		return 1;
-	lua_xmove(L, thread, 1);
-	return 2;
-}
-
 } // namespace
 
 bool check_pg_conninfo(const char *conninfo, char *error, std::size_t error_size) noexcept
@@ -450,11 +437,11 @@ void PgConnection::deliver(PgQuery &query, PGresult *res) noexcept
 			lua_xmove(L, thread, 1);
 			nargs = 1;
 		} else {
-			nargs = push_error(L, thread, "not enough memory for the query result");
+			nargs = push_lua_failure(L, thread, "not enough memory for the query result");
 		}
 	} else {
 		const char *message = res != nullptr ? PQresultErrorMessage(res) : PQerrorMessage(conn);
-		nargs = push_error(L, thread, first_line(message));
+		nargs = push_lua_failure(L, thread, first_line(message));
 	}
 	run->complete(nargs);
 }
@@ -465,7 +452,7 @@ void fail_pg_query(lua_State *L, PgQuery &query, const char *message) noexcept
 	if (query.internal || run == nullptr)
 		return;
 	query.waiter = nullptr;
-	run->complete(push_error(L, run->thread(), message));
+	run->complete(push_lua_failure(L, run->thread(), message));
 }
 
 } // namespace myproxy

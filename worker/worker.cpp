@@ -10,6 +10,7 @@
 #include "worker/lua_pg_host.hpp"
 #include "worker/session_metrics.hpp"
 #include "worker/lua_timer_host.hpp"
+#include "worker/lua_resolve_host.hpp"
 #include "worker/reload_run.hpp"
 
 #include "common/channel_socket.hpp"
@@ -50,6 +51,7 @@ Worker::~Worker()
 	pg.reset();
 	/* After pg: its db:listen() handlers may sleep too. */
 	timers.reset();
+	resolver.reset();
 	sd_event_unref(event);
 }
 
@@ -305,6 +307,8 @@ void Worker::dispatch(const ChannelMessage &message, ReceivedFds &fds)
 		{ChannelMessageType::disconnect_account, true, true, &Worker::handle_disconnect_account},
 		/* The master's liveness check: answered from the loop, so a stuck loop stays silent. */
 		{ChannelMessageType::heartbeat, true, true, &Worker::handle_heartbeat},
+		/* Draining sessions may still wait for a lookup. */
+		{ChannelMessageType::resolve_reply, true, true, &Worker::handle_resolve_reply},
 	};
 
 	const ChannelMessageType type = channel_message_type(message);
@@ -342,6 +346,11 @@ void Worker::handle_node_state(const ChannelMessage &message, ReceivedFds &)
 void Worker::handle_heartbeat(const ChannelMessage &message, ReceivedFds &)
 {
 	send_message(HeartbeatReplyMessage{std::get<HeartbeatMessage>(message).sequence});
+}
+
+void Worker::handle_resolve_reply(const ChannelMessage &message, ReceivedFds &)
+{
+	resolver->reply(std::get<ResolveReplyMessage>(message));
 }
 
 void Worker::handle_disconnect_account(const ChannelMessage &message, ReceivedFds &)
@@ -613,6 +622,7 @@ int Worker::run()
 	/* After the fork: each worker has connections of its own. */
 	pg = std::make_unique<LuaPgHost>(event, lua());
 	timers = std::make_unique<LuaTimerHost>(event, lua());
+	resolver = std::make_unique<LuaResolveHost>(lua(), [this](const ChannelMessage &m) { send_message(m); });
 
 	if (run_reload) {
 		/* Clients come only after WORKER_READY, so none meets a half-reloaded state. */

@@ -31,6 +31,7 @@ struct LoadedConfig;
 struct ListenerConfig;
 class ClientConnection;
 class LuaPgHost;
+class LuaResolveHost;
 class LuaTimerHost;
 class ReloadRun;
 
@@ -121,6 +122,8 @@ private:
 	/* config.lua's reload() while it runs (worker/reload_run); WORKER_READY follows it. */
 	std::unique_ptr<ReloadRun> reload_run;
 	bool run_reload = false;
+	/* mysql_resolve() of host names through the master; like pg, destroyed after the connections. */
+	std::unique_ptr<LuaResolveHost> resolver;
 
 	std::unordered_map<ClientConnection *, std::unique_ptr<ClientConnection>> connections;
 	/* Closed connections, destroyed by the reaper after the event that closed them. */
@@ -145,6 +148,7 @@ private:
 	void handle_node_state(const ChannelMessage &message, ReceivedFds &fds);
 	void handle_disconnect_account(const ChannelMessage &message, ReceivedFds &fds);
 	void handle_heartbeat(const ChannelMessage &message, ReceivedFds &fds);
+	void handle_resolve_reply(const ChannelMessage &message, ReceivedFds &fds);
 	void accept_client(const NewClientMessage &message, UniqueFd client, UniqueFd pidfd);
 	void lost_client_fds(ByteSpan record) noexcept;
 	void node_state_changed(const NodeStateMessage &message) noexcept;

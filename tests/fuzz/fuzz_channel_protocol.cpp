@@ -25,6 +25,14 @@ static void check_views(const ChannelMessage &message, ByteSpan input)
 		FUZZ_CHECK(!d->account.empty() && d->account.size() <= channel_max_account_name);
 	} else if (const auto *n = std::get_if<NodeStateMessage>(&message)) {
 		FUZZ_CHECK(n->state <= NodeState::dead);
+	} else if (const auto *q = std::get_if<ResolveRequestMessage>(&message)) {
+		FUZZ_CHECK(fuzz::view_ok(q->host, input));
+		FUZZ_CHECK(is_host_name(q->host));
+	} else if (const auto *r = std::get_if<ResolveReplyMessage>(&message)) {
+		FUZZ_CHECK(fuzz::view_ok(r->address, input));
+		FUZZ_CHECK(fuzz::view_ok(r->error, input));
+		FUZZ_CHECK(r->address.empty() != r->error.empty());
+		FUZZ_CHECK(r->address.empty() || r->address.size() == 4 || r->address.size() == 16);
 	}
 }
 

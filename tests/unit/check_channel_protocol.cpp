@@ -10,6 +10,9 @@
 
 using namespace myproxy;
 
+static const std::uint8_t sample_ipv4[4] = {127, 0, 0, 1};
+static const std::uint8_t sample_ipv6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+
 static const std::uint8_t sample_peer[16] = {1, 0, '/', 'r', 'u', 'n', '/', 'x', 0, 0, 0, 0, 0, 0, 0, 0};
 
 /* Level 0 "user.a" = "1", level 1 "trusted.b" = "" (the format of common/cgroup_xattrs.hpp). */
@@ -55,6 +58,10 @@ static std::vector<ChannelMessage> sample_messages()
 		HeartbeatMessage{0x0102030405060708ull},
 		HeartbeatReplyMessage{42},
 		NodeSuspectMessage{3, 1},
+		ResolveRequestMessage{0x1122334455667788ull, "db-1.example_internal.org"},
+		ResolveReplyMessage{7, ByteSpan(sample_ipv4, 4), {}},
+		ResolveReplyMessage{8, ByteSpan(sample_ipv6, 16), {}},
+		ResolveReplyMessage{9, {}, "cannot resolve 'x': Name or service not known"},
 	};
 }
 
@@ -100,6 +107,14 @@ static bool same(const NodeStateMessage &a, const NodeStateMessage &b)
 	return a.cluster_index == b.cluster_index && a.node_index == b.node_index && a.state == b.state;
 }
 static bool same(const DisconnectAccountMessage &a, const DisconnectAccountMessage &b) { return a.account == b.account; }
+static bool same(const ResolveRequestMessage &a, const ResolveRequestMessage &b)
+{
+	return a.request_id == b.request_id && a.host == b.host;
+}
+static bool same(const ResolveReplyMessage &a, const ResolveReplyMessage &b)
+{
+	return a.request_id == b.request_id && same_bytes(a.address, b.address) && a.error == b.error;
+}
 
 static bool same_message(const ChannelMessage &a, const ChannelMessage &b)
 {
@@ -273,7 +288,7 @@ END_TEST
 START_TEST(test_unknown_type_and_flags)
 {
 	/* 7 and 8 were STATS_REQUEST and STATS_REPLY: retired, now unknown like any other. */
-	for (std::uint16_t type : {std::uint16_t(0), std::uint16_t(7), std::uint16_t(8), std::uint16_t(13),
+	for (std::uint16_t type : {std::uint16_t(0), std::uint16_t(7), std::uint16_t(8), std::uint16_t(15),
 				   std::uint16_t(0x0100), std::uint16_t(0xFFFF)})
 		for (auto d : {ChannelDirection::master_to_worker, ChannelDirection::worker_to_master})
 			assert_error(raw_message(type, 0, {}), 0, d, "channel header: unknown message type");
@@ -299,11 +314,12 @@ START_TEST(test_wrong_direction)
 	}
 	using T = ChannelMessageType;
 	const auto to_worker = ChannelDirection::master_to_worker, to_master = ChannelDirection::worker_to_master;
-	for (T t : {T::new_client, T::reload, T::drain, T::node_state, T::disconnect_account, T::heartbeat}) {
+	for (T t : {T::new_client, T::reload, T::drain, T::node_state, T::disconnect_account, T::heartbeat,
+		    T::resolve_reply}) {
 		ck_assert(channel_message_allowed(to_worker, t));
 		ck_assert(!channel_message_allowed(to_master, t));
 	}
-	for (T t : {T::connection_closed, T::worker_ready, T::heartbeat_reply, T::node_suspect}) {
+	for (T t : {T::connection_closed, T::worker_ready, T::heartbeat_reply, T::node_suspect, T::resolve_request}) {
 		ck_assert(channel_message_allowed(to_master, t));
 		ck_assert(!channel_message_allowed(to_worker, t));
 	}
@@ -403,6 +419,69 @@ START_TEST(test_oversized_strings)
 }
 END_TEST
 
+/* RESOLVE_REQUEST's host goes to getaddrinfo() in the master: only a DNS name, bounded. */
+START_TEST(test_resolve_request_host)
+{
+	const auto d = ChannelDirection::worker_to_master;
+	std::vector<std::uint8_t> out;
+	const std::string longest(channel_max_host_name, 'a');
+	ck_assert(encode_channel_message(out, ResolveRequestMessage{1, longest}).ok());
+	const std::string too_long(channel_max_host_name + 1, 'a');
+	for (const std::string &host : {std::string(), std::string("-x"), std::string(".x"), std::string("a b"),
+				       std::string("a/b"), std::string("a%eth0"), std::string("a\0b", 3),
+				       std::string("\xc3\xa9t\xc3\xa9")})
+		ck_assert_str_eq(encode_channel_message(out, ResolveRequestMessage{1, host}).error().what,
+				 "RESOLVE_REQUEST: host is not a host name");
+	ck_assert_str_eq(encode_channel_message(out, ResolveRequestMessage{1, too_long}).error().what,
+			 "RESOLVE_REQUEST: host too long");
+	ck_assert_uint_eq(out.size(), channel_header_size + 8 + 2 + channel_max_host_name);
+
+	/* Hand-made: the length says 0xFFFF; and a length that fits but runs past the payload. */
+	std::vector<std::uint8_t> payload(8, 0);
+	payload.insert(payload.end(), {0xFF, 0xFF, 'a'});
+	assert_error(raw_message(13, 0, payload), 0, d, "RESOLVE_REQUEST: host too long");
+	payload[8] = 5;
+	payload[9] = 0;
+	assert_error(raw_message(13, 0, payload), 0, d, "RESOLVE_REQUEST: host past end");
+	payload.resize(7);
+	assert_error(raw_message(13, 0, payload), 0, d, "RESOLVE_REQUEST: request_id past end");
+}
+END_TEST
+
+/* RESOLVE_REPLY: an address of 4 or 16 bytes, or an error; never both, never neither. */
+START_TEST(test_resolve_reply_fields)
+{
+	const auto d = ChannelDirection::master_to_worker;
+	std::vector<std::uint8_t> out;
+	static const std::uint8_t five[5] = {1, 2, 3, 4, 5};
+	ck_assert_str_eq(encode_channel_message(out, ResolveReplyMessage{1, ByteSpan(five, 5), {}}).error().what,
+			 "RESOLVE_REPLY: address neither 4 nor 16 bytes");
+	ck_assert_str_eq(encode_channel_message(out, ResolveReplyMessage{1, {}, {}}).error().what,
+			 "RESOLVE_REPLY: not exactly one of address and error");
+	ck_assert_str_eq(encode_channel_message(out, ResolveReplyMessage{1, ByteSpan(sample_ipv4, 4), "x"}).error().what,
+			 "RESOLVE_REPLY: not exactly one of address and error");
+	ck_assert_str_eq(encode_channel_message(out, ResolveReplyMessage{1, {}, std::string_view("a\0b", 3)}).error().what,
+			 "RESOLVE_REPLY: NUL in error");
+	const std::string long_error(channel_max_resolve_error + 1, 'e');
+	ck_assert_str_eq(encode_channel_message(out, ResolveReplyMessage{1, {}, long_error}).error().what,
+			 "RESOLVE_REPLY: error too long");
+	ck_assert(out.empty());
+	const std::string longest_error(channel_max_resolve_error, 'e');
+	ck_assert(encode_channel_message(out, ResolveReplyMessage{1, {}, longest_error}).ok());
+
+	/* An address length over 16 is refused before its bytes are looked at. */
+	std::vector<std::uint8_t> payload(8, 0);
+	payload.insert(payload.end(), {17, 0});
+	payload.insert(payload.end(), 17, 0);
+	payload.insert(payload.end(), {0, 0});
+	assert_error(raw_message(14, 0, payload), 0, d, "RESOLVE_REPLY: address too long");
+	auto trailing = encode(ResolveReplyMessage{2, ByteSpan(sample_ipv4, 4), {}});
+	trailing.push_back(0);
+	set_payload_length(trailing, trailing.size() - channel_header_size);
+	assert_error(trailing, 0, d, "RESOLVE_REPLY: trailing bytes");
+}
+END_TEST
+
 START_TEST(test_message_size_limit)
 {
 	std::vector<std::uint8_t> payload(channel_max_message_size - channel_header_size + 1, 0);
@@ -457,6 +536,8 @@ START_TEST(test_names)
 	ck_assert_str_eq(channel_message_name(ChannelMessageType::new_client), "NEW_CLIENT");
 	ck_assert_str_eq(channel_message_name(ChannelMessageType::node_state), "NODE_STATE");
 	ck_assert_str_eq(channel_message_name(ChannelMessageType::disconnect_account), "DISCONNECT_ACCOUNT");
+	ck_assert_str_eq(channel_message_name(ChannelMessageType::resolve_request), "RESOLVE_REQUEST");
+	ck_assert_str_eq(channel_message_name(ChannelMessageType::resolve_reply), "RESOLVE_REPLY");
 }
 END_TEST
 
@@ -479,6 +560,8 @@ static Suite *channel_protocol_suite()
 	tcase_add_test(hostile, test_new_client_fields);
 	tcase_add_test(hostile, test_oversized_strings);
 	tcase_add_test(hostile, test_message_size_limit);
+	tcase_add_test(hostile, test_resolve_request_host);
+	tcase_add_test(hostile, test_resolve_reply_fields);
 	tcase_add_test(hostile, test_node_state_range);
 	tcase_add_test(hostile, test_mutations_never_crash);
 	suite_add_tcase(s, hostile);

@@ -12,7 +12,11 @@
 
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
+#include <fcntl.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include <cstddef>
 #include <string>
@@ -121,6 +125,48 @@ START_TEST(test_errors)
 }
 END_TEST
 
+/* A socket made in one process and used in a forked child that lost the fd (as config.lua's sockets
+   in a worker): the child's send() is refused and never writes to whatever took the fd's number, and
+   the garbage collector there closes nothing. */
+START_TEST(test_socket_of_another_process)
+{
+	const std::string name = unique("fork");
+	const int fd = bound(SOCK_DGRAM, name);
+	LuaState state;
+	lua_State *L = state.get();
+	lua_pushcfunction(L, open_libraries);
+	ck_assert_int_eq(lua_pcall(L, 0, 0, 0), LUA_OK);
+	ck_assert_int_eq(luaL_dostring(L, ("s = assert(socket:connect('@" + name + "', {type = 'dgram'}))").c_str()), LUA_OK);
+	const pid_t child = fork();
+	ck_assert_int_ge(child, 0);
+	if (child == 0) {
+		for (int i = 3; i < 1024; ++i)
+			if (i != fd)
+				close(i);
+		int pipe_fds[2];
+		const bool piped = pipe2(pipe_fds, O_CLOEXEC | O_NONBLOCK) == 0;
+		/* Every number the lost socket may have had now writes into the pipe. */
+		for (int k = 3; k < 64 && piped; ++k)
+			if (k != fd && k != pipe_fds[0] && k != pipe_fds[1])
+				dup2(pipe_fds[1], k);
+		const bool refused = luaL_dostring(L, "local n, e = s:send('x')\n"
+						      "assert(n == nil and e:find('belongs to another process'), e)\n"
+						      "s:close() s = nil collectgarbage()") == LUA_OK;
+		char byte;
+		bool untouched = piped && read(pipe_fds[0], &byte, 1) < 0 && errno == EAGAIN;
+		for (int k = 3; k < 64; ++k)
+			untouched = untouched && (k == fd || fcntl(k, F_GETFD) >= 0);
+		_exit(refused && untouched ? 0 : 1);
+	}
+	int status = 0;
+	ck_assert_int_eq(waitpid(child, &status, 0), child);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
+	ck_assert_int_eq(luaL_dostring(L, "assert(s:send('parent') == 6)"), LUA_OK);
+	assert_str_eq(receive(fd), "parent");
+	close(fd);
+}
+END_TEST
+
 static Suite *socket_suite()
 {
 	Suite *s = suite_create("lua_socket");
@@ -128,6 +174,7 @@ static Suite *socket_suite()
 	tcase_add_test(tc, test_datagram);
 	tcase_add_test(tc, test_seqpacket_and_stream);
 	tcase_add_test(tc, test_errors);
+	tcase_add_test(tc, test_socket_of_another_process);
 	suite_add_tcase(s, tc);
 	return s;
 }

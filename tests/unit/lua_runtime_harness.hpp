@@ -8,6 +8,7 @@
 #include "lua/lua_jwt.hpp"
 #include "lua/lua_sleep.hpp"
 #include "lua/lua_socket.hpp"
+#include "lua/lua_control_client.hpp"
 #include "lua/callback_run.hpp"
 #include "lua/lua_action.hpp"
 #include "lua/lua_address.hpp"
@@ -54,6 +55,7 @@ inline int open_test_api(lua_State *L)
 	open_lua_jwt(L);
 	open_lua_sleep(L);
 	open_lua_socket(L);
+	open_lua_control_client(L);
 	register_lua_address(L);
 	register_lua_tls(L);
 	set_lua_tls_loading(L, true);
