@@ -173,7 +173,7 @@ int db_execute(lua_State *L)
 		return luaL_error(L, "db:execute() works only in a callback, in a worker (not at the top level of config.lua)");
 	CallbackRun *run = callback_of_thread(L);
 	if (run == nullptr)
-		return luaL_error(L, "db:execute() works only in a callback itself, not in reload() or inside a coroutine it created");
+		return luaL_error(L, "db:execute() works only in a callback or reload() itself, not inside a coroutine it created");
 
 	luaL_checkstack(L, (nparams > 0 ? nparams : 0) + 4, "too many query parameters");
 	auto *values = static_cast<const char **>(lua_newuserdatauv(L, sizeof(const char *) * std::size_t(nparams > 0 ? nparams : 1), 0));

@@ -57,8 +57,8 @@ int lua_resolve_at_runtime(lua_State *L)
 		return luaL_argerror(L, 1, parsed.error());
 	CallbackRun *run = callback_of_thread(L);
 	if (run == nullptr)
-		return luaL_error(L, "mysql_resolve() of a host name works only in a callback itself, not in "
-				     "reload() or inside a coroutine it created");
+		return luaL_error(L, "mysql_resolve() of a host name works only in a callback or reload() "
+				     "itself, not inside a coroutine it created");
 	lua_settop(L, 0);
 	char error[256] = "";
 	AsyncOperation *operation = driver->resolve(*run, host, error, sizeof(error));

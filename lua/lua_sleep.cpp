@@ -33,7 +33,7 @@ int lua_sleep(lua_State *L)
 		return luaL_error(L, "sleep() works only in a callback, in a worker (not at the top level of config.lua)");
 	CallbackRun *run = callback_of_thread(L);
 	if (run == nullptr)
-		return luaL_error(L, "sleep() works only in a callback itself, not in reload() or inside a coroutine it created");
+		return luaL_error(L, "sleep() works only in a callback or reload() itself, not inside a coroutine it created");
 	lua_settop(L, 0);
 	char error[256] = "";
 	AsyncOperation *operation = driver->sleep(*run, static_cast<std::uint64_t>(std::ceil(seconds * 1e6)), error,

@@ -174,7 +174,7 @@ int Master::start(std::vector<Listener> opened)
 	}
 	if (start_notify_timers() < 0)
 		return exit_os_error;
-	if (const int r = resolver.start(); r < 0) {
+	if ((r = resolver.start()) < 0) {
 		log_errno(LogLevel::error, -r, nullptr, "name resolver");
 		return exit_os_error;
 	}

@@ -229,7 +229,7 @@ START_TEST(test_misuse)
 	set_lua_pg_driver(h.L, &driver);
 	CallbackRun nested(h.L);
 	h.start(nested, "on_init_db", "coroutine");
-	assert_contains(err_message(nested), "not in reload() or inside a coroutine it created");
+	assert_contains(err_message(nested), "not inside a coroutine it created");
 	CallbackRun late(h.L);
 	h.start(late, "on_init_db", "new");
 	assert_failed(late, "pg:new() works only at the top level of config.lua");
