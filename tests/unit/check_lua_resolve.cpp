@@ -134,7 +134,7 @@ START_TEST(test_abandoned_and_misplaced)
 
 	CallbackRun nested(h.L);
 	h.start(nested, "on_command_phase");
-	assert_failed(nested, "mysql_resolve() of a host name works only in a callback itself");
+	assert_failed(nested, "mysql_resolve() of a host name works only in a callback or reload() itself");
 
 	/* Without a driver (no worker), a host name is an error, as at startup's end. */
 	set_lua_resolve_driver(h.L, nullptr);
