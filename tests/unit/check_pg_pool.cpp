@@ -277,6 +277,26 @@ START_TEST(test_lost_connection_reconnects_at_once)
 }
 END_TEST
 
+/* What a connection refuses or reports: COPY (which would wedge it) fails the query and costs the
+ * connection, which the pool opens again at once; of several statements the first error counts. */
+START_TEST(test_copy_refused_and_first_error_counts)
+{
+	PoolBench bench(conninfo_as("pool_copy"), PgPoolPolicy{});
+	ck_assert(bench.run_until([&] { return bench.pool->census().ready == 1; }));
+	CallbackRun &copy = bench.start_query("COPY (SELECT 1) TO STDOUT");
+	ck_assert(bench.run_until([&] { return copy.status() != CallbackStatus::suspended; }));
+	assert_str_eq(result_of(copy), "error: PostgreSQL connection lost: COPY is not supported");
+	ck_assert(bench.run_until([&] { return bench.pool->census().ready == 1; }));
+
+	CallbackRun &multi = bench.start_query("SELECT 1/0; SELECT 2");
+	ck_assert(bench.run_until([&] { return multi.status() != CallbackStatus::suspended; }));
+	assert_contains(result_of(multi), "division by zero");
+	CallbackRun &after = bench.start_query("SELECT 3; SELECT 4");
+	ck_assert(bench.run_until([&] { return after.status() != CallbackStatus::suspended; }));
+	assert_str_eq(result_of(after), "ok 4");
+}
+END_TEST
+
 int main()
 {
 	Suite *suite = suite_create("pg_pool");
@@ -284,6 +304,7 @@ int main()
 	tcase_add_test(tc, test_cap_sweep_and_reuse);
 	tcase_add_test(tc, test_backoff_doubles_to_its_cap);
 	tcase_add_test(tc, test_lost_connection_reconnects_at_once);
+	tcase_add_test(tc, test_copy_refused_and_first_error_counts);
 	suite_add_tcase(suite, tc);
 	SharedServerSpec spec;
 	spec.mariadb_count = 0;
