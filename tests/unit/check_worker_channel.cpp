@@ -65,7 +65,7 @@ struct WorkerBench {
 	int saved_stderr = -1;
 	std::vector<std::uint8_t> buffer = std::vector<std::uint8_t>(channel_max_message_size);
 
-	WorkerBench()
+	explicit WorkerBench(std::uint64_t fd_limit = 1u << 20)
 	{
 		ck_assert(mkdtemp(dir) != nullptr);
 		const std::string path = std::string(dir) + "/config.lua";
@@ -82,7 +82,7 @@ struct WorkerBench {
 		dup2(log, 2);
 		close(log);
 		worker = std::make_unique<Worker>(config->value(), std::move(worker_end), 0);
-		worker->set_fd_limit(1u << 20);
+		worker->set_fd_limit(fd_limit);
 		thread = std::thread([this] { status = worker->run(); });
 		auto ready = receive();
 		ck_assert(ready && channel_message_type(*ready) == ChannelMessageType::worker_ready);
@@ -218,10 +218,11 @@ struct ClientPair {
 /* The error code and message of an ERR payload ("" when it is none). */
 std::string describe_err(const std::string &payload)
 {
-	if (payload.size() < 9 || std::uint8_t(payload[0]) != 0xff)
+	if (payload.size() < 3 || std::uint8_t(payload[0]) != 0xff)
 		return "";
 	const unsigned code = std::uint8_t(payload[1]) | unsigned(std::uint8_t(payload[2])) << 8;
-	return std::to_string(code) + " " + payload.substr(9);
+	/* "#" and a SQLSTATE, except before the greeting (no capabilities agreed yet). */
+	return std::to_string(code) + " " + payload.substr(payload.size() >= 9 && payload[3] == '#' ? 9 : 3);
 }
 
 bool contains(const std::string &text, const std::string &part)
@@ -328,6 +329,22 @@ START_TEST(test_drain_timeout_and_reload_while_draining)
 }
 END_TEST
 
+/* A client whose fd lands within the reserve of the worker's fd limit gets ERR 1040 before any
+ * greeting, and the master hears it is gone. */
+START_TEST(test_client_refused_near_the_fd_limit)
+{
+	WorkerBench bench(8);
+	ClientPair pair;
+	bench.send(new_client_for(pair.served, 31), {pair.served});
+	pair.handed_over();
+	const std::string err = describe_err(pair.read_payload());
+	ck_assert_msg(err == "1040 Too many connections: worker at its fd limit", "got '%s'", err.c_str());
+	auto closed = bench.receive();
+	ck_assert(closed && std::get<ConnectionClosedMessage>(*closed).client_id == 31);
+	ck_assert_msg(contains(bench.log(), "client 31 (uid=0) refused: fd"), "log: %s", bench.log().c_str());
+}
+END_TEST
+
 int main()
 {
 	Suite *suite = suite_create("worker_channel");
@@ -336,6 +353,7 @@ int main()
 	tcase_add_test(tc, test_garbage_ends_the_worker);
 	tcase_add_test(tc, test_messages_while_serving);
 	tcase_add_test(tc, test_drain_timeout_and_reload_while_draining);
+	tcase_add_test(tc, test_client_refused_near_the_fd_limit);
 	suite_add_tcase(suite, tc);
 	return run_check_suites({suite});
 }
