@@ -5,69 +5,13 @@
 // next client is served).  The backend is a listening socket of the test.
 #include "tests/unit/worker_bench.hpp"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-
 using namespace myproxy;
 using namespace myproxy::test;
-
-namespace {
-
-/* A TCP listener on 127.0.0.1 playing a backend that misbehaves. */
-struct FakeBackend {
-	int fd = -1;
-	std::uint16_t port = 0;
-	FakeBackend()
-	{
-		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		ck_assert_int_ge(fd, 0);
-		sockaddr_in address{};
-		address.sin_family = AF_INET;
-		address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		ck_assert_int_eq(bind(fd, reinterpret_cast<sockaddr *>(&address), sizeof(address)), 0);
-		ck_assert_int_eq(listen(fd, 4), 0);
-		socklen_t length = sizeof(address);
-		ck_assert_int_eq(getsockname(fd, reinterpret_cast<sockaddr *>(&address), &length), 0);
-		port = ntohs(address.sin_port);
-	}
-	~FakeBackend() { close(fd); }
-
-	/* The worker's connection (after the safety net: -1). */
-	int accept_one()
-	{
-		pollfd p{fd, POLLIN, 0};
-		if (poll(&p, 1, 30'000 * int(timeout_multiplier())) != 1)
-			return -1;
-		return accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
-	}
-};
-
-std::string config_for(const FakeBackend &backend)
-{
-	return "local backend = mysql_resolve('127.0.0.1:" + std::to_string(backend.port) + "')\n"
-	       "mysql_listen('/nonexistent/myproxy-test.sock', {\n"
-	       "  on_handshake_response = function(client, hr)\n"
-	       "    client.account = hr.user\n"
-	       "    return client:connect(backend, hr)\n"
-	       "  end,\n"
-	       "})\n";
-}
-
-/* A client handed to the worker, greeted, and its login sent. */
-void start_login(WorkerBench &bench, ClientPair &client, std::uint64_t id)
-{
-	bench.send(new_client_for(client.served, id), {client.served});
-	client.handed_over();
-	ck_assert_uint_ge(client.read_payload().size(), 10); /* the greeting */
-	client.send_login("alice");
-}
-
-} // namespace
 
 START_TEST(test_oversized_login_packet)
 {
 	FakeBackend backend;
-	WorkerBench bench(config_for(backend));
+	WorkerBench bench(connect_config(backend));
 	ClientPair client;
 	bench.send(new_client_for(client.served, 1), {client.served});
 	client.handed_over();
@@ -83,7 +27,7 @@ END_TEST
 START_TEST(test_backend_sends_oversized_greeting)
 {
 	FakeBackend backend;
-	WorkerBench bench(config_for(backend));
+	WorkerBench bench(connect_config(backend));
 	ClientPair client;
 	start_login(bench, client, 2);
 	const int served = backend.accept_one();
@@ -101,7 +45,7 @@ END_TEST
 START_TEST(test_backend_hangs_up_then_next_client_served)
 {
 	FakeBackend backend;
-	WorkerBench bench(config_for(backend));
+	WorkerBench bench(connect_config(backend));
 	ClientPair client;
 	start_login(bench, client, 3);
 	close(backend.accept_one());

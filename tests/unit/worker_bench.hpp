@@ -9,7 +9,9 @@
 #include "common/channel_socket.hpp"
 #include "lua/config_loader.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -123,6 +125,93 @@ struct WorkerBench {
 	}
 };
 
+/* A TCP listener on 127.0.0.1 playing a backend (that may misbehave). */
+struct FakeBackend {
+	int fd = -1;
+	std::uint16_t port = 0;
+	FakeBackend()
+	{
+		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		ck_assert_int_ge(fd, 0);
+		sockaddr_in address{};
+		address.sin_family = AF_INET;
+		address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		ck_assert_int_eq(bind(fd, reinterpret_cast<sockaddr *>(&address), sizeof(address)), 0);
+		ck_assert_int_eq(listen(fd, 4), 0);
+		socklen_t length = sizeof(address);
+		ck_assert_int_eq(getsockname(fd, reinterpret_cast<sockaddr *>(&address), &length), 0);
+		port = ntohs(address.sin_port);
+	}
+	~FakeBackend() { close(fd); }
+
+	/* The worker's connection (after the safety net: -1). */
+	int accept_one()
+	{
+		pollfd p{fd, POLLIN, 0};
+		if (poll(&p, 1, 30'000 * int(timeout_multiplier())) != 1)
+			return -1;
+		return accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
+	}
+};
+
+inline bool write_all(int fd, const std::string &bytes)
+{
+	return ::write(fd, bytes.data(), bytes.size()) == ssize_t(bytes.size());
+}
+
+inline std::string framed(std::uint8_t sequence_id, const std::string &payload)
+{
+	return std::string{char(payload.size() & 0xff), char((payload.size() >> 8) & 0xff),
+			   char((payload.size() >> 16) & 0xff), char(sequence_id)} + payload;
+}
+
+/* One packet's payload from a blocking @fd (with the safety net); empty at EOF. */
+inline std::string read_packet_payload(int fd)
+{
+	std::string bytes;
+	std::size_t wanted = 4;
+	while (bytes.size() < wanted) {
+		pollfd p{fd, POLLIN, 0};
+		if (poll(&p, 1, 30'000 * int(timeout_multiplier())) != 1)
+			return {};
+		char part[4096];
+		const ssize_t n = ::read(fd, part, std::min(sizeof(part), wanted - bytes.size()));
+		if (n <= 0)
+			return {};
+		bytes.append(part, std::size_t(n));
+		if (bytes.size() == 4)
+			wanted = 4 + (std::uint8_t(bytes[0]) | std::size_t(std::uint8_t(bytes[1])) << 8 |
+				      std::size_t(std::uint8_t(bytes[2])) << 16);
+	}
+	return bytes.substr(4);
+}
+
+/* The backend's side of a login that always succeeds: a Handshake V10 (mysql_native_password),
+ * whatever response, then OK. */
+inline void serve_backend_login(int fd)
+{
+	const std::uint32_t caps = 0x0001 | 0x0200 | 0x2000 | 0x8000 | 0x80000;
+	std::string greeting = std::string("\x0a") + "10.11.99-fake" + '\0' + std::string("\x07\0\0\0", 4) + "abcdefgh" +
+			       '\0' + char(caps & 0xff) + char((caps >> 8) & 0xff) + char(0x2d) + std::string("\x02\0", 2) +
+			       char((caps >> 16) & 0xff) + char((caps >> 24) & 0xff) + char(21) + std::string(10, '\0') +
+			       "ijklmnopqrst" + '\0' + "mysql_native_password" + '\0';
+	ck_assert(write_all(fd, framed(0, greeting)));
+	ck_assert(!read_packet_payload(fd).empty());
+	ck_assert(write_all(fd, framed(2, std::string("\0\0\0\x02\0\0\0", 7))));
+}
+
+/* A config.lua whose one listener sends every client to @backend. */
+inline std::string connect_config(const FakeBackend &backend)
+{
+	return "local backend = mysql_resolve('127.0.0.1:" + std::to_string(backend.port) + "')\n"
+	       "mysql_listen('/nonexistent/myproxy-test.sock', {\n"
+	       "  on_handshake_response = function(client, hr)\n"
+	       "    client.account = hr.user\n"
+	       "    return client:connect(backend, hr)\n"
+	       "  end,\n"
+	       "})\n";
+}
+
 /* A NEW_CLIENT for @client_fd as the master would describe it. */
 inline NewClientMessage new_client_for(int client_fd, std::uint64_t client_id)
 {
@@ -214,6 +303,15 @@ inline std::string describe_err(const std::string &payload)
 inline bool contains(const std::string &text, const std::string &part)
 {
 	return text.find(part) != std::string::npos;
+}
+
+/* A client handed to the worker, greeted, and its login sent. */
+inline void start_login(WorkerBench &bench, ClientPair &client, std::uint64_t id)
+{
+	bench.send(new_client_for(client.served, id), {client.served});
+	client.handed_over();
+	ck_assert_uint_ge(client.read_payload().size(), 10); /* the greeting */
+	client.send_login("alice");
 }
 
 } // namespace myproxy::test
