@@ -3,9 +3,11 @@
 // once idle, the primary stays, a swept extra is reused), the reconnect back-off (delays double up
 // to their cap while nothing listens, queries are refused meanwhile) and the immediate reconnect
 // after a lost connection.  The pool's policy is shrunk to milliseconds (PgPoolPolicy); what is
-// asserted is the pool's census and PostgreSQL's pg_stat_activity, never a duration.
+// asserted is the pool's census and PostgreSQL's pg_stat_activity, never a duration.  Then the
+// worker's LuaPgHost: db:listen() handlers that wait in db:execute(), fail, or listen at run time.
 // Before <check.h>, whose fail() macro PgConnection's declaration would trip over.
 #include "worker/pg_pool.hpp"
+#include "worker/lua_pg_host.hpp"
 #include "tests/fixture/postgres_server.hpp"
 // Standard headers before the first <check.h>, which the next two include.
 #include "tests/unit/lua_runtime_harness.hpp"
@@ -20,7 +22,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <vector>
@@ -297,6 +301,75 @@ START_TEST(test_copy_refused_and_first_error_counts)
 }
 END_TEST
 
+/* Runs @code in the harness's state and returns its string result. */
+static std::string lua_text(lua_State *L, const char *code)
+{
+	ck_assert_msg(luaL_dostring(L, code) == LUA_OK, "%s", lua_tostring(L, -1));
+	std::string text = lua_tostring(L, -1) != nullptr ? lua_tostring(L, -1) : "";
+	lua_pop(L, 1);
+	return text;
+}
+
+/* Whether the connection named @application last ran @query (LISTEN issued). */
+static bool last_query_is(const std::string &application, const std::string &query)
+{
+	return shared_postgres().execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = '" + application +
+					 "' AND query = '" + query + "'") == std::optional<std::string>("1");
+}
+
+/* The worker's LuaPgHost: NOTIFYs run db:listen() handlers in coroutines that may wait in
+ * db:execute(); a failing handler is logged; a handler may db:listen() another channel at run
+ * time. */
+START_TEST(test_listen_handlers)
+{
+	const std::string script = "db = pg:new([==[" + conninfo_as("pool_notify") + "]==])\n"
+		"got = {}\n"
+		"db:listen('chan', function(payload, channel)\n"
+		"  if payload == 'boom' then error('handler boom') end\n"
+		"  local r, e = db:execute('SELECT 41 + 1')\n"
+		"  got[#got + 1] = channel .. ':' .. payload .. ':' .. tostring(r and r:fetch({}, 'n')[1] or e)\n"
+		"  if payload == 'more' then db:listen('late', function(p) got[#got + 1] = 'late:' .. p end) end\n"
+		"end)\n"
+		"return {}\n";
+	Harness h(script.c_str());
+	sd_event *event = nullptr;
+	ck_assert_int_ge(sd_event_new(&event), 0);
+	std::fflush(stderr);
+	char log_path[] = "/tmp/myproxy-pg-host-XXXXXX";
+	const int log = mkstemp(log_path);
+	ck_assert_int_ge(log, 0);
+	const int saved_stderr = dup(2);
+	dup2(log, 2);
+	close(log);
+	{
+		LuaPgHost host(event, h.L);
+		const auto run_until = [&](const std::function<bool()> &done) {
+			const auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(30 * timeout_multiplier());
+			while (!done() && std::chrono::steady_clock::now() < limit)
+				ck_assert_int_ge(sd_event_run(event, 100'000), 0);
+			return done();
+		};
+		const auto got = [&] { return lua_text(h.L, "return table.concat(got, ',')"); };
+		ck_assert(run_until([] { return last_query_is("pool_notify", "LISTEN \"chan\""); }));
+		shared_postgres().execute("NOTIFY chan, 'one'");
+		ck_assert(run_until([&] { return got() == "chan:one:42"; }));
+		shared_postgres().execute("NOTIFY chan, 'boom'");
+		shared_postgres().execute("NOTIFY chan, 'more'");
+		ck_assert(run_until([&] { return got() == "chan:one:42,chan:more:42"; }));
+		ck_assert(run_until([] { return last_query_is("pool_notify", "LISTEN \"late\""); }));
+		shared_postgres().execute("NOTIFY late, 'x'");
+		ck_assert(run_until([&] { return got() == "chan:one:42,chan:more:42,late:x"; }));
+	}
+	dup2(saved_stderr, 2);
+	close(saved_stderr);
+	std::ifstream in(log_path);
+	const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+	unlink(log_path);
+	sd_event_unref(event);
+	assert_contains(text, "db:listen() handler of chan failed: config.lua:4: handler boom");
+}
+END_TEST
+
 int main()
 {
 	Suite *suite = suite_create("pg_pool");
@@ -305,6 +378,7 @@ int main()
 	tcase_add_test(tc, test_backoff_doubles_to_its_cap);
 	tcase_add_test(tc, test_lost_connection_reconnects_at_once);
 	tcase_add_test(tc, test_copy_refused_and_first_error_counts);
+	tcase_add_test(tc, test_listen_handlers);
 	suite_add_tcase(suite, tc);
 	SharedServerSpec spec;
 	spec.mariadb_count = 0;
