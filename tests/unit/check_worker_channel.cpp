@@ -20,6 +20,7 @@ const char *const config_text =
 	"mysql_listen('/nonexistent/myproxy-test.sock', {\n"
 	"  on_handshake_response = function(client, hr)\n"
 	"    if hr.user == 'sleepy' then sleep(0.01) return client:err('slept ' .. hr.user) end\n"
+	"    if hr.user == 'sloth' then client.account = 'sloth' sleep(3600) return client:err('woke') end\n"
 	"    client.account = hr.user\n"
 	"    return client:err('no ' .. hr.user)\n"
 	"  end,\n"
@@ -141,6 +142,43 @@ START_TEST(test_client_refused_near_the_fd_limit)
 }
 END_TEST
 
+/* While its handler sleeps, a client that hangs up is noticed (CONNECTION_CLOSED long before the
+ * sleep ends); one whose account the master disconnects gets ERR 1927. */
+START_TEST(test_login_ends_while_the_handler_sleeps)
+{
+	WorkerBench bench(config_text);
+	ClientPair gone;
+	bench.send(new_client_for(gone.served, 41), {gone.served});
+	gone.handed_over();
+	ck_assert_uint_ge(gone.read_payload().size(), 10);
+	gone.send_login("sloth");
+	shutdown(gone.client, SHUT_RDWR);
+	auto closed = bench.receive();
+	ck_assert(closed && std::get<ConnectionClosedMessage>(*closed).client_id == 41);
+
+	ClientPair disconnected;
+	bench.send(new_client_for(disconnected.served, 42), {disconnected.served});
+	disconnected.handed_over();
+	ck_assert_uint_ge(disconnected.read_payload().size(), 10);
+	disconnected.send_login("sloth");
+	/* Out of turn: the worker leaves it unread while the handler runs. */
+	ck_assert(write_all(disconnected.client, framed(0, "\x03SELECT 'too early'")));
+	/* The account is set once the handler runs: wait for the session to be counted under it. */
+	DisconnectAccountMessage disconnect;
+	disconnect.account = "sloth";
+	std::string err;
+	for (unsigned attempt = 0; attempt < 300 * timeout_multiplier() && err.empty(); ++attempt) {
+		bench.send(disconnect);
+		pollfd p{disconnected.client, POLLIN, 0};
+		if (poll(&p, 1, 100) == 1)
+			err = describe_err(disconnected.read_payload());
+	}
+	ck_assert_msg(err == "1927 myproxy: this account was disconnected by the administrator", "got '%s'", err.c_str());
+	ck_assert_msg(contains(bench.log(), "DISCONNECT_ACCOUNT 'sloth': closing 1 sessions"), "log: %s",
+		      bench.log().c_str());
+}
+END_TEST
+
 int main()
 {
 	Suite *suite = suite_create("worker_channel");
@@ -150,6 +188,7 @@ int main()
 	tcase_add_test(tc, test_messages_while_serving);
 	tcase_add_test(tc, test_drain_timeout_and_reload_while_draining);
 	tcase_add_test(tc, test_client_refused_near_the_fd_limit);
+	tcase_add_test(tc, test_login_ends_while_the_handler_sleeps);
 	suite_add_tcase(suite, tc);
 	return run_check_suites({suite});
 }

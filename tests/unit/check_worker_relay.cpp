@@ -81,6 +81,35 @@ START_TEST(test_backend_hangs_up_mid_command)
 }
 END_TEST
 
+/* The master disconnects the account of a logged-in session: ERR 1927 to the client.  Then a
+ * session whose command the backend never answers is ended by the drain timeout with ERR 1053. */
+START_TEST(test_disconnect_and_drain_in_the_command_phase)
+{
+	FakeBackend backend;
+	WorkerBench bench(connect_config(backend));
+	ClientPair client;
+	const int served = logged_in(bench, backend, client, 5);
+	DisconnectAccountMessage disconnect;
+	disconnect.account = "alice";
+	bench.send(disconnect);
+	std::string err = describe_err(client.read_payload());
+	ck_assert_msg(err == "1927 myproxy: this account was disconnected by the administrator", "got '%s'", err.c_str());
+	close(served);
+
+	ClientPair busy;
+	const int silent = logged_in(bench, backend, busy, 6);
+	send_query(busy, "SELECT SLEEP(3600)");
+	ck_assert(!read_packet_payload(silent).empty());
+	DrainMessage drain;
+	drain.timeout_ms = 50;
+	bench.send(drain);
+	err = describe_err(busy.read_payload());
+	ck_assert_msg(err == "1053 Server shutdown in progress", "got '%s'", err.c_str());
+	ck_assert_int_eq(bench.finish(), exit_ok);
+	close(silent);
+}
+END_TEST
+
 int main()
 {
 	Suite *suite = suite_create("worker_relay");
@@ -89,6 +118,7 @@ int main()
 	tcase_add_test(tc, test_init_db_with_nul_byte);
 	tcase_add_test(tc, test_rogue_local_infile_request);
 	tcase_add_test(tc, test_backend_hangs_up_mid_command);
+	tcase_add_test(tc, test_disconnect_and_drain_in_the_command_phase);
 	suite_add_tcase(suite, tc);
 	return run_check_suites({suite});
 }
