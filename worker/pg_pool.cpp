@@ -17,7 +17,8 @@ PgPool::PgPool(sd_event *loop, lua_State *lua, unsigned database, PgDatabaseConf
 	: event(loop), L(lua), index(database), config(std::move(database_config)), handler(notify_handler),
 	  policy(pool_policy)
 {
-	connections.push_back(std::make_unique<PgConnection>(event, L, config, index, true, *this));
+	connections.push_back(std::make_unique<PgConnection>(event, L, config, index, true, *this,
+							       policy.connect_timeout_usec));
 	if (sd_event_add_defer(event, deferred.out(), on_deferred, this) < 0 ||
 	    sd_event_source_set_enabled(deferred.get(), SD_EVENT_OFF) < 0)
 		throw std::bad_alloc();
@@ -174,7 +175,8 @@ void PgPool::dispatch() noexcept
 		}
 	while (connecting < queue.size() && connections.size() < policy.connections_max) {
 		try {
-			connections.push_back(std::make_unique<PgConnection>(event, L, config, index, false, *this));
+			connections.push_back(std::make_unique<PgConnection>(event, L, config, index, false, *this,
+										       policy.connect_timeout_usec));
 		} catch (const std::bad_alloc &) {
 			return;
 		}

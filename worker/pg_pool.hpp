@@ -32,6 +32,7 @@ struct PgPoolPolicy {
 	std::uint64_t extra_idle_usec = pg_extra_idle_usec;
 	std::uint64_t retry_first_delay_usec = pg_retry_first_delay_usec;
 	std::uint64_t retry_max_delay_usec = pg_retry_max_delay_usec;
+	std::uint64_t connect_timeout_usec = pg_connect_timeout_usec;
 };
 
 /* What a pool holds at one moment (tests read it; nothing else does). */

@@ -1,9 +1,10 @@
 // Unit tests for worker/pg_pool against a real PostgreSQL (fixture): the connection cap (queries
 // waiting beyond it share the connections, never a connection more), the idle sweep (extras close
 // once idle, the primary stays, a swept extra is reused), the reconnect back-off (delays double up
-// to their cap while nothing listens, queries are refused meanwhile) and the immediate reconnect
-// after a lost connection.  The pool's policy is shrunk to milliseconds (PgPoolPolicy); what is
-// asserted is the pool's census and PostgreSQL's pg_stat_activity, never a duration.  Then the
+// to their cap while nothing listens, queries are refused meanwhile), the immediate reconnect after
+// a lost connection, and the connect timeout against a server that never answers.  The pool's
+// policy is shrunk to milliseconds (PgPoolPolicy); what is asserted is the pool's census and
+// PostgreSQL's pg_stat_activity, never a duration.  Then the
 // worker's LuaPgHost: db:listen() handlers that wait in db:execute(), fail, or listen at run time.
 // Before <check.h>, whose fail() macro PgConnection's declaration would trip over.
 #include "worker/pg_pool.hpp"
@@ -250,6 +251,31 @@ START_TEST(test_backoff_doubles_to_its_cap)
 }
 END_TEST
 
+/* A server that accepts the connection and never answers: the attempt ends at the connect timeout,
+ * which counts as a failure and is the reason a query is refused meanwhile. */
+START_TEST(test_connect_timeout)
+{
+	const int deaf = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(deaf, 0);
+	sockaddr_in address{};
+	address.sin_family = AF_INET;
+	address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(deaf, reinterpret_cast<sockaddr *>(&address), sizeof(address)), 0);
+	ck_assert_int_eq(listen(deaf, 4), 0); /* the kernel completes the handshake; nobody reads */
+	socklen_t length = sizeof(address);
+	ck_assert_int_eq(getsockname(deaf, reinterpret_cast<sockaddr *>(&address), &length), 0);
+	PgPoolPolicy policy;
+	policy.connect_timeout_usec = 50'000;
+	policy.retry_first_delay_usec = 3'600'000'000;
+	PoolBench bench("hostaddr=127.0.0.1 port=" + std::to_string(ntohs(address.sin_port)) + " dbname=x user=x", policy);
+	ck_assert_uint_eq(bench.pool->census().connecting, 1);
+	ck_assert(bench.run_until([&] { return bench.pool->census().failures == 1; }));
+	CallbackRun &run = bench.start_query("SELECT 1");
+	assert_str_eq(result_of(run), "error: PostgreSQL connection is down: connect timeout");
+	close(deaf);
+}
+END_TEST
+
 START_TEST(test_lost_connection_reconnects_at_once)
 {
 	PgPoolPolicy policy;
@@ -376,6 +402,7 @@ int main()
 	TCase *tc = server_tcase("pool", 120);
 	tcase_add_test(tc, test_cap_sweep_and_reuse);
 	tcase_add_test(tc, test_backoff_doubles_to_its_cap);
+	tcase_add_test(tc, test_connect_timeout);
 	tcase_add_test(tc, test_lost_connection_reconnects_at_once);
 	tcase_add_test(tc, test_copy_refused_and_first_error_counts);
 	tcase_add_test(tc, test_listen_handlers);
