@@ -6,8 +6,12 @@
 // the master described is refused with CONNECTION_CLOSED; HEARTBEAT is answered; DISCONNECT_ACCOUNT
 // closes that account's sessions; DRAIN with a stalled login ends at its timeout with ERR 1053 to
 // the client; the master's EOF ends the worker cleanly; a handler that sleep()s is resumed by the
-// worker's timer.  Causes only: exit statuses, messages, log lines, packets.
+// worker's timer; RELOAD runs reload() (its error logged); a client passed after DRAIN, or whose fd
+// did not fit (MSG_CTRUNC), is handed back with CONNECTION_CLOSED.  Causes only: exit statuses,
+// messages, log lines, packets.
 #include "tests/unit/worker_bench.hpp"
+
+#include <sys/resource.h>
 
 using namespace myproxy;
 using namespace myproxy::test;
@@ -25,7 +29,11 @@ const char *const config_text =
 	"    return client:err('no ' .. hr.user)\n"
 	"  end,\n"
 	"})\n"
-	"mysql_cluster({mysql_resolve('127.0.0.1:3306')})\n";
+	"mysql_cluster({mysql_resolve('127.0.0.1:3306')})\n"
+	"function reload()\n"
+	"  if reloaded then error('only once') end\n"
+	"  reloaded = true\n"
+	"end\n";
 
 } // namespace
 
@@ -179,6 +187,67 @@ START_TEST(test_login_ends_while_the_handler_sleeps)
 }
 END_TEST
 
+/* RELOAD runs the script's reload() (its error is logged, the worker goes on); a client the master
+ * passes after its DRAIN is handed back with CONNECTION_CLOSED. */
+START_TEST(test_reload_and_client_after_drain)
+{
+	WorkerBench bench(config_text);
+	bench.send(ReloadMessage{});
+	bench.send(ReloadMessage{});
+	HeartbeatMessage heartbeat;
+	heartbeat.sequence = 1;
+	bench.send(heartbeat);
+	auto reply = bench.receive(); /* both RELOADs were handled before it */
+	ck_assert(reply && channel_message_type(*reply) == ChannelMessageType::heartbeat_reply);
+	ck_assert_msg(contains(bench.log(), "reload() failed: " + std::string(bench.dir) + "/config.lua:11: only once"),
+		      "log: %s", bench.log().c_str());
+
+	ClientPair stalled, late;
+	bench.send(new_client_for(stalled.served, 51), {stalled.served});
+	stalled.handed_over();
+	ck_assert_uint_ge(stalled.read_payload().size(), 10);
+	DrainMessage drain;
+	drain.timeout_ms = 600'000;
+	bench.send(drain);
+	bench.send(new_client_for(late.served, 52), {late.served});
+	auto closed = bench.receive();
+	ck_assert(closed && std::get<ConnectionClosedMessage>(*closed).client_id == 52);
+	bench.master_end.reset();
+	ck_assert_int_eq(bench.finish(), exit_ok);
+}
+END_TEST
+
+/* The worker has no fd left for a NEW_CLIENT's socket (MSG_CTRUNC): that client is reported gone,
+ * the channel and the worker go on. */
+START_TEST(test_client_fd_truncated)
+{
+	WorkerBench bench(config_text);
+	ClientPair pair;
+	int highest = 0;
+	for (int fd = 0; fd < 1024; ++fd)
+		if (fcntl(fd, F_GETFD) >= 0)
+			highest = fd;
+	const rlimit tight{rlim_t(highest + 1), rlim_t(highest + 1)};
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &tight), 0);
+	/* Fill the holes below the limit: no number is left for what the kernel would install. */
+	std::vector<int> fillers;
+	for (int fd = dup(0); fd >= 0; fd = dup(0))
+		fillers.push_back(fd);
+	bench.send(new_client_for(pair.served, 61), {pair.served});
+	auto closed = bench.receive();
+	ck_assert(closed && std::get<ConnectionClosedMessage>(*closed).client_id == 61);
+	HeartbeatMessage heartbeat;
+	heartbeat.sequence = 2;
+	bench.send(heartbeat);
+	auto reply = bench.receive();
+	ck_assert(reply && std::get<HeartbeatReplyMessage>(*reply).sequence == 2);
+	for (const int fd : fillers)
+		close(fd);
+	ck_assert_msg(contains(bench.log(), "client 61 (uid=0) lost: its socket did not fit (MSG_CTRUNC"), "log: %s",
+		      bench.log().c_str());
+}
+END_TEST
+
 int main()
 {
 	Suite *suite = suite_create("worker_channel");
@@ -189,6 +258,8 @@ int main()
 	tcase_add_test(tc, test_drain_timeout_and_reload_while_draining);
 	tcase_add_test(tc, test_client_refused_near_the_fd_limit);
 	tcase_add_test(tc, test_login_ends_while_the_handler_sleeps);
+	tcase_add_test(tc, test_reload_and_client_after_drain);
+	tcase_add_test(tc, test_client_fd_truncated);
 	suite_add_tcase(suite, tc);
 	return run_check_suites({suite});
 }

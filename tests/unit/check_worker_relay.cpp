@@ -110,6 +110,28 @@ START_TEST(test_disconnect_and_drain_in_the_command_phase)
 }
 END_TEST
 
+/* DRAIN lets a running command finish: once the backend answered, the next sweep closes the idle
+ * session and the worker exits. */
+START_TEST(test_drain_waits_for_the_running_command)
+{
+	FakeBackend backend;
+	WorkerBench bench(connect_config(backend));
+	ClientPair client;
+	const int served = logged_in(bench, backend, client, 7);
+	send_query(client, "DO 1");
+	ck_assert(read_packet_payload(served) == "\x03" "DO 1");
+	DrainMessage drain;
+	drain.timeout_ms = 600'000;
+	bench.send(drain);
+	ck_assert(write_all(served, framed(1, std::string("\0\0\0\x02\0\0\0", 7))));
+	const std::string ok = client.read_payload();
+	ck_assert_msg(!ok.empty() && ok[0] == 0, "the command's answer: '%s'", describe_err(ok).c_str());
+	ck_assert_int_eq(bench.finish(), exit_ok);
+	close(served);
+	ck_assert_msg(contains(bench.log(), "closing: idle at shutdown"), "log: %s", bench.log().c_str());
+}
+END_TEST
+
 int main()
 {
 	Suite *suite = suite_create("worker_relay");
@@ -119,6 +141,7 @@ int main()
 	tcase_add_test(tc, test_rogue_local_infile_request);
 	tcase_add_test(tc, test_backend_hangs_up_mid_command);
 	tcase_add_test(tc, test_disconnect_and_drain_in_the_command_phase);
+	tcase_add_test(tc, test_drain_waits_for_the_running_command);
 	suite_add_tcase(suite, tc);
 	return run_check_suites({suite});
 }
