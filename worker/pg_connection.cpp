@@ -125,8 +125,9 @@ bool check_pg_conninfo(const char *conninfo, char *error, std::size_t error_size
 }
 
 PgConnection::PgConnection(sd_event *loop, lua_State *lua, const PgDatabaseConfig &database_config, unsigned index,
-			   bool primary, Owner &pool)
-	: event(loop), L(lua), config(database_config), database(index), is_primary(primary), owner(pool)
+			   bool primary, Owner &pool, std::uint64_t connect_timeout)
+	: event(loop), L(lua), config(database_config), database(index), is_primary(primary), owner(pool),
+	  connect_timeout_usec(connect_timeout)
 {
 }
 
@@ -163,7 +164,7 @@ void PgConnection::connect() noexcept
 		fail(std::string(first_line(PQerrorMessage(conn))).c_str(), true);
 		return;
 	}
-	if (sd_event_add_time_relative(event, timer.out(), CLOCK_MONOTONIC, pg_connect_timeout_usec, 1000, on_timer,
+	if (sd_event_add_time_relative(event, timer.out(), CLOCK_MONOTONIC, connect_timeout_usec, 1000, on_timer,
 				       this) < 0) {
 		fail("cannot arm the connect timer", true);
 		return;

@@ -63,7 +63,7 @@ public:
 	};
 
 	PgConnection(sd_event *event, lua_State *L, const PgDatabaseConfig &config, unsigned database, bool primary,
-		     Owner &owner);
+		     Owner &owner, std::uint64_t connect_timeout_usec = pg_connect_timeout_usec);
 	~PgConnection();
 	PgConnection(const PgConnection &) = delete;
 	PgConnection &operator=(const PgConnection &) = delete;
@@ -94,6 +94,7 @@ private:
 	unsigned database;
 	bool is_primary;
 	Owner &owner;
+	std::uint64_t connect_timeout_usec;
 
 	State state = State::down;
 	PGconn *conn = nullptr;

@@ -13,10 +13,12 @@
 namespace myproxy {
 
 PgPool::PgPool(sd_event *loop, lua_State *lua, unsigned database, PgDatabaseConfig database_config,
-	       NotifyHandler &notify_handler)
-	: event(loop), L(lua), index(database), config(std::move(database_config)), handler(notify_handler)
+	       NotifyHandler &notify_handler, PgPoolPolicy pool_policy)
+	: event(loop), L(lua), index(database), config(std::move(database_config)), handler(notify_handler),
+	  policy(pool_policy)
 {
-	connections.push_back(std::make_unique<PgConnection>(event, L, config, index, true, *this));
+	connections.push_back(std::make_unique<PgConnection>(event, L, config, index, true, *this,
+							       policy.connect_timeout_usec));
 	if (sd_event_add_defer(event, deferred.out(), on_deferred, this) < 0 ||
 	    sd_event_source_set_enabled(deferred.get(), SD_EVENT_OFF) < 0)
 		throw std::bad_alloc();
@@ -34,7 +36,8 @@ void PgPool::arm_sweep() noexcept
 	if (sweep_timer)
 		return;
 	/* Should this fail, the extras stay open; harmless. */
-	(void)sd_event_add_time_relative(event, sweep_timer.out(), CLOCK_MONOTONIC, pg_extra_idle_usec / 2, 1'000'000,
+	(void)sd_event_add_time_relative(event, sweep_timer.out(), CLOCK_MONOTONIC, policy.extra_idle_usec / 2,
+					 std::min<std::uint64_t>(policy.extra_idle_usec / 4, 1'000'000),
 					 on_sweep, this);
 }
 
@@ -45,7 +48,7 @@ int PgPool::on_sweep(sd_event_source *, std::uint64_t now, void *userdata)
 	bool open = false;
 	for (std::size_t i = 1; i < pool.connections.size(); ++i) {
 		PgConnection &c = *pool.connections[i];
-		if (c.idle() && now - c.idle_since() >= pg_extra_idle_usec)
+		if (c.idle() && now - c.idle_since() >= pool.policy.extra_idle_usec)
 			c.disconnect();
 		open = open || !c.down();
 	}
@@ -115,6 +118,23 @@ AsyncOperation *PgPool::execute(CallbackRun &waiter, const char *sql, int nparam
 	}
 }
 
+PgPoolCensus PgPool::census() const noexcept
+{
+	PgPoolCensus census;
+	for (const auto &c : connections) {
+		if (c->down())
+			++census.down;
+		else if (c->connecting())
+			++census.connecting;
+		else
+			++census.ready;
+	}
+	census.queued = queue.size();
+	census.failures = failures;
+	census.retry_delay_usec = retry_delay_usec;
+	return census;
+}
+
 void PgPool::listen(const char *channel) noexcept
 {
 	try {
@@ -153,9 +173,10 @@ void PgPool::dispatch() noexcept
 			++connecting;
 			connections[i]->connect();
 		}
-	while (connecting < queue.size() && connections.size() < pg_pool_connections_max) {
+	while (connecting < queue.size() && connections.size() < policy.connections_max) {
 		try {
-			connections.push_back(std::make_unique<PgConnection>(event, L, config, index, false, *this));
+			connections.push_back(std::make_unique<PgConnection>(event, L, config, index, false, *this,
+										       policy.connect_timeout_usec));
 		} catch (const std::bad_alloc &) {
 			return;
 		}
@@ -205,19 +226,23 @@ void PgPool::fail_queued(const char *message) noexcept
 
 void PgPool::schedule_retry() noexcept
 {
-	std::uint64_t delay = pg_retry_first_delay_usec;
-	for (unsigned i = 1; i < failures && delay < pg_retry_max_delay_usec; ++i)
+	std::uint64_t delay = policy.retry_first_delay_usec;
+	for (unsigned i = 1; i < failures && delay < policy.retry_max_delay_usec; ++i)
 		delay *= 2;
-	delay = std::min(delay, pg_retry_max_delay_usec);
+	delay = std::min(delay, policy.retry_max_delay_usec);
 	retry_timer.reset();
-	if (sd_event_add_time_relative(event, retry_timer.out(), CLOCK_MONOTONIC, delay, 1000, on_retry, this) < 0)
+	retry_delay_usec = delay;
+	if (sd_event_add_time_relative(event, retry_timer.out(), CLOCK_MONOTONIC, delay, 1000, on_retry, this) < 0) {
+		retry_delay_usec = 0;
 		log_error("pg connection %u: cannot arm the reconnect timer; not reconnecting", index + 1);
+	}
 }
 
 int PgPool::on_retry(sd_event_source *, std::uint64_t, void *userdata)
 {
 	auto &pool = *static_cast<PgPool *>(userdata);
 	pool.retry_timer.reset();
+	pool.retry_delay_usec = 0;
 	if (pool.connections.front()->down())
 		pool.connections.front()->connect();
 	return 0;

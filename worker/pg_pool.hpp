@@ -1,7 +1,7 @@
 // The connections of one pg:new() in one worker: a primary connection, opened when the worker
 // starts, kept open, reconnected after errors with a growing delay (the first retry at once), and
 // the only one that LISTENs; plus extra connections opened on demand while queries wait (up to
-// pg_pool_connections_max) and closed again after a minute of idleness, so that one slow query
+// a cap) and closed again after a minute of idleness, so that one slow query
 // does not hold up the others.  The script's
 // queries wait in one queue until a connection is free.  Worker side; never blocks.
 #pragma once
@@ -25,6 +25,26 @@ inline constexpr std::uint64_t pg_extra_idle_usec = 60'000'000;
 inline constexpr std::uint64_t pg_retry_first_delay_usec = 100'000;
 inline constexpr std::uint64_t pg_retry_max_delay_usec = 10'000'000;
 
+/* The cap and the delays a pool works with: the constants above, unless a test shrinks a minute
+ * of idleness or a ten-second back-off to milliseconds to watch what the pool does with them. */
+struct PgPoolPolicy {
+	std::size_t connections_max = pg_pool_connections_max;
+	std::uint64_t extra_idle_usec = pg_extra_idle_usec;
+	std::uint64_t retry_first_delay_usec = pg_retry_first_delay_usec;
+	std::uint64_t retry_max_delay_usec = pg_retry_max_delay_usec;
+	std::uint64_t connect_timeout_usec = pg_connect_timeout_usec;
+};
+
+/* What a pool holds at one moment (tests read it; nothing else does). */
+struct PgPoolCensus {
+	std::size_t ready = 0;      /* connected, busy or idle */
+	std::size_t connecting = 0;
+	std::size_t down = 0;       /* closed by the sweep or failed, kept for reuse */
+	std::size_t queued = 0;     /* queries no connection took yet */
+	unsigned failures = 0;      /* the primary's failed attempts in a row */
+	std::uint64_t retry_delay_usec = 0; /* of the armed reconnect timer; 0 when none is armed */
+};
+
 class PgPool final : public PgConnection::Owner {
 public:
 	class NotifyHandler {
@@ -36,7 +56,8 @@ public:
 	};
 
 	/* Throws std::bad_alloc. */
-	PgPool(sd_event *event, lua_State *L, unsigned index, PgDatabaseConfig config, NotifyHandler &handler);
+	PgPool(sd_event *event, lua_State *L, unsigned index, PgDatabaseConfig config, NotifyHandler &handler,
+	       PgPoolPolicy policy = {});
 	~PgPool();
 	PgPool(const PgPool &) = delete;
 	PgPool &operator=(const PgPool &) = delete;
@@ -48,6 +69,7 @@ public:
 	AsyncOperation *execute(CallbackRun &waiter, const char *sql, int nparams, const char *const *values,
 				char *error, std::size_t error_size) noexcept;
 	void listen(const char *channel) noexcept;
+	PgPoolCensus census() const noexcept;
 
 private:
 	sd_event *event;
@@ -55,6 +77,7 @@ private:
 	unsigned index;
 	PgDatabaseConfig config;
 	NotifyHandler &handler;
+	PgPoolPolicy policy;
 
 	/* execute() and listen() run inside a Lua call: they only queue and arm this, so that no
 	 * failure resumes a callback (possibly the calling one) from within Lua. */
@@ -66,6 +89,7 @@ private:
 	EventSource retry_timer;
 	EventSource sweep_timer;
 	unsigned failures = 0; /* the primary's failed attempts in a row */
+	std::uint64_t retry_delay_usec = 0; /* while retry_timer is armed */
 	std::string last_error;
 
 	std::unique_ptr<PgQuery> take_query() noexcept override;
