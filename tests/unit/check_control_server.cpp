@@ -2,9 +2,12 @@
 // (a file in the way, a live socket in the way, a missing directory, an unknown interface, a group that
 // is no multicast group), and receiving what hostile senders send: fds (closed at once), oversized
 // datagrams (dropped whole), a local sender of another uid (refused), VERBOSE with a bad payload, and
-// the commands that work.  The parsing and sender rules themselves are in check_operator_protocols.
+// the commands that work; `myproxy --control` (master/control_client) as the sender.  The parsing and
+// sender rules themselves are in check_operator_protocols.
 #include "common/control_protocol.hpp"
 #include "common/log.hpp"
+#include "common/exit_status.hpp"
+#include "master/control_client.hpp"
 #include "master/control_server.hpp"
 #include "tests/check_main.hpp"
 
@@ -18,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -225,6 +229,54 @@ START_TEST(test_receive_hostile_datagrams)
 }
 END_TEST
 
+/* `myproxy --control` against the real listener: every command it builds arrives and runs; usage
+ * mistakes and unreachable addresses are its exit statuses, and nothing is sent for them. */
+START_TEST(test_control_client_to_server)
+{
+	TempDirectory dir;
+	const std::string path = dir.path + "/control.sock";
+	UniqueFd fd;
+	ck_assert(!open_control_socket(config_for(path), fd).has_value());
+	sd_event *event = nullptr;
+	ck_assert_int_ge(sd_event_new(&event), 0);
+	std::vector<std::string> disconnected;
+	ControlActions actions;
+	actions.disconnect_account = [&](std::string_view account) { disconnected.emplace_back(account); };
+	{
+		ControlServer server(event, std::move(fd), config_for(path), actions);
+		ck_assert_int_ge(server.start(), 0);
+		std::FILE *errors = std::tmpfile();
+		ck_assert(errors != nullptr);
+		using Command = std::vector<std::string>;
+		ck_assert_int_eq(run_control_client(path, Command{"disconnect-database", "acme"}, errors), 0);
+		ck_assert_int_eq(run_control_client(path, Command{"verbose", "3"}, errors), 0);
+		ck_assert_int_eq(run_control_client(path, Command{"verbose", "2"}, errors), 0);
+		ck_assert_int_eq(run_control_client(path, Command{"nop"}, errors), 0);
+		run_until(event, server, 4);
+		ck_assert_uint_eq(server.accepted(), 4);
+		ck_assert(disconnected == std::vector<std::string>{"acme"});
+		ck_assert(!log_enabled(LogLevel::debug));
+
+		for (const Command &bad : {Command{"verbose", "256"}, Command{"verbose", "3x"}, Command{"verbose", ""},
+					   Command{"disconnect-database", ""},
+					   Command{"disconnect-database", std::string(257, 'a')}, Command{"nop", "extra"},
+					   Command{"reboot"}})
+			ck_assert_int_eq(run_control_client(path, bad, errors), exit_usage);
+		ck_assert_int_eq(run_control_client(dir.path + "/nobody-here.sock", Command{"nop"}, errors), exit_unavailable);
+		ck_assert_int_eq(run_control_client("[::1", Command{"nop"}, errors), exit_unavailable);
+		std::rewind(errors);
+		char line[256];
+		ck_assert(std::fgets(line, sizeof(line), errors) != nullptr);
+		ck_assert_str_eq(line, "myproxy --control: verbose: the level must be a number 0..255\n");
+		std::fclose(errors);
+		for (int i = 0; i < 5; ++i)
+			ck_assert_int_ge(sd_event_run(event, 10'000), 0);
+		ck_assert_uint_eq(server.accepted() + server.dropped(), 4);
+	}
+	sd_event_unref(event);
+}
+END_TEST
+
 static Suite *control_server_suite()
 {
 	Suite *s = suite_create("control_server");
@@ -232,6 +284,7 @@ static Suite *control_server_suite()
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_open_errors);
 	tcase_add_test(tc, test_receive_hostile_datagrams);
+	tcase_add_test(tc, test_control_client_to_server);
 	suite_add_tcase(s, tc);
 	return s;
 }
