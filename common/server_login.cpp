@@ -182,6 +182,10 @@ ServerLoginStatus ServerLogin::handshake_response(ByteSpan payload, std::vector<
 		state = State::TLS_HANDSHAKE;
 		return ServerLoginStatus::START_TLS;
 	}
+	if (refusal) {
+		negotiated = response->capabilities & server_capabilities;
+		return fail(out, *refusal, refusal_message, "refused after the greeting: " + refusal_message, false);
+	}
 	if (tls_required && !tls_active)
 		return fail(out, ER_ACCESS_DENIED, "Access denied: this server requires SSL (require_ssl); connect with TLS",
 			    "refused: the listener requires TLS (require_ssl) and the client did not start it", false);
@@ -202,6 +206,12 @@ ServerLoginStatus ServerLogin::handshake_response(ByteSpan payload, std::vector<
 	append_switch(out, plugin);
 	state = State::SWITCHED;
 	return ServerLoginStatus::CONTINUE;
+}
+
+void ServerLogin::refuse_at_response(const ServerError &code, std::string_view message)
+{
+	refusal = code;
+	refusal_message.assign(message);
 }
 
 ServerLoginStatus ServerLogin::tls_established()

@@ -143,6 +143,9 @@ class ServerLogin {
 	bool password_given = false;
 	ServerLoginCredentials shown;
 	ServerLoginFailure error;
+	/* refuse_at_response(): the ERR the HandshakeResponse41 gets instead of the script. */
+	std::optional<ServerError> refusal;
+	std::string refusal_message;
 
 	ServerLoginStatus fail(std::vector<std::uint8_t> &out, const ServerError &code, std::string_view message,
 			       std::string reason, bool protocol_violation);
@@ -175,6 +178,14 @@ public:
 	/* Appends the greeting (sequence id 0).  CONTINUE, or FAILED when it cannot be encoded (a NUL
 	 * in the server version). */
 	ServerLoginStatus greeting(std::vector<std::uint8_t> &out);
+
+	/* The client is refused, but as a server refuses an ordinary user at max_connections: after the
+	 * greeting, the client's SSLRequest and TLS, its HandshakeResponse41 is answered with this ERR
+	 * (with its SQLSTATE) instead of asking the script, and the machine is FAILED.  A client that asked
+	 * for TLS then reads the error it would read from the server; an ERR before the greeting is
+	 * reported as 2002 "before completion of TLS handshake" by libmariadb.  Call it before the
+	 * HandshakeResponse41 arrives. */
+	void refuse_at_response(const ServerError &code, std::string_view message);
 
 	/* Feeds one client packet during the login (its logical payload and first sequence id). */
 	ServerLoginStatus feed(ByteSpan payload, std::uint8_t sequence_id, std::vector<std::uint8_t> &out);

@@ -6,12 +6,15 @@ set -eu
 # python3-nacl: tests/integration/check_proxy_pg seals a box with libsodium outside myproxy.
 # python3-cryptography: tests/unit/vectors/auth_vectors.py, which computed the auth plugins' test
 # vectors independently of myproxy (the tests use the committed values; kept to re-run it).
+# php-cli, php-mysql, python3-pymysql, libdbd-mysql-perl: tests/integration/check_proxy_refusals checks
+# what PHP (mysqli, PDO on mysqlnd), PyMySQL and Perl's DBD::mysql show for a refusal over TLS.
 # systemd: its systemd-socket-activate passes sockets the way a .socket unit does, for
 # tests/integration/check_proxy_systemd (no running systemd is needed).
 PACKAGES="build-essential autoconf automake pkg-config clang
 	liblua5.4-dev libsodium-dev libpq-dev libsystemd-dev libseccomp-dev libssl-dev check libmariadb-dev
 	nlohmann-json3-dev
-	mariadb-server mariadb-client postgresql sysbench python3 python3-nacl python3-cryptography systemd"
+	mariadb-server mariadb-client postgresql sysbench python3 python3-nacl python3-cryptography systemd
+	php-cli php-mysql python3-pymysql libdbd-mysql-perl"
 
 missing=""
 for p in $PACKAGES; do

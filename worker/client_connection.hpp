@@ -290,6 +290,9 @@ private:
 
 	/* The login. */
 	void send_greeting();
+	/* on_connect's refusal, as a server refuses an ordinary user: greeting, TLS if the client asks,
+	 * then the ERR answers its HandshakeResponse41 (ServerLogin::refuse_at_response()). */
+	void refuse_after_greeting(const ServerError &error, std::string_view message);
 	void handle_client_login_packet(std::vector<std::uint8_t> &payload, std::uint8_t sequence_id);
 	void server_login_status(ServerLoginStatus status, std::vector<std::uint8_t> &out);
 	void server_login_failed(std::vector<std::uint8_t> &out);

@@ -140,10 +140,10 @@ void ClientConnection::dispatch_outcome(CallbackKind kind, CallbackOutcome &outc
 	case CallbackKind::on_connect:
 		attributes.server_version_settable = false;
 		if (outcome.kind == CallbackOutcome::Kind::failed) {
-			fail_handshake(ER_UNKNOWN_ERROR, "myproxy: the login script failed");
+			refuse_after_greeting(ER_UNKNOWN_ERROR, "myproxy: the login script failed");
 		} else if (err != nullptr) {
 			log(LogLevel::info, "on_connect refused the client: %s", err->message.c_str());
-			fail_handshake(ER_ACCESS_DENIED, err->message);
+			refuse_after_greeting(ER_ACCESS_DENIED, err->message);
 		} else {
 			send_greeting();
 		}

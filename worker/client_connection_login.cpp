@@ -238,6 +238,13 @@ void ClientConnection::send_greeting()
 	send_client(out);
 }
 
+void ClientConnection::refuse_after_greeting(const ServerError &error, std::string_view message)
+{
+	send_greeting();
+	if (server_login && phase == Phase::greeting_sent)
+		server_login->refuse_at_response(error, message);
+}
+
 void ClientConnection::handle_client_login_packet(std::vector<std::uint8_t> &payload, std::uint8_t sequence_id)
 {
 	std::vector<std::uint8_t> out;

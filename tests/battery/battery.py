@@ -121,6 +121,10 @@ mysql_listen('{listen}', {{
   on_handshake_response = function(client, hr)
     if hr.user == 'loop' then while true do end end
     if hr.user == 'rogue' then return client:connect(rogue, hr) end
+    if hr.user == 'patient' then
+      hr.user = '{user}'
+      return client:connect(backend, hr, {{read_timeout = 2}})
+    end
     return client:connect(backend, hr)
   end,
 }})
@@ -137,7 +141,8 @@ class Proxy:
         self.log_path = os.path.join(self.dir, "log")
         with open(os.path.join(self.dir, "config.lua"), "w") as f:
             f.write(CONFIG.format(connect_timeout=connect_timeout, drain_timeout=drain_timeout,
-                                  max_sessions=max_sessions, backend=backend, rogue=rogue, listen=self.socket))
+                                  max_sessions=max_sessions, backend=backend, rogue=rogue, listen=self.socket,
+                                  user=USER))
         command = [binary, "--config", os.path.join(self.dir, "config.lua")]
         if nofile:
             command = ["prlimit", f"--nofile={nofile}:{nofile}", "--"] + command
@@ -466,6 +471,60 @@ def check_backend_death(proxy, mariadb):
     report("backend killed mid-query", code == 1927, f"client got ERR {code} after {took:.0f} ms")
 
 
+def check_backend_stopped(proxy, mariadb):
+    """A backend that stops answering (SIGSTOP, as a partition would look): read_timeout = 2 ends the
+    waiting query with ERR 1158, and the other sessions are untouched once it runs again."""
+    c = session(proxy, user="patient")
+    wire.send_query(c, "SELECT SLEEP(1), 'late'")
+    os.kill(mariadb.process.pid, signal.SIGSTOP)
+    t0 = time.monotonic()
+    try:
+        wire.read_result(c)
+        code = 0
+    except wire.MysqlError as e:
+        note_error(e)
+        code = e.code
+    except (wire.Closed, OSError):
+        code = -1
+    took = (time.monotonic() - t0) * 1000
+    os.kill(mariadb.process.pid, signal.SIGCONT)
+    c.close()
+    logged = "(read_timeout)" in proxy.text()
+    ok = code == 1158 and logged and select_one(proxy)
+    report("backend stopped mid-query", ok, f"client got ERR {code} after {took:.0f} ms (read_timeout 2 s), "
+           f"logged: {logged}")
+
+
+def check_worker_stopped(proxy):
+    """A worker that stops (SIGSTOP, a livelock) misses its heartbeat: after 2 s it gets no new clients
+    (logins succeed again while it is still stopped), after 5 s it is killed and replaced."""
+    victim = proxy.workers()[0]
+    respawns = proxy.text().count("ready (respawned)")
+    os.kill(victim, signal.SIGSTOP)
+    t0 = time.monotonic()
+    logins = failed = served_while_stopped = 0
+    while time.monotonic() - t0 < 8 and victim in proxy.workers():
+        try:
+            # A short timeout: a login handed to the stopped worker must not hold up the next ones.
+            c = wire.login(proxy.socket, USER, PASSWORD, timeout=1)
+            wire.query(c, "SELECT 1")
+            wire.quit(c)
+            if time.monotonic() - t0 > 2.5 and victim in proxy.workers():
+                served_while_stopped += 1
+        except (wire.MysqlError, wire.Closed, OSError) as e:
+            note_error(e)
+            failed += 1
+        logins += 1
+        time.sleep(0.05)
+    replaced = wait_for(lambda: victim not in proxy.workers() and len(proxy.workers()) == 2 and
+                        proxy.text().count("ready (respawned)") > respawns, 15)
+    took = time.monotonic() - t0
+    check_worker_kill.respawns = proxy.text().count("ready (respawned)")
+    ok = replaced and "missed its heartbeat" in proxy.text() and served_while_stopped > 0 and select_one(proxy)
+    report("worker stopped (heartbeat)", ok, f"replaced after {took:.1f} s; {logins} logins meanwhile, "
+           f"{failed} lost in its first 2 s, {served_while_stopped} served by the other worker after that")
+
+
 def check_graceful_shutdown(binary, base, backend, rogue):
     proxy = Proxy(binary, base, "shutdown", backend, rogue, drain_timeout=30)
     idle = [session(proxy) for _ in range(3)]
@@ -524,6 +583,8 @@ def main():
         check_churn(proxy, churn)
         check_idle_memory(proxy, idle)
         check_graceful_shutdown(args.myproxy, base, mariadb.socket, rogue_path)
+        check_worker_stopped(proxy)
+        check_backend_stopped(proxy, mariadb)
         check_backend_death(proxy, mariadb)
         check_conformance()
     finally:

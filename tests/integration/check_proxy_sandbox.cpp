@@ -131,17 +131,6 @@ long worker_pid()
 	return std::stol(o.message.substr(4));
 }
 
-bool wait_for_log(ProxyProcess &p, const std::string &needle, std::chrono::milliseconds timeout)
-{
-	const auto deadline = std::chrono::steady_clock::now() + timeout;
-	while (std::chrono::steady_clock::now() < deadline) {
-		if (contains(p.log(), needle))
-			return true;
-		std::this_thread::sleep_for(std::chrono::milliseconds(50));
-	}
-	return false;
-}
-
 unsigned count_in_log(ProxyProcess &p, const std::string &needle)
 {
 	const std::string log = p.log();

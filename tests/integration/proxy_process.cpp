@@ -45,6 +45,17 @@ bool contains(std::string_view haystack, std::string_view needle)
 	return haystack.find(needle) != std::string_view::npos;
 }
 
+bool wait_for_log(const ProxyProcess &p, std::string_view needle, std::chrono::milliseconds timeout)
+{
+	const auto deadline = std::chrono::steady_clock::now() + timeout;
+	while (std::chrono::steady_clock::now() < deadline) {
+		if (contains(p.log(), needle))
+			return true;
+		std::this_thread::sleep_for(std::chrono::milliseconds(50));
+	}
+	return contains(p.log(), needle);
+}
+
 bool exited_with(int status, int code)
 {
 	return WIFEXITED(status) && WEXITSTATUS(status) == code;

@@ -199,6 +199,9 @@ CommandOutput run_program(const std::vector<std::string> &argv,
 
 bool contains(std::string_view haystack, std::string_view needle);
 
+// Polls the daemon's log until @needle shows up; false after @timeout (a safety net, not a limit).
+bool wait_for_log(const ProxyProcess &p, std::string_view needle, std::chrono::milliseconds timeout);
+
 // A handler table for mysql_listen() that names its listener: a login as `whoami` is refused with
 // "listener=@name pid=... address=..." (what the script saw of the peer); every other login goes
 // on to the global `backend` of the config.

@@ -5,6 +5,13 @@
 #include "master/cgroup_reader.hpp"
 #include "tests/check_main.hpp"
 
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -119,6 +126,103 @@ START_TEST(test_blob_hostile)
 }
 END_TEST
 
+/* A cgroup tree played by a temporary directory (the reader takes any mount point): user.* xattrs on
+ * the leaf, its parent and the root, read leaf first with their levels. */
+struct XattrTree {
+	std::string root;
+	XattrTree()
+	{
+		char pattern[] = "/tmp/check_cgroup_reader.XXXXXX";
+		ck_assert(mkdtemp(pattern) != nullptr);
+		root = pattern;
+		ck_assert_int_eq(mkdir((root + "/a").c_str(), 0755), 0);
+		ck_assert_int_eq(mkdir((root + "/a/b").c_str(), 0755), 0);
+	}
+	~XattrTree() { std::system(("rm -rf '" + root + "'").c_str()); }
+	/* /tmp must take user xattrs (ext4, tmpfs since Linux 6.6). */
+	bool set(const std::string &dir, const std::string &name, const std::string &value)
+	{
+		return setxattr((root + dir).c_str(), name.c_str(), value.data(), value.size(), 0) == 0;
+	}
+};
+
+static std::vector<std::string> walk(const std::vector<std::uint8_t> &blob)
+{
+	ck_assert(validate_cgroup_xattrs(ByteSpan(blob.data(), blob.size())).ok());
+	std::vector<std::string> seen;
+	CgroupXattrCursor cursor(ByteSpan(blob.data(), blob.size()));
+	CgroupXattr x;
+	while (cursor.next(x))
+		seen.push_back(std::to_string(x.level) + " " + std::string(x.name) + "=" + std::string(x.value));
+	return seen;
+}
+
+START_TEST(test_read_xattrs_of_a_tree)
+{
+	XattrTree tree;
+	ck_assert_msg(tree.set("", "user.site", "r"), "setxattr(%s): %s", tree.root.c_str(), std::strerror(errno));
+	ck_assert(tree.set("/a", "user.tenant", "acme"));
+	ck_assert(tree.set("/a/b", "user.leaf", "1"));
+	/* Grown past what the reader takes (its buffer is the value bound): skipped, not truncated. */
+	ck_assert(tree.set("/a/b", "user.huge", std::string(cgroup_xattr_value_max + 1, 'h')));
+	std::vector<std::uint8_t> blob;
+	read_cgroup_xattrs(tree.root, "/a/b", blob);
+	const std::vector<std::string> expected = {"0 user.leaf=1", "1 user.tenant=acme", "2 user.site=r"};
+	ck_assert(walk(blob) == expected);
+
+	/* The root cgroup itself: its own xattrs at level 0. */
+	blob.clear();
+	read_cgroup_xattrs(tree.root, "/", blob);
+	ck_assert(walk(blob) == std::vector<std::string>{"0 user.site=r"});
+}
+END_TEST
+
+START_TEST(test_read_xattrs_bounds)
+{
+	XattrTree tree;
+	ck_assert(tree.set("/a/b", "user.probe", "x"));
+	/* More than one level may carry: the first cgroup_xattrs_per_level_max are taken. */
+	for (std::size_t i = 0; i < cgroup_xattrs_per_level_max + 3; ++i)
+		ck_assert(tree.set("/a", "user.n" + std::to_string(100 + i), "v"));
+	std::vector<std::uint8_t> blob;
+	read_cgroup_xattrs(tree.root, "/a", blob);
+	ck_assert_uint_eq(walk(blob).size(), cgroup_xattrs_per_level_max);
+
+	/* The blob's total bound: big values fill it, the rest is left out, the blob stays valid. */
+	for (int i = 0; i < 3; ++i)
+		ck_assert(tree.set("/a/b", "user.big" + std::to_string(i), std::string(700, 'b')));
+	blob.clear();
+	read_cgroup_xattrs(tree.root, "/a/b", blob);
+	ck_assert_uint_le(blob.size(), cgroup_xattrs_max_size);
+	std::size_t big = 0;
+	for (const std::string &entry : walk(blob))
+		big += entry.size() > 700 ? 1 : 0;
+	ck_assert_uint_eq(big, 2); /* the third does not fit, in whatever order the file system lists them */
+}
+END_TEST
+
+START_TEST(test_read_xattrs_refuses_bad_paths)
+{
+	XattrTree tree;
+	ck_assert(tree.set("", "user.site", "r"));
+	std::vector<std::uint8_t> blob;
+	/* No mount, an empty or relative path, a climb out of the mount: nothing is read. */
+	read_cgroup_xattrs("", "/a", blob);
+	read_cgroup_xattrs(tree.root, "", blob);
+	read_cgroup_xattrs(tree.root, "a/b", blob);
+	read_cgroup_xattrs(tree.root, "/a/../..", blob);
+	read_cgroup_xattrs(tree.root, "/a/..", blob);
+	ck_assert(blob.empty());
+	/* A cgroup that is gone: its own level is skipped, the ancestors still count. */
+	read_cgroup_xattrs(tree.root, "/gone/leaf", blob);
+	ck_assert(walk(blob) == std::vector<std::string>{"2 user.site=r"});
+	/* This host's own cgroup2 mount, found once in /proc/self/mountinfo, is absolute when there. */
+	const std::string &mount = cgroup2_mount();
+	ck_assert(mount.empty() || mount.front() == '/');
+	ck_assert(&cgroup2_mount() == &mount);
+}
+END_TEST
+
 static Suite *cgroup_suite()
 {
 	Suite *s = suite_create("cgroup_reader");
@@ -131,6 +235,11 @@ static Suite *cgroup_suite()
 	tcase_add_test(tc, test_blob_round_trip);
 	tcase_add_test(tc, test_blob_bounds);
 	tcase_add_test(tc, test_blob_hostile);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("xattrs");
+	tcase_add_test(tc, test_read_xattrs_of_a_tree);
+	tcase_add_test(tc, test_read_xattrs_bounds);
+	tcase_add_test(tc, test_read_xattrs_refuses_bad_paths);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,7 +1,11 @@
 // Unit tests for master/command_line: every option form, and the usage errors that exit 64.
+#include "common/config.hpp"
 #include "master/command_line.hpp"
 #include "tests/check_main.hpp"
 
+#include <cstdio>
+#include <cstdlib>
+#include <string>
 #include <vector>
 
 using namespace myproxy;
@@ -100,6 +104,64 @@ START_TEST(test_sandbox_options)
 }
 END_TEST
 
+/* What a hostile or careless argv can hold: NULL entries, a --control without its command, words
+ * without --control. */
+START_TEST(test_odd_arguments)
+{
+	const auto expect_error = [](std::vector<const char *> arguments, const char *expected) {
+		const auto r = parse(std::move(arguments));
+		ck_assert(!r.ok());
+		ck_assert_str_eq(r.error().c_str(), expected);
+	};
+	expect_error({"--config", nullptr}, "option '--config' needs a value");
+	expect_error({nullptr}, "unexpected argument ''");
+	expect_error({"--control", "/run/c.sock"},
+		     "option '--control' needs a command (disconnect-database ACCOUNT, verbose LEVEL, nop)");
+	expect_error({"--version=2"}, "option '--version' takes no value");
+	expect_error({"-h", "-h"}, "option '-h' given twice");
+	const auto control = parse({"--control=@ctl", "verbose", "5"});
+	ck_assert(control.ok());
+	ck_assert_str_eq(control.value().control_address.c_str(), "@ctl");
+	ck_assert_uint_eq(control.value().control_command.size(), 2);
+}
+END_TEST
+
+/* The text helpers main() prints with. */
+static std::string printed(void (*print)(std::FILE *))
+{
+	char *text = nullptr;
+	std::size_t size = 0;
+	std::FILE *out = open_memstream(&text, &size);
+	ck_assert(out != nullptr);
+	print(out);
+	std::fclose(out);
+	std::string result(text, size);
+	std::free(text);
+	return result;
+}
+
+START_TEST(test_print_helpers)
+{
+	const std::string usage = printed([](std::FILE *out) { print_usage(out); });
+	ck_assert(usage.starts_with("Usage: myproxy [--config FILE]"));
+	ck_assert(usage.find("/etc/cm4all/myproxy/config.lua") != std::string::npos);
+	ck_assert(printed([](std::FILE *out) { print_version(out); }) == "myproxy " PACKAGE_VERSION "\n");
+	const std::string with_traceback = printed([](std::FILE *out) {
+		ConfigError error;
+		error.message = "config.lua:3: boom";
+		error.traceback = "stack traceback:\n\t[C]: in ?";
+		print_config_error(out, error);
+	});
+	ck_assert_str_eq(with_traceback.c_str(), "config.lua:3: boom\nstack traceback:\n\t[C]: in ?\n");
+	const std::string plain = printed([](std::FILE *out) {
+		ConfigError error;
+		error.message = "x.lua: gone";
+		print_config_error(out, error);
+	});
+	ck_assert_str_eq(plain.c_str(), "x.lua: gone\n");
+}
+END_TEST
+
 static Suite *command_line_suite()
 {
 	Suite *s = suite_create("command_line");
@@ -109,6 +171,8 @@ static Suite *command_line_suite()
 	tcase_add_test(tc, test_help_version);
 	tcase_add_test(tc, test_usage_errors);
 	tcase_add_test(tc, test_sandbox_options);
+	tcase_add_test(tc, test_odd_arguments);
+	tcase_add_test(tc, test_print_helpers);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -3,11 +3,16 @@
 #include "master/peer_info.hpp"
 #include "tests/check_main.hpp"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstddef>
 #include <cstdio>
+#include <cstring>
 #include <string>
 
 using namespace myproxy;
@@ -161,6 +166,51 @@ START_TEST(test_read_tcp_peer)
 }
 END_TEST
 
+/* Hostile or odd peers: an fd that is no socket (no credentials, still true: the worker's own check
+ * decides), and a client process that is gone before the master looks (no pidfd, no cgroup: never
+ * another process's). */
+START_TEST(test_read_odd_peers)
+{
+	int pipe_fds[2];
+	ck_assert_int_eq(pipe2(pipe_fds, O_CLOEXEC), 0);
+	UniqueFd r(pipe_fds[0]), w(pipe_fds[1]);
+	SocketAddress peer;
+	peer.storage.ss_family = AF_UNIX;
+	peer.length = sizeof(sa_family_t);
+	PeerInfo not_socket;
+	ck_assert(read_peer_info(r.get(), true, peer, not_socket));
+	ck_assert(!not_socket.has_credentials);
+	ck_assert(!not_socket.pidfd.is_valid());
+
+	int listener_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(listener_fd, 0);
+	UniqueFd listener(listener_fd);
+	sockaddr_un address{};
+	address.sun_family = AF_UNIX;
+	std::snprintf(address.sun_path + 1, sizeof(address.sun_path) - 1, "check_peer_info.%d", int(getpid()));
+	const socklen_t length = socklen_t(offsetof(sockaddr_un, sun_path) + 1 + std::strlen(address.sun_path + 1));
+	ck_assert_int_eq(bind(listener.get(), reinterpret_cast<sockaddr *>(&address), length), 0);
+	ck_assert_int_eq(listen(listener.get(), 1), 0);
+	const pid_t child = fork();
+	ck_assert_int_ge(child, 0);
+	if (child == 0) {
+		const int c = socket(AF_UNIX, SOCK_STREAM, 0);
+		_exit(connect(c, reinterpret_cast<sockaddr *>(&address), length) == 0 ? 0 : 1);
+	}
+	int status = 0;
+	ck_assert_int_eq(waitpid(child, &status, 0), child);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	UniqueFd accepted(accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+	ck_assert(accepted.is_valid());
+	PeerInfo gone;
+	ck_assert(read_peer_info(accepted.get(), true, peer, gone));
+	ck_assert(gone.has_credentials);
+	ck_assert_int_eq(gone.pid, child);
+	ck_assert(!gone.pidfd.is_valid());
+	ck_assert(gone.cgroup_path.empty() && gone.cgroup_xattrs.empty());
+}
+END_TEST
+
 static Suite *peer_info_suite()
 {
 	Suite *s = suite_create("peer_info");
@@ -176,6 +226,7 @@ static Suite *peer_info_suite()
 	TCase *read = tcase_create("read_peer_info");
 	tcase_add_test(read, test_read_own_peer);
 	tcase_add_test(read, test_read_tcp_peer);
+	tcase_add_test(read, test_read_odd_peers);
 	suite_add_tcase(s, read);
 	return s;
 }

@@ -626,6 +626,54 @@ START_TEST(test_unencodable_greeting)
 }
 END_TEST
 
+/* refuse_at_response(): the greeting goes out, TLS runs when the client asks for it, and the client's
+ * HandshakeResponse41 gets the ERR (with its SQLSTATE and the sequence id it waits for: the client
+ * checks both) without a script run; a malformed response is still a bad handshake. */
+START_TEST(test_refusal_after_greeting)
+{
+	const ClientAuthPlugin native[] = {ClientAuthPlugin::native_password};
+	for (const bool ssl : {false, true}) {
+		ServerLoginParams s = server_params(native);
+		s.tls_offered = ssl;
+		s.tls_required = true; /* the refusal comes first: the client learns why it is refused */
+		ClientLoginParams c = client_params(MYSQL_NATIVE_PASSWORD);
+		c.ssl = ssl;
+		Conversation conversation(s, c);
+		conversation.server.refuse_at_response(ER_CON_COUNT_ERROR, "Too many connections");
+		conversation.run();
+		ck_assert(conversation.tls_started == ssl);
+		ck_assert_int_eq(conversation.script_runs, 0);
+		ck_assert(conversation.server_status == ServerLoginStatus::FAILED);
+		ck_assert(conversation.client_status == ClientLoginStatus::FAILED);
+		ck_assert_uint_eq(conversation.client.failure().error_code, ER_CON_COUNT_ERROR.code);
+		ck_assert_str_eq(conversation.client.failure().sql_state.c_str(), "08004");
+		ck_assert_str_eq(conversation.client.failure().message.c_str(), "Too many connections");
+		ck_assert_str_eq(conversation.server.failure().reason.c_str(),
+				 "refused after the greeting: Too many connections");
+		ck_assert(!conversation.server.failure().protocol_violation);
+	}
+	/* The ERR answers the response in the packet it expects: 2 in the clear. */
+	ServerLogin server(server_params(native));
+	server.refuse_at_response(ER_ACCESS_DENIED, "go away");
+	Bytes out, answer;
+	(void)server.greeting(out);
+	ck_assert(server.feed(sample_response(), 1, answer) == ServerLoginStatus::FAILED);
+	Packet packet;
+	ck_assert(PacketIterator(answer).next(packet));
+	ck_assert_uint_eq(packet.header.sequence_id, 2);
+	auto err = parse_err_packet(packet.payload, CLIENT_PROTOCOL_41);
+	ck_assert(err && err->error_code == ER_ACCESS_DENIED.code && err->sql_state == "28000");
+	/* Hostile input keeps its own answer. */
+	ServerLogin hostile(server_params(native));
+	hostile.refuse_at_response(ER_ACCESS_DENIED, "go away");
+	answer.clear();
+	(void)hostile.greeting(out);
+	const Bytes garbage = {0x01, 0x02};
+	ck_assert(hostile.feed(garbage, 1, answer) == ServerLoginStatus::FAILED);
+	ck_assert(hostile.failure().protocol_violation);
+}
+END_TEST
+
 static Suite *server_login_suite()
 {
 	Suite *s = suite_create("server_login");
@@ -636,6 +684,7 @@ static Suite *server_login_suite()
 	tcase_add_test(paths, test_credentials_shown);
 	tcase_add_test(paths, test_fast_path_needs_proof);
 	tcase_add_test(paths, test_change_user);
+	tcase_add_test(paths, test_refusal_after_greeting);
 	suite_add_tcase(s, paths);
 	TCase *hostile = tcase_create("hostile");
 	tcase_set_timeout(hostile, 60);
