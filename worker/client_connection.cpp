@@ -3,7 +3,7 @@
 // client_connection_login.cpp, the command phase's interception in client_connection_command.cpp.
 #include "client_connection.hpp"
 
-#include "worker/connect_socket.hpp"
+#include "common/connect_socket.hpp"
 #include "worker/connection_util.hpp"
 #include "worker/worker_loop.hpp"
 #include "worker/session_ending.hpp"
@@ -177,25 +177,22 @@ void ClientConnection::update_events() noexcept
 		/* Input is expected only in some phases, but polling for it throughout saves
 		 * re-arming epoll at every phase change; a peer that speaks out of turn is muted. */
 		client = client_muted ? 0 : std::uint32_t(EPOLLIN);
-		if (phase == Phase::backend_connecting)
-			backend = EPOLLOUT;
-		else
-			backend = backend_muted ? 0 : std::uint32_t(EPOLLIN);
+		backend = backend_muted ? 0 : std::uint32_t(EPOLLIN);
 		break;
 	}
-	if (phase != Phase::relay) {
-		if (!client_out.empty())
-			client |= EPOLLOUT;
-		if (!backend_out.empty())
-			backend |= EPOLLOUT;
-	}
-	if (!set_client_events(client_stream.poll_events(client)) ||
-	    !set_backend_events(backend_stream.poll_events(backend))) {
+	if (phase != Phase::relay && !client_out.empty())
+		client |= EPOLLOUT;
+	/* The link knows what its connect, TLS handshake and login wait for (already as poll events). */
+	const std::uint32_t backend_poll = !backend_link		  ? 0
+					   : phase == Phase::backend_login ? backend_link->poll_events()
+									   : backend_link->stream().poll_events(backend);
+	if (!set_client_events(client_stream.poll_events(client)) || !set_backend_events(backend_poll)) {
 		log(LogLevel::error, "sd_event_source_set_io_events() failed");
 		close();
 		return;
 	}
-	if ((client_stream.pending() && wants_client_input()) || (backend_stream.pending() && wants_backend_input()))
+	if ((client_stream.pending() && wants_client_input()) ||
+	    (backend_link && backend_link->stream().pending() && wants_backend_input()))
 		schedule_pending_input();
 }
 
@@ -208,9 +205,8 @@ bool ClientConnection::wants_client_input() const noexcept
 
 bool ClientConnection::wants_backend_input() const noexcept
 {
-	if (phase == Phase::relay)
-		return relay->wants_input(RelaySide::backend);
-	return phase == Phase::backend_login;
+	/* The backend link reads its login until the socket would block. */
+	return phase == Phase::relay && relay->wants_input(RelaySide::backend);
 }
 
 void ClientConnection::schedule_pending_input() noexcept
@@ -245,7 +241,7 @@ int ClientConnection::on_backend_io(sd_event_source *, int, std::uint32_t revent
 	auto *connection = static_cast<ClientConnection *>(userdata);
 	Worker &worker = connection->worker;
 	const ServingClientScope serving(connection->id);
-	connection->backend_io(connection->backend_stream.ready_events(revents));
+	connection->backend_io(revents);
 	if (connection->is_closed())
 		worker.reap_closed();
 	return 0;
@@ -259,7 +255,8 @@ int ClientConnection::on_pending_input(sd_event_source *, void *userdata)
 	const ServingClientScope serving(connection->id);
 	if (connection->client_stream.pending() && connection->wants_client_input())
 		connection->client_io(EPOLLIN);
-	else if (connection->backend_stream.pending() && connection->wants_backend_input())
+	else if (connection->backend_link && connection->backend_link->stream().pending() &&
+		 connection->wants_backend_input())
 		connection->backend_io(EPOLLIN);
 	else
 		connection->update_events();
@@ -299,16 +296,15 @@ void ClientConnection::close() noexcept
 	}
 	release_auth_proof(worker.lua(), auth_proof_ref);
 	relay.reset();
-	login.reset();
 	client_source.reset();
 	backend_source.reset();
 	closing_timer.reset();
 	pending_source.reset();
 	end_login_watch();
 	client_stream.detach();
-	backend_stream.detach();
 	client_fd.reset();
-	backend_fd.reset();
+	backend_link.reset();
+	backend_handshake.reset();
 	if (pending_login_reserved) {
 		worker.release_pending_login(attributes.uid);
 		pending_login_reserved = false;
@@ -316,8 +312,6 @@ void ClientConnection::close() noexcept
 	server_login.reset();
 	release(client_in);
 	release(client_out);
-	release(backend_in);
-	release(backend_out);
 	metrics_session_ended(id);
 	worker.connection_closed(*this);
 }
@@ -334,11 +328,9 @@ void ClientConnection::finish_with(std::vector<std::uint8_t> packet) noexcept
 		close();
 		return;
 	}
-	login.reset();
 	backend_source.reset();
-	backend_stream.detach();
-	backend_fd.reset();
-	release(backend_out);
+	backend_link.reset();
+	backend_handshake.reset();
 	if (client_stream.tls() && !client_stream.secure()) {
 		/* Mid-handshake an ERR in clear text would only be a TLS error to the client. */
 		close();
@@ -477,12 +469,12 @@ void ClientConnection::client_io(std::uint32_t revents) noexcept
 		const bool reading = phase == Phase::greeting_sent || phase == Phase::auth_switch_sent;
 		if (reading && (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
 			bool eof = false;
-			if (!receive(client_stream, client_in, eof))
+			if (!receive_client(eof))
 				return;
 			std::vector<std::uint8_t> payload;
 			std::uint8_t sequence_id = 0;
 			while ((phase == Phase::greeting_sent || phase == Phase::auth_switch_sent) &&
-			       next_packet(client_in, payload, sequence_id, true))
+			       next_client_packet(payload, sequence_id))
 				handle_client_login_packet(payload, sequence_id);
 			wipe(payload);
 			if (phase == Phase::closed)
@@ -511,44 +503,16 @@ void ClientConnection::backend_io(std::uint32_t revents) noexcept
 {
 	try {
 		if (phase == Phase::relay) {
-			relay_event(relay->handle_backend(revents));
+			relay_event(relay->handle_backend(backend_link->stream().ready_events(revents)));
 			return;
 		}
-		char backend[socket_address_text_max];
-		if (phase == Phase::backend_connecting) {
-			const int error = finish_connect(backend_fd.get());
-			if (error != 0) {
-				backend_connect_failed(error);
-				return;
-			}
-			backend_connected();
-		} else if (phase == Phase::backend_tls) {
-			if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))
-				backend_tls_step();
+		if (phase == Phase::backend_login) {
+			backend_link_event(backend_link->handle(revents));
 			if (phase == Phase::closed || phase == Phase::closing)
 				return;
-		} else if (phase == Phase::backend_login) {
-			if ((revents & EPOLLOUT) && !flush_backend())
-				return;
-			if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-				bool eof = false;
-				if (!receive(backend_stream, backend_in, eof))
-					return;
-				std::vector<std::uint8_t> payload;
-				std::uint8_t sequence_id = 0;
-				while (phase == Phase::backend_login && next_packet(backend_in, payload, sequence_id, false))
-					handle_backend_login_packet(payload, sequence_id);
-				if (phase == Phase::closed || phase == Phase::closing)
-					return;
-				if (eof) {
-					format_backend(backend, sizeof(backend));
-					log(LogLevel::warning, "backend %s closed the connection during the login", backend);
-					fail_login(ER_UNKNOWN_ERROR, "myproxy: the backend closed the connection");
-					return;
-				}
-			}
 		} else if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-			if (!peer_spoke_out_of_turn(backend_fd.get(), revents)) {
+			if (!peer_spoke_out_of_turn(backend_link->fd(), revents)) {
+				char backend[socket_address_text_max];
 				format_backend(backend, sizeof(backend));
 				log(LogLevel::warning, "backend %s went away during the login", backend);
 				fail_login(ER_UNKNOWN_ERROR, "myproxy: the backend closed the connection");

@@ -6,6 +6,7 @@
 // exception or a Lua error escape into the event loop.
 #pragma once
 
+#include "common/backend_link.hpp"
 #include "common/channel_protocol.hpp"
 #include "common/client_login.hpp"
 #include "common/event_source.hpp"
@@ -115,9 +116,7 @@ private:
 		client_tls,		/* the TLS handshake with the client, after its SSLRequest */
 		auth_switch_sent,	/* waiting for the cleartext password */
 		on_handshake_response,
-		backend_connecting,
-		backend_login,
-		backend_tls,		/* the TLS handshake with the backend, after our SSLRequest */
+		backend_login,		/* the backend link connects, runs TLS, logs in */
 		on_command_phase,
 		relay,
 		closing,		/* a final ERR is being written */
@@ -152,24 +151,18 @@ private:
 
 	Worker &worker;
 	UniqueFd client_fd;
-	UniqueFd backend_fd;
-	/* The byte streams over those fds (plain or TLS); declared after them: a TLS stream sends its
+	/* The byte stream over that fd (plain or TLS); declared after it: a TLS stream sends its
 	 * close_notify on the fd when it goes. */
 	StreamSocket client_stream;
-	StreamSocket backend_stream;
 	/* The client process, held for the connection's life so its pid cannot be recycled. */
 	UniqueFd client_pidfd;
 	/* The listener's TLS context (ssl_cert) and require_ssl; nullptr/false for a plain listener. */
 	SSL_CTX *listener_tls = nullptr;
 	bool listener_requires_tls = false;
-	/* client:connect()'s TLS options, kept until the backend's greeting asks for them. */
-	SSL_CTX *backend_tls_context = nullptr;
+	/* client:connect()'s TLS options, for each node a cluster login tries. */
+	BackendLinkTls backend_tls;
 	/* client:connect()'s read_timeout, microseconds; 0: none. */
 	std::uint64_t backend_read_timeout = 0;
-	bool backend_tls_verify = true;
-	std::string backend_tls_name;
-	/* No ssl_server_name: the name to verify is the IP address of each node connected to. */
-	bool backend_tls_name_is_address = false;
 	EventSource client_source;
 	EventSource backend_source;
 	/* OpenSSL holds decrypted bytes that epoll will not announce: read them on the next loop
@@ -202,8 +195,8 @@ private:
 	std::unique_ptr<CallbackRun> callback;
 	CallbackKind callback_kind = CallbackKind::on_connect;
 
-	/* The pre-command phase's packet I/O; emptied (capacity too) when the relay starts. */
-	std::vector<std::uint8_t> client_in, client_out, backend_in, backend_out;
+	/* The client's pre-command packet I/O; emptied (capacity too) when the relay starts. */
+	std::vector<std::uint8_t> client_in, client_out;
 	/* The next sequence id of the client exchange in progress, whoever sends next: what the
 	 * client's packet must carry, and after it, what our answer carries. */
 	std::uint8_t client_sequence = 0;
@@ -212,7 +205,10 @@ private:
 	std::uint8_t client_character_set = 0;
 	std::uint32_t client_max_packet_size = 0;
 
-	std::unique_ptr<ClientLogin> login;
+	/* The backend's login, and the link (common/backend_link) that carries it and then, once
+	 * logged in, is the relay's backend stream; the link goes after the handshake, which it uses. */
+	std::unique_ptr<BackendHandshake> backend_handshake;
+	std::unique_ptr<BackendLink> backend_link;
 	SocketAddress backend_address;
 	/* client:connect() named a cluster: its index, the chosen node, and the order of nodes to try
 	 * (cluster_state.hpp); node_attempt indexes node_order. */
@@ -272,14 +268,13 @@ private:
 
 	/* Pre-command I/O. */
 	bool flush_client() noexcept;
-	bool flush_backend() noexcept;
 	void send_client(const std::vector<std::uint8_t> &bytes) noexcept;
-	/* Reads once; false when the connection was closed.  @eof is set on orderly EOF. */
-	bool receive(StreamSocket &stream, std::vector<std::uint8_t> &in, bool &eof) noexcept;
-	/* Takes the next complete packet from @in into @payload; false while incomplete.  On a
+	/* Reads once from the client; false when the connection was closed.  @eof is set on orderly
+	 * EOF. */
+	bool receive_client(bool &eof) noexcept;
+	/* Takes the client's next complete packet into @payload; false while incomplete.  On a
 	 * framing error closes the connection (check is_closed()). */
-	bool next_packet(std::vector<std::uint8_t> &in, std::vector<std::uint8_t> &payload,
-			 std::uint8_t &sequence_id, bool from_client) noexcept;
+	bool next_client_packet(std::vector<std::uint8_t> &payload, std::uint8_t &sequence_id) noexcept;
 
 	/* Callbacks. */
 	void run_callback(CallbackKind kind, int nargs) noexcept;
@@ -303,11 +298,10 @@ private:
 	void start_backend_connect();
 	void backend_connect_failed(int error);
 	bool same_backend(const ConnectAction &action) const noexcept;
-	void backend_connected();
-	void handle_backend_login_packet(const std::vector<std::uint8_t> &payload, std::uint8_t sequence_id);
-	void start_backend_tls();
-	void backend_tls_step();
-	void backend_login_failed();
+	void backend_link_event(BackendLink::Event event);
+	void backend_link_failed();
+	void backend_handshake_failed();
+	void backend_login_failed(const ClientLoginFailure &failure);
 	void backend_logged_in();
 	void start_relay();
 

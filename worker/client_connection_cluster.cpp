@@ -61,9 +61,6 @@ void ClientConnection::backend_connect_failed(int error)
 		backend_address = config->nodes[cluster_node].address;
 		log(LogLevel::warning, "connect to backend %s failed: %s; trying node %s", backend, std::strerror(error),
 		    config->nodes[cluster_node].name.c_str());
-		backend_source.reset();
-		backend_fd.reset();
-		backend_events = 0;
 		start_backend_connect();
 		return;
 	}
@@ -121,7 +118,7 @@ void ClientConnection::end_relay_killed(const char *message) noexcept
 	 * write side shut, until the client says something or hangs up, bounded by a timer. */
 	relay.reset();
 	backend_source.reset();
-	backend_fd.reset();
+	backend_link.reset();
 	::shutdown(client_fd.get(), SHUT_WR);
 	phase = Phase::closing;
 	lingering = true;

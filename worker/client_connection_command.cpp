@@ -97,7 +97,7 @@ void ClientConnection::handle_relay_event(RelayEvent &event)
 			if (event.error_number == tls_errno) {
 				const StreamSocket &stream = event.close_reason == RelayEvent::CloseReason::client_error
 								     ? client_stream
-								     : backend_stream;
+								     : backend_link->stream();
 				log(LogLevel::info, "%s: %s", reason, stream.tls_error().c_str());
 			} else {
 				log(LogLevel::info, "%s: %s", reason, std::strerror(event.error_number));

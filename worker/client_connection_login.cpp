@@ -4,7 +4,7 @@
 // backend login has its own copy.
 #include "client_connection.hpp"
 
-#include "worker/connect_socket.hpp"
+#include "common/connect_socket.hpp"
 #include "worker/connection_util.hpp"
 #include "worker/worker_loop.hpp"
 
@@ -27,8 +27,6 @@
 #include <systemd/sd-event.h>
 
 #include <sys/epoll.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -70,19 +68,6 @@ bool ClientConnection::flush_client() noexcept
 	return false;
 }
 
-bool ClientConnection::flush_backend() noexcept
-{
-	int error = 0;
-	if (send_some(backend_stream, backend_out, error))
-		return true;
-	char backend[socket_address_text_max];
-	format_backend(backend, sizeof(backend));
-	log(LogLevel::warning, "send to backend %s failed: %s", backend,
-	    error == tls_errno ? backend_stream.tls_error().c_str() : std::strerror(error));
-	fail_login(ER_UNKNOWN_ERROR, "myproxy: lost the connection to the backend");
-	return false;
-}
-
 void ClientConnection::send_client(const std::vector<std::uint8_t> &bytes) noexcept
 {
 	try {
@@ -94,70 +79,52 @@ void ClientConnection::send_client(const std::vector<std::uint8_t> &bytes) noexc
 	flush_client();
 }
 
-bool ClientConnection::receive(StreamSocket &stream, std::vector<std::uint8_t> &in, bool &eof) noexcept
+bool ClientConnection::receive_client(bool &eof) noexcept
 {
 	constexpr std::size_t chunk = 4096;
 	eof = false;
-	const std::size_t old_size = in.size();
+	const std::size_t old_size = client_in.size();
 	try {
-		in.resize(old_size + chunk);
+		client_in.resize(old_size + chunk);
 	} catch (const std::bad_alloc &) {
 		close();
 		return false;
 	}
-	const ssize_t n = stream.read(in.data() + old_size, chunk);
+	const ssize_t n = client_stream.read(client_in.data() + old_size, chunk);
 	const int error = errno;
-	in.resize(old_size + (n > 0 ? std::size_t(n) : 0));
+	client_in.resize(old_size + (n > 0 ? std::size_t(n) : 0));
 	if (n == 0)
 		eof = true;
 	if (n < 0 && error != EAGAIN) {
-		const char *reason = error == tls_errno ? stream.tls_error().c_str() : std::strerror(error);
-		const bool from_client = &stream == &client_stream;
-		if (from_client) {
-			log(LogLevel::info, "receive from client failed: %s", reason);
-			close();
-		} else {
-			char backend[socket_address_text_max];
-			format_backend(backend, sizeof(backend));
-			log(LogLevel::warning, "receive from backend %s failed: %s", backend, reason);
-			fail_login(ER_UNKNOWN_ERROR, "myproxy: lost the connection to the backend");
-		}
+		log(LogLevel::info, "receive from client failed: %s",
+		    error == tls_errno ? client_stream.tls_error().c_str() : std::strerror(error));
+		close();
 		return false;
 	}
 	return true;
 }
 
-bool ClientConnection::next_packet(std::vector<std::uint8_t> &in, std::vector<std::uint8_t> &payload,
-				   std::uint8_t &sequence_id, bool from_client) noexcept
+bool ClientConnection::next_client_packet(std::vector<std::uint8_t> &payload, std::uint8_t &sequence_id) noexcept
 {
 	ParseResult<ReassembledPayload> result = ParseError{"", 0};
 	try {
-		result = reassemble_payload(in, payload, login_packet_max);
+		result = reassemble_payload(client_in, payload, login_packet_max);
 	} catch (const std::bad_alloc &) {
 		close();
 		return false;
 	}
 	if (!result) {
-		if (from_client) {
-			/* Whatever it sent, the client now waits for our answer. */
-			client_sequence = std::uint8_t(client_sequence + 1);
-			metrics_client_malformed_packet();
-			log(LogLevel::warning, "malformed packet during login: %s", result.error().what);
-			fail_login(ER_NET_PACKET_TOO_LARGE, "Got a packet bigger than 'max_allowed_packet' bytes");
-		} else {
-			char backend[socket_address_text_max];
-			format_backend(backend, sizeof(backend));
-			log(LogLevel::warning, "backend %s: malformed packet during login: %s", backend,
-			    result.error().what);
-			fail_login(ER_UNKNOWN_ERROR, "myproxy: the backend sent a malformed packet");
-		}
+		/* Whatever it sent, the client now waits for our answer. */
+		client_sequence = std::uint8_t(client_sequence + 1);
+		metrics_client_malformed_packet();
+		log(LogLevel::warning, "malformed packet during login: %s", result.error().what);
+		fail_login(ER_NET_PACKET_TOO_LARGE, "Got a packet bigger than 'max_allowed_packet' bytes");
 		return false;
 	}
 	if (!result->complete)
 		return false;
-	if (from_client)
-		metrics_client_packet(result->wire_size);
-	in.erase(in.begin(), in.begin() + std::ptrdiff_t(result->wire_size));
+	metrics_client_packet(result->wire_size);
+	client_in.erase(client_in.begin(), client_in.begin() + std::ptrdiff_t(result->wire_size));
 	sequence_id = result->first_sequence_id;
 	return true;
 }
@@ -403,14 +370,12 @@ void ClientConnection::connect_backend(ConnectAction &action)
 	std::vector<ConnectAttr> attrs;
 	ClientLoginParams params = backend_login_params(action, attrs);
 	params.ssl = action.ssl;
-	backend_tls_context = action.ssl_context;
 	backend_read_timeout = action.read_timeout_usec;
-	backend_tls_verify = action.ssl_verify;
-	backend_tls_name = action.ssl_server_name;
-	/* Without ssl_server_name an IP address must match the certificate's IP addresses (set per
-	 * connect: a cluster login may go on to another node). */
-	backend_tls_name_is_address = action.ssl && backend_tls_name.empty() && backend_tls_verify;
-	login = std::make_unique<ClientLogin>(params);
+	backend_tls.context = action.ssl_context;
+	backend_tls.verify = action.ssl_verify;
+	/* Without ssl_server_name the link verifies the IP address of each node it connects to. */
+	backend_tls.server_name = action.ssl_server_name;
+	backend_handshake = std::make_unique<BackendHandshake>(params, false, login_packet_max);
 	start_backend_connect();
 }
 
@@ -441,106 +406,112 @@ ClientLoginParams ClientConnection::backend_login_params(const ConnectAction &ac
 
 void ClientConnection::start_backend_connect()
 {
-	if (backend_tls_name_is_address) {
-		char text[INET6_ADDRSTRLEN] = "";
-		const sockaddr *address = reinterpret_cast<const sockaddr *>(&backend_address.storage);
-		if (address->sa_family == AF_INET)
-			inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in *>(address)->sin_addr, text, sizeof(text));
-		else if (address->sa_family == AF_INET6)
-			inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6 *>(address)->sin6_addr, text,
-				  sizeof(text));
-		backend_tls_name = text;
-	}
-	ConnectStart connection = start_connect(backend_address);
-	if (connection.error != 0) {
-		backend_connect_failed(connection.error);
+	backend_source.reset();
+	backend_link.reset();
+	backend_events = 0;
+	phase = Phase::backend_login;
+	backend_link = std::make_unique<BackendLink>(*backend_handshake, backend_tls);
+	if (backend_link->connect(backend_address) == BackendLink::Event::FAILED) {
+		backend_link_failed();
 		return;
 	}
-	backend_fd = std::move(connection.fd);
-	backend_stream.attach(backend_fd.get());
-	backend_events = connection.in_progress ? EPOLLOUT : EPOLLIN;
-	if (sd_event_add_io(worker.event_loop(), backend_source.out(), backend_fd.get(), backend_events, on_backend_io,
+	backend_events = backend_link->poll_events();
+	if (sd_event_add_io(worker.event_loop(), backend_source.out(), backend_link->fd(), backend_events, on_backend_io,
 			    this) < 0) {
 		log(LogLevel::error, "cannot watch the backend socket");
 		fail_login(ER_UNKNOWN_ERROR, "myproxy: internal error");
-		return;
 	}
-	if (connection.in_progress)
-		phase = Phase::backend_connecting;
-	else
-		backend_connected();
 }
 
-void ClientConnection::backend_connected()
+/* What the backend link reports while it connects and logs in. */
+void ClientConnection::backend_link_event(BackendLink::Event event)
 {
-	phase = Phase::backend_login;
+	switch (event) {
+	case BackendLink::Event::WAITING:
+		break;
+	case BackendLink::Event::TLS_ESTABLISHED: {
+		metrics_tls_handshake(true);
+		char backend[socket_address_text_max];
+		format_backend(backend, sizeof(backend));
+		log(LogLevel::debug, "TLS with backend %s established", backend);
+		break;
+	}
+	case BackendLink::Event::DONE:
+		if (backend_handshake->logged_in())
+			backend_logged_in();
+		else
+			backend_handshake_failed();
+		break;
+	case BackendLink::Event::FAILED:
+		backend_link_failed();
+		break;
+	}
 }
 
-void ClientConnection::handle_backend_login_packet(const std::vector<std::uint8_t> &payload, std::uint8_t sequence_id)
+/* The connection to the backend failed under the login: the client hears why, in our words. */
+void ClientConnection::backend_link_failed()
 {
-	const ClientLoginStatus status = login->feed(payload, sequence_id, backend_out);
-	if (!backend_out.empty() && !flush_backend())
-		return;
-	if (status == ClientLoginStatus::START_TLS)
-		start_backend_tls();
-	else if (status == ClientLoginStatus::SUCCEEDED)
-		backend_logged_in();
-	else if (status == ClientLoginStatus::FAILED)
-		backend_login_failed();
-}
-
-void ClientConnection::start_backend_tls()
-{
+	const BackendLinkFailure &failure = backend_link->failure();
 	char backend[socket_address_text_max];
 	format_backend(backend, sizeof(backend));
-	if (!backend_out.empty()) {
-		/* 36 bytes to a socket that just delivered a greeting: the kernel always takes them. */
-		log(LogLevel::warning, "backend %s: the SSLRequest could not be sent at once", backend);
+	const char *reason = failure.error == tls_errno ? failure.reason.c_str() : std::strerror(failure.error);
+	switch (failure.kind) {
+	case BackendLinkFailure::Kind::CONNECT:
+		backend_connect_failed(failure.error);
+		return;
+	case BackendLinkFailure::Kind::SEND:
+	case BackendLinkFailure::Kind::RECEIVE:
+		log(LogLevel::warning, "%s backend %s failed: %s",
+		    failure.kind == BackendLinkFailure::Kind::SEND ? "send to" : "receive from", backend, reason);
+		fail_login(ER_UNKNOWN_ERROR, "myproxy: lost the connection to the backend");
+		return;
+	case BackendLinkFailure::Kind::CLOSED:
+		log(LogLevel::warning, "backend %s closed the connection during the login", backend);
+		fail_login(ER_UNKNOWN_ERROR, "myproxy: the backend closed the connection");
+		return;
+	case BackendLinkFailure::Kind::TLS_START:
+		log(LogLevel::error, "cannot start TLS with backend %s: %s", backend, failure.reason.c_str());
 		fail_login(ER_UNKNOWN_ERROR, "myproxy: TLS to the backend failed");
 		return;
-	}
-	phase = Phase::backend_tls;
-	const bool started = backend_stream.start_tls(backend_tls_context, false, backend_in.data(), backend_in.size(),
-						      backend_tls_name, backend_tls_verify);
-	release(backend_in);
-	if (!started) {
-		log(LogLevel::error, "cannot start TLS with backend %s: %s", backend, backend_stream.tls_error().c_str());
-		fail_login(ER_UNKNOWN_ERROR, "myproxy: TLS to the backend failed");
-		return;
-	}
-	backend_tls_step();
-}
-
-void ClientConnection::backend_tls_step()
-{
-	const int status = backend_stream.handshake();
-	if (status == 0)
-		return;
-	metrics_tls_handshake(status > 0);
-	char backend[socket_address_text_max];
-	format_backend(backend, sizeof(backend));
-	if (status < 0) {
-		const std::string &reason = backend_stream.tls_error();
-		log(LogLevel::warning, "TLS with backend %s failed: %s", backend, reason.c_str());
+	case BackendLinkFailure::Kind::TLS_HANDSHAKE: {
+		metrics_tls_handshake(false);
+		log(LogLevel::warning, "TLS with backend %s failed: %s", backend, failure.reason.c_str());
 		char message[socket_address_text_max + 320];
 		std::snprintf(message, sizeof(message), "myproxy: TLS to backend %s failed: %.256s", backend,
-			      reason.c_str());
+			      failure.reason.c_str());
 		fail_login(ER_UNKNOWN_ERROR, message);
 		return;
 	}
-	log(LogLevel::debug, "TLS with backend %s established", backend);
-	phase = Phase::backend_login;
-	const ClientLoginStatus login_status = login->tls_established(backend_out);
-	if (login_status == ClientLoginStatus::FAILED) {
-		backend_login_failed();
+	case BackendLinkFailure::Kind::OUT_OF_MEMORY:
+		log(LogLevel::error, "backend login: out of memory");
+		close();
 		return;
 	}
-	flush_backend();
 }
 
-void ClientConnection::backend_login_failed()
+/* The backend's packets ended the login without success. */
+void ClientConnection::backend_handshake_failed()
 {
-	const ClientLoginFailure &failure = login->failure();
+	const BackendHandshakeFailure &failure = backend_handshake->failure();
+	char backend[socket_address_text_max];
+	format_backend(backend, sizeof(backend));
+	switch (failure.kind) {
+	case BackendHandshakeFailure::Kind::LOGIN:
+		backend_login_failed(failure.login);
+		return;
+	case BackendHandshakeFailure::Kind::DATA_BEFORE_TLS:
+		log(LogLevel::warning, "backend %s: %s", backend, failure.message.c_str());
+		fail_login(ER_UNKNOWN_ERROR, "myproxy: TLS to the backend failed");
+		return;
+	default:
+		log(LogLevel::warning, "backend %s: malformed packet during login: %s", backend, failure.message.c_str());
+		fail_login(ER_UNKNOWN_ERROR, "myproxy: the backend sent a malformed packet");
+		return;
+	}
+}
+
+void ClientConnection::backend_login_failed(const ClientLoginFailure &failure)
+{
 	metrics_backend_login(backend_address, false);
 	char backend[socket_address_text_max];
 	format_backend(backend, sizeof(backend));
@@ -574,7 +545,7 @@ void ClientConnection::backend_login_failed()
 
 void ClientConnection::backend_logged_in()
 {
-	const ClientLoginSuccess &success = login->success();
+	const ClientLoginSuccess &success = backend_handshake->success();
 	metrics_backend_login(backend_address, true);
 	backend_session = success;
 	const std::uint32_t missing = client_capabilities & format_capabilities & ~success.capabilities;
@@ -604,23 +575,22 @@ void ClientConnection::backend_logged_in()
 
 void ClientConnection::start_relay()
 {
-	const ClientLoginSuccess &success = login->success();
 	OkPacket ok;
-	ok.status_flags = success.status_flags;
-	ok.warnings = success.warnings;
+	ok.status_flags = backend_session.status_flags;
+	ok.warnings = backend_session.warnings;
 	std::vector<std::uint8_t> out;
 	const std::size_t start = begin_packet(out);
 	build_ok_packet(out, ok, client_capabilities);
 	finish_packet(out, start, client_sequence);
 
-	relay = std::make_unique<Relay>(worker.relay_buffers(), client_stream, backend_stream,
+	relay = std::make_unique<Relay>(worker.relay_buffers(), client_stream, backend_link->stream(),
 					(client_capabilities & CLIENT_LOCAL_FILES) != 0);
 	relay->intercept_command(COM_INIT_DB);
 	relay->intercept_command(COM_CHANGE_USER);
 	relay->metrics_tap().attach(backend_address);
 	metrics_auth_ok(id);
 	if (!relay->send_to_client(out) || !relay->preload(RelaySide::client, client_in) ||
-	    !relay->preload(RelaySide::backend, backend_in)) {
+	    !relay->preload(RelaySide::backend, backend_handshake->rest())) {
 		log(LogLevel::error, "cannot start the relay");
 		close();
 		return;
@@ -630,11 +600,10 @@ void ClientConnection::start_relay()
 	format_backend(backend, sizeof(backend));
 	log(LogLevel::debug, "logged in to backend %s as '%s'", backend, backend_user.c_str());
 
-	login.reset();
+	/* The link never asks its conversation anything after DONE. */
+	backend_handshake.reset();
 	release(client_in);
 	release(client_out);
-	release(backend_in);
-	release(backend_out);
 	end_login_watch();
 	if (pending_login_reserved) {
 		worker.release_pending_login(attributes.uid);
@@ -670,9 +639,7 @@ void ClientConnection::login_deadline_expired() noexcept
 		    phase == Phase::on_command_phase ? "on_command_phase" : "on_handshake_response");
 		fail_login(ER_UNKNOWN_ERROR, "myproxy: the login script timed out");
 		break;
-	case Phase::backend_connecting:
 	case Phase::backend_login:
-	case Phase::backend_tls:
 		format_backend(backend, sizeof(backend));
 		log(LogLevel::warning, "login deadline: backend %s did not answer", backend);
 		std::snprintf(message, sizeof(message), "myproxy: backend %s did not answer in time", backend);
