@@ -40,7 +40,8 @@ namespace myproxy {
 
 ClientConnection::ClientConnection(Worker &owner, UniqueFd socket, const ClientInfo &info)
 	: worker(owner), client_fd(std::move(socket)), id(info.client_id),
-	  handler(owner.handler_ref(info.listener_index)), listener_auth(owner.listener_auth(info.listener_index))
+	  handler(owner.handler_ref(info.listener_index)), listener_auth(owner.listener_auth(info.listener_index)),
+	  backend(owner.event_loop(), owner.clusters(), log, on_backend_io, this)
 {
 	client_stream.attach(client_fd.get());
 	if (const ListenerConfig *listener = owner.listener(info.listener_index)) {
@@ -79,7 +80,7 @@ ClientConnection::~ClientConnection()
 		release_auth_proof(worker.lua(), auth_proof_ref);
 		relay.reset();
 		client_source.reset();
-		backend_source.reset();
+		backend.close();
 		closing_timer.reset();
 		pending_source.reset();
 		end_login_watch();
@@ -87,46 +88,6 @@ ClientConnection::~ClientConnection()
 			worker.release_pending_login(attributes.uid);
 	}
 	server_login.reset();
-}
-
-/* --- logging ------------------------------------------------------------------------------- */
-
-std::size_t ClientConnection::format_subject(char *buffer, std::size_t size) const noexcept
-{
-	int n = 0;
-	if (!attributes.account.empty())
-		n = std::snprintf(buffer, size, "acct=%s ", attributes.account.c_str());
-	if (n < 0 || std::size_t(n) >= size)
-		return size - 1;
-	int m;
-	if (attributes.has_credentials)
-		m = std::snprintf(buffer + n, size - std::size_t(n), "pid=%d uid=%u", attributes.pid, attributes.uid);
-	else if (!attributes.address.empty())
-		m = std::snprintf(buffer + n, size - std::size_t(n), "peer=%s", attributes.address.c_str());
-	else
-		m = std::snprintf(buffer + n, size - std::size_t(n), "client=%llu", (unsigned long long)id);
-	if (m < 0)
-		return std::size_t(n);
-	return std::min(size - 1, std::size_t(n + m));
-}
-
-void ClientConnection::log(LogLevel level, const char *format, ...) const noexcept
-{
-	if (!log_enabled(level))
-		return;
-	char subject[client_account_max + 128];
-	format_subject(subject, sizeof(subject));
-	char message[log_line_max];
-	va_list args;
-	va_start(args, format);
-	std::vsnprintf(message, sizeof(message), format, args);
-	va_end(args);
-	log_message(level, subject, "%s", message);
-}
-
-void ClientConnection::format_backend(char *buffer, std::size_t size) const noexcept
-{
-	format_socket_address(backend_address, buffer, size);
 }
 
 /* --- event plumbing ------------------------------------------------------------------------ */
@@ -141,30 +102,20 @@ bool ClientConnection::set_client_events(std::uint32_t events) noexcept
 	return true;
 }
 
-bool ClientConnection::set_backend_events(std::uint32_t events) noexcept
-{
-	if (!backend_source || events == backend_events)
-		return true;
-	if (sd_event_source_set_io_events(backend_source.get(), events) < 0)
-		return false;
-	backend_events = events;
-	return true;
-}
-
 void ClientConnection::update_events() noexcept
 {
 	if (phase == Phase::closed)
 		return;
-	std::uint32_t client = 0, backend = 0;
+	std::uint32_t client = 0, backend_wanted = 0;
 	switch (phase) {
 	case Phase::relay:
 		client = relay->wanted_client_events();
-		backend = relay->wanted_backend_events();
+		backend_wanted = relay->wanted_backend_events();
 		break;
 	case Phase::greeting_sent:
 	case Phase::auth_switch_sent:
 		client = EPOLLIN;
-		backend = 0;
+		backend_wanted = 0;
 		break;
 	case Phase::client_tls:
 		/* The stream polls for what the handshake waits for. */
@@ -177,22 +128,22 @@ void ClientConnection::update_events() noexcept
 		/* Input is expected only in some phases, but polling for it throughout saves
 		 * re-arming epoll at every phase change; a peer that speaks out of turn is muted. */
 		client = client_muted ? 0 : std::uint32_t(EPOLLIN);
-		backend = backend_muted ? 0 : std::uint32_t(EPOLLIN);
+		backend_wanted = backend_muted ? 0 : std::uint32_t(EPOLLIN);
 		break;
 	}
 	if (phase != Phase::relay && !client_out.empty())
 		client |= EPOLLOUT;
 	/* The link knows what its connect, TLS handshake and login wait for (already as poll events). */
-	const std::uint32_t backend_poll = !backend_link		  ? 0
-					   : phase == Phase::backend_login ? backend_link->poll_events()
-									   : backend_link->stream().poll_events(backend);
-	if (!set_client_events(client_stream.poll_events(client)) || !set_backend_events(backend_poll)) {
+	const std::uint32_t backend_poll = !backend.connected()		  ? 0
+					   : phase == Phase::backend_login ? backend.login_events()
+									   : backend.stream().poll_events(backend_wanted);
+	if (!set_client_events(client_stream.poll_events(client)) || !backend.poll(backend_poll)) {
 		log(LogLevel::error, "sd_event_source_set_io_events() failed");
 		close();
 		return;
 	}
 	if ((client_stream.pending() && wants_client_input()) ||
-	    (backend_link && backend_link->stream().pending() && wants_backend_input()))
+	    (backend.connected() && backend.stream().pending() && wants_backend_input()))
 		schedule_pending_input();
 }
 
@@ -255,7 +206,7 @@ int ClientConnection::on_pending_input(sd_event_source *, void *userdata)
 	const ServingClientScope serving(connection->id);
 	if (connection->client_stream.pending() && connection->wants_client_input())
 		connection->client_io(EPOLLIN);
-	else if (connection->backend_link && connection->backend_link->stream().pending() &&
+	else if (connection->backend.connected() && connection->backend.stream().pending() &&
 		 connection->wants_backend_input())
 		connection->backend_io(EPOLLIN);
 	else
@@ -297,14 +248,12 @@ void ClientConnection::close() noexcept
 	release_auth_proof(worker.lua(), auth_proof_ref);
 	relay.reset();
 	client_source.reset();
-	backend_source.reset();
+	backend.close();
 	closing_timer.reset();
 	pending_source.reset();
 	end_login_watch();
 	client_stream.detach();
 	client_fd.reset();
-	backend_link.reset();
-	backend_handshake.reset();
 	if (pending_login_reserved) {
 		worker.release_pending_login(attributes.uid);
 		pending_login_reserved = false;
@@ -328,9 +277,7 @@ void ClientConnection::finish_with(std::vector<std::uint8_t> packet) noexcept
 		close();
 		return;
 	}
-	backend_source.reset();
-	backend_link.reset();
-	backend_handshake.reset();
+	backend.close();
 	if (client_stream.tls() && !client_stream.secure()) {
 		/* Mid-handshake an ERR in clear text would only be a TLS error to the client. */
 		close();
@@ -503,18 +450,18 @@ void ClientConnection::backend_io(std::uint32_t revents) noexcept
 {
 	try {
 		if (phase == Phase::relay) {
-			relay_event(relay->handle_backend(backend_link->stream().ready_events(revents)));
+			relay_event(relay->handle_backend(backend.stream().ready_events(revents)));
 			return;
 		}
 		if (phase == Phase::backend_login) {
-			backend_link_event(backend_link->handle(revents));
+			backend_step(backend.handle(revents));
 			if (phase == Phase::closed || phase == Phase::closing)
 				return;
 		} else if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-			if (!peer_spoke_out_of_turn(backend_link->fd(), revents)) {
-				char backend[socket_address_text_max];
-				format_backend(backend, sizeof(backend));
-				log(LogLevel::warning, "backend %s went away during the login", backend);
+			if (!peer_spoke_out_of_turn(backend.fd(), revents)) {
+				char address[socket_address_text_max];
+				backend.format_address(address, sizeof(address));
+				log(LogLevel::warning, "backend %s went away during the login", address);
 				fail_login(ER_UNKNOWN_ERROR, "myproxy: the backend closed the connection");
 				return;
 			}

@@ -6,7 +6,6 @@
 // exception or a Lua error escape into the event loop.
 #pragma once
 
-#include "common/backend_link.hpp"
 #include "common/channel_protocol.hpp"
 #include "common/client_login.hpp"
 #include "common/event_source.hpp"
@@ -18,7 +17,9 @@
 #include "lua/listener_auth.hpp"
 #include "lua/lua_action.hpp"
 #include "lua/lua_client.hpp"
+#include "worker/backend_side.hpp"
 #include "worker/relay.hpp"
+#include "worker/session_log.hpp"
 #include "common/stream_socket.hpp"
 
 #include <array>
@@ -46,10 +47,6 @@ inline constexpr std::string_view default_server_version = "10.11.99-MariaDB-myp
 
 /* How long a client may take to read our last packet before it is dropped. */
 inline constexpr std::uint64_t closing_timeout_usec = 5'000'000;
-
-/* Largest packet accepted before the command phase (HandshakeResponse41, auth data, backend
- * greeting and auth packets). */
-inline constexpr std::size_t login_packet_max = 64 * 1024;
 
 class ClientConnection final : public CallbackOwner {
 public:
@@ -99,7 +96,7 @@ public:
 	/* In the command phase with nothing running (worker/session_ending.hpp): a drain closes it. */
 	bool idle_for_drain() const noexcept;
 	/* The connect option read_timeout (microseconds, 0: none), for worker/backend_watch. */
-	std::uint64_t backend_read_timeout_usec() const noexcept { return backend_read_timeout; }
+	std::uint64_t backend_read_timeout_usec() const noexcept { return backend.read_timeout_usec(); }
 	/* The backend stayed silent past read_timeout while the client waited: ERR 1158 to the
 	 * client, the node reported suspect (clusters), close. */
 	void backend_timed_out() noexcept;
@@ -159,18 +156,13 @@ private:
 	/* The listener's TLS context (ssl_cert) and require_ssl; nullptr/false for a plain listener. */
 	SSL_CTX *listener_tls = nullptr;
 	bool listener_requires_tls = false;
-	/* client:connect()'s TLS options, for each node a cluster login tries. */
-	BackendLinkTls backend_tls;
-	/* client:connect()'s read_timeout, microseconds; 0: none. */
-	std::uint64_t backend_read_timeout = 0;
 	EventSource client_source;
-	EventSource backend_source;
 	/* OpenSSL holds decrypted bytes that epoll will not announce: read them on the next loop
 	 * iteration (a one-shot defer source, created on first need). */
 	EventSource pending_source;
 	/* Only while a final ERR is being written (the login deadline is the worker's sweep). */
 	EventSource closing_timer;
-	std::uint32_t client_events = 0, backend_events = 0;
+	std::uint32_t client_events = 0;
 	/* The peer sent bytes while we were not expecting any (e.g. while a callback runs): stop
 	 * polling it for input until the phase reads again.  Saves re-arming epoll in every phase. */
 	bool client_muted = false, backend_muted = false;
@@ -189,6 +181,8 @@ private:
 	int auth_proof_ref = -2; /* LUA_NOREF */
 	int client_ref = -2; /* LUA_NOREF */
 	ClientAttributes attributes;
+	/* Log lines with the client's name (reads attributes and id at each line). */
+	SessionLog log{attributes, id};
 	Phase phase = Phase::on_connect;
 	bool pending_login_reserved = false;
 
@@ -205,24 +199,8 @@ private:
 	std::uint8_t client_character_set = 0;
 	std::uint32_t client_max_packet_size = 0;
 
-	/* The backend's login, and the link (common/backend_link) that carries it and then, once
-	 * logged in, is the relay's backend stream; the link goes after the handshake, which it uses. */
-	std::unique_ptr<BackendHandshake> backend_handshake;
-	std::unique_ptr<BackendLink> backend_link;
-	SocketAddress backend_address;
-	/* client:connect() named a cluster: its index, the chosen node, and the order of nodes to try
-	 * (cluster_state.hpp); node_attempt indexes node_order. */
-	std::optional<std::uint32_t> cluster;
-	std::uint32_t cluster_node = 0;
-	bool read_only_connection = false;
-	std::vector<std::uint32_t> node_order;
-	std::size_t node_attempt = 0;
-	std::string backend_user;
-	/* SHA1(SHA1(password)) of the backend login: a COM_CHANGE_USER to the same user with other
-	 * credentials must be checked by the backend, not turned into a reset. */
-	std::optional<Sha1Digest> backend_fingerprint;
-	/* What the backend login (or the last change of user) learned: COM_CHANGE_USER starts from it. */
-	ClientLoginSuccess backend_session;
+	/* The backend's connection: login, node choice, then the relay's backend stream. */
+	BackendSide backend;
 
 	std::unique_ptr<Relay> relay;
 	Intercept intercept = Intercept::none;
@@ -232,20 +210,12 @@ private:
 	std::optional<Sha1Digest> pending_fingerprint;
 	/* The backend's side of COM_CHANGE_USER, with every plugin a login speaks. */
 	std::unique_ptr<ClientLogin> change_login;
-	static std::optional<Sha1Digest> credentials_fingerprint(const ConnectAction &action) noexcept;
-	/* The backend login's parameters for the script's @action (views into it and @attrs). */
-	ClientLoginParams backend_login_params(const ConnectAction &action, std::vector<ConnectAttr> &attrs) const;
 	void change_user_reply(const RelayEvent &event);
 
-	/* Logging with the client's name as subject ("acct=acme pid=123 uid=1000"). */
-	void log(LogLevel level, const char *format, ...) const noexcept __attribute__((format(printf, 3, 4)));
-	std::size_t format_subject(char *buffer, std::size_t size) const noexcept;
-	void format_backend(char *buffer, std::size_t size) const noexcept;
 
 	/* sd-event plumbing. */
 	void update_events() noexcept;
 	bool set_client_events(std::uint32_t events) noexcept;
-	bool set_backend_events(std::uint32_t events) noexcept;
 	static int on_client_io(sd_event_source *source, int fd, std::uint32_t revents, void *userdata);
 	static int on_backend_io(sd_event_source *source, int fd, std::uint32_t revents, void *userdata);
 	static int on_closing_timeout(sd_event_source *source, std::uint64_t usec, void *userdata);
@@ -294,14 +264,8 @@ private:
 	void client_tls_step();
 	void run_handshake_response_script();
 	void connect_backend(ConnectAction &action);
-	bool choose_node(const ConnectAction &action);
-	void start_backend_connect();
-	void backend_connect_failed(int error);
-	bool same_backend(const ConnectAction &action) const noexcept;
-	void backend_link_event(BackendLink::Event event);
-	void backend_link_failed();
-	void backend_handshake_failed();
-	void backend_login_failed(const ClientLoginFailure &failure);
+	void backend_step(BackendSide::Step step);
+	void backend_login_failed();
 	void backend_logged_in();
 	void start_relay();
 

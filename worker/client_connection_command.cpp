@@ -97,7 +97,7 @@ void ClientConnection::handle_relay_event(RelayEvent &event)
 			if (event.error_number == tls_errno) {
 				const StreamSocket &stream = event.close_reason == RelayEvent::CloseReason::client_error
 								     ? client_stream
-								     : backend_link->stream();
+								     : backend.stream();
 				log(LogLevel::info, "%s: %s", reason, stream.tls_error().c_str());
 			} else {
 				log(LogLevel::info, "%s: %s", reason, std::strerror(event.error_number));
@@ -143,11 +143,11 @@ void ClientConnection::backend_timed_out() noexcept
 	if (phase != Phase::relay || !relay)
 		return;
 	log(LogLevel::warning, "closing: the backend was silent for %llu ms (read_timeout)",
-	    static_cast<unsigned long long>(backend_read_timeout / 1000));
+	    static_cast<unsigned long long>(backend.read_timeout_usec() / 1000));
 	(void)send_final_err(*relay, ER_NET_READ_ERROR, "The backend server did not answer within read_timeout",
 			     client_capabilities);
-	if (cluster)
-		worker.report_node_suspect(*cluster, cluster_node);
+	if (backend.cluster())
+		worker.report_node_suspect(*backend.cluster(), backend.node());
 	close();
 }
 
@@ -307,7 +307,7 @@ void ClientConnection::change_user_outcome(CallbackOutcome &outcome)
 		return;
 	}
 	auto *connect = std::get_if<ConnectAction>(&*outcome.action);
-	if (!same_backend(*connect)) {
+	if (!backend.same_backend(*connect)) {
 		log(LogLevel::info, "COM_CHANGE_USER to another backend refused");
 		answer_client(ER_ACCESS_DENIED, "COM_CHANGE_USER to another server is not supported");
 		end_intercept();
@@ -315,8 +315,7 @@ void ClientConnection::change_user_outcome(CallbackOutcome &outcome)
 	}
 
 	std::vector<std::uint8_t> packet;
-	const std::optional<Sha1Digest> fingerprint = credentials_fingerprint(*connect);
-	if (connect->user == backend_user && fingerprint && fingerprint == backend_fingerprint) {
+	if (backend.same_login(*connect)) {
 		/* The same account: a reset gives the client a fresh session without a login. */
 		const std::size_t start = begin_packet(packet);
 		std::uint8_t sequence_id = 0;
@@ -329,11 +328,11 @@ void ClientConnection::change_user_outcome(CallbackOutcome &outcome)
 		 * new account uses another), unless it cannot answer up front: mysql_clear_password
 		 * waits for the backend's request, as at login, and a SHA1 alone speaks only native. */
 		std::vector<ConnectAttr> attrs;
-		ClientLoginParams params = backend_login_params(*connect, attrs);
-		if (!connect->password_sha1 && backend_session.auth_plugin != MYSQL_CLEAR_PASSWORD)
-			params.initial_plugin = backend_session.auth_plugin;
+		ClientLoginParams params = backend.login_params(*connect, attrs);
+		if (!connect->password_sha1 && backend.session().auth_plugin != MYSQL_CLEAR_PASSWORD)
+			params.initial_plugin = backend.session().auth_plugin;
 		change_login = std::make_unique<ClientLogin>(params);
-		if (change_login->change_user(backend_session, packet) != ClientLoginStatus::CONTINUE) {
+		if (change_login->change_user(backend.session(), packet) != ClientLoginStatus::CONTINUE) {
 			log(LogLevel::warning, "COM_CHANGE_USER for the backend: %s",
 			    change_login->failure().message.c_str());
 			answer_client(ER_UNKNOWN_ERROR, "myproxy: cannot encode COM_CHANGE_USER for the backend");
@@ -341,7 +340,7 @@ void ClientConnection::change_user_outcome(CallbackOutcome &outcome)
 			return;
 		}
 		pending_user = connect->user;
-		pending_fingerprint = fingerprint;
+		pending_fingerprint = BackendSide::credentials_fingerprint(*connect);
 		intercept = Intercept::backend_change_user;
 	}
 	if (!relay->send_to_backend(packet)) {
@@ -374,9 +373,7 @@ void ClientConnection::change_user_reply(const RelayEvent &event)
 		change_login->feed(payload_of(event.packet), event.start.header.sequence_id, out);
 	switch (status) {
 	case ClientLoginStatus::SUCCEEDED:
-		backend_user = pending_user;
-		backend_fingerprint = pending_fingerprint;
-		backend_session = change_login->success();
+		backend.user_changed(std::move(pending_user), pending_fingerprint, change_login->success());
 		backend_reply_to_client(event.packet);
 		return;
 	case ClientLoginStatus::CONTINUE:

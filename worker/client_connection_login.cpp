@@ -349,220 +349,57 @@ void ClientConnection::handshake_response_outcome(CallbackOutcome &outcome)
 
 /* --- the backend's login ---------------------------------------------------------------------- */
 
-std::optional<Sha1Digest> ClientConnection::credentials_fingerprint(const ConnectAction &action) noexcept
-{
-	if (action.password_sha1)
-		return native_password_sha1(ByteReader::as_string(*action.password_sha1));
-	return native_password_stored_hash(action.password ? std::string_view(*action.password) : std::string_view());
-}
-
 void ClientConnection::connect_backend(ConnectAction &action)
 {
-	if (action.cluster) {
-		if (!choose_node(action))
-			return;
-	} else {
-		backend_address = action.address;
-	}
-	backend_user = action.user;
-	backend_fingerprint = credentials_fingerprint(action);
-
-	std::vector<ConnectAttr> attrs;
-	ClientLoginParams params = backend_login_params(action, attrs);
-	params.ssl = action.ssl;
-	backend_read_timeout = action.read_timeout_usec;
-	backend_tls.context = action.ssl_context;
-	backend_tls.verify = action.ssl_verify;
-	/* Without ssl_server_name the link verifies the IP address of each node it connects to. */
-	backend_tls.server_name = action.ssl_server_name;
-	backend_handshake = std::make_unique<BackendHandshake>(params, false, login_packet_max);
-	start_backend_connect();
-}
-
-ClientLoginParams ClientConnection::backend_login_params(const ConnectAction &action,
-							 std::vector<ConnectAttr> &attrs) const
-{
-	attrs.reserve(action.attributes.size());
-	for (const auto &[key, value] : action.attributes)
-		attrs.push_back({key, value});
-	ClientLoginParams params;
-	params.user = action.user;
-	if (action.password)
-		params.password = *action.password;
-	params.password_sha1 = action.password_sha1;
-	params.database = action.database;
-	params.attrs = attrs;
-	params.capabilities = client_capabilities;
-	params.allow_clear_password = action.allow_cleartext;
-	/* A local socket is as private as TLS: the password may go as it is (as MySQL's clients do). */
-	params.secure_transport = backend_address.family() == AF_UNIX;
-	params.server_public_key = action.server_public_key;
-	if (client_character_set != 0)
-		params.character_set = client_character_set;
-	if (client_max_packet_size != 0)
-		params.max_packet_size = client_max_packet_size;
-	return params;
-}
-
-void ClientConnection::start_backend_connect()
-{
-	backend_source.reset();
-	backend_link.reset();
-	backend_events = 0;
 	phase = Phase::backend_login;
-	backend_link = std::make_unique<BackendLink>(*backend_handshake, backend_tls);
-	if (backend_link->connect(backend_address) == BackendLink::Event::FAILED) {
-		backend_link_failed();
-		return;
-	}
-	backend_events = backend_link->poll_events();
-	if (sd_event_add_io(worker.event_loop(), backend_source.out(), backend_link->fd(), backend_events, on_backend_io,
-			    this) < 0) {
-		log(LogLevel::error, "cannot watch the backend socket");
-		fail_login(ER_UNKNOWN_ERROR, "myproxy: internal error");
-	}
+	ClientSessionParams client;
+	client.capabilities = client_capabilities;
+	client.character_set = client_character_set;
+	client.max_packet_size = client_max_packet_size;
+	backend_step(backend.connect(action, client, attributes.account));
 }
 
-/* What the backend link reports while it connects and logs in. */
-void ClientConnection::backend_link_event(BackendLink::Event event)
+/* What the backend side reports while it connects and logs in. */
+void ClientConnection::backend_step(BackendSide::Step step)
 {
-	switch (event) {
-	case BackendLink::Event::WAITING:
+	switch (step) {
+	case BackendSide::Step::waiting:
 		break;
-	case BackendLink::Event::TLS_ESTABLISHED: {
-		metrics_tls_handshake(true);
-		char backend[socket_address_text_max];
-		format_backend(backend, sizeof(backend));
-		log(LogLevel::debug, "TLS with backend %s established", backend);
+	case BackendSide::Step::logged_in:
+		backend_logged_in();
 		break;
-	}
-	case BackendLink::Event::DONE:
-		if (backend_handshake->logged_in())
-			backend_logged_in();
-		else
-			backend_handshake_failed();
-		break;
-	case BackendLink::Event::FAILED:
-		backend_link_failed();
+	case BackendSide::Step::failed:
+		backend_login_failed();
 		break;
 	}
 }
 
-/* The connection to the backend failed under the login: the client hears why, in our words. */
-void ClientConnection::backend_link_failed()
+void ClientConnection::backend_login_failed()
 {
-	const BackendLinkFailure &failure = backend_link->failure();
-	char backend[socket_address_text_max];
-	format_backend(backend, sizeof(backend));
-	const char *reason = failure.error == tls_errno ? failure.reason.c_str() : std::strerror(failure.error);
-	switch (failure.kind) {
-	case BackendLinkFailure::Kind::CONNECT:
-		backend_connect_failed(failure.error);
-		return;
-	case BackendLinkFailure::Kind::SEND:
-	case BackendLinkFailure::Kind::RECEIVE:
-		log(LogLevel::warning, "%s backend %s failed: %s",
-		    failure.kind == BackendLinkFailure::Kind::SEND ? "send to" : "receive from", backend, reason);
-		fail_login(ER_UNKNOWN_ERROR, "myproxy: lost the connection to the backend");
-		return;
-	case BackendLinkFailure::Kind::CLOSED:
-		log(LogLevel::warning, "backend %s closed the connection during the login", backend);
-		fail_login(ER_UNKNOWN_ERROR, "myproxy: the backend closed the connection");
-		return;
-	case BackendLinkFailure::Kind::TLS_START:
-		log(LogLevel::error, "cannot start TLS with backend %s: %s", backend, failure.reason.c_str());
-		fail_login(ER_UNKNOWN_ERROR, "myproxy: TLS to the backend failed");
-		return;
-	case BackendLinkFailure::Kind::TLS_HANDSHAKE: {
-		metrics_tls_handshake(false);
-		log(LogLevel::warning, "TLS with backend %s failed: %s", backend, failure.reason.c_str());
-		char message[socket_address_text_max + 320];
-		std::snprintf(message, sizeof(message), "myproxy: TLS to backend %s failed: %.256s", backend,
-			      failure.reason.c_str());
-		fail_login(ER_UNKNOWN_ERROR, message);
-		return;
-	}
-	case BackendLinkFailure::Kind::OUT_OF_MEMORY:
-		log(LogLevel::error, "backend login: out of memory");
+	const BackendLoginError &error = backend.error();
+	if (error.close_only) {
 		close();
 		return;
 	}
-}
-
-/* The backend's packets ended the login without success. */
-void ClientConnection::backend_handshake_failed()
-{
-	const BackendHandshakeFailure &failure = backend_handshake->failure();
-	char backend[socket_address_text_max];
-	format_backend(backend, sizeof(backend));
-	switch (failure.kind) {
-	case BackendHandshakeFailure::Kind::LOGIN:
-		backend_login_failed(failure.login);
-		return;
-	case BackendHandshakeFailure::Kind::DATA_BEFORE_TLS:
-		log(LogLevel::warning, "backend %s: %s", backend, failure.message.c_str());
-		fail_login(ER_UNKNOWN_ERROR, "myproxy: TLS to the backend failed");
-		return;
-	default:
-		log(LogLevel::warning, "backend %s: malformed packet during login: %s", backend, failure.message.c_str());
-		fail_login(ER_UNKNOWN_ERROR, "myproxy: the backend sent a malformed packet");
+	if (!error.server) {
+		fail_login(error.error, error.message);
 		return;
 	}
-}
-
-void ClientConnection::backend_login_failed(const ClientLoginFailure &failure)
-{
-	metrics_backend_login(backend_address, false);
-	char backend[socket_address_text_max];
-	format_backend(backend, sizeof(backend));
-	if (failure.kind == ClientLoginFailure::Kind::SERVER_ERROR) {
-		log(LogLevel::info, "backend %s refused user '%s': %u %s", backend, backend_user.c_str(),
-		    failure.error_code, failure.message.c_str());
-		/* The backend's own error, code, SQLSTATE and text unchanged. */
-		ErrPacket err;
-		err.error_code = failure.error_code;
-		err.sql_state = failure.sql_state;
-		err.message = failure.message;
-		std::vector<std::uint8_t> out;
-		const std::size_t start = begin_packet(out);
-		build_err_packet(out, err, client_capabilities);
-		finish_packet(out, start, client_sequence);
-		finish_with(std::move(out));
-		return;
-	}
-	log(LogLevel::warning, "login to backend %s failed: %s", backend, failure.message.c_str());
-	if (failure.kind == ClientLoginFailure::Kind::TLS_UNAVAILABLE) {
-		char message[socket_address_text_max + 128];
-		std::snprintf(message, sizeof(message),
-			      "myproxy: backend %s does not offer TLS, which ssl = true requires", backend);
-		fail_login(ER_UNKNOWN_ERROR, message);
-		return;
-	}
-	char message[socket_address_text_max + 64];
-	std::snprintf(message, sizeof(message), "myproxy: login to backend %s failed", backend);
-	fail_login(ER_UNKNOWN_ERROR, message);
+	/* The backend's own error, code, SQLSTATE and text unchanged. */
+	ErrPacket err;
+	err.error_code = error.server->error_code;
+	err.sql_state = error.server->sql_state;
+	err.message = error.server->message;
+	std::vector<std::uint8_t> out;
+	const std::size_t start = begin_packet(out);
+	build_err_packet(out, err, client_capabilities);
+	finish_packet(out, start, client_sequence);
+	finish_with(std::move(out));
 }
 
 void ClientConnection::backend_logged_in()
 {
-	const ClientLoginSuccess &success = backend_handshake->success();
-	metrics_backend_login(backend_address, true);
-	backend_session = success;
-	const std::uint32_t missing = client_capabilities & format_capabilities & ~success.capabilities;
-	if (missing != 0) {
-		char backend[socket_address_text_max];
-		format_backend(backend, sizeof(backend));
-		const std::uint32_t flag = missing & -missing;
-		log(LogLevel::warning, "backend %s lacks %s, which the client uses", backend, capability_name(flag));
-		fail_login(ER_UNKNOWN_ERROR, "myproxy: the backend lacks a capability the client needs");
-		return;
-	}
-	/* MariaDB 10+ prefixes "5.5.5-" for the sake of old replication clients; scripts want the
-	 * real version, as clients show it. */
-	std::string_view version = success.server_version;
-	if (version.starts_with("5.5.5-") && version.find("MariaDB") != std::string_view::npos)
-		version.remove_prefix(6);
-	attributes.server_version = version;
+	attributes.server_version = backend.server_version();
 	phase = Phase::on_command_phase;
 	lua_State *L = worker.lua();
 	if (!lua_checkstack(L, 2)) {
@@ -576,32 +413,31 @@ void ClientConnection::backend_logged_in()
 void ClientConnection::start_relay()
 {
 	OkPacket ok;
-	ok.status_flags = backend_session.status_flags;
-	ok.warnings = backend_session.warnings;
+	ok.status_flags = backend.session().status_flags;
+	ok.warnings = backend.session().warnings;
 	std::vector<std::uint8_t> out;
 	const std::size_t start = begin_packet(out);
 	build_ok_packet(out, ok, client_capabilities);
 	finish_packet(out, start, client_sequence);
 
-	relay = std::make_unique<Relay>(worker.relay_buffers(), client_stream, backend_link->stream(),
+	relay = std::make_unique<Relay>(worker.relay_buffers(), client_stream, backend.stream(),
 					(client_capabilities & CLIENT_LOCAL_FILES) != 0);
 	relay->intercept_command(COM_INIT_DB);
 	relay->intercept_command(COM_CHANGE_USER);
-	relay->metrics_tap().attach(backend_address);
+	relay->metrics_tap().attach(backend.address());
 	metrics_auth_ok(id);
 	if (!relay->send_to_client(out) || !relay->preload(RelaySide::client, client_in) ||
-	    !relay->preload(RelaySide::backend, backend_handshake->rest())) {
+	    !relay->preload(RelaySide::backend, backend.early_bytes())) {
 		log(LogLevel::error, "cannot start the relay");
 		close();
 		return;
 	}
 
-	char backend[socket_address_text_max];
-	format_backend(backend, sizeof(backend));
-	log(LogLevel::debug, "logged in to backend %s as '%s'", backend, backend_user.c_str());
+	char address[socket_address_text_max];
+	backend.format_address(address, sizeof(address));
+	log(LogLevel::debug, "logged in to backend %s as '%s'", address, backend.login_user().c_str());
 
-	/* The link never asks its conversation anything after DONE. */
-	backend_handshake.reset();
+	backend.login_done();
 	release(client_in);
 	release(client_out);
 	end_login_watch();
@@ -617,7 +453,7 @@ void ClientConnection::login_deadline_expired() noexcept
 {
 	/* The worker has erased our entry already. */
 	login_watch.reset();
-	char backend[socket_address_text_max];
+	char address[socket_address_text_max];
 	char message[socket_address_text_max + 64];
 	switch (phase) {
 	case Phase::on_connect:
@@ -640,9 +476,9 @@ void ClientConnection::login_deadline_expired() noexcept
 		fail_login(ER_UNKNOWN_ERROR, "myproxy: the login script timed out");
 		break;
 	case Phase::backend_login:
-		format_backend(backend, sizeof(backend));
-		log(LogLevel::warning, "login deadline: backend %s did not answer", backend);
-		std::snprintf(message, sizeof(message), "myproxy: backend %s did not answer in time", backend);
+		backend.format_address(address, sizeof(address));
+		log(LogLevel::warning, "login deadline: backend %s did not answer", address);
+		std::snprintf(message, sizeof(message), "myproxy: backend %s did not answer in time", address);
 		fail_login(ER_UNKNOWN_ERROR, message);
 		break;
 	case Phase::closing:
