@@ -41,7 +41,7 @@ namespace myproxy {
 ClientConnection::ClientConnection(Worker &owner, UniqueFd socket, const ClientInfo &info)
 	: worker(owner), client_fd(std::move(socket)), id(info.client_id),
 	  handler(owner.handler_ref(info.listener_index)), listener_auth(owner.listener_auth(info.listener_index)),
-	  backend(owner.event_loop(), owner.clusters(), log, on_backend_io, this)
+	  script(owner.lua(), handler, *this), backend(owner.event_loop(), owner.clusters(), log, on_backend_io, this)
 {
 	client_stream.attach(client_fd.get());
 	if (const ListenerConfig *listener = owner.listener(info.listener_index)) {
@@ -74,10 +74,7 @@ ClientConnection::~ClientConnection()
 	if (phase != Phase::closed) {
 		/* The worker is going away: release without telling it. */
 		phase = Phase::closed;
-		callback.reset();
-		if (client_ref != LUA_NOREF)
-			detach_lua_client(worker.lua(), client_ref);
-		release_auth_proof(worker.lua(), auth_proof_ref);
+		script.release();
 		relay.reset();
 		client_source.reset();
 		backend.close();
@@ -240,12 +237,7 @@ void ClientConnection::close() noexcept
 	if (phase == Phase::closed)
 		return;
 	phase = Phase::closed;
-	callback.reset();
-	if (client_ref != LUA_NOREF) {
-		detach_lua_client(worker.lua(), client_ref);
-		client_ref = LUA_NOREF;
-	}
-	release_auth_proof(worker.lua(), auth_proof_ref);
+	script.release();
 	relay.reset();
 	client_source.reset();
 	backend.close();
@@ -267,7 +259,7 @@ void ClientConnection::close() noexcept
 
 void ClientConnection::finish_with(std::vector<std::uint8_t> packet) noexcept
 {
-	callback.reset();
+	script.abandon();
 	if (!relay)
 		metrics_auth_err();
 	if (relay) {

@@ -20,6 +20,7 @@
 #include "worker/backend_side.hpp"
 #include "worker/relay.hpp"
 #include "worker/session_log.hpp"
+#include "worker/session_script.hpp"
 #include "common/stream_socket.hpp"
 
 #include <array>
@@ -131,21 +132,6 @@ private:
 		backend_change_user,	/* COM_CHANGE_USER sent with the script's credentials (change_login) */
 	};
 
-	enum class CallbackKind : std::uint8_t {
-		on_connect,
-		on_handshake_response,
-		on_command_phase,
-		on_init_db,
-		change_user, /* on_handshake_response for COM_CHANGE_USER */
-	};
-
-	struct CallbackOutcome {
-		enum class Kind : std::uint8_t { absent, nil, action, failed } kind = Kind::absent;
-		std::optional<LuaAction> action;
-		/* failed: the Lua error with traceback, or why the return value was refused. */
-		std::string error;
-	};
-
 	Worker &worker;
 	UniqueFd client_fd;
 	/* The byte stream over that fd (plain or TLS); declared after it: a TLS stream sends its
@@ -177,17 +163,14 @@ private:
 	const ListenerAuth *listener_auth;
 	/* The server side of the client's login and of its COM_CHANGE_USER (common/server_login). */
 	std::unique_ptr<ServerLogin> server_login;
-	/* The verify method's proof (lua_auth_verify.hpp) while on_handshake_response runs. */
-	int auth_proof_ref = -2; /* LUA_NOREF */
-	int client_ref = -2; /* LUA_NOREF */
 	ClientAttributes attributes;
 	/* Log lines with the client's name (reads attributes and id at each line). */
 	SessionLog log{attributes, id};
 	Phase phase = Phase::on_connect;
 	bool pending_login_reserved = false;
 
-	std::unique_ptr<CallbackRun> callback;
-	CallbackKind callback_kind = CallbackKind::on_connect;
+	/* The client object and the callback that runs (worker/session_script). */
+	SessionScript script;
 
 	/* The client's pre-command packet I/O; emptied (capacity too) when the relay starts. */
 	std::vector<std::uint8_t> client_in, client_out;
@@ -247,11 +230,9 @@ private:
 	bool next_client_packet(std::vector<std::uint8_t> &payload, std::uint8_t &sequence_id) noexcept;
 
 	/* Callbacks. */
-	void run_callback(CallbackKind kind, int nargs) noexcept;
-	void callback_done() noexcept;
-	void deliver(CallbackKind kind, CallbackOutcome &outcome) noexcept;
-	void dispatch_outcome(CallbackKind kind, CallbackOutcome &outcome);
-	bool push_client_and_response() noexcept;
+	void run_callback(SessionCallback kind, int nargs) noexcept;
+	void deliver(SessionCallback kind, CallbackOutcome &outcome) noexcept;
+	void dispatch_outcome(SessionCallback kind, CallbackOutcome &outcome);
 
 	/* The login. */
 	void send_greeting();

@@ -61,7 +61,7 @@ void ClientConnection::relay_event(RelayEvent event) noexcept
 			handle_relay_event(event);
 			if (phase != Phase::relay)
 				return;
-			if (callback && callback->status() == CallbackStatus::suspended)
+			if (script.suspended())
 				break; /* resume_callback() goes on */
 			event = relay->resume();
 		}
@@ -135,7 +135,7 @@ void ClientConnection::handle_relay_event(RelayEvent &event)
 bool ClientConnection::idle_for_drain() const noexcept
 {
 	return phase == Phase::relay && relay && intercept == Intercept::none &&
-	       (!callback || callback->status() != CallbackStatus::suspended) && relay_session_idle(*relay);
+	       !script.suspended() && relay_session_idle(*relay);
 }
 
 void ClientConnection::backend_timed_out() noexcept
@@ -192,7 +192,7 @@ void ClientConnection::init_db_command(const RelayEvent &event)
 		relay_failed("Lua stack full");
 		return;
 	}
-	push_lua_client(L, client_ref);
+	script.push_client();
 	if (!push_string(L, command->schema)) {
 		lua_pop(L, 1);
 		relay->drop_packet(RelaySide::client);
@@ -200,7 +200,7 @@ void ClientConnection::init_db_command(const RelayEvent &event)
 		return;
 	}
 	intercept = Intercept::init_db_script;
-	run_callback(CallbackKind::on_init_db, 2);
+	run_callback(SessionCallback::on_init_db, 2);
 }
 
 void ClientConnection::init_db_outcome(CallbackOutcome &outcome)
@@ -281,7 +281,7 @@ void ClientConnection::run_change_user_script()
 {
 	intercept = Intercept::change_user_script;
 	relay->hold_client(true);
-	if (!push_client_and_response()) {
+	if (!script.push_client_and_response(server_login->credentials())) {
 		/* Back to the established session, then our own answer. */
 		std::vector<std::uint8_t> ignored;
 		(void)server_login->script_decided({}, ignored);
@@ -289,14 +289,12 @@ void ClientConnection::run_change_user_script()
 		end_intercept();
 		return;
 	}
-	run_callback(CallbackKind::change_user, 2);
+	run_callback(SessionCallback::change_user, 2);
 }
 
 void ClientConnection::change_user_outcome(CallbackOutcome &outcome)
 {
-	const bool verified = auth_proof_verified(worker.lua(), auth_proof_ref);
-	release_auth_proof(worker.lua(), auth_proof_ref);
-	const ScriptDecision decision = script_decision(outcome, verified);
+	const ScriptDecision decision = script_decision(outcome, script.take_proof_verified());
 	if (decision.verdict == ScriptDecision::Verdict::refuse)
 		log(LogLevel::info, "COM_CHANGE_USER refused: %s", std::string(decision.message).c_str());
 	std::vector<std::uint8_t> out;

@@ -158,15 +158,14 @@ void ClientConnection::start() noexcept
 			pending_login_reserved = true;
 		}
 		lua_State *L = worker.lua();
-		client_ref = create_lua_client(L, attributes);
-		if (client_ref == LUA_NOREF || !lua_checkstack(L, 2)) {
+		if (!script.create_client(attributes) || !lua_checkstack(L, 2)) {
 			log(LogLevel::error, "Lua heap full: cannot create the client object");
 			fail_handshake(ER_OUT_OF_RESOURCES, "Out of memory");
 			return;
 		}
 		attributes.server_version_settable = true;
-		push_lua_client(L, client_ref);
-		run_callback(CallbackKind::on_connect, 1);
+		script.push_client();
+		run_callback(SessionCallback::on_connect, 1);
 		update_events();
 	} catch (const std::exception &e) {
 		log(LogLevel::error, "login: %s", e.what());
@@ -298,12 +297,12 @@ void ClientConnection::client_tls_step()
 void ClientConnection::run_handshake_response_script()
 {
 	phase = Phase::on_handshake_response;
-	if (!push_client_and_response()) {
+	if (!script.push_client_and_response(server_login->credentials())) {
 		log(LogLevel::error, "Lua heap full: cannot build the handshake_response table");
 		fail_login(ER_OUT_OF_RESOURCES, "Out of memory");
 		return;
 	}
-	run_callback(CallbackKind::on_handshake_response, 2);
+	run_callback(SessionCallback::on_handshake_response, 2);
 }
 
 ScriptDecision ClientConnection::script_decision(const CallbackOutcome &outcome, bool proof_verified) noexcept
@@ -327,9 +326,7 @@ ScriptDecision ClientConnection::script_decision(const CallbackOutcome &outcome,
  * or an ERR); once it says AUTHENTICATED the backend login starts. */
 void ClientConnection::handshake_response_outcome(CallbackOutcome &outcome)
 {
-	const bool verified = auth_proof_verified(worker.lua(), auth_proof_ref);
-	release_auth_proof(worker.lua(), auth_proof_ref);
-	const ScriptDecision decision = script_decision(outcome, verified);
+	const ScriptDecision decision = script_decision(outcome, script.take_proof_verified());
 	if (decision.verdict == ScriptDecision::Verdict::refuse)
 		log(LogLevel::info, "on_handshake_response refused the login: %s", std::string(decision.message).c_str());
 	std::vector<std::uint8_t> out;
@@ -406,8 +403,8 @@ void ClientConnection::backend_logged_in()
 		fail_login(ER_OUT_OF_RESOURCES, "Out of memory");
 		return;
 	}
-	push_lua_client(L, client_ref);
-	run_callback(CallbackKind::on_command_phase, 1);
+	script.push_client();
+	run_callback(SessionCallback::on_command_phase, 1);
 }
 
 void ClientConnection::start_relay()
