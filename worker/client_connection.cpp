@@ -75,6 +75,7 @@ ClientConnection::~ClientConnection()
 		/* The worker is going away: release without telling it. */
 		phase = Phase::closed;
 		script.release();
+		intercept.reset();
 		relay.reset();
 		client_source.reset();
 		backend.close();
@@ -238,6 +239,7 @@ void ClientConnection::close() noexcept
 		return;
 	phase = Phase::closed;
 	script.release();
+	intercept.reset();
 	relay.reset();
 	client_source.reset();
 	backend.close();

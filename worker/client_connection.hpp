@@ -18,6 +18,7 @@
 #include "lua/lua_action.hpp"
 #include "lua/lua_client.hpp"
 #include "worker/backend_side.hpp"
+#include "worker/command_intercept.hpp"
 #include "worker/relay.hpp"
 #include "worker/session_log.hpp"
 #include "worker/session_script.hpp"
@@ -49,7 +50,7 @@ inline constexpr std::string_view default_server_version = "10.11.99-MariaDB-myp
 /* How long a client may take to read our last packet before it is dropped. */
 inline constexpr std::uint64_t closing_timeout_usec = 5'000'000;
 
-class ClientConnection final : public CallbackOwner {
+class ClientConnection final : public CallbackOwner, private CommandIntercept::Host {
 public:
 	ClientConnection(Worker &worker, UniqueFd socket, const ClientInfo &info);
 	~ClientConnection();
@@ -121,17 +122,6 @@ private:
 		closed,
 	};
 
-	/* The command-phase exchanges myproxy runs itself, on top of the relay. */
-	enum class Intercept : std::uint8_t {
-		none,
-		init_db_script,		/* on_init_db runs */
-		change_user_password,	/* waiting for the client's cleartext password */
-		change_user_script,	/* on_handshake_response runs again */
-		backend_reset,		/* COM_RESET_CONNECTION sent */
-		backend_init_db,	/* COM_INIT_DB sent after the reset */
-		backend_change_user,	/* COM_CHANGE_USER sent with the script's credentials (change_login) */
-	};
-
 	Worker &worker;
 	UniqueFd client_fd;
 	/* The byte stream over that fd (plain or TLS); declared after it: a TLS stream sends its
@@ -186,14 +176,8 @@ private:
 	BackendSide backend;
 
 	std::unique_ptr<Relay> relay;
-	Intercept intercept = Intercept::none;
-	/* For the backend exchanges of COM_CHANGE_USER. */
-	std::string pending_database;
-	std::string pending_user;
-	std::optional<Sha1Digest> pending_fingerprint;
-	/* The backend's side of COM_CHANGE_USER, with every plugin a login speaks. */
-	std::unique_ptr<ClientLogin> change_login;
-	void change_user_reply(const RelayEvent &event);
+	/* COM_INIT_DB and COM_CHANGE_USER on top of the relay; goes before it. */
+	std::unique_ptr<CommandIntercept> intercept;
 
 
 	/* sd-event plumbing. */
@@ -213,7 +197,7 @@ private:
 	/* The one way out: releases sockets, sources, the Lua client object, the login slot. */
 	void close() noexcept;
 	/* Sends @packet (framed) to the client and closes once it is written. */
-	void finish_with(std::vector<std::uint8_t> packet) noexcept;
+	void finish_with(std::vector<std::uint8_t> packet) noexcept override;
 	/* ERR packets of ours, with the sequence id the client expects next. */
 	void fail_handshake(const ServerError &error, std::string_view message) noexcept; /* before the greeting */
 	void fail_login(const ServerError &error, std::string_view message) noexcept;
@@ -230,7 +214,7 @@ private:
 	bool next_client_packet(std::vector<std::uint8_t> &payload, std::uint8_t &sequence_id) noexcept;
 
 	/* Callbacks. */
-	void run_callback(SessionCallback kind, int nargs) noexcept;
+	void run_callback(SessionCallback kind, int nargs) noexcept override;
 	void deliver(SessionCallback kind, CallbackOutcome &outcome) noexcept;
 	void dispatch_outcome(SessionCallback kind, CallbackOutcome &outcome);
 
@@ -239,7 +223,6 @@ private:
 	void handle_client_login_packet(std::vector<std::uint8_t> &payload, std::uint8_t sequence_id);
 	void server_login_status(ServerLoginStatus status, std::vector<std::uint8_t> &out);
 	void server_login_failed(std::vector<std::uint8_t> &out);
-	static ScriptDecision script_decision(const CallbackOutcome &outcome, bool proof_verified) noexcept;
 	void handshake_response_outcome(CallbackOutcome &outcome);
 	void start_client_tls();
 	void client_tls_step();
@@ -253,17 +236,7 @@ private:
 	/* The command phase (client_connection_command.cpp). */
 	void relay_event(RelayEvent event) noexcept;
 	void handle_relay_event(RelayEvent &event);
-	void init_db_command(const RelayEvent &event);
-	void change_user_command(const RelayEvent &event);
-	void change_user_status(ServerLoginStatus status, std::vector<std::uint8_t> &out);
-	void run_change_user_script();
-	void change_user_outcome(CallbackOutcome &outcome);
-	void init_db_outcome(CallbackOutcome &outcome);
-	void captured_packet(const RelayEvent &event);
-	void backend_reply_to_client(ByteSpan packet);
-	void answer_client(const ServerError &error, std::string_view message);
-	void end_intercept() noexcept;
-	void relay_failed(const char *what);
+	void relay_failed(const char *what) noexcept override;
 	/* In the relay: ERR 1927 with @message as the answer to the client's next command, then close
 	 * (client_connection_cluster.cpp). */
 	void end_relay_killed(const char *message) noexcept;

@@ -103,11 +103,11 @@ void ClientConnection::dispatch_outcome(SessionCallback kind, CallbackOutcome &o
 		break;
 
 	case SessionCallback::on_init_db:
-		init_db_outcome(outcome);
+		intercept->init_db_outcome(outcome);
 		break;
 
 	case SessionCallback::change_user:
-		change_user_outcome(outcome);
+		intercept->change_user_outcome(outcome);
 		break;
 	}
 }

@@ -55,6 +55,7 @@ void ClientConnection::end_relay_killed(const char *message) noexcept
 	/* The client reads the ERR only after it sent its next command (a client library that finds
 	 * the socket closed on writing reports "gone away" instead): so keep the socket open, its
 	 * write side shut, until the client says something or hangs up, bounded by a timer. */
+	intercept.reset();
 	relay.reset();
 	backend.close();
 	::shutdown(client_fd.get(), SHUT_WR);

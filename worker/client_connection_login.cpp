@@ -305,23 +305,6 @@ void ClientConnection::run_handshake_response_script()
 	run_callback(SessionCallback::on_handshake_response, 2);
 }
 
-ScriptDecision ClientConnection::script_decision(const CallbackOutcome &outcome, bool proof_verified) noexcept
-{
-	ScriptDecision decision;
-	decision.proof_verified = proof_verified;
-	if (outcome.kind == CallbackOutcome::Kind::nil) {
-		decision.verdict = ScriptDecision::Verdict::pass;
-	} else if (outcome.kind == CallbackOutcome::Kind::action && outcome.action) {
-		if (const auto *err = std::get_if<ErrAction>(&*outcome.action)) {
-			decision.verdict = ScriptDecision::Verdict::refuse;
-			decision.message = err->message;
-		} else if (std::holds_alternative<ConnectAction>(*outcome.action)) {
-			decision.verdict = ScriptDecision::Verdict::connect;
-		}
-	}
-	return decision;
-}
-
 /* on_handshake_response decided: server_login answers the client (FAST_AUTH_SUCCESS, the full path,
  * or an ERR); once it says AUTHENTICATED the backend login starts. */
 void ClientConnection::handshake_response_outcome(CallbackOutcome &outcome)
@@ -421,6 +404,9 @@ void ClientConnection::start_relay()
 					(client_capabilities & CLIENT_LOCAL_FILES) != 0);
 	relay->intercept_command(COM_INIT_DB);
 	relay->intercept_command(COM_CHANGE_USER);
+	CommandIntercept::Host &host = *this;
+	intercept = std::make_unique<CommandIntercept>(*relay, *server_login, script, backend, log, host,
+						       client_capabilities);
 	relay->metrics_tap().attach(backend.address());
 	metrics_auth_ok(id);
 	if (!relay->send_to_client(out) || !relay->preload(RelaySide::client, client_in) ||

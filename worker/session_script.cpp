@@ -40,6 +40,23 @@ void SessionScript::push_client() noexcept
 	push_lua_client(L, client_ref);
 }
 
+ScriptDecision script_decision(const CallbackOutcome &outcome, bool proof_verified) noexcept
+{
+	ScriptDecision decision;
+	decision.proof_verified = proof_verified;
+	if (outcome.kind == CallbackOutcome::Kind::nil) {
+		decision.verdict = ScriptDecision::Verdict::pass;
+	} else if (outcome.kind == CallbackOutcome::Kind::action && outcome.action) {
+		if (const auto *err = std::get_if<ErrAction>(&*outcome.action)) {
+			decision.verdict = ScriptDecision::Verdict::refuse;
+			decision.message = err->message;
+		} else if (std::holds_alternative<ConnectAction>(*outcome.action)) {
+			decision.verdict = ScriptDecision::Verdict::connect;
+		}
+	}
+	return decision;
+}
+
 bool SessionScript::take_proof_verified() noexcept
 {
 	const bool verified = auth_proof_verified(L, auth_proof_ref);

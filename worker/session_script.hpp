@@ -5,6 +5,7 @@
 // decides what each outcome means.  No Lua error and no exception leaves it.
 #pragma once
 
+#include "common/server_login.hpp"
 #include "lua/callback_run.hpp"
 #include "lua/lua_action.hpp"
 
@@ -18,7 +19,6 @@ struct lua_State;
 namespace myproxy {
 
 struct ClientAttributes;
-struct ServerLoginCredentials;
 
 enum class SessionCallback : std::uint8_t {
 	on_connect,
@@ -37,6 +37,10 @@ struct CallbackOutcome {
 	/* failed: the Lua error with traceback, or why the return value was refused. */
 	std::string error;
 };
+
+/* What on_handshake_response's @outcome tells common/server_login (@proof_verified: the script
+ * checked the client's scramble). */
+ScriptDecision script_decision(const CallbackOutcome &outcome, bool proof_verified) noexcept;
 
 class SessionScript {
 public:
