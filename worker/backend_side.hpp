@@ -29,10 +29,6 @@ namespace myproxy {
 class ClusterState;
 class SessionLog;
 
-/* Largest packet accepted before the command phase (HandshakeResponse41, auth data, backend
- * greeting and auth packets). */
-inline constexpr std::size_t login_packet_max = 64 * 1024;
-
 /* What the client hears when the backend login fails: the backend's own ERR verbatim (server), or
  * one of ours; close_only when nothing can be said. */
 struct BackendLoginError {

@@ -1,33 +1,27 @@
-// One client's life in a worker: on_connect, the greeting, the client's HandshakeResponse41 (and
-// the switch to mysql_clear_password), on_handshake_response, the backend connect and login,
-// on_command_phase, then the relay with COM_INIT_DB / COM_CHANGE_USER interception.  A state
-// machine driven by sd-event sources; every Lua callback may suspend it.  There is one way out,
-// close(): it logs why, releases everything, and tells the worker.  Never blocks, never lets an
+// One client's life in a worker, as wiring: the sd-event sources of the client's and the backend's
+// sockets feed worker/client_side (the client's login, driving common/server_login), worker/
+// backend_side (the backend link and its login) and, in the command phase, worker/relay with
+// worker/command_intercept on top; worker/session_script runs config.lua's callbacks.  Every phase
+// of the session is in this file, in order: on_connect, the greeting and the client's login,
+// on_handshake_response, the backend login, on_command_phase, the relay, the end.  There is one way
+// out, close(): it logs why, releases everything, and tells the worker.  Never blocks, never lets an
 // exception or a Lua error escape into the event loop.
 #pragma once
 
 #include "common/channel_protocol.hpp"
-#include "common/client_login.hpp"
 #include "common/event_source.hpp"
-#include "common/server_login.hpp"
 #include "common/mysql_errors.hpp"
-#include "common/socket_address.hpp"
 #include "common/unique_fd.hpp"
-#include "lua/callback_run.hpp"
-#include "lua/listener_auth.hpp"
-#include "lua/lua_action.hpp"
 #include "lua/lua_client.hpp"
 #include "worker/backend_side.hpp"
+#include "worker/client_side.hpp"
 #include "worker/command_intercept.hpp"
 #include "worker/relay.hpp"
 #include "worker/session_log.hpp"
 #include "worker/session_script.hpp"
-#include "common/stream_socket.hpp"
 
-#include <array>
-#include <cstdarg>
-#include <list>
 #include <cstdint>
+#include <list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -111,9 +105,7 @@ public:
 private:
 	enum class Phase : std::uint8_t {
 		on_connect,		/* the callback runs (or is suspended) */
-		greeting_sent,		/* waiting for HandshakeResponse41 (or an SSLRequest) */
-		client_tls,		/* the TLS handshake with the client, after its SSLRequest */
-		auth_switch_sent,	/* waiting for the cleartext password */
+		client_login,		/* the client speaks (greeting, SSLRequest and TLS, auth switch) */
 		on_handshake_response,
 		backend_login,		/* the backend link connects, runs TLS, logs in */
 		on_command_phase,
@@ -123,22 +115,28 @@ private:
 	};
 
 	Worker &worker;
-	UniqueFd client_fd;
-	/* The byte stream over that fd (plain or TLS); declared after it: a TLS stream sends its
-	 * close_notify on the fd when it goes. */
-	StreamSocket client_stream;
+	std::uint64_t id;
+	int handler;
+	ClientAttributes attributes;
+	/* Log lines with the client's name (reads attributes and id at each line). */
+	SessionLog log{attributes, id};
+	Phase phase = Phase::on_connect;
+
+	/* The client's socket and login; the script; the backend's connection.  The relay and the
+	 * interceptions go first (members are destroyed in reverse). */
+	ClientSide client;
+	SessionScript script;
+	BackendSide backend;
+	std::unique_ptr<Relay> relay;
+	std::unique_ptr<CommandIntercept> intercept;
+
 	/* The client process, held for the connection's life so its pid cannot be recycled. */
 	UniqueFd client_pidfd;
-	/* The listener's TLS context (ssl_cert) and require_ssl; nullptr/false for a plain listener. */
-	SSL_CTX *listener_tls = nullptr;
-	bool listener_requires_tls = false;
-	EventSource client_source;
 	/* OpenSSL holds decrypted bytes that epoll will not announce: read them on the next loop
 	 * iteration (a one-shot defer source, created on first need). */
 	EventSource pending_source;
 	/* Only while a final ERR is being written (the login deadline is the worker's sweep). */
 	EventSource closing_timer;
-	std::uint32_t client_events = 0;
 	/* The peer sent bytes while we were not expecting any (e.g. while a callback runs): stop
 	 * polling it for input until the phase reads again.  Saves re-arming epoll in every phase. */
 	bool client_muted = false, backend_muted = false;
@@ -146,43 +144,10 @@ private:
 	bool lingering = false;
 	/* Our entry in the worker's list of logins in progress; unset once logged in. */
 	std::optional<std::list<LoginWatch>::iterator> login_watch;
-
-	std::uint64_t id;
-	int handler;
-	/* The listener's plugins and RSA key, for server_login. */
-	const ListenerAuth *listener_auth;
-	/* The server side of the client's login and of its COM_CHANGE_USER (common/server_login). */
-	std::unique_ptr<ServerLogin> server_login;
-	ClientAttributes attributes;
-	/* Log lines with the client's name (reads attributes and id at each line). */
-	SessionLog log{attributes, id};
-	Phase phase = Phase::on_connect;
 	bool pending_login_reserved = false;
-
-	/* The client object and the callback that runs (worker/session_script). */
-	SessionScript script;
-
-	/* The client's pre-command packet I/O; emptied (capacity too) when the relay starts. */
-	std::vector<std::uint8_t> client_in, client_out;
-	/* The next sequence id of the client exchange in progress, whoever sends next: what the
-	 * client's packet must carry, and after it, what our answer carries. */
-	std::uint8_t client_sequence = 0;
-	/* What the client asked for, limited to what we offered. */
-	std::uint32_t client_capabilities = 0;
-	std::uint8_t client_character_set = 0;
-	std::uint32_t client_max_packet_size = 0;
-
-	/* The backend's connection: login, node choice, then the relay's backend stream. */
-	BackendSide backend;
-
-	std::unique_ptr<Relay> relay;
-	/* COM_INIT_DB and COM_CHANGE_USER on top of the relay; goes before it. */
-	std::unique_ptr<CommandIntercept> intercept;
-
 
 	/* sd-event plumbing. */
 	void update_events() noexcept;
-	bool set_client_events(std::uint32_t events) noexcept;
 	static int on_client_io(sd_event_source *source, int fd, std::uint32_t revents, void *userdata);
 	static int on_backend_io(sd_event_source *source, int fd, std::uint32_t revents, void *userdata);
 	static int on_closing_timeout(sd_event_source *source, std::uint64_t usec, void *userdata);
@@ -194,6 +159,23 @@ private:
 	void backend_io(std::uint32_t revents) noexcept;
 	void end_login_watch() noexcept;
 
+	/* The phases, in order. */
+	void client_step(ClientSide::Step step, CallbackOutcome *outcome = nullptr);
+	void run_handshake_response_script();
+	void handshake_response_outcome(CallbackOutcome &outcome);
+	void connect_backend(ConnectAction &action);
+	void backend_step(BackendSide::Step step);
+	void backend_login_failed();
+	void backend_logged_in();
+	void start_relay();
+	void relay_event(RelayEvent event) noexcept;
+	void handle_relay_event(RelayEvent &event);
+
+	/* Callbacks. */
+	void run_callback(SessionCallback kind, int nargs) noexcept override;
+	void deliver(SessionCallback kind, CallbackOutcome &outcome) noexcept;
+	void dispatch_outcome(SessionCallback kind, CallbackOutcome &outcome);
+
 	/* The one way out: releases sockets, sources, the Lua client object, the login slot. */
 	void close() noexcept;
 	/* Sends @packet (framed) to the client and closes once it is written. */
@@ -201,44 +183,8 @@ private:
 	/* ERR packets of ours, with the sequence id the client expects next. */
 	void fail_handshake(const ServerError &error, std::string_view message) noexcept; /* before the greeting */
 	void fail_login(const ServerError &error, std::string_view message) noexcept;
-	std::vector<std::uint8_t> make_err(const ServerError &error, std::string_view message, std::uint8_t sequence_id) const;
-
-	/* Pre-command I/O. */
-	bool flush_client() noexcept;
-	void send_client(const std::vector<std::uint8_t> &bytes) noexcept;
-	/* Reads once from the client; false when the connection was closed.  @eof is set on orderly
-	 * EOF. */
-	bool receive_client(bool &eof) noexcept;
-	/* Takes the client's next complete packet into @payload; false while incomplete.  On a
-	 * framing error closes the connection (check is_closed()). */
-	bool next_client_packet(std::vector<std::uint8_t> &payload, std::uint8_t &sequence_id) noexcept;
-
-	/* Callbacks. */
-	void run_callback(SessionCallback kind, int nargs) noexcept override;
-	void deliver(SessionCallback kind, CallbackOutcome &outcome) noexcept;
-	void dispatch_outcome(SessionCallback kind, CallbackOutcome &outcome);
-
-	/* The login. */
-	void send_greeting();
-	void handle_client_login_packet(std::vector<std::uint8_t> &payload, std::uint8_t sequence_id);
-	void server_login_status(ServerLoginStatus status, std::vector<std::uint8_t> &out);
-	void server_login_failed(std::vector<std::uint8_t> &out);
-	void handshake_response_outcome(CallbackOutcome &outcome);
-	void start_client_tls();
-	void client_tls_step();
-	void run_handshake_response_script();
-	void connect_backend(ConnectAction &action);
-	void backend_step(BackendSide::Step step);
-	void backend_login_failed();
-	void backend_logged_in();
-	void start_relay();
-
-	/* The command phase (client_connection_command.cpp). */
-	void relay_event(RelayEvent event) noexcept;
-	void handle_relay_event(RelayEvent &event);
 	void relay_failed(const char *what) noexcept override;
-	/* In the relay: ERR 1927 with @message as the answer to the client's next command, then close
-	 * (client_connection_cluster.cpp). */
+	/* In the relay: ERR 1927 with @message as the answer to the client's next command, then close. */
 	void end_relay_killed(const char *message) noexcept;
 };
 

@@ -1,4 +1,4 @@
-// Small helpers shared by the client connection's files (worker side, private to worker/): wiping
+// Small helpers shared by the parts of a client session (worker side, private to worker/): wiping
 // secrets, giving buffers back, the capabilities myproxy offers clients.  Nothing here does I/O.
 #pragma once
 
@@ -30,6 +30,10 @@ inline constexpr std::uint32_t offered_capabilities =
 inline constexpr std::uint32_t format_capabilities = CLIENT_PROTOCOL_41 | CLIENT_LONG_FLAG | CLIENT_TRANSACTIONS |
 						     CLIENT_MULTI_RESULTS | CLIENT_PS_MULTI_RESULTS |
 						     CLIENT_SESSION_TRACK | CLIENT_DEPRECATE_EOF;
+
+/* Largest packet accepted before the command phase (HandshakeResponse41, auth data, backend
+ * greeting and auth packets). */
+inline constexpr std::size_t login_packet_max = 64 * 1024;
 
 /* Gives the capacity back too: an idle connection keeps no login buffers. */
 inline void release(std::vector<std::uint8_t> &buffer) noexcept
