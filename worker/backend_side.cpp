@@ -316,6 +316,20 @@ std::string_view BackendSide::server_version() const noexcept
 	return version;
 }
 
+bool BackendSide::out_of_turn(std::uint32_t revents) noexcept
+{
+	if (!(revents & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+		return true;
+	if (!peer_spoke_out_of_turn(fd(), revents)) {
+		char backend[socket_address_text_max];
+		format_address(backend, sizeof(backend));
+		log(LogLevel::warning, "backend %s went away during the login", backend);
+		return false;
+	}
+	spoke_out_of_turn = true;
+	return true;
+}
+
 /* --- the established session ------------------------------------------------------------------ */
 
 bool BackendSide::same_backend(const ConnectAction &action) const noexcept

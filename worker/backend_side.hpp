@@ -77,6 +77,10 @@ public:
 	std::vector<std::uint8_t> &early_bytes() noexcept { return handshake->rest(); }
 	/* The relay runs: the login's state (and its copy of the password) goes. */
 	void login_done() noexcept { handshake.reset(); }
+	/* A wake-up after the login, before the relay: data stays unread and the socket is muted;
+	 * false when the backend went away (logged). */
+	bool out_of_turn(std::uint32_t revents) noexcept;
+	bool muted() const noexcept { return spoke_out_of_turn; }
 	/* Closes the backend connection (and its source); what the session learned stays. */
 	void close() noexcept;
 
@@ -121,6 +125,7 @@ private:
 	std::unique_ptr<BackendLink> link;
 	EventSource source;
 	std::uint32_t events = 0;
+	bool spoke_out_of_turn = false;
 	BackendLinkTls tls;
 	SocketAddress backend_address;
 	std::uint64_t read_timeout = 0;

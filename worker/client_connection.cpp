@@ -28,55 +28,17 @@
 
 namespace myproxy {
 
-/* What the script's client object shows of the client (the master's NEW_CLIENT). */
-static void describe_client(ClientAttributes &attributes, const ClientInfo &info, int fd) noexcept
-{
-	attributes.has_credentials = info.has_credentials;
-	attributes.pid = info.pid;
-	attributes.uid = info.uid;
-	attributes.gid = info.gid;
-	attributes.cgroup_path = info.cgroup_path;
-	attributes.cgroup_xattrs.assign(reinterpret_cast<const char *>(info.cgroup_xattrs.data()), info.cgroup_xattrs.size());
-	if (info.peer_address.size() >= sizeof(sa_family_t) && info.peer_address.size() <= sizeof(sockaddr_storage)) {
-		SocketAddress peer;
-		std::memcpy(&peer.storage, info.peer_address.data(), info.peer_address.size());
-		peer.length = socklen_t(info.peer_address.size());
-		set_tcp_nodelay(fd, peer.family());
-		/* An unnamed UNIX peer (the usual client) has nothing worth printing. */
-		if (peer.family() != AF_UNIX || info.peer_address.size() > sizeof(sa_family_t)) {
-			char text[socket_address_text_max];
-			format_socket_address(peer, text, sizeof(text));
-			attributes.address = text;
-		}
-	}
-	attributes.server_version = default_server_version;
-}
-
 ClientConnection::ClientConnection(Worker &owner, UniqueFd socket, const ClientInfo &info)
 	: worker(owner), id(info.client_id), handler(owner.handler_ref(info.listener_index)),
 	  client(std::move(socket), owner.listener(info.listener_index), owner.listener_auth(info.listener_index), log),
-	  script(owner.lua(), handler, *this), backend(owner.event_loop(), owner.clusters(), log, on_backend_io, this)
+	  script(owner.lua(), handler, *this),
+	  backend(owner.event_loop(), owner.clusters(), log, on_io<&ClientConnection::backend_io>, this), login(owner)
 {
 	describe_client(attributes, info, client.fd());
 }
 
-ClientConnection::~ClientConnection()
-{
-	if (phase != Phase::closed) {
-		/* The worker is going away: release without telling it. */
-		phase = Phase::closed;
-		script.release();
-		intercept.reset();
-		relay.reset();
-		client.close();
-		backend.close();
-		closing_timer.reset();
-		pending_source.reset();
-		end_login_watch();
-		if (pending_login_reserved)
-			worker.release_pending_login(attributes.uid);
-	}
-}
+/* Each part releases what it holds; nobody tells the worker (it is destroying us). */
+ClientConnection::~ClientConnection() = default;
 
 /* --- event plumbing ------------------------------------------------------------------------ */
 
@@ -87,21 +49,21 @@ void ClientConnection::update_events() noexcept
 	std::uint32_t client_wanted = 0, backend_wanted = 0;
 	switch (phase) {
 	case Phase::relay:
-		client_wanted = relay->wanted_client_events();
-		backend_wanted = relay->wanted_backend_events();
+		client_wanted = command->relay().wanted_client_events();
+		backend_wanted = command->relay().wanted_backend_events();
 		break;
 	case Phase::client_login:
 		/* The stream polls for what the TLS handshake waits for. */
 		client_wanted = EPOLLIN;
 		break;
 	case Phase::closing:
-		client_wanted = lingering ? std::uint32_t(EPOLLIN) : 0u;
+		client_wanted = client.lingering() ? std::uint32_t(EPOLLIN) : 0u;
 		break;
 	default:
 		/* Input is expected only in some phases, but polling for it throughout saves
 		 * re-arming epoll at every phase change; a peer that speaks out of turn is muted. */
-		client_wanted = client_muted ? 0 : std::uint32_t(EPOLLIN);
-		backend_wanted = backend_muted ? 0 : std::uint32_t(EPOLLIN);
+		client_wanted = client.muted() ? 0 : std::uint32_t(EPOLLIN);
+		backend_wanted = backend.muted() ? 0 : std::uint32_t(EPOLLIN);
 		break;
 	}
 	/* The link knows what its connect, TLS handshake and login wait for (already as poll events). */
@@ -121,14 +83,14 @@ void ClientConnection::update_events() noexcept
 bool ClientConnection::wants_client_input() const noexcept
 {
 	if (phase == Phase::relay)
-		return relay->wants_input(RelaySide::client);
+		return command->relay().wants_input(RelaySide::client);
 	return phase == Phase::client_login && client.reading();
 }
 
 bool ClientConnection::wants_backend_input() const noexcept
 {
 	/* The backend link reads its login until the socket would block. */
-	return phase == Phase::relay && relay->wants_input(RelaySide::backend);
+	return phase == Phase::relay && command->relay().wants_input(RelaySide::backend);
 }
 
 void ClientConnection::schedule_pending_input() noexcept
@@ -147,23 +109,13 @@ void ClientConnection::schedule_pending_input() noexcept
 
 /* The event trampolines are the outermost frames of a connection's work: a connection that closed
  * during the event is destroyed right here, without another loop iteration. */
-int ClientConnection::on_client_io(sd_event_source *, int, std::uint32_t revents, void *userdata)
+template <void (ClientConnection::*io)(std::uint32_t) noexcept>
+int ClientConnection::on_io(sd_event_source *, int, std::uint32_t revents, void *userdata)
 {
 	auto *connection = static_cast<ClientConnection *>(userdata);
 	Worker &worker = connection->worker;
 	const ServingClientScope serving(connection->id);
-	connection->client_io(revents);
-	if (connection->is_closed())
-		worker.reap_closed();
-	return 0;
-}
-
-int ClientConnection::on_backend_io(sd_event_source *, int, std::uint32_t revents, void *userdata)
-{
-	auto *connection = static_cast<ClientConnection *>(userdata);
-	Worker &worker = connection->worker;
-	const ServingClientScope serving(connection->id);
-	connection->backend_io(revents);
+	(connection->*io)(revents);
 	if (connection->is_closed())
 		worker.reap_closed();
 	return 0;
@@ -196,61 +148,24 @@ int ClientConnection::on_closing_timeout(sd_event_source *, std::uint64_t, void 
 	return 0;
 }
 
-void ClientConnection::end_login_watch() noexcept
-{
-	if (login_watch) {
-		worker.unwatch_login(*login_watch);
-		login_watch.reset();
-	}
-}
-
-/* Input arrived in a phase that reads nothing: true when it is data (leave it for later), false
- * when the peer closed or failed. */
-static bool peer_spoke_out_of_turn(int fd, std::uint32_t revents) noexcept
-{
-	if (revents & EPOLLERR)
-		return false;
-	std::uint8_t byte;
-	const ssize_t n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-	return n > 0 || (n < 0 && errno == EAGAIN);
-}
-
 void ClientConnection::client_io(std::uint32_t revents) noexcept
 {
 	try {
 		if (phase == Phase::relay) {
-			relay_event(relay->handle_client(client.stream().ready_events(revents)));
+			relay_event(command->relay().handle_client(client.stream().ready_events(revents)));
 			return;
 		}
 		revents = client.stream().ready_events(revents);
 		if (phase == Phase::closing) {
-			if (lingering) {
-				/* Read what the client sent, so the close does not reset the connection
-				 * before the client has read our ERR. */
-				std::uint8_t scratch[4096];
-				for (int i = 0; i < 16 && ::recv(client.fd(), scratch, sizeof(scratch), MSG_DONTWAIT) > 0; ++i) {
-				}
+			if (client.farewell_io(revents))
 				close();
-			} else if ((revents & (EPOLLERR | EPOLLHUP)) || !client.flush() || !client.output_pending()) {
-				close();
-			}
 			return;
 		}
 		if (phase == Phase::client_login) {
 			client_step(client.handle(revents));
-		} else {
-			if ((revents & EPOLLOUT) && !client.flush()) {
-				close();
-				return;
-			}
-			if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-				if (!peer_spoke_out_of_turn(client.fd(), revents)) {
-					log(LogLevel::debug, "the client went away during the login");
-					close();
-					return;
-				}
-				client_muted = true;
-			}
+		} else if (!client.out_of_turn(revents)) {
+			close();
+			return;
 		}
 		update_events();
 	} catch (const std::exception &e) {
@@ -263,20 +178,14 @@ void ClientConnection::backend_io(std::uint32_t revents) noexcept
 {
 	try {
 		if (phase == Phase::relay) {
-			relay_event(relay->handle_backend(backend.stream().ready_events(revents)));
+			relay_event(command->relay().handle_backend(backend.stream().ready_events(revents)));
 			return;
 		}
 		if (phase == Phase::backend_login) {
 			backend_step(backend.handle(revents));
-		} else if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-			if (!peer_spoke_out_of_turn(backend.fd(), revents)) {
-				char address[socket_address_text_max];
-				backend.format_address(address, sizeof(address));
-				log(LogLevel::warning, "backend %s went away during the login", address);
-				fail_login(ER_UNKNOWN_ERROR, "myproxy: the backend closed the connection");
-				return;
-			}
-			backend_muted = true;
+		} else if (!backend.out_of_turn(revents)) {
+			fail_login(ER_UNKNOWN_ERROR, "myproxy: the backend closed the connection");
+			return;
 		}
 		update_events();
 	} catch (const std::exception &e) {
@@ -296,24 +205,21 @@ void ClientConnection::start() noexcept
 			close();
 			return;
 		}
-		if (!client.watch(worker.event_loop(), on_client_io, this)) {
+		if (!client.watch(worker.event_loop(), on_io<&ClientConnection::client_io>, this)) {
 			log(LogLevel::error, "cannot watch the client socket");
 			close();
 			return;
 		}
-		login_watch = worker.watch_login(*this);
-		if (attributes.has_credentials) {
-			if (!worker.reserve_pending_login(attributes.uid)) {
-				log(LogLevel::warning, "too many logins in progress for uid %u", attributes.uid);
-				metrics_connection_rejected();
-				fail_handshake(ER_CON_COUNT_ERROR, "Too many connections");
-				return;
-			}
-			pending_login_reserved = true;
+		login.watch(*this);
+		if (attributes.has_credentials && !login.reserve(attributes.uid)) {
+			log(LogLevel::warning, "too many logins in progress for uid %u", attributes.uid);
+			metrics_connection_rejected();
+			fail_login(ER_CON_COUNT_ERROR, "Too many connections", true);
+			return;
 		}
 		if (!script.create_client(attributes) || !lua_checkstack(script.lua(), 2)) {
 			log(LogLevel::error, "Lua heap full: cannot create the client object");
-			fail_handshake(ER_OUT_OF_RESOURCES, "Out of memory");
+			fail_login(ER_OUT_OF_RESOURCES, "Out of memory", true);
 			return;
 		}
 		attributes.server_version_settable = true;
@@ -405,21 +311,10 @@ void ClientConnection::backend_login_failed()
 		close();
 		return;
 	}
-	if (!error.server) {
+	if (error.server)
+		finish_with(client.make_server_err(*error.server));
+	else
 		fail_login(error.error, error.message);
-		return;
-	}
-	/* The backend's own error, code, SQLSTATE and text unchanged. */
-	ErrPacket err;
-	err.error_code = error.server->error_code;
-	err.sql_state = error.server->sql_state;
-	err.message = error.server->message;
-	std::vector<std::uint8_t> out;
-	const std::size_t start = begin_packet(out);
-	build_err_packet(out, err, client.capabilities());
-	std::uint8_t sequence_id = client.sequence();
-	finish_packet(out, start, sequence_id);
-	finish_with(std::move(out));
 }
 
 void ClientConnection::backend_logged_in()
@@ -438,78 +333,35 @@ void ClientConnection::backend_logged_in()
 
 void ClientConnection::start_relay()
 {
-	OkPacket ok;
-	ok.status_flags = backend.session().status_flags;
-	ok.warnings = backend.session().warnings;
-	std::vector<std::uint8_t> out;
-	const std::size_t start = begin_packet(out);
-	build_ok_packet(out, ok, client.capabilities());
-	std::uint8_t sequence_id = client.sequence();
-	finish_packet(out, start, sequence_id);
-
-	relay = std::make_unique<Relay>(worker.relay_buffers(), client.stream(), backend.stream(),
-					(client.capabilities() & CLIENT_LOCAL_FILES) != 0);
-	relay->intercept_command(COM_INIT_DB);
-	relay->intercept_command(COM_CHANGE_USER);
 	CommandIntercept::Host &host = *this;
-	intercept = std::make_unique<CommandIntercept>(*relay, client.login(), script, backend, log, host,
-						       client.capabilities());
-	relay->metrics_tap().attach(backend.address());
-	metrics_auth_ok(id);
-	if (!relay->send_to_client(out) || !relay->preload(RelaySide::client, client.early_bytes()) ||
-	    !relay->preload(RelaySide::backend, backend.early_bytes())) {
-		log(LogLevel::error, "cannot start the relay");
+	command = std::make_unique<CommandPhase>(worker.relay_buffers(), client, backend, script, log, host);
+	if (!command->start(id)) {
 		close();
 		return;
 	}
-	char address[socket_address_text_max];
-	backend.format_address(address, sizeof(address));
-	log(LogLevel::debug, "logged in to backend %s as '%s'", address, backend.login_user().c_str());
-
-	backend.login_done();
-	client.release_buffers();
-	end_login_watch();
-	if (pending_login_reserved) {
-		worker.release_pending_login(attributes.uid);
-		pending_login_reserved = false;
-	}
+	login.end();
 	phase = Phase::relay;
-	relay_event(relay->resume());
+	relay_event(command->relay().resume());
 }
 
 void ClientConnection::relay_event(RelayEvent event) noexcept
 {
 	try {
 		while (event.kind != RelayEvent::Kind::none) {
-			handle_relay_event(event);
+			if (command->handle(event)) {
+				close();
+				return;
+			}
 			if (phase != Phase::relay)
 				return;
 			if (script.suspended())
 				break; /* resume_callback() goes on */
-			event = relay->resume();
+			event = command->relay().resume();
 		}
 		update_events();
 	} catch (const std::exception &e) {
 		log(LogLevel::error, "relay: %s", e.what());
 		close();
-	}
-}
-
-void ClientConnection::handle_relay_event(RelayEvent &event)
-{
-	switch (event.kind) {
-	case RelayEvent::Kind::none:
-		break;
-	case RelayEvent::Kind::closed:
-		report_relay_end(event, *relay, client.stream(), backend.stream(), client.capabilities(), log);
-		close();
-		break;
-	case RelayEvent::Kind::command:
-		intercept->command(event);
-		break;
-	case RelayEvent::Kind::captured:
-		intercept->captured(event);
-		break;
 	}
 }
 
@@ -536,7 +388,7 @@ void ClientConnection::resume_callback(int nargs) noexcept
 		return;
 	deliver(script.current(), *outcome);
 	if (phase == Phase::relay)
-		relay_event(relay->resume());
+		relay_event(command->relay().resume());
 	else
 		update_events();
 }
@@ -560,6 +412,21 @@ void ClientConnection::deliver(SessionCallback kind, CallbackOutcome &outcome) n
 	}
 }
 
+/* on_connect or on_command_phase failed or refused the client: it gets an ERR, the session ends. */
+bool ClientConnection::refused(SessionCallback kind, const CallbackOutcome &outcome, const ErrAction *err) noexcept
+{
+	const bool before_greeting = kind == SessionCallback::on_connect;
+	if (outcome.kind == CallbackOutcome::Kind::failed) {
+		fail_login(ER_UNKNOWN_ERROR, "myproxy: the login script failed", before_greeting);
+	} else if (err != nullptr) {
+		log(LogLevel::info, "%s refused the client: %s", session_callback_name(kind), err->message.c_str());
+		fail_login(ER_ACCESS_DENIED, err->message, before_greeting);
+	} else {
+		return false;
+	}
+	return true;
+}
+
 /* What each callback's outcome leads to: the next phase of the session. */
 void ClientConnection::dispatch_outcome(SessionCallback kind, CallbackOutcome &outcome)
 {
@@ -576,12 +443,7 @@ void ClientConnection::dispatch_outcome(SessionCallback kind, CallbackOutcome &o
 	switch (kind) {
 	case SessionCallback::on_connect:
 		attributes.server_version_settable = false;
-		if (outcome.kind == CallbackOutcome::Kind::failed) {
-			fail_handshake(ER_UNKNOWN_ERROR, "myproxy: the login script failed");
-		} else if (err != nullptr) {
-			log(LogLevel::info, "on_connect refused the client: %s", err->message.c_str());
-			fail_handshake(ER_ACCESS_DENIED, err->message);
-		} else {
+		if (!refused(kind, outcome, err)) {
 			phase = Phase::client_login;
 			/* The master got the peer's credentials, which only local sockets give. */
 			client_step(client.greet(attributes.server_version, worker.next_connection_id(),
@@ -592,20 +454,14 @@ void ClientConnection::dispatch_outcome(SessionCallback kind, CallbackOutcome &o
 		handshake_response_outcome(outcome);
 		break;
 	case SessionCallback::on_command_phase:
-		if (outcome.kind == CallbackOutcome::Kind::failed) {
-			fail_login(ER_UNKNOWN_ERROR, "myproxy: the login script failed");
-		} else if (err != nullptr) {
-			log(LogLevel::info, "on_command_phase refused the client: %s", err->message.c_str());
-			fail_login(ER_ACCESS_DENIED, err->message);
-		} else {
+		if (!refused(kind, outcome, err))
 			start_relay();
-		}
 		break;
 	case SessionCallback::on_init_db:
-		intercept->init_db_outcome(outcome);
+		command->init_db_outcome(outcome);
 		break;
 	case SessionCallback::change_user:
-		intercept->change_user_outcome(outcome);
+		command->change_user_outcome(outcome);
 		break;
 	}
 }
@@ -618,17 +474,11 @@ void ClientConnection::close() noexcept
 		return;
 	phase = Phase::closed;
 	script.release();
-	intercept.reset();
-	relay.reset();
+	/* The command phase stays until the worker destroys the session: close() may run inside it. */
 	client.close();
 	backend.close();
-	closing_timer.reset();
 	pending_source.reset();
-	end_login_watch();
-	if (pending_login_reserved) {
-		worker.release_pending_login(attributes.uid);
-		pending_login_reserved = false;
-	}
+	login.end();
 	metrics_session_ended(id);
 	worker.connection_closed(*this);
 }
@@ -636,48 +486,27 @@ void ClientConnection::close() noexcept
 void ClientConnection::finish_with(std::vector<std::uint8_t> packet) noexcept
 {
 	script.abandon();
-	if (relay) {
+	if (command) {
 		/* Best effort: the relay writes what the socket takes now. */
-		if (relay->send_to_client(packet))
-			(void)relay->resume();
+		if (command->relay().send_to_client(packet))
+			(void)command->relay().resume();
 		close();
 		return;
 	}
 	metrics_auth_err();
 	backend.close();
-	if (client.stream().tls() && !client.stream().secure()) {
-		/* Mid-handshake an ERR in clear text would only be a TLS error to the client. */
-		close();
-		return;
-	}
 	phase = Phase::closing;
-	if (!client.send(packet) || !client.output_pending()) {
+	if (!client.farewell(std::move(packet), worker.event_loop(), on_closing_timeout, this)) {
 		close();
 		return;
 	}
-	/* The client does not read: give it a little while, then drop it. */
-	end_login_watch();
-	if (!closing_timer &&
-	    sd_event_add_time_relative(worker.event_loop(), closing_timer.out(), CLOCK_MONOTONIC, closing_timeout_usec,
-				       100'000, on_closing_timeout, this) < 0) {
-		close();
-		return;
-	}
+	login.unwatch();
 	update_events();
 }
 
-void ClientConnection::fail_handshake(const ServerError &error, std::string_view message) noexcept
+void ClientConnection::fail_login(const ServerError &error, std::string_view message, bool before_greeting) noexcept
 {
-	try {
-		finish_with(client.make_err(error, message, 0, true));
-	} catch (const std::bad_alloc &) {
-		close();
-	}
-}
-
-void ClientConnection::fail_login(const ServerError &error, std::string_view message) noexcept
-{
-	const bool before_greeting = phase == Phase::on_connect;
+	before_greeting = before_greeting || phase == Phase::on_connect;
 	try {
 		finish_with(client.make_err(error, message, before_greeting ? 0 : client.sequence(), before_greeting));
 	} catch (const std::bad_alloc &) {
@@ -693,14 +522,13 @@ void ClientConnection::relay_failed(const char *what) noexcept
 
 void ClientConnection::login_deadline_expired() noexcept
 {
-	/* The worker has erased our entry already. */
-	login_watch.reset();
+	login.expired();
 	char address[socket_address_text_max];
 	char message[socket_address_text_max + 64];
 	switch (phase) {
 	case Phase::on_connect:
 		log(LogLevel::warning, "login deadline: on_connect did not finish");
-		fail_handshake(ER_UNKNOWN_ERROR, "myproxy: the login script timed out");
+		fail_login(ER_UNKNOWN_ERROR, "myproxy: the login script timed out", true);
 		break;
 	case Phase::client_login:
 		if (client.in_tls_handshake()) {
@@ -735,8 +563,8 @@ void ClientConnection::shut_down(const char *reason) noexcept
 	if (phase == Phase::closed)
 		return;
 	log(LogLevel::info, "closing: %s", reason);
-	if (phase == Phase::relay && relay)
-		(void)send_final_err(*relay, ER_SERVER_SHUTDOWN, "Server shutdown in progress", client.capabilities());
+	if (phase == Phase::relay)
+		command->final_err(ER_SERVER_SHUTDOWN, "Server shutdown in progress");
 	if (phase == Phase::relay || phase == Phase::closing)
 		close();
 	else
@@ -757,18 +585,16 @@ void ClientConnection::account_disconnected() noexcept
 
 bool ClientConnection::idle_for_drain() const noexcept
 {
-	return phase == Phase::relay && relay && intercept && intercept->idle() && !script.suspended() &&
-	       relay_session_idle(*relay);
+	return phase == Phase::relay && !script.suspended() && command->idle();
 }
 
 void ClientConnection::backend_timed_out() noexcept
 {
-	if (phase != Phase::relay || !relay)
+	if (phase != Phase::relay)
 		return;
 	log(LogLevel::warning, "closing: the backend was silent for %llu ms (read_timeout)",
 	    static_cast<unsigned long long>(backend.read_timeout_usec() / 1000));
-	(void)send_final_err(*relay, ER_NET_READ_ERROR, "The backend server did not answer within read_timeout",
-			     client.capabilities());
+	command->final_err(ER_NET_READ_ERROR, "The backend server did not answer within read_timeout");
 	if (backend.cluster())
 		worker.report_node_suspect(*backend.cluster(), backend.node());
 	close();
@@ -794,32 +620,14 @@ void ClientConnection::node_unavailable(const char *node, NodeState state) noexc
 
 void ClientConnection::end_relay_killed(const char *message) noexcept
 {
-	std::vector<std::uint8_t> err;
-	try {
-		/* Sequence id 1: the answer to the client's next command, which is where it reads it. */
-		err = client.make_err(ER_CONNECTION_KILLED, message, 1, false);
-	} catch (const std::bad_alloc &) {
+	if (!command->killed(message)) {
 		close();
 		return;
 	}
-	/* Only at a packet boundary toward the client, and only if it all goes out now; else the
-	 * client just sees the connection end. */
-	if (!relay->send_to_client(err) || relay->resume().kind == RelayEvent::Kind::closed ||
-	    (relay->wanted_client_events() & EPOLLOUT) != 0) {
-		close();
-		return;
-	}
-	/* The client reads the ERR only after it sent its next command (a client library that finds
-	 * the socket closed on writing reports "gone away" instead): so keep the socket open, its
-	 * write side shut, until the client says something or hangs up, bounded by a timer. */
-	intercept.reset();
-	relay.reset();
+	command.reset();
 	backend.close();
-	::shutdown(client.fd(), SHUT_WR);
 	phase = Phase::closing;
-	lingering = true;
-	if (sd_event_add_time_relative(worker.event_loop(), closing_timer.out(), CLOCK_MONOTONIC, closing_timeout_usec,
-				       100'000, on_closing_timeout, this) < 0) {
+	if (!client.linger(worker.event_loop(), on_closing_timeout, this)) {
 		close();
 		return;
 	}

@@ -15,8 +15,8 @@
 #include "lua/lua_client.hpp"
 #include "worker/backend_side.hpp"
 #include "worker/client_side.hpp"
-#include "worker/command_intercept.hpp"
-#include "worker/relay.hpp"
+#include "worker/command_phase.hpp"
+#include "worker/login_slot.hpp"
 #include "worker/session_log.hpp"
 #include "worker/session_script.hpp"
 
@@ -35,14 +35,6 @@ namespace myproxy {
 class Worker;
 struct LoginWatch;
 enum class LogLevel;
-
-/* What the greeting announces until config.lua's on_connect sets client.server_version.  Clients
- * parse it as "major.minor.patch" (and MariaDB's clients look for "MariaDB" in it), so it must look
- * like a real server's; 10.11 is the MariaDB release the project tests against. */
-inline constexpr std::string_view default_server_version = "10.11.99-MariaDB-myproxy";
-
-/* How long a client may take to read our last packet before it is dropped. */
-inline constexpr std::uint64_t closing_timeout_usec = 5'000'000;
 
 class ClientConnection final : public CallbackOwner, private CommandIntercept::Host {
 public:
@@ -100,7 +92,7 @@ public:
 	std::uint64_t client_id() const noexcept { return id; }
 	bool is_closed() const noexcept { return phase == Phase::closed; }
 	const std::string &account() const noexcept { return attributes.account; }
-	const RelayCounters *relay_counters() const noexcept { return relay ? &relay->counters() : nullptr; }
+	const RelayCounters *relay_counters() const noexcept { return command ? &command->relay().counters() : nullptr; }
 
 private:
 	enum class Phase : std::uint8_t {
@@ -122,34 +114,25 @@ private:
 	SessionLog log{attributes, id};
 	Phase phase = Phase::on_connect;
 
-	/* The client's socket and login; the script; the backend's connection.  The relay and the
-	 * interceptions go first (members are destroyed in reverse). */
+	/* The client's socket and login; the script; the backend's connection; the relay with the
+	 * interceptions, which goes first (members are destroyed in reverse). */
 	ClientSide client;
 	SessionScript script;
 	BackendSide backend;
-	std::unique_ptr<Relay> relay;
-	std::unique_ptr<CommandIntercept> intercept;
+	std::unique_ptr<CommandPhase> command;
 
 	/* The client process, held for the connection's life so its pid cannot be recycled. */
 	UniqueFd client_pidfd;
 	/* OpenSSL holds decrypted bytes that epoll will not announce: read them on the next loop
 	 * iteration (a one-shot defer source, created on first need). */
 	EventSource pending_source;
-	/* Only while a final ERR is being written (the login deadline is the worker's sweep). */
-	EventSource closing_timer;
-	/* The peer sent bytes while we were not expecting any (e.g. while a callback runs): stop
-	 * polling it for input until the phase reads again.  Saves re-arming epoll in every phase. */
-	bool client_muted = false, backend_muted = false;
-	/* Closing after disconnect_unavailable's ERR: waiting for the client's next bytes or hang-up. */
-	bool lingering = false;
-	/* Our entry in the worker's list of logins in progress; unset once logged in. */
-	std::optional<std::list<LoginWatch>::iterator> login_watch;
-	bool pending_login_reserved = false;
+	/* The login's deadline and the uid's slot of logins in progress, until logged in. */
+	LoginSlot login;
 
 	/* sd-event plumbing. */
 	void update_events() noexcept;
-	static int on_client_io(sd_event_source *source, int fd, std::uint32_t revents, void *userdata);
-	static int on_backend_io(sd_event_source *source, int fd, std::uint32_t revents, void *userdata);
+	template <void (ClientConnection::*io)(std::uint32_t) noexcept>
+	static int on_io(sd_event_source *source, int fd, std::uint32_t revents, void *userdata);
 	static int on_closing_timeout(sd_event_source *source, std::uint64_t usec, void *userdata);
 	static int on_pending_input(sd_event_source *source, void *userdata);
 	bool wants_client_input() const noexcept;
@@ -157,7 +140,6 @@ private:
 	void schedule_pending_input() noexcept;
 	void client_io(std::uint32_t revents) noexcept;
 	void backend_io(std::uint32_t revents) noexcept;
-	void end_login_watch() noexcept;
 
 	/* The phases, in order. */
 	void client_step(ClientSide::Step step, CallbackOutcome *outcome = nullptr);
@@ -169,20 +151,19 @@ private:
 	void backend_logged_in();
 	void start_relay();
 	void relay_event(RelayEvent event) noexcept;
-	void handle_relay_event(RelayEvent &event);
 
 	/* Callbacks. */
 	void run_callback(SessionCallback kind, int nargs) noexcept override;
 	void deliver(SessionCallback kind, CallbackOutcome &outcome) noexcept;
 	void dispatch_outcome(SessionCallback kind, CallbackOutcome &outcome);
+	bool refused(SessionCallback kind, const CallbackOutcome &outcome, const ErrAction *err) noexcept;
 
 	/* The one way out: releases sockets, sources, the Lua client object, the login slot. */
 	void close() noexcept;
 	/* Sends @packet (framed) to the client and closes once it is written. */
 	void finish_with(std::vector<std::uint8_t> packet) noexcept override;
 	/* ERR packets of ours, with the sequence id the client expects next. */
-	void fail_handshake(const ServerError &error, std::string_view message) noexcept; /* before the greeting */
-	void fail_login(const ServerError &error, std::string_view message) noexcept;
+	void fail_login(const ServerError &error, std::string_view message, bool before_greeting = false) noexcept;
 	void relay_failed(const char *what) noexcept override;
 	/* In the relay: ERR 1927 with @message as the answer to the client's next command, then close. */
 	void end_relay_killed(const char *message) noexcept;

@@ -10,17 +10,45 @@
 #include "common/mysql_capabilities.hpp"
 #include "common/mysql_packet.hpp"
 #include "common/native_password.hpp"
+#include "common/connect_socket.hpp"
+#include "common/channel_protocol.hpp"
+#include "lua/lua_client.hpp"
 #include "lua/config_loader.hpp"
 #include "lua/listener_auth.hpp"
 
 #include <systemd/sd-event.h>
 
 #include <sys/epoll.h>
+#include <sys/socket.h>
 
 #include <cerrno>
 #include <cstring>
 
 namespace myproxy {
+
+/* What the script's client object shows of the client (the master's NEW_CLIENT). */
+void describe_client(ClientAttributes &attributes, const ClientInfo &info, int fd) noexcept
+{
+	attributes.has_credentials = info.has_credentials;
+	attributes.pid = info.pid;
+	attributes.uid = info.uid;
+	attributes.gid = info.gid;
+	attributes.cgroup_path = info.cgroup_path;
+	attributes.cgroup_xattrs.assign(reinterpret_cast<const char *>(info.cgroup_xattrs.data()), info.cgroup_xattrs.size());
+	if (info.peer_address.size() >= sizeof(sa_family_t) && info.peer_address.size() <= sizeof(sockaddr_storage)) {
+		SocketAddress peer;
+		std::memcpy(&peer.storage, info.peer_address.data(), info.peer_address.size());
+		peer.length = socklen_t(info.peer_address.size());
+		set_tcp_nodelay(fd, peer.family());
+		/* An unnamed UNIX peer (the usual client) has nothing worth printing. */
+		if (peer.family() != AF_UNIX || info.peer_address.size() > sizeof(sa_family_t)) {
+			char text[socket_address_text_max];
+			format_socket_address(peer, text, sizeof(text));
+			attributes.address = text;
+		}
+	}
+	attributes.server_version = default_server_version;
+}
 
 ClientSide::ClientSide(UniqueFd fd, const ListenerConfig *listener, const ListenerAuth *listener_auth,
 		       const SessionLog &session_log) noexcept
@@ -40,6 +68,7 @@ ClientSide::~ClientSide() noexcept
 
 void ClientSide::close() noexcept
 {
+	closing_timer.reset();
 	source.reset();
 	byte_stream.detach();
 	socket.reset();
@@ -170,11 +199,79 @@ std::vector<std::uint8_t> ClientSide::make_err(const ServerError &error, std::st
 	return packet;
 }
 
+std::vector<std::uint8_t> ClientSide::make_server_err(const ClientLoginFailure &failure) const
+{
+	ErrPacket err;
+	err.error_code = failure.error_code;
+	err.sql_state = failure.sql_state;
+	err.message = failure.message;
+	std::vector<std::uint8_t> packet;
+	const std::size_t start = begin_packet(packet);
+	build_err_packet(packet, err, client_capabilities);
+	std::uint8_t sequence_id = client_sequence;
+	finish_packet(packet, start, sequence_id);
+	return packet;
+}
+
+bool ClientSide::out_of_turn(std::uint32_t revents) noexcept
+{
+	if ((revents & EPOLLOUT) && !flush())
+		return false;
+	if (!(revents & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+		return true;
+	if (!peer_spoke_out_of_turn(socket.get(), revents)) {
+		log(LogLevel::debug, "the client went away during the login");
+		return false;
+	}
+	spoke_out_of_turn = true;
+	return true;
+}
+
 ClientSide::Step ClientSide::finish(std::vector<std::uint8_t> packet) noexcept
 {
 	state = State::idle;
 	final_packet = std::move(packet);
 	return Step::finish;
+}
+
+/* --- the farewell ------------------------------------------------------------------------------ */
+
+bool ClientSide::farewell(std::vector<std::uint8_t> packet, sd_event *event, TimeHandler on_timeout,
+			  void *userdata) noexcept
+{
+	state = State::idle;
+	/* Mid-handshake an ERR in clear text would only be a TLS error to the client. */
+	if (byte_stream.tls() && !byte_stream.secure())
+		return false;
+	if (!send(packet) || out.empty())
+		return false;
+	/* The client does not read: give it a little while, then drop it. */
+	return closing_timer || sd_event_add_time_relative(event, closing_timer.out(), CLOCK_MONOTONIC,
+							   closing_timeout_usec, 100'000, on_timeout, userdata) >= 0;
+}
+
+bool ClientSide::linger(sd_event *event, TimeHandler on_timeout, void *userdata) noexcept
+{
+	/* The client reads the ERR only after it sent its next command (a client library that finds
+	 * the socket closed on writing reports "gone away" instead): so keep the socket open, its
+	 * write side shut, until the client says something or hangs up. */
+	::shutdown(socket.get(), SHUT_WR);
+	waiting_to_hang_up = true;
+	return sd_event_add_time_relative(event, closing_timer.out(), CLOCK_MONOTONIC, closing_timeout_usec, 100'000,
+					  on_timeout, userdata) >= 0;
+}
+
+bool ClientSide::farewell_io(std::uint32_t revents) noexcept
+{
+	if (waiting_to_hang_up) {
+		/* Read what the client sent, so the close does not reset the connection before the
+		 * client has read our ERR. */
+		std::uint8_t scratch[4096];
+		for (int i = 0; i < 16 && ::recv(socket.get(), scratch, sizeof(scratch), MSG_DONTWAIT) > 0; ++i) {
+		}
+		return true;
+	}
+	return (revents & (EPOLLERR | EPOLLHUP)) || !flush() || out.empty();
 }
 
 /* --- the login -------------------------------------------------------------------------------- */

@@ -7,6 +7,7 @@
 // Never blocks; never lets a malformed packet through as anything but a clean ERR.
 #pragma once
 
+#include "common/client_login.hpp"
 #include "common/event_source.hpp"
 #include "common/mysql_errors.hpp"
 #include "common/server_login.hpp"
@@ -24,9 +25,23 @@ typedef struct ssl_ctx_st SSL_CTX;
 
 namespace myproxy {
 
+/* What the greeting announces until config.lua's on_connect sets client.server_version.  Clients
+ * parse it as "major.minor.patch" (and MariaDB's clients look for "MariaDB" in it), so it must look
+ * like a real server's; 10.11 is the MariaDB release the project tests against. */
+inline constexpr std::string_view default_server_version = "10.11.99-MariaDB-myproxy";
+
+/* How long a client may take to read our last packet before it is dropped. */
+inline constexpr std::uint64_t closing_timeout_usec = 5'000'000;
+
 class SessionLog;
+struct ClientAttributes;
+struct ClientInfo;
 struct ListenerAuth;
 struct ListenerConfig;
+
+/* What the script's client object shows of the client (the master's NEW_CLIENT); a TCP client's
+ * socket @fd gets TCP_NODELAY. */
+void describe_client(ClientAttributes &attributes, const ClientInfo &info, int fd) noexcept;
 
 class ClientSide {
 public:
@@ -43,6 +58,7 @@ public:
 		close,
 	};
 	using IoHandler = int (*)(sd_event_source *, int, std::uint32_t, void *);
+	using TimeHandler = int (*)(sd_event_source *, std::uint64_t, void *);
 
 	/* @listener and @auth: the listener the client came through (TLS context, require_ssl, plugins). */
 	ClientSide(UniqueFd socket, const ListenerConfig *listener, const ListenerAuth *auth, const SessionLog &log) noexcept;
@@ -87,6 +103,12 @@ public:
 	/* An ERR of ours: @before_greeting in the handshake's format (no SQLSTATE). */
 	std::vector<std::uint8_t> make_err(const ServerError &error, std::string_view message, std::uint8_t sequence_id,
 					   bool before_greeting) const;
+	/* The backend's own refusal of the login, code, SQLSTATE and text unchanged. */
+	std::vector<std::uint8_t> make_server_err(const ClientLoginFailure &failure) const;
+	/* A wake-up while the client is not to speak (a script runs, the backend logs in): writes what
+	 * waits; data stays unread and the socket is muted; false when the client went away (logged). */
+	bool out_of_turn(std::uint32_t revents) noexcept;
+	bool muted() const noexcept { return spoke_out_of_turn; }
 	/* Queues @packet and writes what the socket takes; false when the client is gone (logged). */
 	bool send(const std::vector<std::uint8_t> &packet) noexcept;
 	/* Writes what waits; false when the client is gone (logged). */
@@ -95,6 +117,16 @@ public:
 	/* Bytes the client sent behind its login, for the relay; then the login buffers go. */
 	std::vector<std::uint8_t> &early_bytes() noexcept { return in; }
 	void release_buffers() noexcept;
+	/* The session ends with @packet: true while it is being written (poll on; @on_timeout with
+	 * @userdata fires after closing_timeout_usec, farewell_io() says when it is done), false when
+	 * the session can close at once (written, or nothing sensible can reach the client). */
+	bool farewell(std::vector<std::uint8_t> packet, sd_event *event, TimeHandler on_timeout, void *userdata) noexcept;
+	/* Our last ERR went out as the answer to the client's next command: shuts our write side and
+	 * waits for the client's next bytes or hang-up, bounded by the timer; false when it cannot. */
+	bool linger(sd_event *event, TimeHandler on_timeout, void *userdata) noexcept;
+	bool lingering() const noexcept { return waiting_to_hang_up; }
+	/* A wake-up during the farewell: true when the session can close. */
+	bool farewell_io(std::uint32_t revents) noexcept;
 	/* Closes the client's socket (close_notify first with TLS) and its source. */
 	void close() noexcept;
 
@@ -106,6 +138,9 @@ private:
 	StreamSocket byte_stream;
 	EventSource source;
 	std::uint32_t events = 0;
+	/* Only while our last packet is being written. */
+	EventSource closing_timer;
+	bool waiting_to_hang_up = false;
 	/* The listener's TLS context (ssl_cert) and require_ssl; nullptr/false for a plain listener. */
 	SSL_CTX *listener_tls = nullptr;
 	bool listener_requires_tls = false;
@@ -116,6 +151,9 @@ private:
 	std::unique_ptr<ServerLogin> server_login;
 	State state = State::idle;
 	bool peer_closed = false;
+	/* The client sent bytes while we were not expecting any: stop polling it for input until the
+	 * phase reads again (saves re-arming epoll in every phase). */
+	bool spoke_out_of_turn = false;
 	std::vector<std::uint8_t> in, out;
 	std::vector<std::uint8_t> final_packet;
 	/* The next sequence id of the client exchange in progress, whoever sends next. */

@@ -73,11 +73,14 @@ std::vector<std::uint8_t> CommandIntercept::make_err(const ServerError &error, s
 	return out;
 }
 
-void CommandIntercept::answer_client(const ServerError &error, std::string_view message)
+/* False when the ERR cannot be queued: the session is closed then, and so is this interception. */
+bool CommandIntercept::answer_client(const ServerError &error, std::string_view message)
 {
 	const std::vector<std::uint8_t> packet = make_err(error, message);
-	if (!relay.send_to_client(packet))
-		host.relay_failed("cannot queue an ERR for the client: a backend reply is in flight");
+	if (relay.send_to_client(packet))
+		return true;
+	host.relay_failed("cannot queue an ERR for the client: a backend reply is in flight");
+	return false;
 }
 
 /* The backend waits for an answer we cannot give: this session is lost. */
@@ -210,8 +213,8 @@ void CommandIntercept::run_change_user_script()
 		/* Back to the established session, then our own answer. */
 		std::vector<std::uint8_t> ignored;
 		(void)server_login.script_decided({}, ignored);
-		answer_client(ER_OUT_OF_RESOURCES, "Out of memory");
-		end();
+		if (answer_client(ER_OUT_OF_RESOURCES, "Out of memory"))
+			end();
 		return;
 	}
 	host.run_callback(SessionCallback::change_user, 2);
@@ -226,14 +229,15 @@ void CommandIntercept::change_user_outcome(CallbackOutcome &outcome)
 	if (server_login.script_decided(decision, out) != ServerLoginStatus::AUTHENTICATED) {
 		if (!relay.send_to_client(out))
 			host.relay_failed("cannot queue an ERR for the client: a backend reply is in flight");
-		end();
+		else
+			end();
 		return;
 	}
 	auto *connect = std::get_if<ConnectAction>(&*outcome.action);
 	if (!backend.same_backend(*connect)) {
 		log(LogLevel::info, "COM_CHANGE_USER to another backend refused");
-		answer_client(ER_ACCESS_DENIED, "COM_CHANGE_USER to another server is not supported");
-		end();
+		if (answer_client(ER_ACCESS_DENIED, "COM_CHANGE_USER to another server is not supported"))
+			end();
 		return;
 	}
 
@@ -258,8 +262,8 @@ void CommandIntercept::change_user_outcome(CallbackOutcome &outcome)
 		if (change_login->change_user(backend.session(), packet) != ClientLoginStatus::CONTINUE) {
 			log(LogLevel::warning, "COM_CHANGE_USER for the backend: %s",
 			    change_login->failure().message.c_str());
-			answer_client(ER_UNKNOWN_ERROR, "myproxy: cannot encode COM_CHANGE_USER for the backend");
-			end();
+			if (answer_client(ER_UNKNOWN_ERROR, "myproxy: cannot encode COM_CHANGE_USER for the backend"))
+				end();
 			return;
 		}
 		pending_user = connect->user;

@@ -92,7 +92,7 @@ private:
 	std::unique_ptr<ClientLogin> change_login;
 
 	std::vector<std::uint8_t> make_err(const ServerError &error, std::string_view message) const;
-	void answer_client(const ServerError &error, std::string_view message);
+	bool answer_client(const ServerError &error, std::string_view message);
 	void end_with_err(const ServerError &error, std::string_view message) noexcept;
 	void backend_reply_to_client(ByteSpan packet);
 	void end() noexcept;
