@@ -170,6 +170,16 @@ BackendSide::Step BackendSide::handle(std::uint32_t revents)
 	return link_event(link->handle(revents));
 }
 
+BackendSide::Step BackendSide::deadline_passed()
+{
+	char backend[socket_address_text_max];
+	format_address(backend, sizeof(backend));
+	log(LogLevel::warning, "login deadline: backend %s did not answer", backend);
+	char message[socket_address_text_max + 64];
+	std::snprintf(message, sizeof(message), "myproxy: backend %s did not answer in time", backend);
+	return fail(ER_UNKNOWN_ERROR, message);
+}
+
 BackendSide::Step BackendSide::link_event(BackendLink::Event link_event)
 {
 	switch (link_event) {

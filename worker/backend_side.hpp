@@ -63,6 +63,8 @@ public:
 	Step connect(ConnectAction &action, const ClientSessionParams &client, std::string_view account);
 	/* A wake-up of the backend socket while the login runs. */
 	Step handle(std::uint32_t revents);
+	/* The login deadline passed while the backend was connecting or logging in: Step::failed. */
+	Step deadline_passed();
 	/* Why the last Step::failed. */
 	const BackendLoginError &error() const noexcept { return failure; }
 

@@ -31,7 +31,7 @@ namespace myproxy {
 ClientConnection::ClientConnection(Worker &owner, UniqueFd socket, const ClientInfo &info)
 	: worker(owner), id(info.client_id), handler(owner.handler_ref(info.listener_index)),
 	  client(std::move(socket), owner.listener(info.listener_index), owner.listener_auth(info.listener_index), log),
-	  script(owner.lua(), handler, *this),
+	  script(owner.lua(), handler, *this, log),
 	  backend(owner.event_loop(), owner.clusters(), log, on_io<&ClientConnection::backend_io>, this), login(owner)
 {
 	describe_client(attributes, info, client.fd());
@@ -75,22 +75,17 @@ void ClientConnection::update_events() noexcept
 		close();
 		return;
 	}
-	if ((client.stream().pending() && wants_client_input()) ||
-	    (backend.connected() && backend.stream().pending() && wants_backend_input()))
+	if (pending_input(RelaySide::client) || pending_input(RelaySide::backend))
 		schedule_pending_input();
 }
 
-bool ClientConnection::wants_client_input() const noexcept
+/* OpenSSL holds bytes of @side that the phase wants read (the backend link reads its login until
+ * the socket would block: only the relay leaves bytes behind there). */
+bool ClientConnection::pending_input(RelaySide side) const noexcept
 {
 	if (phase == Phase::relay)
-		return command->relay().wants_input(RelaySide::client);
-	return phase == Phase::client_login && client.reading();
-}
-
-bool ClientConnection::wants_backend_input() const noexcept
-{
-	/* The backend link reads its login until the socket would block. */
-	return phase == Phase::relay && command->relay().wants_input(RelaySide::backend);
+		return command->pending_input(side);
+	return side == RelaySide::client && phase == Phase::client_login && client.reading() && client.stream().pending();
 }
 
 void ClientConnection::schedule_pending_input() noexcept
@@ -127,10 +122,9 @@ int ClientConnection::on_pending_input(sd_event_source *, void *userdata)
 	auto *connection = static_cast<ClientConnection *>(userdata);
 	Worker &worker = connection->worker;
 	const ServingClientScope serving(connection->id);
-	if (connection->client.stream().pending() && connection->wants_client_input())
+	if (connection->pending_input(RelaySide::client))
 		connection->client_io(EPOLLIN);
-	else if (connection->backend.connected() && connection->backend.stream().pending() &&
-		 connection->wants_backend_input())
+	else if (connection->pending_input(RelaySide::backend))
 		connection->backend_io(EPOLLIN);
 	else
 		connection->update_events();
@@ -289,29 +283,19 @@ void ClientConnection::handshake_response_outcome(CallbackOutcome &outcome)
 void ClientConnection::connect_backend(ConnectAction &action)
 {
 	phase = Phase::backend_login;
-	ClientSessionParams params;
-	params.capabilities = client.capabilities();
-	params.character_set = client.character_set();
-	params.max_packet_size = client.max_packet_size();
-	backend_step(backend.connect(action, params, attributes.account));
+	backend_step(backend.connect(action, client.session_params(), attributes.account));
 }
 
 void ClientConnection::backend_step(BackendSide::Step step)
 {
+	const BackendLoginError &error = backend.error();
 	if (step == BackendSide::Step::logged_in)
 		backend_logged_in();
-	else if (step == BackendSide::Step::failed)
-		backend_login_failed();
-}
-
-void ClientConnection::backend_login_failed()
-{
-	const BackendLoginError &error = backend.error();
-	if (error.close_only) {
-		close();
+	else if (step != BackendSide::Step::failed)
 		return;
-	}
-	if (error.server)
+	else if (error.close_only)
+		close();
+	else if (error.server)
 		finish_with(client.make_server_err(*error.server));
 	else
 		fail_login(error.error, error.message);
@@ -406,10 +390,6 @@ void ClientConnection::deliver(SessionCallback kind, CallbackOutcome &outcome) n
 		log(LogLevel::error, "%s: %s", session_callback_name(kind), e.what());
 		close();
 	}
-	if (outcome.action) {
-		if (auto *connect = std::get_if<ConnectAction>(&*outcome.action); connect && connect->password)
-			wipe(*connect->password);
-	}
 }
 
 /* on_connect or on_command_phase failed or refused the client: it gets an ERR, the session ends. */
@@ -432,12 +412,6 @@ void ClientConnection::dispatch_outcome(SessionCallback kind, CallbackOutcome &o
 {
 	if (phase == Phase::closed)
 		return;
-	if (outcome.kind == CallbackOutcome::Kind::failed)
-		log(LogLevel::error, "%s failed: %s", session_callback_name(kind),
-		    outcome.error.empty() ? "out of memory" : outcome.error.c_str());
-	else if (outcome.kind == CallbackOutcome::Kind::absent &&
-		 (kind == SessionCallback::on_handshake_response || kind == SessionCallback::change_user))
-		log(LogLevel::error, "the listener's handler has no on_handshake_response");
 
 	const ErrAction *err = outcome.action ? std::get_if<ErrAction>(&*outcome.action) : nullptr;
 	switch (kind) {
@@ -523,33 +497,18 @@ void ClientConnection::relay_failed(const char *what) noexcept
 void ClientConnection::login_deadline_expired() noexcept
 {
 	login.expired();
-	char address[socket_address_text_max];
-	char message[socket_address_text_max + 64];
 	switch (phase) {
 	case Phase::on_connect:
-		log(LogLevel::warning, "login deadline: on_connect did not finish");
-		fail_login(ER_UNKNOWN_ERROR, "myproxy: the login script timed out", true);
-		break;
-	case Phase::client_login:
-		if (client.in_tls_handshake()) {
-			log(LogLevel::info, "login deadline: the client did not finish the TLS handshake");
-			close();
-		} else {
-			log(LogLevel::info, "login deadline: the client did not answer");
-			fail_login(ER_NET_READ_ERROR, "Got timeout reading communication packets");
-		}
-		break;
 	case Phase::on_handshake_response:
 	case Phase::on_command_phase:
-		log(LogLevel::warning, "login deadline: %s did not finish",
-		    phase == Phase::on_command_phase ? "on_command_phase" : "on_handshake_response");
+		log(LogLevel::warning, "login deadline: %s did not finish", session_callback_name(script.current()));
 		fail_login(ER_UNKNOWN_ERROR, "myproxy: the login script timed out");
 		break;
+	case Phase::client_login:
+		client_step(client.deadline_passed());
+		break;
 	case Phase::backend_login:
-		backend.format_address(address, sizeof(address));
-		log(LogLevel::warning, "login deadline: backend %s did not answer", address);
-		std::snprintf(message, sizeof(message), "myproxy: backend %s did not answer in time", address);
-		fail_login(ER_UNKNOWN_ERROR, message);
+		backend_step(backend.deadline_passed());
 		break;
 	case Phase::closing:
 	case Phase::relay:

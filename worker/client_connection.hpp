@@ -135,8 +135,7 @@ private:
 	static int on_io(sd_event_source *source, int fd, std::uint32_t revents, void *userdata);
 	static int on_closing_timeout(sd_event_source *source, std::uint64_t usec, void *userdata);
 	static int on_pending_input(sd_event_source *source, void *userdata);
-	bool wants_client_input() const noexcept;
-	bool wants_backend_input() const noexcept;
+	bool pending_input(RelaySide side) const noexcept;
 	void schedule_pending_input() noexcept;
 	void client_io(std::uint32_t revents) noexcept;
 	void backend_io(std::uint32_t revents) noexcept;
@@ -147,7 +146,6 @@ private:
 	void handshake_response_outcome(CallbackOutcome &outcome);
 	void connect_backend(ConnectAction &action);
 	void backend_step(BackendSide::Step step);
-	void backend_login_failed();
 	void backend_logged_in();
 	void start_relay();
 	void relay_event(RelayEvent event) noexcept;

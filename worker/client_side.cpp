@@ -234,6 +234,16 @@ ClientSide::Step ClientSide::finish(std::vector<std::uint8_t> packet) noexcept
 	return Step::finish;
 }
 
+ClientSide::Step ClientSide::deadline_passed()
+{
+	if (state == State::tls) {
+		log(LogLevel::info, "login deadline: the client did not finish the TLS handshake");
+		return Step::close;
+	}
+	log(LogLevel::info, "login deadline: the client did not answer");
+	return finish(make_err(ER_NET_READ_ERROR, "Got timeout reading communication packets", client_sequence, false));
+}
+
 /* --- the farewell ------------------------------------------------------------------------------ */
 
 bool ClientSide::farewell(std::vector<std::uint8_t> packet, sd_event *event, TimeHandler on_timeout,

@@ -13,6 +13,7 @@
 #include "common/server_login.hpp"
 #include "common/stream_socket.hpp"
 #include "common/unique_fd.hpp"
+#include "worker/backend_side.hpp"
 
 #include <cstdint>
 #include <memory>
@@ -74,6 +75,7 @@ public:
 	bool poll(std::uint32_t wanted) noexcept;
 	int fd() const noexcept { return socket.get(); }
 	StreamSocket &stream() noexcept { return byte_stream; }
+	const StreamSocket &stream() const noexcept { return byte_stream; }
 
 	/* Sends the greeting (server_login starts): waiting, or finish with an ERR of the handshake. */
 	Step greet(std::string_view server_version, std::uint32_t connection_id, bool local_transport);
@@ -97,6 +99,13 @@ public:
 	std::uint32_t capabilities() const noexcept { return client_capabilities; }
 	std::uint8_t character_set() const noexcept { return client_character_set; }
 	std::uint32_t max_packet_size() const noexcept { return client_max_packet_size; }
+	/* What the backend login passes on of the client's. */
+	ClientSessionParams session_params() const noexcept
+	{
+		return {client_capabilities, client_character_set, client_max_packet_size};
+	}
+	/* The login deadline passed while the client was to speak (or shake hands). */
+	Step deadline_passed();
 	/* The sequence id our next packet of the login carries. */
 	std::uint8_t sequence() const noexcept { return client_sequence; }
 

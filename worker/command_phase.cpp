@@ -73,6 +73,12 @@ bool CommandPhase::handle(RelayEvent &event)
 	return false;
 }
 
+bool CommandPhase::pending_input(RelaySide side) const noexcept
+{
+	const StreamSocket &stream = side == RelaySide::client ? client.stream() : backend.stream();
+	return stream.pending() && relay_.wants_input(side);
+}
+
 bool CommandPhase::idle() const noexcept
 {
 	return intercept.idle() && relay_session_idle(relay_);

@@ -1,7 +1,10 @@
 // The Lua side of one client session; see session_script.hpp.
 #include "session_script.hpp"
 
+#include "common/log.hpp"
+#include "common/secret.hpp"
 #include "common/server_login.hpp"
+#include "worker/session_log.hpp"
 #include "lua/lua_auth_verify.hpp"
 #include "lua/lua_client.hpp"
 #include "lua/lua_handshake_response.hpp"
@@ -17,6 +20,14 @@ const char *session_callback_name(SessionCallback callback) noexcept
 	static const char *const names[] = {"on_connect", "on_handshake_response", "on_command_phase", "on_init_db",
 					    "on_handshake_response"};
 	return names[int(callback)];
+}
+
+CallbackOutcome::~CallbackOutcome()
+{
+	if (action) {
+		if (auto *connect = std::get_if<ConnectAction>(&*action); connect && connect->password)
+			wipe(*connect->password);
+	}
 }
 
 void SessionScript::release() noexcept
@@ -105,6 +116,7 @@ std::optional<CallbackOutcome> SessionScript::run(SessionCallback which, int nar
 		run_ = std::make_unique<CallbackRun>(L);
 	} catch (const std::bad_alloc &) {
 		lua_pop(L, nargs);
+		log(LogLevel::error, "%s failed: out of memory", session_callback_name(which));
 		CallbackOutcome outcome;
 		outcome.kind = CallbackOutcome::Kind::failed;
 		return outcome;
@@ -112,6 +124,8 @@ std::optional<CallbackOutcome> SessionScript::run(SessionCallback which, int nar
 	run_->set_owner(&owner);
 	if (!run_->start(handler, session_callback_name(which), nargs)) {
 		run_.reset();
+		if (which == SessionCallback::on_handshake_response || which == SessionCallback::change_user)
+			log(LogLevel::error, "the listener's handler has no on_handshake_response");
 		return CallbackOutcome{};
 	}
 	/* Suspended: nothing of this client is read until the callback is done (the session stops
@@ -162,6 +176,9 @@ CallbackOutcome SessionScript::finished() noexcept
 		outcome.error = "out of memory";
 	}
 	run_.reset();
+	if (outcome.kind == CallbackOutcome::Kind::failed)
+		log(LogLevel::error, "%s failed: %s", session_callback_name(callback),
+		    outcome.error.empty() ? "out of memory" : outcome.error.c_str());
 	return outcome;
 }
 

@@ -18,6 +18,7 @@ struct lua_State;
 
 namespace myproxy {
 
+class SessionLog;
 struct ClientAttributes;
 
 enum class SessionCallback : std::uint8_t {
@@ -36,6 +37,12 @@ struct CallbackOutcome {
 	std::optional<LuaAction> action;
 	/* failed: the Lua error with traceback, or why the return value was refused. */
 	std::string error;
+
+	CallbackOutcome() noexcept = default;
+	CallbackOutcome(CallbackOutcome &&) noexcept = default;
+	CallbackOutcome &operator=(CallbackOutcome &&) noexcept = default;
+	/* The backend password client:connect() named goes with the outcome. */
+	~CallbackOutcome();
 };
 
 /* What on_handshake_response's @outcome tells common/server_login (@proof_verified: the script
@@ -46,8 +53,9 @@ class SessionScript {
 public:
 	/* @handler: the listener's handler table (registry ref); @owner hears when a suspended
 	 * callback's asynchronous call completed. */
-	SessionScript(lua_State *state, int handler_ref, CallbackOwner &callback_owner) noexcept
-		: L(state), handler(handler_ref), owner(callback_owner)
+	/* Failed callbacks are logged through @log. */
+	SessionScript(lua_State *state, int handler_ref, CallbackOwner &callback_owner, const SessionLog &session_log) noexcept
+		: L(state), handler(handler_ref), owner(callback_owner), log(session_log)
 	{
 	}
 	~SessionScript() { release(); }
@@ -89,6 +97,7 @@ private:
 	lua_State *L;
 	int handler;
 	CallbackOwner &owner;
+	const SessionLog &log;
 	std::unique_ptr<CallbackRun> run_;
 	SessionCallback callback = SessionCallback::on_connect;
 	bool fast_auth_rules = false;
