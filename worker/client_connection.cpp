@@ -104,13 +104,13 @@ void ClientConnection::schedule_pending_input() noexcept
 
 /* The event trampolines are the outermost frames of a connection's work: a connection that closed
  * during the event is destroyed right here, without another loop iteration. */
-template <void (ClientConnection::*io)(std::uint32_t) noexcept>
+template <void (ClientConnection::*io)(std::uint32_t, bool) noexcept>
 int ClientConnection::on_io(sd_event_source *, int, std::uint32_t revents, void *userdata)
 {
 	auto *connection = static_cast<ClientConnection *>(userdata);
 	Worker &worker = connection->worker;
 	const ServingClientScope serving(connection->id);
-	(connection->*io)(revents);
+	(connection->*io)(revents, false);
 	if (connection->is_closed())
 		worker.reap_closed();
 	return 0;
@@ -123,9 +123,9 @@ int ClientConnection::on_pending_input(sd_event_source *, void *userdata)
 	Worker &worker = connection->worker;
 	const ServingClientScope serving(connection->id);
 	if (connection->pending_input(RelaySide::client))
-		connection->client_io(EPOLLIN);
+		connection->client_io(EPOLLIN, true);
 	else if (connection->pending_input(RelaySide::backend))
-		connection->backend_io(EPOLLIN);
+		connection->backend_io(EPOLLIN, true);
 	else
 		connection->update_events();
 	if (connection->is_closed())
@@ -142,14 +142,15 @@ int ClientConnection::on_closing_timeout(sd_event_source *, std::uint64_t, void 
 	return 0;
 }
 
-void ClientConnection::client_io(std::uint32_t revents) noexcept
+/* @logical: @revents are what the stream may do already (bytes OpenSSL decrypted ahead), not epoll's. */
+void ClientConnection::client_io(std::uint32_t revents, bool logical) noexcept
 {
 	try {
+		revents = logical ? revents : client.stream().ready_events(revents);
 		if (phase == Phase::relay) {
-			relay_event(command->relay().handle_client(client.stream().ready_events(revents)));
+			relay_event(command->relay().handle_client(revents));
 			return;
 		}
-		revents = client.stream().ready_events(revents);
 		if (phase == Phase::closing) {
 			if (client.farewell_io(revents))
 				close();
@@ -168,11 +169,11 @@ void ClientConnection::client_io(std::uint32_t revents) noexcept
 	}
 }
 
-void ClientConnection::backend_io(std::uint32_t revents) noexcept
+void ClientConnection::backend_io(std::uint32_t revents, bool logical) noexcept
 {
 	try {
 		if (phase == Phase::relay) {
-			relay_event(command->relay().handle_backend(backend.stream().ready_events(revents)));
+			relay_event(command->relay().handle_backend(logical ? revents : backend.stream().ready_events(revents)));
 			return;
 		}
 		if (phase == Phase::backend_login) {

@@ -131,14 +131,14 @@ private:
 
 	/* sd-event plumbing. */
 	void update_events() noexcept;
-	template <void (ClientConnection::*io)(std::uint32_t) noexcept>
+	template <void (ClientConnection::*io)(std::uint32_t, bool) noexcept>
 	static int on_io(sd_event_source *source, int fd, std::uint32_t revents, void *userdata);
 	static int on_closing_timeout(sd_event_source *source, std::uint64_t usec, void *userdata);
 	static int on_pending_input(sd_event_source *source, void *userdata);
 	bool pending_input(RelaySide side) const noexcept;
 	void schedule_pending_input() noexcept;
-	void client_io(std::uint32_t revents) noexcept;
-	void backend_io(std::uint32_t revents) noexcept;
+	void client_io(std::uint32_t revents, bool logical) noexcept;
+	void backend_io(std::uint32_t revents, bool logical) noexcept;
 
 	/* The phases, in order. */
 	void client_step(ClientSide::Step step, CallbackOutcome *outcome = nullptr);
