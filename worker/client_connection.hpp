@@ -1,7 +1,7 @@
 // One client's life in a worker, as wiring: the sd-event sources of the client's and the backend's
 // sockets feed worker/client_side (the client's login, driving common/server_login), worker/
-// backend_side (the backend link and its login) and, in the command phase, worker/relay with
-// worker/command_intercept on top; worker/session_script runs config.lua's callbacks.  Every phase
+// backend_side (the backend link and its login) and, in the command phase, worker/command_phase
+// (the relay with myproxy's interceptions); worker/session_script runs config.lua's callbacks.  Every phase
 // of the session is in this file, in order: on_connect, the greeting and the client's login,
 // on_handshake_response, the backend login, on_command_phase, the relay, the end.  There is one way
 // out, close(): it logs why, releases everything, and tells the worker.  Never blocks, never lets an
