@@ -4,8 +4,6 @@
 
 #include "command_packet.hpp"
 #include "err_packet.hpp"
-#include "mysql_capabilities.hpp"
-#include "handshake_v10.hpp"
 #include "mysql_packet.hpp"
 
 #include <algorithm>
@@ -47,7 +45,7 @@ std::optional<bool> parse_flag(std::string_view value)
 } // namespace
 
 NodeCheck::NodeCheck(std::string_view user, std::string_view password, bool ssl)
-	: login(monitor_login_params(user, password, ssl)), phase(user.empty() ? Phase::greeting : Phase::login)
+	: login(monitor_login_params(user, password, ssl), user.empty(), node_check_packet_max)
 {
 }
 
@@ -69,87 +67,32 @@ void NodeCheck::abort(std::string detail)
 
 NodeCheckStatus NodeCheck::receive(ByteSpan bytes, std::vector<std::uint8_t> &out)
 {
-	if (phase == Phase::done)
-		return NodeCheckStatus::DONE;
-	if (phase == Phase::tls)
-		return finish(NodeState::dead, "the node sent data before the TLS handshake");
-	input.insert(input.end(), bytes.begin(), bytes.end());
-	std::size_t consumed = 0;
-	NodeCheckStatus status = NodeCheckStatus::CONTINUE;
-	while (status == NodeCheckStatus::CONTINUE) {
-		const ByteSpan rest = ByteSpan(input).subspan(consumed);
-		auto packet = reassemble_payload(rest, payload, node_check_packet_max);
-		if (!packet) {
-			status = finish(NodeState::dead, std::string("malformed packet: ") + packet.error().what);
-			break;
-		}
-		if (!packet->complete)
-			break;
-		consumed += packet->wire_size;
-		status = phase == Phase::greeting ? greeting_packet()
-			 : phase == Phase::login  ? login_packet(packet->first_sequence_id, out)
-						  : query_packet(out);
+	switch (phase) {
+	case Phase::login:
+		return login_status(login.receive(bytes, out), out);
+	case Phase::query:
+		return query(bytes, out);
+	case Phase::done:
+		break;
 	}
-	input.erase(input.begin(), input.begin() + static_cast<std::ptrdiff_t>(consumed));
-	/* Cleartext behind the greeting would be mixed into the TLS stream (or injected). */
-	if (status == NodeCheckStatus::START_TLS && !input.empty())
-		return finish(NodeState::dead, "the node sent data before the TLS handshake");
-	return status;
-}
-
-NodeCheckStatus NodeCheck::greeting_packet()
-{
-	if (!payload.empty() && payload.front() == ERR_HEADER) {
-		auto err = parse_err_packet(payload, CLIENT_PROTOCOL_41);
-		if (!err)
-			return finish(NodeState::dead, std::string("malformed ERR instead of a greeting: ") +
-							       err.error().what);
-		/* Too many connections, host blocked: the node does not take clients. */
-		return finish(NodeState::dead, "refused: " + std::to_string(err->error_code) + " " +
-						       std::string(err->message));
-	}
-	auto greeting = parse_handshake_v10(payload);
-	if (!greeting)
-		return finish(NodeState::dead, std::string("malformed greeting: ") + greeting.error().what);
-	/* Closing now is what a client that gives up does; the server logs an aborted connection. */
-	return finish(NodeState::alive, "greeting received (no user: read_only unknown)");
-}
-
-NodeCheckStatus NodeCheck::login_packet(std::uint8_t sequence_id, std::vector<std::uint8_t> &out)
-{
-	return login_status(login.feed(payload, sequence_id, out), out);
+	return NodeCheckStatus::DONE;
 }
 
 NodeCheckStatus NodeCheck::tls_established(std::vector<std::uint8_t> &out)
 {
-	if (phase != Phase::tls)
+	if (phase != Phase::login)
 		return finish(NodeState::dead, "internal error: tls_established() without START_TLS");
-	phase = Phase::login;
 	return login_status(login.tls_established(out), out);
 }
 
-NodeCheckStatus NodeCheck::login_status(ClientLoginStatus status, std::vector<std::uint8_t> &out)
+NodeCheckStatus NodeCheck::login_status(LinkStatus status, std::vector<std::uint8_t> &out)
 {
-	switch (status) {
-	case ClientLoginStatus::CONTINUE:
-		return NodeCheckStatus::CONTINUE;
-	case ClientLoginStatus::FAILED: {
-		const ClientLoginFailure &failure = login.failure();
-		if (failure.kind == ClientLoginFailure::Kind::SERVER_ERROR) {
-			const bool auth = std::find(std::begin(auth_failure_codes), std::end(auth_failure_codes),
-						    failure.error_code) != std::end(auth_failure_codes);
-			return finish(auth ? NodeState::auth_failed : NodeState::dead,
-				      "login refused: " + std::to_string(failure.error_code) + " " + failure.message);
-		}
-		return finish(NodeState::dead, "login failed: " + failure.message);
-	}
-	case ClientLoginStatus::START_TLS:
-		/* Only with ssl in the check's parameters (ClientLogin never starts TLS unasked). */
-		phase = Phase::tls;
-		return NodeCheckStatus::START_TLS;
-	case ClientLoginStatus::SUCCEEDED:
-		break;
-	}
+	if (status != LinkStatus::DONE)
+		return status;
+	if (login.greeted())
+		return finish(NodeState::alive, "greeting received (no user: read_only unknown)");
+	if (!login.logged_in())
+		return login_failed();
 	/* Whatever the login wrote must go first; the query follows in the same write. */
 	reader.emplace(login.success().capabilities);
 	phase = Phase::query;
@@ -157,7 +100,55 @@ NodeCheckStatus NodeCheck::login_status(ClientLoginStatus status, std::vector<st
 	build_com_query(out, node_check_query);
 	std::uint8_t query_sequence = 0;
 	finish_packet(out, start, query_sequence);
-	return NodeCheckStatus::CONTINUE;
+	/* The node cannot answer a query it has not seen, but whatever it sent is judged. */
+	std::vector<std::uint8_t> rest = std::move(login.rest());
+	return rest.empty() ? NodeCheckStatus::CONTINUE : query(rest, out);
+}
+
+NodeCheckStatus NodeCheck::login_failed()
+{
+	const BackendHandshakeFailure &failure = login.failure();
+	switch (failure.kind) {
+	case BackendHandshakeFailure::Kind::MALFORMED_PACKET:
+		return finish(NodeState::dead, "malformed packet: " + failure.message);
+	case BackendHandshakeFailure::Kind::DATA_BEFORE_TLS:
+		return finish(NodeState::dead, "the node sent data before the TLS handshake");
+	case BackendHandshakeFailure::Kind::REFUSED:
+		return finish(NodeState::dead, "refused: " + std::to_string(failure.login.error_code) + " " +
+						       failure.login.message);
+	case BackendHandshakeFailure::Kind::BAD_GREETING:
+	case BackendHandshakeFailure::Kind::INTERNAL:
+		return finish(NodeState::dead, failure.message);
+	case BackendHandshakeFailure::Kind::LOGIN:
+		break;
+	}
+	if (failure.login.kind == ClientLoginFailure::Kind::SERVER_ERROR) {
+		const bool auth = std::find(std::begin(auth_failure_codes), std::end(auth_failure_codes),
+					    failure.login.error_code) != std::end(auth_failure_codes);
+		return finish(auth ? NodeState::auth_failed : NodeState::dead,
+			      "login refused: " + std::to_string(failure.login.error_code) + " " + failure.login.message);
+	}
+	return finish(NodeState::dead, "login failed: " + failure.login.message);
+}
+
+NodeCheckStatus NodeCheck::query(ByteSpan bytes, std::vector<std::uint8_t> &out)
+{
+	input.insert(input.end(), bytes.begin(), bytes.end());
+	std::size_t consumed = 0;
+	NodeCheckStatus status = NodeCheckStatus::CONTINUE;
+	while (status == NodeCheckStatus::CONTINUE) {
+		auto packet = reassemble_payload(ByteSpan(input).subspan(consumed), payload, node_check_packet_max);
+		if (!packet) {
+			status = finish(NodeState::dead, std::string("malformed packet: ") + packet.error().what);
+			break;
+		}
+		if (!packet->complete)
+			break;
+		consumed += packet->wire_size;
+		status = query_packet(out);
+	}
+	input.erase(input.begin(), input.begin() + static_cast<std::ptrdiff_t>(consumed));
+	return status;
 }
 
 NodeCheckStatus NodeCheck::query_packet(std::vector<std::uint8_t> &out)

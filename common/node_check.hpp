@@ -1,15 +1,14 @@
-// One health check of a cluster node, as a state machine without I/O: log in with the monitoring
-// credentials (common/client_login), send "SELECT @@global.read_only", read the answer
-// (common/result_set), send COM_QUIT, and classify the node; without credentials, only wait for
-// the greeting.  The caller (the master's cluster
-// monitor) connects, passes every byte it receives to receive(), writes what it appended, and stops
-// at DONE.  With ssl, receive() says START_TLS after the greeting (the SSLRequest is appended): the
-// caller runs the TLS handshake and calls tls_established(); the rest goes over TLS.  Everything the node sends is untrusted: malformed or unexpected packets make the node
-// dead, never a crash.  Never touches a socket, never logs.
+// One health check of a cluster node, as a state machine without I/O: the login with the monitoring
+// credentials through the backend link's BackendHandshake (the same road as a worker's session),
+// then "SELECT @@global.read_only", its answer (common/result_set), COM_QUIT, and the node's
+// classification; without credentials, only the greeting.  The master's cluster monitor carries it
+// over a BackendLink (connect, TLS after START_TLS); tests and the fuzz target feed bytes directly.
+// Everything the node sends is untrusted: malformed or unexpected packets make the node dead, never
+// a crash.  Never touches a socket, never logs.
 #pragma once
 
+#include "backend_handshake.hpp"
 #include "byte_reader.hpp"
-#include "client_login.hpp"
 #include "node_state.hpp"
 #include "result_set.hpp"
 
@@ -27,17 +26,12 @@ inline constexpr std::string_view node_check_query = "SELECT @@global.read_only"
 /* The longest logical packet a check accepts from a node (greeting, auth, one small result). */
 inline constexpr std::size_t node_check_packet_max = 64 * 1024;
 
-enum class NodeCheckStatus : std::uint8_t {
-	/* Write what was appended (possibly nothing) and receive more. */
-	CONTINUE,
-	/* state() and detail() hold the verdict; write what was appended (COM_QUIT after a complete
-	 * check) and close. */
-	DONE,
-	/* Write what was appended (the SSLRequest), run the TLS handshake, then tls_established(). */
-	START_TLS,
-};
+/* CONTINUE, START_TLS (write the SSLRequest, run the handshake, then tls_established()), or DONE:
+ * state() and detail() hold the verdict; write what was appended (COM_QUIT after a complete check)
+ * and close. */
+using NodeCheckStatus = LinkStatus;
 
-class NodeCheck {
+class NodeCheck final : public LinkConversation {
 public:
 	/* @ssl: ask for TLS (a node without CLIENT_SSL is dead then, never checked in clear).  An empty
 	 * @user: no login (monitoring without credentials, as the original manual allows): the check
@@ -50,10 +44,10 @@ public:
 	NodeCheck &operator=(const NodeCheck &) = delete;
 
 	/* Takes the next bytes from the node's stream (any split); appends packets to send to @out. */
-	NodeCheckStatus receive(ByteSpan bytes, std::vector<std::uint8_t> &out);
+	NodeCheckStatus receive(ByteSpan bytes, std::vector<std::uint8_t> &out) override;
 
 	/* After START_TLS, once the handshake succeeded: appends the HandshakeResponse41. */
-	NodeCheckStatus tls_established(std::vector<std::uint8_t> &out);
+	NodeCheckStatus tls_established(std::vector<std::uint8_t> &out) override;
 
 	/* The connection ended before DONE (EOF, error, timeout): dead, with @why as the detail. */
 	void abort(std::string why);
@@ -65,21 +59,21 @@ public:
 	const std::string &detail() const noexcept { return why; }
 
 private:
-	enum class Phase : std::uint8_t { greeting, login, tls, query, done };
+	enum class Phase : std::uint8_t { login, query, done };
 
-	ClientLogin login;
+	BackendHandshake login;
 	std::optional<ResultSetReader> reader;
 	std::vector<std::uint8_t> input;
 	std::vector<std::uint8_t> payload;
 	std::optional<bool> read_only;
-	Phase phase;
+	Phase phase = Phase::login;
 	NodeState verdict = NodeState::unknown;
 	std::string why;
 
 	NodeCheckStatus finish(NodeState state, std::string detail);
-	NodeCheckStatus greeting_packet();
-	NodeCheckStatus login_packet(std::uint8_t sequence_id, std::vector<std::uint8_t> &out);
-	NodeCheckStatus login_status(ClientLoginStatus status, std::vector<std::uint8_t> &out);
+	NodeCheckStatus login_status(LinkStatus status, std::vector<std::uint8_t> &out);
+	NodeCheckStatus login_failed();
+	NodeCheckStatus query(ByteSpan bytes, std::vector<std::uint8_t> &out);
 	NodeCheckStatus query_packet(std::vector<std::uint8_t> &out);
 };
 

@@ -1,24 +1,17 @@
-// The cluster monitor (see cluster_monitor.hpp).  One Node per monitored node: a check is a socket,
-// one io source, one timeout timer and a NodeCheck; between checks only the interval timer
-// exists.  The connect is done here rather than with worker/connect_socket (master/ never includes
-// worker/): it is a socket() and a connect(), nothing to share.  A cluster with ssl checks over TLS
-// with the worker's StreamSocket (common/) and the cluster's context and verification: the
-// certificate must name ssl_server_name, or else the node's IP address.
+// The cluster monitor (see cluster_monitor.hpp).  One Node per monitored node: a check is a NodeCheck
+// carried by a BackendLink (common/: the connect, TLS with the cluster's context and verification,
+// the same road as a worker's backend login), one io source and one timeout timer; between checks
+// only the interval timer exists.
 #include "master/cluster_monitor.hpp"
 
+#include "common/backend_link.hpp"
 #include "common/event_source.hpp"
 #include "common/log.hpp"
 #include "common/node_check.hpp"
-#include "common/stream_socket.hpp"
-#include "common/unique_fd.hpp"
 
 #include <systemd/sd-event.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/epoll.h>
-#include <sys/socket.h>
-#include <unistd.h>
+#include <memory>
 
 #include <cerrno>
 #include <cstring>
@@ -34,16 +27,12 @@ struct ClusterMonitor::Node {
 	const ClusterNodeConfig *node;
 	NodeState state = NodeState::unknown;
 
-	/* The check in flight, if any. */
-	UniqueFd fd;
-	StreamSocket stream;
+	/* The check in flight, if any: the conversation, the link that carries it, its io source and
+	 * timeout timer. */
+	std::unique_ptr<NodeCheck> check;
+	std::unique_ptr<BackendLink> link;
 	EventSource io;
 	EventSource timeout;
-	std::unique_ptr<NodeCheck> check;
-	std::vector<std::uint8_t> out;
-	bool connecting = false;
-	/* Between START_TLS and the end of the TLS handshake. */
-	bool tls_handshake = false;
 	std::uint64_t started_usec = 0;
 
 	EventSource interval_timer;
@@ -60,23 +49,17 @@ struct ClusterMonitor::Node {
 	{
 		io.reset();
 		timeout.reset();
-		/* close_notify (best effort) while the socket is still open. */
-		stream.detach();
-		fd.reset();
+		/* The link first: it closes the socket (close_notify, best effort). */
+		link.reset();
 		check.reset();
-		out.clear();
 	}
 
 	void start_check() noexcept;
 	void finish(NodeState result, std::string detail) noexcept;
 	void schedule_next() noexcept;
 	void io_ready(std::uint32_t revents) noexcept;
-	bool start_tls() noexcept;
-	void continue_handshake() noexcept;
-	bool handle(NodeCheckStatus status) noexcept;
-	void watch(std::uint32_t wanted) noexcept;
-	bool flush() noexcept;
-	void fail(const char *what, int error) noexcept;
+	void link_event(BackendLink::Event event) noexcept;
+	void link_failed() noexcept;
 
 	static int on_io(sd_event_source *, int, std::uint32_t revents, void *userdata)
 	{
@@ -86,7 +69,7 @@ struct ClusterMonitor::Node {
 	static int on_timeout(sd_event_source *, std::uint64_t, void *userdata)
 	{
 		auto &node = *static_cast<Node *>(userdata);
-		node.finish(NodeState::dead, node.connecting ? "connect timed out" : "no answer in time");
+		node.finish(NodeState::dead, node.link && node.link->connecting() ? "connect timed out" : "no answer in time");
 		return 0;
 	}
 	static int on_interval(sd_event_source *, std::uint64_t, void *userdata)
@@ -96,13 +79,6 @@ struct ClusterMonitor::Node {
 	}
 };
 
-void ClusterMonitor::Node::fail(const char *what, int error) noexcept
-{
-	char detail[128];
-	std::snprintf(detail, sizeof(detail), "%s: %s", what, std::strerror(error));
-	finish(NodeState::dead, detail);
-}
-
 void ClusterMonitor::Node::start_check() noexcept
 {
 	end_check();
@@ -110,25 +86,22 @@ void ClusterMonitor::Node::start_check() noexcept
 	sd_event_now(event, CLOCK_MONOTONIC, &started_usec);
 	try {
 		check = std::make_unique<NodeCheck>(cluster->user, cluster->password, cluster->ssl);
+		BackendLinkTls tls;
+		tls.context = cluster->ssl_context;
+		tls.verify = cluster->ssl_verify;
+		/* Without ssl_server_name the certificate must name the node's IP address, as for the
+		 * worker's sessions. */
+		tls.server_name = cluster->ssl_server_name;
+		link = std::make_unique<BackendLink>(*check, std::move(tls));
 	} catch (const std::bad_alloc &) {
 		finish(NodeState::dead, "out of memory");
 		return;
 	}
-	const int s = socket(node->address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (s < 0) {
-		fail("socket()", errno);
+	if (link->connect(node->address) == BackendLink::Event::FAILED) {
+		link_failed();
 		return;
 	}
-	fd = UniqueFd(s);
-	stream.attach(s);
-	connecting = true;
-	tls_handshake = false;
-	if (connect(s, reinterpret_cast<const sockaddr *>(&node->address.storage), node->address.length) < 0 &&
-	    errno != EINPROGRESS) {
-		fail("connect()", errno);
-		return;
-	}
-	int r = sd_event_add_io(event, io.out(), s, EPOLLOUT, on_io, this);
+	int r = sd_event_add_io(event, io.out(), link->fd(), link->poll_events(), on_io, this);
 	if (r >= 0)
 		r = sd_event_add_time(event, timeout.out(), CLOCK_MONOTONIC, started_usec + cluster->check_timeout_usec,
 				      1000, on_timeout, this);
@@ -140,164 +113,61 @@ void ClusterMonitor::Node::start_check() noexcept
 	}
 }
 
-/* Polls for what the stream needs to move the check on: @wanted is EPOLLIN, plus EPOLLOUT while
- * bytes wait to go out; TLS may turn either into the other. */
-void ClusterMonitor::Node::watch(std::uint32_t wanted) noexcept
-{
-	sd_event_source_set_io_events(io.get(), tls_handshake ? stream.poll_events(0) : stream.poll_events(wanted));
-}
-
-bool ClusterMonitor::Node::flush() noexcept
-{
-	while (!out.empty()) {
-		const ssize_t n = stream.write(out.data(), out.size());
-		if (n < 0) {
-			if (errno == EAGAIN)
-				break;
-			if (errno == tls_errno) {
-				finish(NodeState::dead, stream.tls_error());
-				return false;
-			}
-			fail("send()", errno);
-			return false;
-		}
-		out.erase(out.begin(), out.begin() + n);
-	}
-	watch(out.empty() ? EPOLLIN : EPOLLIN | EPOLLOUT);
-	return true;
-}
-
-bool ClusterMonitor::Node::start_tls() noexcept
-{
-	/* The SSLRequest goes out in clear before the handshake starts; it is 36 bytes, so a socket
-	 * that cannot take it at once is as good as dead. */
-	while (!out.empty()) {
-		const ssize_t n = stream.write(out.data(), out.size());
-		if (n < 0) {
-			fail("send()", errno == EAGAIN ? EMSGSIZE : errno);
-			return false;
-		}
-		out.erase(out.begin(), out.begin() + n);
-	}
-	std::string name = cluster->ssl_server_name;
-	if (name.empty() && cluster->ssl_verify) {
-		/* As the worker does: the node's own IP address (a UNIX socket gets no name check). */
-		char text[INET6_ADDRSTRLEN] = "";
-		const sockaddr *address = reinterpret_cast<const sockaddr *>(&node->address.storage);
-		if (address->sa_family == AF_INET)
-			inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in *>(address)->sin_addr, text, sizeof(text));
-		else if (address->sa_family == AF_INET6)
-			inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6 *>(address)->sin6_addr, text,
-				  sizeof(text));
-		try {
-			name = text;
-		} catch (const std::bad_alloc &) {
-			finish(NodeState::dead, "out of memory");
-			return false;
-		}
-	}
-	if (!stream.start_tls(cluster->ssl_context, false, nullptr, 0, name, cluster->ssl_verify)) {
-		finish(NodeState::dead, stream.tls_error());
-		return false;
-	}
-	tls_handshake = true;
-	continue_handshake();
-	return false;
-}
-
-void ClusterMonitor::Node::continue_handshake() noexcept
-{
-	const int r = stream.handshake();
-	if (r < 0) {
-		finish(NodeState::dead, stream.tls_error());
-		return;
-	}
-	if (r == 0) {
-		watch(0);
-		return;
-	}
-	tls_handshake = false;
-	NodeCheckStatus status;
-	try {
-		status = check->tls_established(out);
-	} catch (const std::bad_alloc &) {
-		finish(NodeState::dead, "out of memory");
-		return;
-	}
-	if (handle(status))
-		flush();
-}
-
-/* Acts on what the check said; true when the check goes on (the caller flushes). */
-bool ClusterMonitor::Node::handle(NodeCheckStatus status) noexcept
-{
-	switch (status) {
-	case NodeCheckStatus::CONTINUE:
-		return true;
-	case NodeCheckStatus::START_TLS:
-		return start_tls();
-	case NodeCheckStatus::DONE:
-		break;
-	}
-	/* COM_QUIT, best effort: the node would see an aborted connection otherwise. */
-	if (!out.empty() && (!stream.tls() || stream.secure()))
-		(void)stream.write(out.data(), out.size());
-	finish(check->state(), check->detail());
-	return false;
-}
-
 void ClusterMonitor::Node::io_ready(std::uint32_t revents) noexcept
 {
-	if (connecting) {
-		int error = 0;
-		socklen_t length = sizeof(error);
-		if (getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &error, &length) < 0)
-			error = errno;
-		if (error != 0) {
-			fail("connect()", error);
-			return;
-		}
-		connecting = false;
-		sd_event_source_set_io_events(io.get(), EPOLLIN);
+	link_event(link->handle(revents));
+}
+
+void ClusterMonitor::Node::link_event(BackendLink::Event event) noexcept
+{
+	switch (event) {
+	case BackendLink::Event::WAITING:
+	case BackendLink::Event::TLS_ESTABLISHED:
+		sd_event_source_set_io_events(io.get(), link->poll_events());
+		return;
+	case BackendLink::Event::DONE:
+		finish(check->state(), check->detail());
+		return;
+	case BackendLink::Event::FAILED:
+		link_failed();
 		return;
 	}
-	if (tls_handshake) {
-		continue_handshake();
+}
+
+/* The connection ended before the check did: dead, with the call that failed as the detail. */
+void ClusterMonitor::Node::link_failed() noexcept
+{
+	const BackendLinkFailure &failure = link->failure();
+	const char *call = nullptr;
+	switch (failure.kind) {
+	case BackendLinkFailure::Kind::CONNECT:
+		call = "connect()";
+		break;
+	case BackendLinkFailure::Kind::SEND:
+		call = "send()";
+		break;
+	case BackendLinkFailure::Kind::RECEIVE:
+		call = "recv()";
+		break;
+	case BackendLinkFailure::Kind::CLOSED:
+		finish(NodeState::dead, "the node closed the connection");
 		return;
+	case BackendLinkFailure::Kind::OUT_OF_MEMORY:
+		finish(NodeState::dead, "out of memory");
+		return;
+	case BackendLinkFailure::Kind::TLS_START:
+	case BackendLinkFailure::Kind::TLS_HANDSHAKE:
+		break;
 	}
-	const std::uint32_t events = stream.ready_events(revents);
-	if ((events & EPOLLOUT) && !flush())
-		return;
-	if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
-		return;
-	/* Read until the socket would block: with TLS, OpenSSL may hold decrypted bytes that epoll
-	 * will not announce. */
-	for (;;) {
-		std::uint8_t buffer[4096];
-		const ssize_t n = stream.read(buffer, sizeof(buffer));
-		if (n < 0) {
-			if (errno == tls_errno)
-				finish(NodeState::dead, stream.tls_error());
-			else if (errno != EAGAIN)
-				fail("recv()", errno);
-			else
-				flush();
-			return;
-		}
-		if (n == 0) {
-			finish(NodeState::dead, "the node closed the connection");
-			return;
-		}
-		NodeCheckStatus status;
-		try {
-			status = check->receive(ByteSpan(buffer, std::size_t(n)), out);
-		} catch (const std::bad_alloc &) {
-			finish(NodeState::dead, "out of memory");
-			return;
-		}
-		if (!handle(status))
-			return;
+	std::string detail;
+	try {
+		if (call == nullptr || failure.error == tls_errno)
+			detail = failure.reason;
+		else
+			detail = std::string(call) + ": " + std::strerror(failure.error);
+	} catch (const std::bad_alloc &) {
 	}
+	finish(NodeState::dead, std::move(detail));
 }
 
 void ClusterMonitor::Node::finish(NodeState result, std::string detail) noexcept

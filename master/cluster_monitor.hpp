@@ -1,6 +1,7 @@
 // Cluster monitoring (master side): every node of every cluster with `monitoring = true` is checked
 // every check_interval on the master's sd-event loop, asynchronously: a non-blocking connect, then
-// the sans-I/O NodeCheck (login, SELECT @@global.read_only, COM_QUIT), all within check_timeout.
+// the sans-I/O NodeCheck (login, SELECT @@global.read_only, COM_QUIT) over a common/backend_link, all
+// within check_timeout.
 // Every change of a node's state is logged and handed to the broadcast callback (NODE_STATE to
 // all workers); known_states() is the full picture a new worker gets first.  Never blocks, never
 // resolves names (node addresses are numeric since startup), never reads a client's bytes.

@@ -1,37 +1,19 @@
-// A client connection (worker side): sd-event plumbing, logging, closing and the I/O dispatch; see
-// client_connection.hpp.  The Lua callbacks are in client_connection_callbacks.cpp, the login in
-// client_connection_login.cpp, the command phase's interception in client_connection_command.cpp.
+// One client's life in a worker (see client_connection.hpp): the wiring of sd-event sources into the
+// client side, the backend side, the script and the relay, phase after phase, and the one way out.
 #include "client_connection.hpp"
 
-#include "worker/connect_socket.hpp"
 #include "worker/connection_util.hpp"
-#include "worker/worker_loop.hpp"
 #include "worker/session_ending.hpp"
+#include "worker/session_metrics.hpp"
+#include "worker/worker_loop.hpp"
 
-#include "common/auth_switch.hpp"
-#include "common/command_packet.hpp"
-#include "common/err_packet.hpp"
-#include "common/handshake_response41.hpp"
-#include "common/handshake_v10.hpp"
 #include "common/log.hpp"
 #include "common/worker_activity.hpp"
-#include "common/mysql_capabilities.hpp"
-#include "common/mysql_packet.hpp"
-#include "common/native_password.hpp"
-#include "common/ok_packet.hpp"
-#include "lua/lua_auth_verify.hpp"
-#include "lua/callback_run.hpp"
-#include "lua/config_loader.hpp"
-#include "lua/lua_handshake_response.hpp"
 
 #include <lua.hpp>
-#include <openssl/crypto.h>
 #include <systemd/sd-event.h>
-
 #include <sys/epoll.h>
-#include <sys/socket.h>
 
-#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -39,178 +21,63 @@
 namespace myproxy {
 
 ClientConnection::ClientConnection(Worker &owner, UniqueFd socket, const ClientInfo &info)
-	: worker(owner), client_fd(std::move(socket)), id(info.client_id),
-	  handler(owner.handler_ref(info.listener_index)), listener_auth(owner.listener_auth(info.listener_index))
+	: worker(owner), id(info.client_id), handler(owner.handler_ref(info.listener_index)),
+	  client(std::move(socket), owner.listener(info.listener_index), owner.listener_auth(info.listener_index), log),
+	  script(owner.lua(), handler, *this, log),
+	  backend(owner.event_loop(), owner.clusters(), log, on_io<&ClientConnection::backend_io>, this), login(owner)
 {
-	client_stream.attach(client_fd.get());
-	if (const ListenerConfig *listener = owner.listener(info.listener_index)) {
-		listener_tls = listener->ssl_context;
-		listener_requires_tls = listener->require_ssl;
-	}
-	attributes.has_credentials = info.has_credentials;
-	attributes.pid = info.pid;
-	attributes.uid = info.uid;
-	attributes.gid = info.gid;
-	attributes.cgroup_path = info.cgroup_path;
-	attributes.cgroup_xattrs.assign(reinterpret_cast<const char *>(info.cgroup_xattrs.data()), info.cgroup_xattrs.size());
-	if (info.peer_address.size() >= sizeof(sa_family_t) && info.peer_address.size() <= sizeof(sockaddr_storage)) {
-		SocketAddress peer;
-		std::memcpy(&peer.storage, info.peer_address.data(), info.peer_address.size());
-		peer.length = socklen_t(info.peer_address.size());
-		set_tcp_nodelay(client_fd.get(), peer.family());
-		/* An unnamed UNIX peer (the usual client) has nothing worth printing. */
-		if (peer.family() != AF_UNIX || info.peer_address.size() > sizeof(sa_family_t)) {
-			char text[socket_address_text_max];
-			format_socket_address(peer, text, sizeof(text));
-			attributes.address = text;
-		}
-	}
-	attributes.server_version = default_server_version;
+	describe_client(attributes, info, client.fd());
 }
 
-ClientConnection::~ClientConnection()
-{
-	if (phase != Phase::closed) {
-		/* The worker is going away: release without telling it. */
-		phase = Phase::closed;
-		callback.reset();
-		if (client_ref != LUA_NOREF)
-			detach_lua_client(worker.lua(), client_ref);
-		release_auth_proof(worker.lua(), auth_proof_ref);
-		relay.reset();
-		client_source.reset();
-		backend_source.reset();
-		closing_timer.reset();
-		pending_source.reset();
-		end_login_watch();
-		if (pending_login_reserved)
-			worker.release_pending_login(attributes.uid);
-	}
-	server_login.reset();
-}
-
-/* --- logging ------------------------------------------------------------------------------- */
-
-std::size_t ClientConnection::format_subject(char *buffer, std::size_t size) const noexcept
-{
-	int n = 0;
-	if (!attributes.account.empty())
-		n = std::snprintf(buffer, size, "acct=%s ", attributes.account.c_str());
-	if (n < 0 || std::size_t(n) >= size)
-		return size - 1;
-	int m;
-	if (attributes.has_credentials)
-		m = std::snprintf(buffer + n, size - std::size_t(n), "pid=%d uid=%u", attributes.pid, attributes.uid);
-	else if (!attributes.address.empty())
-		m = std::snprintf(buffer + n, size - std::size_t(n), "peer=%s", attributes.address.c_str());
-	else
-		m = std::snprintf(buffer + n, size - std::size_t(n), "client=%llu", (unsigned long long)id);
-	if (m < 0)
-		return std::size_t(n);
-	return std::min(size - 1, std::size_t(n + m));
-}
-
-void ClientConnection::log(LogLevel level, const char *format, ...) const noexcept
-{
-	if (!log_enabled(level))
-		return;
-	char subject[client_account_max + 128];
-	format_subject(subject, sizeof(subject));
-	char message[log_line_max];
-	va_list args;
-	va_start(args, format);
-	std::vsnprintf(message, sizeof(message), format, args);
-	va_end(args);
-	log_message(level, subject, "%s", message);
-}
-
-void ClientConnection::format_backend(char *buffer, std::size_t size) const noexcept
-{
-	format_socket_address(backend_address, buffer, size);
-}
+/* Each part releases what it holds; nobody tells the worker (it is destroying us). */
+ClientConnection::~ClientConnection() = default;
 
 /* --- event plumbing ------------------------------------------------------------------------ */
-
-bool ClientConnection::set_client_events(std::uint32_t events) noexcept
-{
-	if (!client_source || events == client_events)
-		return true;
-	if (sd_event_source_set_io_events(client_source.get(), events) < 0)
-		return false;
-	client_events = events;
-	return true;
-}
-
-bool ClientConnection::set_backend_events(std::uint32_t events) noexcept
-{
-	if (!backend_source || events == backend_events)
-		return true;
-	if (sd_event_source_set_io_events(backend_source.get(), events) < 0)
-		return false;
-	backend_events = events;
-	return true;
-}
 
 void ClientConnection::update_events() noexcept
 {
 	if (phase == Phase::closed)
 		return;
-	std::uint32_t client = 0, backend = 0;
+	std::uint32_t client_wanted = 0, backend_wanted = 0;
 	switch (phase) {
 	case Phase::relay:
-		client = relay->wanted_client_events();
-		backend = relay->wanted_backend_events();
+		client_wanted = command->relay().wanted_client_events();
+		backend_wanted = command->relay().wanted_backend_events();
 		break;
-	case Phase::greeting_sent:
-	case Phase::auth_switch_sent:
-		client = EPOLLIN;
-		backend = 0;
-		break;
-	case Phase::client_tls:
-		/* The stream polls for what the handshake waits for. */
-		client = EPOLLIN;
+	case Phase::client_login:
+		/* The stream polls for what the TLS handshake waits for. */
+		client_wanted = EPOLLIN;
 		break;
 	case Phase::closing:
-		client = lingering ? std::uint32_t(EPOLLIN) : 0u;
+		client_wanted = client.lingering() ? std::uint32_t(EPOLLIN) : 0u;
 		break;
 	default:
 		/* Input is expected only in some phases, but polling for it throughout saves
 		 * re-arming epoll at every phase change; a peer that speaks out of turn is muted. */
-		client = client_muted ? 0 : std::uint32_t(EPOLLIN);
-		if (phase == Phase::backend_connecting)
-			backend = EPOLLOUT;
-		else
-			backend = backend_muted ? 0 : std::uint32_t(EPOLLIN);
+		client_wanted = client.muted() ? 0 : std::uint32_t(EPOLLIN);
+		backend_wanted = backend.muted() ? 0 : std::uint32_t(EPOLLIN);
 		break;
 	}
-	if (phase != Phase::relay) {
-		if (!client_out.empty())
-			client |= EPOLLOUT;
-		if (!backend_out.empty())
-			backend |= EPOLLOUT;
-	}
-	if (!set_client_events(client_stream.poll_events(client)) ||
-	    !set_backend_events(backend_stream.poll_events(backend))) {
+	/* The link knows what its connect, TLS handshake and login wait for (already as poll events). */
+	const std::uint32_t backend_poll = !backend.connected()		  ? 0
+					   : phase == Phase::backend_login ? backend.login_events()
+									   : backend.stream().poll_events(backend_wanted);
+	if (!client.poll(client_wanted) || !backend.poll(backend_poll)) {
 		log(LogLevel::error, "sd_event_source_set_io_events() failed");
 		close();
 		return;
 	}
-	if ((client_stream.pending() && wants_client_input()) || (backend_stream.pending() && wants_backend_input()))
+	if (pending_input(RelaySide::client) || pending_input(RelaySide::backend))
 		schedule_pending_input();
 }
 
-bool ClientConnection::wants_client_input() const noexcept
+/* OpenSSL holds bytes of @side that the phase wants read (the backend link reads its login until
+ * the socket would block: only the relay leaves bytes behind there). */
+bool ClientConnection::pending_input(RelaySide side) const noexcept
 {
 	if (phase == Phase::relay)
-		return relay->wants_input(RelaySide::client);
-	return phase == Phase::greeting_sent || phase == Phase::auth_switch_sent;
-}
-
-bool ClientConnection::wants_backend_input() const noexcept
-{
-	if (phase == Phase::relay)
-		return relay->wants_input(RelaySide::backend);
-	return phase == Phase::backend_login;
+		return command->pending_input(side);
+	return side == RelaySide::client && phase == Phase::client_login && client.reading() && client.stream().pending();
 }
 
 void ClientConnection::schedule_pending_input() noexcept
@@ -229,23 +96,13 @@ void ClientConnection::schedule_pending_input() noexcept
 
 /* The event trampolines are the outermost frames of a connection's work: a connection that closed
  * during the event is destroyed right here, without another loop iteration. */
-int ClientConnection::on_client_io(sd_event_source *, int, std::uint32_t revents, void *userdata)
+template <void (ClientConnection::*io)(std::uint32_t, bool) noexcept>
+int ClientConnection::on_io(sd_event_source *, int, std::uint32_t revents, void *userdata)
 {
 	auto *connection = static_cast<ClientConnection *>(userdata);
 	Worker &worker = connection->worker;
 	const ServingClientScope serving(connection->id);
-	connection->client_io(connection->client_stream.ready_events(revents));
-	if (connection->is_closed())
-		worker.reap_closed();
-	return 0;
-}
-
-int ClientConnection::on_backend_io(sd_event_source *, int, std::uint32_t revents, void *userdata)
-{
-	auto *connection = static_cast<ClientConnection *>(userdata);
-	Worker &worker = connection->worker;
-	const ServingClientScope serving(connection->id);
-	connection->backend_io(connection->backend_stream.ready_events(revents));
+	(connection->*io)(revents, false);
 	if (connection->is_closed())
 		worker.reap_closed();
 	return 0;
@@ -257,10 +114,10 @@ int ClientConnection::on_pending_input(sd_event_source *, void *userdata)
 	auto *connection = static_cast<ClientConnection *>(userdata);
 	Worker &worker = connection->worker;
 	const ServingClientScope serving(connection->id);
-	if (connection->client_stream.pending() && connection->wants_client_input())
-		connection->client_io(EPOLLIN);
-	else if (connection->backend_stream.pending() && connection->wants_backend_input())
-		connection->backend_io(EPOLLIN);
+	if (connection->pending_input(RelaySide::client))
+		connection->client_io(EPOLLIN, true);
+	else if (connection->pending_input(RelaySide::backend))
+		connection->backend_io(EPOLLIN, true);
 	else
 		connection->update_events();
 	if (connection->is_closed())
@@ -277,128 +134,390 @@ int ClientConnection::on_closing_timeout(sd_event_source *, std::uint64_t, void 
 	return 0;
 }
 
-void ClientConnection::end_login_watch() noexcept
+/* @logical: @revents are what the stream may do already (bytes OpenSSL decrypted ahead), not epoll's. */
+void ClientConnection::client_io(std::uint32_t revents, bool logical) noexcept
 {
-	if (login_watch) {
-		worker.unwatch_login(*login_watch);
-		login_watch.reset();
+	try {
+		revents = logical ? revents : client.stream().ready_events(revents);
+		if (phase == Phase::relay) {
+			relay_event(command->relay().handle_client(revents));
+			return;
+		}
+		if (phase == Phase::closing) {
+			if (client.farewell_io(revents))
+				close();
+			return;
+		}
+		if (phase == Phase::client_login) {
+			client_step(client.handle(revents));
+		} else if (!client.out_of_turn(revents)) {
+			close();
+			return;
+		}
+		update_events();
+	} catch (const std::exception &e) {
+		log(LogLevel::error, "login: %s", e.what());
+		close();
 	}
 }
 
-/* --- closing --------------------------------------------------------------------------------- */
+void ClientConnection::backend_io(std::uint32_t revents, bool logical) noexcept
+{
+	try {
+		if (phase == Phase::relay) {
+			relay_event(command->relay().handle_backend(logical ? revents : backend.stream().ready_events(revents)));
+			return;
+		}
+		if (phase == Phase::backend_login) {
+			backend_step(backend.handle(revents));
+		} else if (!backend.out_of_turn(revents)) {
+			fail_login(ER_UNKNOWN_ERROR, "myproxy: the backend closed the connection");
+			return;
+		}
+		update_events();
+	} catch (const std::exception &e) {
+		log(LogLevel::error, "backend login: %s", e.what());
+		close();
+	}
+}
+
+/* --- on_connect --------------------------------------------------------------------------------- */
+
+void ClientConnection::start() noexcept
+{
+	metrics_session_started(id);
+	try {
+		if (handler < 0) {
+			log(LogLevel::error, "no listener for this client");
+			close();
+			return;
+		}
+		if (!client.watch(worker.event_loop(), on_io<&ClientConnection::client_io>, this)) {
+			log(LogLevel::error, "cannot watch the client socket");
+			close();
+			return;
+		}
+		login.watch(*this);
+		if (attributes.has_credentials && !login.reserve(attributes.uid)) {
+			log(LogLevel::warning, "too many logins in progress for uid %u", attributes.uid);
+			metrics_connection_rejected();
+			fail_login(ER_CON_COUNT_ERROR, "Too many connections", true);
+			return;
+		}
+		if (!script.create_client(attributes) || !lua_checkstack(script.lua(), 2)) {
+			log(LogLevel::error, "Lua heap full: cannot create the client object");
+			fail_login(ER_OUT_OF_RESOURCES, "Out of memory", true);
+			return;
+		}
+		attributes.server_version_settable = true;
+		script.push_client();
+		run_callback(SessionCallback::on_connect, 1);
+		update_events();
+	} catch (const std::exception &e) {
+		log(LogLevel::error, "login: %s", e.what());
+		close();
+	}
+}
+
+/* --- the client's login, on_handshake_response ------------------------------------------------ */
+
+/* What the client side asks for after a client packet, the greeting, or the script's @outcome. */
+void ClientConnection::client_step(ClientSide::Step step, CallbackOutcome *outcome)
+{
+	attributes.ssl = client.stream().secure();
+	switch (step) {
+	case ClientSide::Step::waiting:
+		phase = client.reading() || client.in_tls_handshake() ? Phase::client_login : phase;
+		break;
+	case ClientSide::Step::ask_script:
+		run_handshake_response_script();
+		break;
+	case ClientSide::Step::authenticated:
+		/* Only the script's decision lets the client in. */
+		if (outcome != nullptr)
+			connect_backend(std::get<ConnectAction>(*outcome->action));
+		break;
+	case ClientSide::Step::finish:
+		finish_with(client.take_final_packet());
+		return;
+	case ClientSide::Step::close:
+		close();
+		return;
+	}
+	if (client.hung_up() && phase != Phase::closed && phase != Phase::closing) {
+		log(LogLevel::debug, "the client closed the connection during the login");
+		close();
+	}
+}
+
+void ClientConnection::run_handshake_response_script()
+{
+	phase = Phase::on_handshake_response;
+	if (!script.push_client_and_response(client.login().credentials())) {
+		log(LogLevel::error, "Lua heap full: cannot build the handshake_response table");
+		fail_login(ER_OUT_OF_RESOURCES, "Out of memory");
+		return;
+	}
+	run_callback(SessionCallback::on_handshake_response, 2);
+}
+
+/* on_handshake_response decided: server_login answers the client (FAST_AUTH_SUCCESS, the full path,
+ * or an ERR); once it says authenticated the backend login starts. */
+void ClientConnection::handshake_response_outcome(CallbackOutcome &outcome)
+{
+	const ScriptDecision decision = script_decision(outcome, script.take_proof_verified());
+	if (decision.verdict == ScriptDecision::Verdict::refuse)
+		log(LogLevel::info, "on_handshake_response refused the login: %s", std::string(decision.message).c_str());
+	client_step(client.script_decided(decision), &outcome);
+}
+
+/* --- the backend's login, on_command_phase ------------------------------------------------------ */
+
+void ClientConnection::connect_backend(ConnectAction &action)
+{
+	phase = Phase::backend_login;
+	backend_step(backend.connect(action, client.session_params(), attributes.account));
+}
+
+void ClientConnection::backend_step(BackendSide::Step step)
+{
+	const BackendLoginError &error = backend.error();
+	if (step == BackendSide::Step::logged_in)
+		backend_logged_in();
+	else if (step != BackendSide::Step::failed)
+		return;
+	else if (error.close_only)
+		close();
+	else if (error.server)
+		finish_with(client.make_server_err(*error.server));
+	else
+		fail_login(error.error, error.message);
+}
+
+void ClientConnection::backend_logged_in()
+{
+	attributes.server_version = backend.server_version();
+	phase = Phase::on_command_phase;
+	if (!lua_checkstack(script.lua(), 2)) {
+		fail_login(ER_OUT_OF_RESOURCES, "Out of memory");
+		return;
+	}
+	script.push_client();
+	run_callback(SessionCallback::on_command_phase, 1);
+}
+
+/* --- the relay ------------------------------------------------------------------------------- */
+
+void ClientConnection::start_relay()
+{
+	CommandIntercept::Host &host = *this;
+	command = std::make_unique<CommandPhase>(worker.relay_buffers(), client, backend, script, log, host);
+	if (!command->start(id)) {
+		close();
+		return;
+	}
+	login.end();
+	phase = Phase::relay;
+	relay_event(command->relay().resume());
+}
+
+void ClientConnection::relay_event(RelayEvent event) noexcept
+{
+	try {
+		while (event.kind != RelayEvent::Kind::none) {
+			if (command->handle(event)) {
+				close();
+				return;
+			}
+			if (phase != Phase::relay)
+				return;
+			if (script.suspended())
+				break; /* resume_callback() goes on */
+			event = command->relay().resume();
+		}
+		update_events();
+	} catch (const std::exception &e) {
+		log(LogLevel::error, "relay: %s", e.what());
+		close();
+	}
+}
+
+/* --- the callbacks ----------------------------------------------------------------------------- */
+
+void ClientConnection::run_callback(SessionCallback kind, int nargs) noexcept
+{
+	/* In caching_sha2_password's fast phase nil means "ask for the password". */
+	const bool fast_auth = kind == SessionCallback::on_handshake_response && client.logged_in() &&
+			       client.login().script_may_pass();
+	if (auto outcome = script.run(kind, nargs, fast_auth))
+		deliver(kind, *outcome);
+}
+
+void ClientConnection::resume_callback(int nargs) noexcept
+{
+	if (!script.suspended())
+		return;
+	/* Resumed from another event source (e.g. a PostgreSQL socket): a crash in the script's code
+	 * must still be charged to this client. */
+	const ServingClientScope serving(id);
+	auto outcome = script.resume(nargs);
+	if (!outcome)
+		return;
+	deliver(script.current(), *outcome);
+	if (phase == Phase::relay)
+		relay_event(command->relay().resume());
+	else
+		update_events();
+}
+
+lua_State *ClientConnection::suspended_thread() const noexcept
+{
+	return script.suspended_thread();
+}
+
+void ClientConnection::deliver(SessionCallback kind, CallbackOutcome &outcome) noexcept
+{
+	try {
+		dispatch_outcome(kind, outcome);
+	} catch (const std::exception &e) {
+		log(LogLevel::error, "%s: %s", session_callback_name(kind), e.what());
+		close();
+	}
+}
+
+/* on_command_phase failed or refused the client: it gets an ERR, the session ends. */
+bool ClientConnection::refused(SessionCallback kind, const CallbackOutcome &outcome, const ErrAction *err) noexcept
+{
+	if (outcome.kind == CallbackOutcome::Kind::failed) {
+		fail_login(ER_UNKNOWN_ERROR, "myproxy: the login script failed");
+	} else if (err != nullptr) {
+		log(LogLevel::info, "%s refused the client: %s", session_callback_name(kind), err->message.c_str());
+		fail_login(ER_ACCESS_DENIED, err->message);
+	} else {
+		return false;
+	}
+	return true;
+}
+
+/* on_connect failed or refused the client: as a server refuses an ordinary user at max_connections,
+   after the greeting and TLS, so a TLS client reads the ERR, not 2002 (ServerLogin::refuse_at_response). */
+void ClientConnection::refuse_after_greeting(const CallbackOutcome &outcome, const ErrAction *err) noexcept
+{
+	const bool failed = outcome.kind == CallbackOutcome::Kind::failed;
+	if ((!failed && err == nullptr) || phase != Phase::client_login || !client.logged_in())
+		return;
+	if (!failed)
+		log(LogLevel::info, "on_connect refused the client: %s", err->message.c_str());
+	client.login().refuse_at_response(failed ? ER_UNKNOWN_ERROR : ER_ACCESS_DENIED,
+					  failed ? std::string_view("myproxy: the login script failed") : err->message);
+}
+
+/* What each callback's outcome leads to: the next phase of the session. */
+void ClientConnection::dispatch_outcome(SessionCallback kind, CallbackOutcome &outcome)
+{
+	if (phase == Phase::closed)
+		return;
+
+	const ErrAction *err = outcome.action ? std::get_if<ErrAction>(&*outcome.action) : nullptr;
+	switch (kind) {
+	case SessionCallback::on_connect:
+		attributes.server_version_settable = false;
+		phase = Phase::client_login;
+		/* The master got the peer's credentials, which only local sockets give. */
+		client_step(client.greet(attributes.server_version, worker.next_connection_id(),
+					 attributes.has_credentials));
+		refuse_after_greeting(outcome, err);
+		break;
+	case SessionCallback::on_handshake_response:
+		handshake_response_outcome(outcome);
+		break;
+	case SessionCallback::on_command_phase:
+		if (!refused(kind, outcome, err))
+			start_relay();
+		break;
+	case SessionCallback::on_init_db:
+		command->init_db_outcome(outcome);
+		break;
+	case SessionCallback::change_user:
+		command->change_user_outcome(outcome);
+		break;
+	}
+}
+
+/* --- the end ----------------------------------------------------------------------------------- */
 
 void ClientConnection::close() noexcept
 {
 	if (phase == Phase::closed)
 		return;
 	phase = Phase::closed;
-	callback.reset();
-	if (client_ref != LUA_NOREF) {
-		detach_lua_client(worker.lua(), client_ref);
-		client_ref = LUA_NOREF;
-	}
-	release_auth_proof(worker.lua(), auth_proof_ref);
-	relay.reset();
-	login.reset();
-	client_source.reset();
-	backend_source.reset();
-	closing_timer.reset();
+	script.release();
+	/* The command phase stays until the worker destroys the session: close() may run inside it. */
+	client.close();
+	backend.close();
 	pending_source.reset();
-	end_login_watch();
-	client_stream.detach();
-	backend_stream.detach();
-	client_fd.reset();
-	backend_fd.reset();
-	if (pending_login_reserved) {
-		worker.release_pending_login(attributes.uid);
-		pending_login_reserved = false;
-	}
-	server_login.reset();
-	release(client_in);
-	release(client_out);
-	release(backend_in);
-	release(backend_out);
+	login.end();
 	metrics_session_ended(id);
 	worker.connection_closed(*this);
 }
 
 void ClientConnection::finish_with(std::vector<std::uint8_t> packet) noexcept
 {
-	callback.reset();
-	if (!relay)
-		metrics_auth_err();
-	if (relay) {
+	script.abandon();
+	if (command) {
 		/* Best effort: the relay writes what the socket takes now. */
-		if (relay->send_to_client(packet))
-			(void)relay->resume();
+		if (command->relay().send_to_client(packet))
+			(void)command->relay().resume();
 		close();
 		return;
 	}
-	login.reset();
-	backend_source.reset();
-	backend_stream.detach();
-	backend_fd.reset();
-	release(backend_out);
-	if (client_stream.tls() && !client_stream.secure()) {
-		/* Mid-handshake an ERR in clear text would only be a TLS error to the client. */
-		close();
-		return;
-	}
-	try {
-		client_out.insert(client_out.end(), packet.begin(), packet.end());
-	} catch (const std::bad_alloc &) {
-		close();
-		return;
-	}
+	metrics_auth_err();
+	backend.close();
 	phase = Phase::closing;
-	if (!flush_client())
-		return;
-	if (client_out.empty()) {
+	if (!client.farewell(std::move(packet), worker.event_loop(), on_closing_timeout, this)) {
 		close();
 		return;
 	}
-	/* The client does not read: give it a little while, then drop it. */
-	end_login_watch();
-	if (!closing_timer &&
-	    sd_event_add_time_relative(worker.event_loop(), closing_timer.out(), CLOCK_MONOTONIC, closing_timeout_usec,
-				       100'000, on_closing_timeout, this) < 0) {
-		close();
-		return;
-	}
+	login.unwatch();
 	update_events();
 }
 
-std::vector<std::uint8_t> ClientConnection::make_err(const ServerError &error, std::string_view message,
-						     std::uint8_t sequence_id) const
+void ClientConnection::fail_login(const ServerError &error, std::string_view message, bool before_greeting) noexcept
 {
-	std::vector<std::uint8_t> out;
-	const std::size_t start = begin_packet(out);
-	if (phase == Phase::on_connect) {
-		/* Before the greeting nothing is negotiated: no SQLSTATE, as servers send it. */
-		build_handshake_err_packet(out, error, message);
-	} else {
-		const std::uint32_t capabilities = client_capabilities != 0 ? client_capabilities : CLIENT_PROTOCOL_41;
-		build_err_packet(out, error, message, capabilities);
-	}
-	finish_packet(out, start, sequence_id);
-	return out;
-}
-
-void ClientConnection::fail_handshake(const ServerError &error, std::string_view message) noexcept
-{
+	before_greeting = before_greeting || phase == Phase::on_connect;
 	try {
-		finish_with(make_err(error, message, 0));
+		finish_with(client.make_err(error, message, before_greeting ? 0 : client.sequence(), before_greeting));
 	} catch (const std::bad_alloc &) {
 		close();
 	}
 }
 
-void ClientConnection::fail_login(const ServerError &error, std::string_view message) noexcept
+void ClientConnection::relay_failed(const char *what) noexcept
 {
-	try {
-		finish_with(make_err(error, message, phase == Phase::on_connect ? 0 : client_sequence));
-	} catch (const std::bad_alloc &) {
-		close();
+	log(LogLevel::warning, "%s", what);
+	close();
+}
+
+void ClientConnection::login_deadline_expired() noexcept
+{
+	login.expired();
+	switch (phase) {
+	case Phase::on_connect:
+	case Phase::on_handshake_response:
+	case Phase::on_command_phase:
+		log(LogLevel::warning, "login deadline: %s did not finish", session_callback_name(script.current()));
+		fail_login(ER_UNKNOWN_ERROR, "myproxy: the login script timed out");
+		break;
+	case Phase::client_login:
+		client_step(client.deadline_passed());
+		break;
+	case Phase::backend_login:
+		backend_step(backend.deadline_passed());
+		break;
+	case Phase::closing:
+	case Phase::relay:
+	case Phase::closed:
+		break;
 	}
 }
 
@@ -407,8 +526,8 @@ void ClientConnection::shut_down(const char *reason) noexcept
 	if (phase == Phase::closed)
 		return;
 	log(LogLevel::info, "closing: %s", reason);
-	if (phase == Phase::relay && relay)
-		(void)send_final_err(*relay, ER_SERVER_SHUTDOWN, "Server shutdown in progress", client_capabilities);
+	if (phase == Phase::relay)
+		command->final_err(ER_SERVER_SHUTDOWN, "Server shutdown in progress");
 	if (phase == Phase::relay || phase == Phase::closing)
 		close();
 	else
@@ -427,140 +546,55 @@ void ClientConnection::account_disconnected() noexcept
 		fail_login(ER_CONNECTION_KILLED, message);
 }
 
-/* --- I/O events --------------------------------------------------------------------------------- */
-
-/* Input arrived in a phase that reads nothing: true when it is data (leave it for later), false
- * when the peer closed or failed. */
-static bool peer_spoke_out_of_turn(int fd, std::uint32_t revents) noexcept
+bool ClientConnection::idle_for_drain() const noexcept
 {
-	if (revents & EPOLLERR)
-		return false;
-	std::uint8_t byte;
-	const ssize_t n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-	return n > 0 || (n < 0 && errno == EAGAIN);
+	return phase == Phase::relay && !script.suspended() && command->idle();
 }
 
-void ClientConnection::client_io(std::uint32_t revents) noexcept
+void ClientConnection::backend_timed_out() noexcept
 {
-	try {
-		if (phase == Phase::relay) {
-			relay_event(relay->handle_client(revents));
-			return;
-		}
-		if (phase == Phase::closing) {
-			if (lingering) {
-				/* Read what the client sent, so the close does not reset the connection
-				 * before the client has read our ERR. */
-				std::uint8_t scratch[4096];
-				for (int i = 0; i < 16 && ::recv(client_fd.get(), scratch, sizeof(scratch), MSG_DONTWAIT) > 0; ++i) {
-				}
-				close();
-				return;
-			}
-			if (revents & (EPOLLERR | EPOLLHUP)) {
-				close();
-				return;
-			}
-			if (flush_client() && client_out.empty())
-				close();
-			return;
-		}
-		if (phase == Phase::client_tls) {
-			if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))
-				client_tls_step();
-			if (phase != Phase::closed)
-				update_events();
-			return;
-		}
-		if ((revents & EPOLLOUT) && !flush_client())
-			return;
-		const bool reading = phase == Phase::greeting_sent || phase == Phase::auth_switch_sent;
-		if (reading && (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
-			bool eof = false;
-			if (!receive(client_stream, client_in, eof))
-				return;
-			std::vector<std::uint8_t> payload;
-			std::uint8_t sequence_id = 0;
-			while ((phase == Phase::greeting_sent || phase == Phase::auth_switch_sent) &&
-			       next_packet(client_in, payload, sequence_id, true))
-				handle_client_login_packet(payload, sequence_id);
-			wipe(payload);
-			if (phase == Phase::closed)
-				return;
-			if (eof) {
-				log(LogLevel::debug, "the client closed the connection during the login");
-				close();
-				return;
-			}
-		} else if (!reading && (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
-			if (!peer_spoke_out_of_turn(client_fd.get(), revents)) {
-				log(LogLevel::debug, "the client went away during the login");
-				close();
-				return;
-			}
-			client_muted = true;
-		}
-		update_events();
-	} catch (const std::exception &e) {
-		log(LogLevel::error, "login: %s", e.what());
-		close();
-	}
+	if (phase != Phase::relay)
+		return;
+	log(LogLevel::warning, "closing: the backend was silent for %llu ms (read_timeout)",
+	    static_cast<unsigned long long>(backend.read_timeout_usec() / 1000));
+	command->final_err(ER_NET_READ_ERROR, "The backend server did not answer within read_timeout");
+	if (backend.cluster())
+		worker.report_node_suspect(*backend.cluster(), backend.node());
+	close();
 }
 
-void ClientConnection::backend_io(std::uint32_t revents) noexcept
+bool ClientConnection::relays_writer_to(std::uint32_t cluster_index, std::uint32_t node) const noexcept
 {
-	try {
-		if (phase == Phase::relay) {
-			relay_event(relay->handle_backend(revents));
-			return;
-		}
-		char backend[socket_address_text_max];
-		if (phase == Phase::backend_connecting) {
-			const int error = finish_connect(backend_fd.get());
-			if (error != 0) {
-				backend_connect_failed(error);
-				return;
-			}
-			backend_connected();
-		} else if (phase == Phase::backend_tls) {
-			if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))
-				backend_tls_step();
-			if (phase == Phase::closed || phase == Phase::closing)
-				return;
-		} else if (phase == Phase::backend_login) {
-			if ((revents & EPOLLOUT) && !flush_backend())
-				return;
-			if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-				bool eof = false;
-				if (!receive(backend_stream, backend_in, eof))
-					return;
-				std::vector<std::uint8_t> payload;
-				std::uint8_t sequence_id = 0;
-				while (phase == Phase::backend_login && next_packet(backend_in, payload, sequence_id, false))
-					handle_backend_login_packet(payload, sequence_id);
-				if (phase == Phase::closed || phase == Phase::closing)
-					return;
-				if (eof) {
-					format_backend(backend, sizeof(backend));
-					log(LogLevel::warning, "backend %s closed the connection during the login", backend);
-					fail_login(ER_UNKNOWN_ERROR, "myproxy: the backend closed the connection");
-					return;
-				}
-			}
-		} else if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-			if (!peer_spoke_out_of_turn(backend_fd.get(), revents)) {
-				format_backend(backend, sizeof(backend));
-				log(LogLevel::warning, "backend %s went away during the login", backend);
-				fail_login(ER_UNKNOWN_ERROR, "myproxy: the backend closed the connection");
-				return;
-			}
-			backend_muted = true;
-		}
-		update_events();
-	} catch (const std::exception &e) {
-		log(LogLevel::error, "backend login: %s", e.what());
+	return phase == Phase::relay && backend.cluster() == cluster_index && backend.node() == node &&
+	       !backend.read_only();
+}
+
+void ClientConnection::node_unavailable(const char *node, NodeState state) noexcept
+{
+	if (phase != Phase::relay)
+		return;
+	log(LogLevel::warning, "closing: its backend node %s is %s (disconnect_unavailable)", node,
+	    node_state_name(state));
+	char message[socket_address_text_max + 96];
+	std::snprintf(message, sizeof(message), "myproxy: backend node %s is %s; connection closed, please reconnect",
+		      node, node_state_name(state));
+	end_relay_killed(message);
+}
+
+void ClientConnection::end_relay_killed(const char *message) noexcept
+{
+	if (!command->killed(message)) {
 		close();
+		return;
 	}
+	command.reset();
+	backend.close();
+	phase = Phase::closing;
+	if (!client.linger(worker.event_loop(), on_closing_timeout, this)) {
+		close();
+		return;
+	}
+	update_events();
 }
 
 } // namespace myproxy

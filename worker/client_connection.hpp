@@ -1,29 +1,27 @@
-// One client's life in a worker: on_connect, the greeting, the client's HandshakeResponse41 (and
-// the switch to mysql_clear_password), on_handshake_response, the backend connect and login,
-// on_command_phase, then the relay with COM_INIT_DB / COM_CHANGE_USER interception.  A state
-// machine driven by sd-event sources; every Lua callback may suspend it.  There is one way out,
-// close(): it logs why, releases everything, and tells the worker.  Never blocks, never lets an
+// One client's life in a worker, as wiring: the sd-event sources of the client's and the backend's
+// sockets feed worker/client_side (the client's login, driving common/server_login), worker/
+// backend_side (the backend link and its login) and, in the command phase, worker/command_phase
+// (the relay with myproxy's interceptions); worker/session_script runs config.lua's callbacks.  Every phase
+// of the session is in this file, in order: on_connect, the greeting and the client's login,
+// on_handshake_response, the backend login, on_command_phase, the relay, the end.  There is one way
+// out, close(): it logs why, releases everything, and tells the worker.  Never blocks, never lets an
 // exception or a Lua error escape into the event loop.
 #pragma once
 
 #include "common/channel_protocol.hpp"
-#include "common/client_login.hpp"
 #include "common/event_source.hpp"
-#include "common/server_login.hpp"
 #include "common/mysql_errors.hpp"
-#include "common/socket_address.hpp"
 #include "common/unique_fd.hpp"
-#include "lua/callback_run.hpp"
-#include "lua/listener_auth.hpp"
-#include "lua/lua_action.hpp"
 #include "lua/lua_client.hpp"
-#include "worker/relay.hpp"
-#include "common/stream_socket.hpp"
+#include "worker/backend_side.hpp"
+#include "worker/client_side.hpp"
+#include "worker/command_phase.hpp"
+#include "worker/login_slot.hpp"
+#include "worker/session_log.hpp"
+#include "worker/session_script.hpp"
 
-#include <array>
-#include <cstdarg>
-#include <list>
 #include <cstdint>
+#include <list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -38,19 +36,7 @@ class Worker;
 struct LoginWatch;
 enum class LogLevel;
 
-/* What the greeting announces until config.lua's on_connect sets client.server_version.  Clients
- * parse it as "major.minor.patch" (and MariaDB's clients look for "MariaDB" in it), so it must look
- * like a real server's; 10.11 is the MariaDB release the project tests against. */
-inline constexpr std::string_view default_server_version = "10.11.99-MariaDB-myproxy";
-
-/* How long a client may take to read our last packet before it is dropped. */
-inline constexpr std::uint64_t closing_timeout_usec = 5'000'000;
-
-/* Largest packet accepted before the command phase (HandshakeResponse41, auth data, backend
- * greeting and auth packets). */
-inline constexpr std::size_t login_packet_max = 64 * 1024;
-
-class ClientConnection final : public CallbackOwner {
+class ClientConnection final : public CallbackOwner, private CommandIntercept::Host {
 public:
 	ClientConnection(Worker &worker, UniqueFd socket, const ClientInfo &info);
 	~ClientConnection();
@@ -98,7 +84,7 @@ public:
 	/* In the command phase with nothing running (worker/session_ending.hpp): a drain closes it. */
 	bool idle_for_drain() const noexcept;
 	/* The connect option read_timeout (microseconds, 0: none), for worker/backend_watch. */
-	std::uint64_t backend_read_timeout_usec() const noexcept { return backend_read_timeout; }
+	std::uint64_t backend_read_timeout_usec() const noexcept { return backend.read_timeout_usec(); }
 	/* The backend stayed silent past read_timeout while the client waited: ERR 1158 to the
 	 * client, the node reported suspect (clusters), close. */
 	void backend_timed_out() noexcept;
@@ -106,230 +92,79 @@ public:
 	std::uint64_t client_id() const noexcept { return id; }
 	bool is_closed() const noexcept { return phase == Phase::closed; }
 	const std::string &account() const noexcept { return attributes.account; }
-	const RelayCounters *relay_counters() const noexcept { return relay ? &relay->counters() : nullptr; }
+	const RelayCounters *relay_counters() const noexcept { return command ? &command->relay().counters() : nullptr; }
 
 private:
 	enum class Phase : std::uint8_t {
 		on_connect,		/* the callback runs (or is suspended) */
-		greeting_sent,		/* waiting for HandshakeResponse41 (or an SSLRequest) */
-		client_tls,		/* the TLS handshake with the client, after its SSLRequest */
-		auth_switch_sent,	/* waiting for the cleartext password */
+		client_login,		/* the client speaks (greeting, SSLRequest and TLS, auth switch) */
 		on_handshake_response,
-		backend_connecting,
-		backend_login,
-		backend_tls,		/* the TLS handshake with the backend, after our SSLRequest */
+		backend_login,		/* the backend link connects, runs TLS, logs in */
 		on_command_phase,
 		relay,
 		closing,		/* a final ERR is being written */
 		closed,
 	};
 
-	/* The command-phase exchanges myproxy runs itself, on top of the relay. */
-	enum class Intercept : std::uint8_t {
-		none,
-		init_db_script,		/* on_init_db runs */
-		change_user_password,	/* waiting for the client's cleartext password */
-		change_user_script,	/* on_handshake_response runs again */
-		backend_reset,		/* COM_RESET_CONNECTION sent */
-		backend_init_db,	/* COM_INIT_DB sent after the reset */
-		backend_change_user,	/* COM_CHANGE_USER sent with the script's credentials (change_login) */
-	};
-
-	enum class CallbackKind : std::uint8_t {
-		on_connect,
-		on_handshake_response,
-		on_command_phase,
-		on_init_db,
-		change_user, /* on_handshake_response for COM_CHANGE_USER */
-	};
-
-	struct CallbackOutcome {
-		enum class Kind : std::uint8_t { absent, nil, action, failed } kind = Kind::absent;
-		std::optional<LuaAction> action;
-		/* failed: the Lua error with traceback, or why the return value was refused. */
-		std::string error;
-	};
-
 	Worker &worker;
-	UniqueFd client_fd;
-	UniqueFd backend_fd;
-	/* The byte streams over those fds (plain or TLS); declared after them: a TLS stream sends its
-	 * close_notify on the fd when it goes. */
-	StreamSocket client_stream;
-	StreamSocket backend_stream;
+	std::uint64_t id;
+	int handler;
+	ClientAttributes attributes;
+	/* Log lines with the client's name (reads attributes and id at each line). */
+	SessionLog log{attributes, id};
+	Phase phase = Phase::on_connect;
+
+	/* The client's socket and login; the script; the backend's connection; the relay with the
+	 * interceptions, which goes first (members are destroyed in reverse). */
+	ClientSide client;
+	SessionScript script;
+	BackendSide backend;
+	std::unique_ptr<CommandPhase> command;
+
 	/* The client process, held for the connection's life so its pid cannot be recycled. */
 	UniqueFd client_pidfd;
-	/* The listener's TLS context (ssl_cert) and require_ssl; nullptr/false for a plain listener. */
-	SSL_CTX *listener_tls = nullptr;
-	bool listener_requires_tls = false;
-	/* client:connect()'s TLS options, kept until the backend's greeting asks for them. */
-	SSL_CTX *backend_tls_context = nullptr;
-	/* client:connect()'s read_timeout, microseconds; 0: none. */
-	std::uint64_t backend_read_timeout = 0;
-	bool backend_tls_verify = true;
-	std::string backend_tls_name;
-	/* No ssl_server_name: the name to verify is the IP address of each node connected to. */
-	bool backend_tls_name_is_address = false;
-	EventSource client_source;
-	EventSource backend_source;
 	/* OpenSSL holds decrypted bytes that epoll will not announce: read them on the next loop
 	 * iteration (a one-shot defer source, created on first need). */
 	EventSource pending_source;
-	/* Only while a final ERR is being written (the login deadline is the worker's sweep). */
-	EventSource closing_timer;
-	std::uint32_t client_events = 0, backend_events = 0;
-	/* The peer sent bytes while we were not expecting any (e.g. while a callback runs): stop
-	 * polling it for input until the phase reads again.  Saves re-arming epoll in every phase. */
-	bool client_muted = false, backend_muted = false;
-	/* Closing after disconnect_unavailable's ERR: waiting for the client's next bytes or hang-up. */
-	bool lingering = false;
-	/* Our entry in the worker's list of logins in progress; unset once logged in. */
-	std::optional<std::list<LoginWatch>::iterator> login_watch;
-
-	std::uint64_t id;
-	int handler;
-	/* The listener's plugins and RSA key, for server_login. */
-	const ListenerAuth *listener_auth;
-	/* The server side of the client's login and of its COM_CHANGE_USER (common/server_login). */
-	std::unique_ptr<ServerLogin> server_login;
-	/* The verify method's proof (lua_auth_verify.hpp) while on_handshake_response runs. */
-	int auth_proof_ref = -2; /* LUA_NOREF */
-	int client_ref = -2; /* LUA_NOREF */
-	ClientAttributes attributes;
-	Phase phase = Phase::on_connect;
-	bool pending_login_reserved = false;
-
-	std::unique_ptr<CallbackRun> callback;
-	CallbackKind callback_kind = CallbackKind::on_connect;
-
-	/* The pre-command phase's packet I/O; emptied (capacity too) when the relay starts. */
-	std::vector<std::uint8_t> client_in, client_out, backend_in, backend_out;
-	/* The next sequence id of the client exchange in progress, whoever sends next: what the
-	 * client's packet must carry, and after it, what our answer carries. */
-	std::uint8_t client_sequence = 0;
-	/* What the client asked for, limited to what we offered. */
-	std::uint32_t client_capabilities = 0;
-	std::uint8_t client_character_set = 0;
-	std::uint32_t client_max_packet_size = 0;
-
-	std::unique_ptr<ClientLogin> login;
-	SocketAddress backend_address;
-	/* client:connect() named a cluster: its index, the chosen node, and the order of nodes to try
-	 * (cluster_state.hpp); node_attempt indexes node_order. */
-	std::optional<std::uint32_t> cluster;
-	std::uint32_t cluster_node = 0;
-	bool read_only_connection = false;
-	std::vector<std::uint32_t> node_order;
-	std::size_t node_attempt = 0;
-	std::string backend_user;
-	/* SHA1(SHA1(password)) of the backend login: a COM_CHANGE_USER to the same user with other
-	 * credentials must be checked by the backend, not turned into a reset. */
-	std::optional<Sha1Digest> backend_fingerprint;
-	/* What the backend login (or the last change of user) learned: COM_CHANGE_USER starts from it. */
-	ClientLoginSuccess backend_session;
-
-	std::unique_ptr<Relay> relay;
-	Intercept intercept = Intercept::none;
-	/* For the backend exchanges of COM_CHANGE_USER. */
-	std::string pending_database;
-	std::string pending_user;
-	std::optional<Sha1Digest> pending_fingerprint;
-	/* The backend's side of COM_CHANGE_USER, with every plugin a login speaks. */
-	std::unique_ptr<ClientLogin> change_login;
-	static std::optional<Sha1Digest> credentials_fingerprint(const ConnectAction &action) noexcept;
-	/* The backend login's parameters for the script's @action (views into it and @attrs). */
-	ClientLoginParams backend_login_params(const ConnectAction &action, std::vector<ConnectAttr> &attrs) const;
-	void change_user_reply(const RelayEvent &event);
-
-	/* Logging with the client's name as subject ("acct=acme pid=123 uid=1000"). */
-	void log(LogLevel level, const char *format, ...) const noexcept __attribute__((format(printf, 3, 4)));
-	std::size_t format_subject(char *buffer, std::size_t size) const noexcept;
-	void format_backend(char *buffer, std::size_t size) const noexcept;
+	/* The login's deadline and the uid's slot of logins in progress, until logged in. */
+	LoginSlot login;
 
 	/* sd-event plumbing. */
 	void update_events() noexcept;
-	bool set_client_events(std::uint32_t events) noexcept;
-	bool set_backend_events(std::uint32_t events) noexcept;
-	static int on_client_io(sd_event_source *source, int fd, std::uint32_t revents, void *userdata);
-	static int on_backend_io(sd_event_source *source, int fd, std::uint32_t revents, void *userdata);
+	template <void (ClientConnection::*io)(std::uint32_t, bool) noexcept>
+	static int on_io(sd_event_source *source, int fd, std::uint32_t revents, void *userdata);
 	static int on_closing_timeout(sd_event_source *source, std::uint64_t usec, void *userdata);
 	static int on_pending_input(sd_event_source *source, void *userdata);
-	bool wants_client_input() const noexcept;
-	bool wants_backend_input() const noexcept;
+	bool pending_input(RelaySide side) const noexcept;
 	void schedule_pending_input() noexcept;
-	void client_io(std::uint32_t revents) noexcept;
-	void backend_io(std::uint32_t revents) noexcept;
-	void end_login_watch() noexcept;
+	void client_io(std::uint32_t revents, bool logical) noexcept;
+	void backend_io(std::uint32_t revents, bool logical) noexcept;
+
+	/* The phases, in order. */
+	void client_step(ClientSide::Step step, CallbackOutcome *outcome = nullptr);
+	void run_handshake_response_script();
+	void handshake_response_outcome(CallbackOutcome &outcome);
+	void connect_backend(ConnectAction &action);
+	void backend_step(BackendSide::Step step);
+	void backend_logged_in();
+	void start_relay();
+	void relay_event(RelayEvent event) noexcept;
+
+	/* Callbacks. */
+	void run_callback(SessionCallback kind, int nargs) noexcept override;
+	void deliver(SessionCallback kind, CallbackOutcome &outcome) noexcept;
+	void dispatch_outcome(SessionCallback kind, CallbackOutcome &outcome);
+	bool refused(SessionCallback kind, const CallbackOutcome &outcome, const ErrAction *err) noexcept;
+	void refuse_after_greeting(const CallbackOutcome &outcome, const ErrAction *err) noexcept;
 
 	/* The one way out: releases sockets, sources, the Lua client object, the login slot. */
 	void close() noexcept;
 	/* Sends @packet (framed) to the client and closes once it is written. */
-	void finish_with(std::vector<std::uint8_t> packet) noexcept;
+	void finish_with(std::vector<std::uint8_t> packet) noexcept override;
 	/* ERR packets of ours, with the sequence id the client expects next. */
-	void fail_handshake(const ServerError &error, std::string_view message) noexcept; /* before the greeting */
-	void fail_login(const ServerError &error, std::string_view message) noexcept;
-	std::vector<std::uint8_t> make_err(const ServerError &error, std::string_view message, std::uint8_t sequence_id) const;
-
-	/* Pre-command I/O. */
-	bool flush_client() noexcept;
-	bool flush_backend() noexcept;
-	void send_client(const std::vector<std::uint8_t> &bytes) noexcept;
-	/* Reads once; false when the connection was closed.  @eof is set on orderly EOF. */
-	bool receive(StreamSocket &stream, std::vector<std::uint8_t> &in, bool &eof) noexcept;
-	/* Takes the next complete packet from @in into @payload; false while incomplete.  On a
-	 * framing error closes the connection (check is_closed()). */
-	bool next_packet(std::vector<std::uint8_t> &in, std::vector<std::uint8_t> &payload,
-			 std::uint8_t &sequence_id, bool from_client) noexcept;
-
-	/* Callbacks. */
-	void run_callback(CallbackKind kind, int nargs) noexcept;
-	void callback_done() noexcept;
-	void deliver(CallbackKind kind, CallbackOutcome &outcome) noexcept;
-	void dispatch_outcome(CallbackKind kind, CallbackOutcome &outcome);
-	bool push_client_and_response() noexcept;
-
-	/* The login. */
-	void send_greeting();
-	/* on_connect's refusal, as a server refuses an ordinary user: greeting, TLS if the client asks,
-	 * then the ERR answers its HandshakeResponse41 (ServerLogin::refuse_at_response()). */
-	void refuse_after_greeting(const ServerError &error, std::string_view message);
-	void handle_client_login_packet(std::vector<std::uint8_t> &payload, std::uint8_t sequence_id);
-	void server_login_status(ServerLoginStatus status, std::vector<std::uint8_t> &out);
-	void server_login_failed(std::vector<std::uint8_t> &out);
-	static ScriptDecision script_decision(const CallbackOutcome &outcome, bool proof_verified) noexcept;
-	void handshake_response_outcome(CallbackOutcome &outcome);
-	void start_client_tls();
-	void client_tls_step();
-	void run_handshake_response_script();
-	void connect_backend(ConnectAction &action);
-	bool choose_node(const ConnectAction &action);
-	void start_backend_connect();
-	void backend_connect_failed(int error);
-	bool same_backend(const ConnectAction &action) const noexcept;
-	void backend_connected();
-	void handle_backend_login_packet(const std::vector<std::uint8_t> &payload, std::uint8_t sequence_id);
-	void start_backend_tls();
-	void backend_tls_step();
-	void backend_login_failed();
-	void backend_logged_in();
-	void start_relay();
-
-	/* The command phase (client_connection_command.cpp). */
-	void relay_event(RelayEvent event) noexcept;
-	void handle_relay_event(RelayEvent &event);
-	void init_db_command(const RelayEvent &event);
-	void change_user_command(const RelayEvent &event);
-	void change_user_status(ServerLoginStatus status, std::vector<std::uint8_t> &out);
-	void run_change_user_script();
-	void change_user_outcome(CallbackOutcome &outcome);
-	void init_db_outcome(CallbackOutcome &outcome);
-	void captured_packet(const RelayEvent &event);
-	void backend_reply_to_client(ByteSpan packet);
-	void answer_client(const ServerError &error, std::string_view message);
-	void end_intercept() noexcept;
-	void relay_failed(const char *what);
-	/* In the relay: ERR 1927 with @message as the answer to the client's next command, then close
-	 * (client_connection_cluster.cpp). */
+	void fail_login(const ServerError &error, std::string_view message, bool before_greeting = false) noexcept;
+	void relay_failed(const char *what) noexcept override;
+	/* In the relay: ERR 1927 with @message as the answer to the client's next command, then close. */
 	void end_relay_killed(const char *message) noexcept;
 };
 

@@ -1,5 +1,5 @@
-// Small helpers shared by the client connection's files (worker side, private to worker/): wiping
-// secrets, giving buffers back, the capabilities myproxy offers clients.  Nothing here does I/O.
+// Small helpers shared by the parts of a client session (worker side, private to worker/): wiping
+// secrets, giving buffers back, the capabilities myproxy offers clients.  Nothing here does I/O but a peek.
 #pragma once
 
 #include "common/byte_reader.hpp"
@@ -7,6 +7,10 @@
 #include "common/secret.hpp"
 
 
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include <cerrno>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -30,6 +34,21 @@ inline constexpr std::uint32_t offered_capabilities =
 inline constexpr std::uint32_t format_capabilities = CLIENT_PROTOCOL_41 | CLIENT_LONG_FLAG | CLIENT_TRANSACTIONS |
 						     CLIENT_MULTI_RESULTS | CLIENT_PS_MULTI_RESULTS |
 						     CLIENT_SESSION_TRACK | CLIENT_DEPRECATE_EOF;
+
+/* Largest packet accepted before the command phase (HandshakeResponse41, auth data, backend
+ * greeting and auth packets). */
+inline constexpr std::size_t login_packet_max = 64 * 1024;
+
+/* Input arrived in a phase that reads nothing: true when it is data (leave it for later), false
+ * when the peer closed or failed.  Only peeks. */
+inline bool peer_spoke_out_of_turn(int fd, std::uint32_t revents) noexcept
+{
+	if (revents & EPOLLERR)
+		return false;
+	std::uint8_t byte;
+	const ssize_t n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+	return n > 0 || (n < 0 && errno == EAGAIN);
+}
 
 /* Gives the capacity back too: an idle connection keeps no login buffers. */
 inline void release(std::vector<std::uint8_t> &buffer) noexcept

@@ -5,7 +5,12 @@
 #include "common/err_packet.hpp"
 #include "common/mysql_capabilities.hpp"
 #include "common/mysql_packet.hpp"
+#include "common/log.hpp"
+#include "common/stream_socket.hpp"
 #include "worker/relay.hpp"
+#include "worker/session_log.hpp"
+
+#include <cstring>
 
 #include <new>
 #include <vector>
@@ -46,6 +51,47 @@ bool send_final_err(Relay &relay, const ServerError &error, std::string_view mes
 		return true;
 	} catch (const std::bad_alloc &) {
 		return false;
+	}
+}
+
+void report_relay_end(const RelayEvent &event, Relay &relay, const StreamSocket &client, const StreamSocket &backend,
+		      std::uint32_t client_capabilities, const SessionLog &log) noexcept
+{
+	const char *reason = relay_close_reason_name(event.close_reason);
+	switch (event.close_reason) {
+	case RelayEvent::CloseReason::client_quit:
+	case RelayEvent::CloseReason::client_closed:
+		log(LogLevel::debug, "%s", reason);
+		break;
+	case RelayEvent::CloseReason::backend_closed:
+		log(LogLevel::info, "%s", reason);
+		(void)send_final_err(relay, ER_CONNECTION_KILLED, "Lost connection to the backend server",
+				     client_capabilities);
+		break;
+	case RelayEvent::CloseReason::client_error:
+	case RelayEvent::CloseReason::backend_error:
+		if (event.close_reason == RelayEvent::CloseReason::backend_error)
+			(void)send_final_err(relay, ER_CONNECTION_KILLED, "Lost connection to the backend server",
+					     client_capabilities);
+		if (event.error_number == tls_errno) {
+			const StreamSocket &stream =
+				event.close_reason == RelayEvent::CloseReason::client_error ? client : backend;
+			log(LogLevel::info, "%s: %s", reason, stream.tls_error().c_str());
+		} else {
+			log(LogLevel::info, "%s: %s", reason, std::strerror(event.error_number));
+		}
+		break;
+	case RelayEvent::CloseReason::packet_too_large:
+	case RelayEvent::CloseReason::protocol_error:
+	case RelayEvent::CloseReason::out_of_memory:
+		log(LogLevel::warning, "%s", reason);
+		if (event.close_reason == RelayEvent::CloseReason::protocol_error)
+			(void)send_final_err(relay, ER_NET_READ_ERROR,
+					     relay.pending_report(RelaySide::backend) != nullptr
+						     ? "The backend asked for a LOCAL INFILE the client did not allow"
+						     : "Malformed packet",
+					     client_capabilities);
+		break;
 	}
 }
 

@@ -13,6 +13,9 @@
 namespace myproxy {
 
 class Relay;
+class SessionLog;
+class StreamSocket;
+struct RelayEvent;
 
 /* Nothing in flight and the last bytes came from the backend: its answer is complete as far as
  * the relay can tell (a result set paused by the server right after a whole row also looks so;
@@ -29,5 +32,11 @@ std::uint8_t final_err_sequence_id(const Relay &relay) noexcept;
  * when the client's stream is mid-packet (then a close is all that is left). */
 bool send_final_err(Relay &relay, const ServerError &error, std::string_view message,
 		    std::uint32_t client_capabilities) noexcept;
+
+/* The relay ended (@event is its closed event): logs why, at the level the reason deserves, and
+ * tells the client what it can (the backend went away: ERR 1927; a malformed packet: ERR 1158).
+ * @client and @backend are the relay's streams, for the TLS error text. */
+void report_relay_end(const RelayEvent &event, Relay &relay, const StreamSocket &client, const StreamSocket &backend,
+		      std::uint32_t client_capabilities, const SessionLog &log) noexcept;
 
 } // namespace myproxy

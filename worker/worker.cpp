@@ -6,7 +6,7 @@
 #include "worker/worker_loop.hpp"
 
 #include "worker/client_connection.hpp"
-#include "worker/connect_socket.hpp"
+#include "common/connect_socket.hpp"
 #include "worker/lua_pg_host.hpp"
 #include "worker/session_metrics.hpp"
 #include "worker/lua_timer_host.hpp"

@@ -1,6 +1,7 @@
-// Non-blocking connects to backends (worker side): start one, and collect its outcome once the
-// socket turns writable.  Addresses are already numeric (workers never resolve names).  Never
-// blocks and never retries: a failed connect is reported to the caller, which tells the client.
+// Non-blocking connects to backends (worker sessions and the master's node checks, both through
+// common/backend_link): start one, and collect its outcome once the socket turns writable.
+// Addresses are already numeric (nothing here resolves names).  Never blocks and never retries: a
+// failed connect is reported to the caller.
 #pragma once
 
 #include "common/socket_address.hpp"

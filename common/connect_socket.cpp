@@ -20,7 +20,8 @@ void set_tcp_nodelay(int fd, int family) noexcept
 
 namespace {
 
-/* Set once per worker from config.lua before any connect; read on every TCP connect. */
+/* Set once per worker from config.lua before any connect (the master keeps the default for its
+ * node checks); read on every TCP connect. */
 unsigned keepalive_idle_seconds = 10;
 
 void set_tcp_keepalive(int fd, int family) noexcept

@@ -1,0 +1,367 @@
+// The backend half of a worker session; see backend_side.hpp.
+#include "backend_side.hpp"
+
+#include "worker/cluster_state.hpp"
+#include "worker/connection_util.hpp"
+#include "worker/session_log.hpp"
+#include "worker/session_metrics.hpp"
+
+#include "common/log.hpp"
+#include "common/mysql_capabilities.hpp"
+
+#include <systemd/sd-event.h>
+
+#include <sys/socket.h>
+
+#include <cstdio>
+#include <cstring>
+
+namespace myproxy {
+
+/* Without monitoring, how many nodes one login tries before it gives up (the first included): enough
+ * to get past one or two nodes that are down, few enough that a dead cluster fails fast. */
+static constexpr std::size_t cluster_connect_attempts_max = 3;
+
+BackendSide::BackendSide(sd_event *event_, const ClusterState &clusters_, const SessionLog &log_, IoHandler on_io_,
+			 void *userdata_) noexcept
+	: event(event_), clusters(clusters_), log(log_), on_io(on_io_), userdata(userdata_)
+{
+}
+
+BackendSide::~BackendSide() noexcept
+{
+	close();
+}
+
+void BackendSide::close() noexcept
+{
+	source.reset();
+	link.reset();
+	handshake.reset();
+	events = 0;
+}
+
+void BackendSide::format_address(char *buffer, std::size_t size) const noexcept
+{
+	format_socket_address(backend_address, buffer, size);
+}
+
+bool BackendSide::poll(std::uint32_t wanted) noexcept
+{
+	if (!source || wanted == events)
+		return true;
+	if (sd_event_source_set_io_events(source.get(), wanted) < 0)
+		return false;
+	events = wanted;
+	return true;
+}
+
+BackendSide::Step BackendSide::fail(const ServerError &error, std::string message)
+{
+	failure = {};
+	failure.error = error;
+	failure.message = std::move(message);
+	return Step::failed;
+}
+
+/* --- the login ------------------------------------------------------------------------------ */
+
+std::optional<Sha1Digest> BackendSide::credentials_fingerprint(const ConnectAction &action) noexcept
+{
+	if (action.password_sha1)
+		return native_password_sha1(ByteReader::as_string(*action.password_sha1));
+	return native_password_stored_hash(action.password ? std::string_view(*action.password) : std::string_view());
+}
+
+ClientLoginParams BackendSide::login_params(const ConnectAction &action, std::vector<ConnectAttr> &attrs) const
+{
+	attrs.reserve(action.attributes.size());
+	for (const auto &[key, value] : action.attributes)
+		attrs.push_back({key, value});
+	ClientLoginParams params;
+	params.user = action.user;
+	if (action.password)
+		params.password = *action.password;
+	params.password_sha1 = action.password_sha1;
+	params.database = action.database;
+	params.attrs = attrs;
+	params.capabilities = client.capabilities;
+	params.allow_clear_password = action.allow_cleartext;
+	/* A local socket is as private as TLS: the password may go as it is (as MySQL's clients do). */
+	params.secure_transport = backend_address.family() == AF_UNIX;
+	params.server_public_key = action.server_public_key;
+	if (client.character_set != 0)
+		params.character_set = client.character_set;
+	if (client.max_packet_size != 0)
+		params.max_packet_size = client.max_packet_size;
+	return params;
+}
+
+BackendSide::Step BackendSide::connect(ConnectAction &action, const ClientSessionParams &client_params,
+				       std::string_view account)
+{
+	client = client_params;
+	if (action.cluster) {
+		if (!choose_node(action, account))
+			return fail(ER_UNKNOWN_ERROR, "myproxy: internal error");
+	} else {
+		backend_address = action.address;
+	}
+	user = action.user;
+	fingerprint = credentials_fingerprint(action);
+
+	std::vector<ConnectAttr> attrs;
+	ClientLoginParams params = login_params(action, attrs);
+	params.ssl = action.ssl;
+	read_timeout = action.read_timeout_usec;
+	tls.context = action.ssl_context;
+	tls.verify = action.ssl_verify;
+	/* Without ssl_server_name the link verifies the IP address of each node it connects to. */
+	tls.server_name = action.ssl_server_name;
+	handshake = std::make_unique<BackendHandshake>(params, false, login_packet_max);
+	return start_connect();
+}
+
+bool BackendSide::choose_node(const ConnectAction &action, std::string_view account)
+{
+	const ClusterConfig *config = clusters.config(*action.cluster);
+	if (config == nullptr || config->nodes.empty()) {
+		log(LogLevel::error, "client:connect() named cluster %u, which the configuration does not have",
+		    *action.cluster);
+		return false;
+	}
+	cluster_index = *action.cluster;
+	read_only_connection = action.read_only;
+	const NodePreference preference = ClusterState::preference(*config, action.read_only);
+	/* As upstream (myproxy.lua(5)): the account decides; without one, the empty string. */
+	clusters.rank(*cluster_index, preference, account, node_order);
+	node_attempt = 0;
+	cluster_node = node_order.front();
+	backend_address = config->nodes[cluster_node].address;
+	const NodeState state = clusters.state(*cluster_index, cluster_node);
+	if (node_tier(state, preference) == 2)
+		log(LogLevel::warning, "no node of cluster %u is available; trying %s (%s) anyway", *cluster_index,
+		    config->nodes[cluster_node].name.c_str(), node_state_name(state));
+	else
+		log(LogLevel::debug, "cluster %u: node %s (%s) for '%.*s'", *cluster_index,
+		    config->nodes[cluster_node].name.c_str(), node_state_name(state), static_cast<int>(account.size()),
+		    account.data());
+	return true;
+}
+
+BackendSide::Step BackendSide::start_connect()
+{
+	source.reset();
+	link.reset();
+	events = 0;
+	link = std::make_unique<BackendLink>(*handshake, tls);
+	if (link->connect(backend_address) == BackendLink::Event::FAILED)
+		return link_failed();
+	events = link->poll_events();
+	if (sd_event_add_io(event, source.out(), link->fd(), events, on_io, userdata) < 0) {
+		log(LogLevel::error, "cannot watch the backend socket");
+		return fail(ER_UNKNOWN_ERROR, "myproxy: internal error");
+	}
+	return Step::waiting;
+}
+
+BackendSide::Step BackendSide::handle(std::uint32_t revents)
+{
+	return link_event(link->handle(revents));
+}
+
+BackendSide::Step BackendSide::deadline_passed()
+{
+	char backend[socket_address_text_max];
+	format_address(backend, sizeof(backend));
+	log(LogLevel::warning, "login deadline: backend %s did not answer", backend);
+	char message[socket_address_text_max + 64];
+	std::snprintf(message, sizeof(message), "myproxy: backend %s did not answer in time", backend);
+	return fail(ER_UNKNOWN_ERROR, message);
+}
+
+BackendSide::Step BackendSide::link_event(BackendLink::Event link_event)
+{
+	switch (link_event) {
+	case BackendLink::Event::WAITING:
+		break;
+	case BackendLink::Event::TLS_ESTABLISHED: {
+		metrics_tls_handshake(true);
+		char backend[socket_address_text_max];
+		format_address(backend, sizeof(backend));
+		log(LogLevel::debug, "TLS with backend %s established", backend);
+		break;
+	}
+	case BackendLink::Event::DONE:
+		return handshake->logged_in() ? logged_in() : handshake_failed();
+	case BackendLink::Event::FAILED:
+		return link_failed();
+	}
+	return Step::waiting;
+}
+
+/* The connection to the backend failed under the login: the client hears why, in our words. */
+BackendSide::Step BackendSide::link_failed()
+{
+	const BackendLinkFailure &link_failure = link->failure();
+	char backend[socket_address_text_max];
+	format_address(backend, sizeof(backend));
+	const char *reason =
+		link_failure.error == tls_errno ? link_failure.reason.c_str() : std::strerror(link_failure.error);
+	switch (link_failure.kind) {
+	case BackendLinkFailure::Kind::CONNECT:
+		return connect_failed(link_failure.error);
+	case BackendLinkFailure::Kind::SEND:
+	case BackendLinkFailure::Kind::RECEIVE:
+		log(LogLevel::warning, "%s backend %s failed: %s",
+		    link_failure.kind == BackendLinkFailure::Kind::SEND ? "send to" : "receive from", backend, reason);
+		return fail(ER_UNKNOWN_ERROR, "myproxy: lost the connection to the backend");
+	case BackendLinkFailure::Kind::CLOSED:
+		log(LogLevel::warning, "backend %s closed the connection during the login", backend);
+		return fail(ER_UNKNOWN_ERROR, "myproxy: the backend closed the connection");
+	case BackendLinkFailure::Kind::TLS_START:
+		log(LogLevel::error, "cannot start TLS with backend %s: %s", backend, link_failure.reason.c_str());
+		return fail(ER_UNKNOWN_ERROR, "myproxy: TLS to the backend failed");
+	case BackendLinkFailure::Kind::TLS_HANDSHAKE: {
+		metrics_tls_handshake(false);
+		log(LogLevel::warning, "TLS with backend %s failed: %s", backend, link_failure.reason.c_str());
+		char message[socket_address_text_max + 320];
+		std::snprintf(message, sizeof(message), "myproxy: TLS to backend %s failed: %.256s", backend,
+			      link_failure.reason.c_str());
+		return fail(ER_UNKNOWN_ERROR, message);
+	}
+	case BackendLinkFailure::Kind::OUT_OF_MEMORY:
+		break;
+	}
+	log(LogLevel::error, "backend login: out of memory");
+	failure = {};
+	failure.close_only = true;
+	return Step::failed;
+}
+
+BackendSide::Step BackendSide::connect_failed(int error)
+{
+	char backend[socket_address_text_max];
+	format_address(backend, sizeof(backend));
+	const ClusterConfig *config = cluster_index ? clusters.config(*cluster_index) : nullptr;
+	const std::size_t attempts = std::min(node_order.size(), cluster_connect_attempts_max);
+	if (config != nullptr && !config->monitoring && node_attempt + 1 < attempts) {
+		cluster_node = node_order[++node_attempt];
+		backend_address = config->nodes[cluster_node].address;
+		log(LogLevel::warning, "connect to backend %s failed: %s; trying node %s", backend, std::strerror(error),
+		    config->nodes[cluster_node].name.c_str());
+		return start_connect();
+	}
+	log(LogLevel::warning, "connect to backend %s failed: %s", backend, std::strerror(error));
+	metrics_backend_login(backend_address, false);
+	char message[socket_address_text_max + 128];
+	std::snprintf(message, sizeof(message), "myproxy: backend %s unreachable: %s", backend, std::strerror(error));
+	return fail(ER_UNKNOWN_ERROR, message);
+}
+
+/* The backend's packets ended the login without success. */
+BackendSide::Step BackendSide::handshake_failed()
+{
+	const BackendHandshakeFailure &handshake_failure = handshake->failure();
+	char backend[socket_address_text_max];
+	format_address(backend, sizeof(backend));
+	switch (handshake_failure.kind) {
+	case BackendHandshakeFailure::Kind::LOGIN:
+		return login_failed(handshake_failure.login);
+	case BackendHandshakeFailure::Kind::DATA_BEFORE_TLS:
+		log(LogLevel::warning, "backend %s: %s", backend, handshake_failure.message.c_str());
+		return fail(ER_UNKNOWN_ERROR, "myproxy: TLS to the backend failed");
+	default:
+		log(LogLevel::warning, "backend %s: malformed packet during login: %s", backend,
+		    handshake_failure.message.c_str());
+		return fail(ER_UNKNOWN_ERROR, "myproxy: the backend sent a malformed packet");
+	}
+}
+
+BackendSide::Step BackendSide::login_failed(const ClientLoginFailure &login)
+{
+	metrics_backend_login(backend_address, false);
+	char backend[socket_address_text_max];
+	format_address(backend, sizeof(backend));
+	if (login.kind == ClientLoginFailure::Kind::SERVER_ERROR) {
+		log(LogLevel::info, "backend %s refused user '%s': %u %s", backend, user.c_str(), login.error_code,
+		    login.message.c_str());
+		/* The backend's own error, code, SQLSTATE and text unchanged. */
+		failure = {};
+		failure.server = login;
+		return Step::failed;
+	}
+	log(LogLevel::warning, "login to backend %s failed: %s", backend, login.message.c_str());
+	if (login.kind == ClientLoginFailure::Kind::TLS_UNAVAILABLE) {
+		char message[socket_address_text_max + 128];
+		std::snprintf(message, sizeof(message),
+			      "myproxy: backend %s does not offer TLS, which ssl = true requires", backend);
+		return fail(ER_UNKNOWN_ERROR, message);
+	}
+	char message[socket_address_text_max + 64];
+	std::snprintf(message, sizeof(message), "myproxy: login to backend %s failed", backend);
+	return fail(ER_UNKNOWN_ERROR, message);
+}
+
+BackendSide::Step BackendSide::logged_in()
+{
+	established = handshake->success();
+	metrics_backend_login(backend_address, true);
+	const std::uint32_t missing = client.capabilities & format_capabilities & ~established.capabilities;
+	if (missing != 0) {
+		char backend[socket_address_text_max];
+		format_address(backend, sizeof(backend));
+		const std::uint32_t flag = missing & -missing;
+		log(LogLevel::warning, "backend %s lacks %s, which the client uses", backend, capability_name(flag));
+		return fail(ER_UNKNOWN_ERROR, "myproxy: the backend lacks a capability the client needs");
+	}
+	return Step::logged_in;
+}
+
+std::string_view BackendSide::server_version() const noexcept
+{
+	std::string_view version = established.server_version;
+	if (version.starts_with("5.5.5-") && version.find("MariaDB") != std::string_view::npos)
+		version.remove_prefix(6);
+	return version;
+}
+
+bool BackendSide::out_of_turn(std::uint32_t revents) noexcept
+{
+	if (!(revents & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+		return true;
+	if (!peer_spoke_out_of_turn(fd(), revents)) {
+		char backend[socket_address_text_max];
+		format_address(backend, sizeof(backend));
+		log(LogLevel::warning, "backend %s went away during the login", backend);
+		return false;
+	}
+	spoke_out_of_turn = true;
+	return true;
+}
+
+/* --- the established session ------------------------------------------------------------------ */
+
+bool BackendSide::same_backend(const ConnectAction &action) const noexcept
+{
+	/* A COM_CHANGE_USER into the same cluster stays on the node it has. */
+	if (action.cluster || cluster_index)
+		return action.cluster == cluster_index;
+	return action.address == backend_address;
+}
+
+bool BackendSide::same_login(const ConnectAction &action) const noexcept
+{
+	const std::optional<Sha1Digest> other = credentials_fingerprint(action);
+	return action.user == user && other && other == fingerprint;
+}
+
+void BackendSide::user_changed(std::string new_user, std::optional<Sha1Digest> new_fingerprint,
+			       const ClientLoginSuccess &session)
+{
+	user = std::move(new_user);
+	fingerprint = new_fingerprint;
+	established = session;
+}
+
+} // namespace myproxy

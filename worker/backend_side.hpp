@@ -1,0 +1,162 @@
+// The backend half of a worker session: client:connect()'s action turned into a backend login over
+// one common/backend_link (connect, TLS, ClientLogin), the node of a cluster chosen and, without
+// monitoring, the next node tried when a connect fails; then the established link the relay uses,
+// and what the session's COM_CHANGE_USER needs to know about the backend's login.  It owns the
+// backend's socket and its sd-event source; the session (worker/client_connection) feeds it the
+// wake-ups and hears back waiting, logged in, or failed with what the client is to be told.
+// Never logs a password, never blocks.
+#pragma once
+
+#include "common/backend_link.hpp"
+#include "common/event_source.hpp"
+#include "common/mysql_errors.hpp"
+#include "common/native_password.hpp"
+#include "common/node_state.hpp"
+#include "common/socket_address.hpp"
+#include "lua/lua_action.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+typedef struct sd_event sd_event;
+typedef struct sd_event_source sd_event_source;
+
+namespace myproxy {
+
+class ClusterState;
+class SessionLog;
+
+/* What the client hears when the backend login fails: the backend's own ERR verbatim (server), or
+ * one of ours; close_only when nothing can be said. */
+struct BackendLoginError {
+	std::optional<ClientLoginFailure> server;
+	ServerError error = ER_UNKNOWN_ERROR;
+	std::string message;
+	bool close_only = false;
+};
+
+/* What the client asked for at login, which the backend login passes on. */
+struct ClientSessionParams {
+	std::uint32_t capabilities = 0;
+	std::uint8_t character_set = 0;
+	std::uint32_t max_packet_size = 0;
+};
+
+class BackendSide {
+public:
+	enum class Step : std::uint8_t { waiting, logged_in, failed };
+	using IoHandler = int (*)(sd_event_source *, int, std::uint32_t, void *);
+
+	/* @on_io with @userdata receives the backend socket's wake-ups (the session's trampoline). */
+	BackendSide(sd_event *event, const ClusterState &clusters, const SessionLog &log, IoHandler on_io,
+		    void *userdata) noexcept;
+	~BackendSide() noexcept;
+
+	BackendSide(const BackendSide &) = delete;
+	BackendSide &operator=(const BackendSide &) = delete;
+
+	/* Starts the login the script's @action asks for, on behalf of a client that negotiated
+	 * @client; @account picks the node of a cluster. */
+	Step connect(ConnectAction &action, const ClientSessionParams &client, std::string_view account);
+	/* A wake-up of the backend socket while the login runs. */
+	Step handle(std::uint32_t revents);
+	/* The login deadline passed while the backend was connecting or logging in: Step::failed. */
+	Step deadline_passed();
+	/* Why the last Step::failed. */
+	const BackendLoginError &error() const noexcept { return failure; }
+
+	/* Polls the backend socket for @events: the link's own needs while it logs in (pass
+	 * login_events()), later the stream's translation of the relay's wishes. */
+	bool poll(std::uint32_t events) noexcept;
+	std::uint32_t login_events() const noexcept { return link ? link->poll_events() : 0; }
+	bool connected() const noexcept { return link != nullptr; }
+	int fd() const noexcept { return link ? link->fd() : -1; }
+	StreamSocket &stream() noexcept { return link->stream(); }
+	/* Bytes the backend sent behind its OK, for the relay (valid until login_done()). */
+	std::vector<std::uint8_t> &early_bytes() noexcept { return handshake->rest(); }
+	/* The relay runs: the login's state (and its copy of the password) goes. */
+	void login_done() noexcept { handshake.reset(); }
+	/* A wake-up after the login, before the relay: data stays unread and the socket is muted;
+	 * false when the backend went away (logged). */
+	bool out_of_turn(std::uint32_t revents) noexcept;
+	bool muted() const noexcept { return spoke_out_of_turn; }
+	/* Closes the backend connection (and its source); what the session learned stays. */
+	void close() noexcept;
+
+	/* What the backend login (or the last change of user) learned: COM_CHANGE_USER starts from it. */
+	const ClientLoginSuccess &session() const noexcept { return established; }
+	/* The server version to show scripts: MariaDB 10+ prefixes "5.5.5-" for the sake of old
+	 * replication clients; scripts want the real version, as clients show it. */
+	std::string_view server_version() const noexcept;
+	const SocketAddress &address() const noexcept { return backend_address; }
+	/* The address as text, for log lines and messages. */
+	void format_address(char *buffer, std::size_t size) const noexcept;
+	std::uint64_t read_timeout_usec() const noexcept { return read_timeout; }
+	/* The backend's user (the login's, or the last change of user's). */
+	const std::string &login_user() const noexcept { return user; }
+
+	/* client:connect()'s fingerprint of the credentials (SHA1(SHA1(password))). */
+	static std::optional<Sha1Digest> credentials_fingerprint(const ConnectAction &action) noexcept;
+	/* Whether @action logs in as the backend's user with the same credentials (a reset does). */
+	bool same_login(const ConnectAction &action) const noexcept;
+	/* Whether @action names the backend (or the cluster) this session is on. */
+	bool same_backend(const ConnectAction &action) const noexcept;
+	/* The backend login's parameters for the script's @action (views into it and @attrs). */
+	ClientLoginParams login_params(const ConnectAction &action, std::vector<ConnectAttr> &attrs) const;
+	/* The backend accepted a COM_CHANGE_USER to @user. */
+	void user_changed(std::string user, std::optional<Sha1Digest> fingerprint, const ClientLoginSuccess &session);
+
+	/* The cluster node this session relays to, if any. */
+	std::optional<std::uint32_t> cluster() const noexcept { return cluster_index; }
+	std::uint32_t node() const noexcept { return cluster_node; }
+	bool read_only() const noexcept { return read_only_connection; }
+
+private:
+	sd_event *event;
+	const ClusterState &clusters;
+	const SessionLog &log;
+	IoHandler on_io;
+	void *userdata;
+
+	/* The login, and the link that carries it and then is the relay's backend stream; the link
+	 * goes first (members are destroyed in reverse). */
+	std::unique_ptr<BackendHandshake> handshake;
+	std::unique_ptr<BackendLink> link;
+	EventSource source;
+	std::uint32_t events = 0;
+	bool spoke_out_of_turn = false;
+	BackendLinkTls tls;
+	SocketAddress backend_address;
+	std::uint64_t read_timeout = 0;
+	ClientSessionParams client;
+	BackendLoginError failure;
+
+	/* client:connect() named a cluster: its index, the chosen node, and the order of nodes to try
+	 * (cluster_state.hpp); node_attempt indexes node_order. */
+	std::optional<std::uint32_t> cluster_index;
+	std::uint32_t cluster_node = 0;
+	bool read_only_connection = false;
+	std::vector<std::uint32_t> node_order;
+	std::size_t node_attempt = 0;
+
+	std::string user;
+	/* SHA1(SHA1(password)) of the backend login: a COM_CHANGE_USER to the same user with other
+	 * credentials must be checked by the backend, not turned into a reset. */
+	std::optional<Sha1Digest> fingerprint;
+	ClientLoginSuccess established;
+
+	bool choose_node(const ConnectAction &action, std::string_view account);
+	Step start_connect();
+	Step link_event(BackendLink::Event event);
+	Step link_failed();
+	Step connect_failed(int error);
+	Step handshake_failed();
+	Step login_failed(const ClientLoginFailure &login);
+	Step logged_in();
+	Step fail(const ServerError &error, std::string message);
+};
+
+} // namespace myproxy

@@ -1,0 +1,65 @@
+// The command phase of a worker session: the relay (worker/relay) between the client's and the
+// backend's streams, with myproxy's own exchanges on top (worker/command_intercept), from the OK
+// that lets the client in to the ERR that tells it why the session ends.  The session
+// (worker/client_connection) feeds it the relay's events and closes when it says so; it never
+// closes anything itself.
+#pragma once
+
+#include "worker/command_intercept.hpp"
+#include "worker/relay.hpp"
+
+#include "common/mysql_errors.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+namespace myproxy {
+
+class BackendSide;
+class ClientSide;
+class RelayBufferPool;
+class SessionLog;
+class SessionScript;
+
+class CommandPhase {
+public:
+	/* Everything must outlive the command phase. */
+	CommandPhase(RelayBufferPool &buffers, ClientSide &client, BackendSide &backend, SessionScript &script,
+		     const SessionLog &log, CommandIntercept::Host &host);
+	~CommandPhase() noexcept;
+
+	CommandPhase(const CommandPhase &) = delete;
+	CommandPhase &operator=(const CommandPhase &) = delete;
+
+	/* Sends the client its OK and hands the relay what both sides sent behind their logins;
+	 * false when it cannot (logged). */
+	bool start(std::uint64_t client_id);
+	Relay &relay() noexcept { return relay_; }
+	const Relay &relay() const noexcept { return relay_; }
+
+	/* One event of the relay: true when the relay ended (logged, the client told what it can):
+	 * the session closes. */
+	bool handle(RelayEvent &event);
+	/* OpenSSL holds decrypted bytes of @side that the relay wants to read (epoll will not say). */
+	bool pending_input(RelaySide side) const noexcept;
+	/* Nothing in flight and no exchange of ours running (a drain closes the session). */
+	bool idle() const noexcept;
+	/* The session ends now with ERR @error (@message) at the sequence id the client expects. */
+	void final_err(const ServerError &error, const char *message) noexcept;
+	/* ERR 1927 (@message) as the answer to the client's next command: true when it went out whole
+	 * (the client side then lingers), false when only a close is left. */
+	bool killed(const char *message) noexcept;
+
+	void init_db_outcome(CallbackOutcome &outcome) { intercept.init_db_outcome(outcome); }
+	void change_user_outcome(CallbackOutcome &outcome) { intercept.change_user_outcome(outcome); }
+
+private:
+	ClientSide &client;
+	BackendSide &backend;
+	const SessionLog &log;
+	Relay relay_;
+	CommandIntercept intercept;
+};
+
+} // namespace myproxy
