@@ -92,10 +92,10 @@ START_TEST(test_second_signal_exits_now)
 	ck_assert_int_eq(mysql_send_query(c.get(), query.data(), query.size()), 0);
 	std::this_thread::sleep_for(std::chrono::milliseconds(300));
 	ck_assert_int_eq(kill(p.pid(), SIGTERM), 0);
-	PROXY_ASSERT(wait_for_log(p, "SIGTERM: draining 1 workers", std::chrono::seconds(10)), "no drain in the log");
+	PROXY_ASSERT(wait_for_log(p, "SIGTERM: draining 1 connections", std::chrono::seconds(10)), "no drain in the log");
 	/* The running query would hold the drain for 60 s; Ctrl-C again ends it now. */
 	ck_assert_int_eq(kill(p.pid(), SIGINT), 0);
-	PROXY_ASSERT(wait_for_log(p, "second SIGINT: killing 1 workers and exiting now", std::chrono::seconds(10)),
+	PROXY_ASSERT(wait_for_log(p, "second SIGINT: killing the workers and exiting now", std::chrono::seconds(10)),
 		     "no second-signal line in the log");
 	const int status = wait_exit(p);
 	PROXY_ASSERT(exited_with(status, 0), "myproxy after the second signal: %s",
