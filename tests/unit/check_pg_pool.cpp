@@ -273,6 +273,12 @@ START_TEST(test_connect_timeout)
 	CallbackRun &run = bench.start_query("SELECT 1");
 	assert_str_eq(result_of(run), "error: PostgreSQL connection is down: connect timeout");
 	close(deaf);
+
+	/* libpq refuses the conninfo before any socket: the same failure, at once. */
+	PoolBench bad("hostaddr=not-an-address dbname=x user=x", policy);
+	ck_assert_uint_eq(bad.pool->census().failures, 1);
+	CallbackRun &refused = bad.start_query("SELECT 1");
+	assert_contains(result_of(refused), "error: PostgreSQL connection is down: could not parse network address");
 }
 END_TEST
 
