@@ -34,7 +34,6 @@ constexpr ChannelDirection to_master = ChannelDirection::worker_to_master;
 constexpr ChannelMessageSpec message_specs[] = {
 	{ChannelMessageType::new_client, "NEW_CLIENT", to_worker, channel_flag_has_pidfd, 1},
 	{ChannelMessageType::connection_closed, "CONNECTION_CLOSED", to_master, 0, 0},
-	{ChannelMessageType::reload, "RELOAD", to_worker, 0, 0},
 	{ChannelMessageType::drain, "DRAIN", to_worker, 0, 0},
 	{ChannelMessageType::worker_ready, "WORKER_READY", to_master, 0, 0},
 	{ChannelMessageType::node_state, "NODE_STATE", to_worker, 0, 0},
@@ -88,11 +87,6 @@ std::uint16_t write_payload(ByteWriter &w, const NewClientMessage &m)
 std::uint16_t write_payload(ByteWriter &w, const ConnectionClosedMessage &m)
 {
 	w.u64(m.client_id);
-	return 0;
-}
-
-std::uint16_t write_payload(ByteWriter &, const ReloadMessage &)
-{
 	return 0;
 }
 
@@ -348,8 +342,6 @@ ParseResult<ChannelMessage> decode(ByteSpan bytes, std::size_t fd_count,
 		return read_new_client(r, flags);
 	case ChannelMessageType::connection_closed:
 		return read_connection_closed(r);
-	case ChannelMessageType::reload:
-		return complete(r, ReloadMessage{}, "RELOAD: trailing bytes");
 	case ChannelMessageType::drain:
 		return read_drain(r);
 	case ChannelMessageType::worker_ready:

@@ -45,7 +45,8 @@ enum class ChannelDirection : std::uint8_t { master_to_worker, worker_to_master 
 enum class ChannelMessageType : std::uint16_t {
 	new_client = 1,
 	connection_closed = 2,
-	reload = 3,
+	/* 3 was RELOAD (a reload is now a new generation of workers, which run reload() as they
+	   start); never reuse it. */
 	drain = 4,
 	worker_ready = 5,
 	node_state = 6,
@@ -106,12 +107,6 @@ struct ConnectionClosedMessage {
 	static constexpr ChannelMessageType type = ChannelMessageType::connection_closed;
 	/* The client_id from the NEW_CLIENT that brought the client. */
 	std::uint64_t client_id = 0;
-};
-
-/* master -> worker: no longer sent (XXX remove): a reload is a new generation of workers, and a
- * worker refuses RELOAD as a protocol violation.  Empty payload. */
-struct ReloadMessage {
-	static constexpr ChannelMessageType type = ChannelMessageType::reload;
 };
 
 /* master -> worker: stop taking clients, let existing connections finish, exit when done or
@@ -190,7 +185,7 @@ struct ResolveReplyMessage {
 	std::string_view error;
 };
 
-using ChannelMessage = std::variant<NewClientMessage, ConnectionClosedMessage, ReloadMessage,
+using ChannelMessage = std::variant<NewClientMessage, ConnectionClosedMessage,
 				    DrainMessage, WorkerReadyMessage, NodeStateMessage, DisconnectAccountMessage,
 				    HeartbeatMessage, HeartbeatReplyMessage, NodeSuspectMessage,
 				    ResolveRequestMessage, ResolveReplyMessage>;

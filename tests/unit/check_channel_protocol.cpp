@@ -50,7 +50,6 @@ static std::vector<ChannelMessage> sample_messages()
 		sample_new_client(true),
 		tcp,
 		ConnectionClosedMessage{0xFEDCBA9876543210ull},
-		ReloadMessage{},
 		DrainMessage{30000},
 		WorkerReadyMessage{},
 		NodeStateMessage{7, 2, NodeState::auth_failed},
@@ -93,7 +92,6 @@ static bool same(const NewClientMessage &a, const NewClientMessage &b)
 	       x.cgroup_path == y.cgroup_path && same_bytes(x.cgroup_xattrs, y.cgroup_xattrs);
 }
 static bool same(const ConnectionClosedMessage &a, const ConnectionClosedMessage &b) { return a.client_id == b.client_id; }
-static bool same(const ReloadMessage &, const ReloadMessage &) { return true; }
 static bool same(const DrainMessage &a, const DrainMessage &b) { return a.timeout_ms == b.timeout_ms; }
 static bool same(const WorkerReadyMessage &, const WorkerReadyMessage &) { return true; }
 static bool same(const HeartbeatMessage &a, const HeartbeatMessage &b) { return a.sequence == b.sequence; }
@@ -185,7 +183,7 @@ START_TEST(test_fd_counts)
 	ck_assert_uint_eq(fds, 2);
 	(void)encode(sample_new_client(false), &fds);
 	ck_assert_uint_eq(fds, 1);
-	(void)encode(ReloadMessage{}, &fds);
+	(void)encode(WorkerReadyMessage{}, &fds);
 	ck_assert_uint_eq(fds, 0);
 }
 END_TEST
@@ -196,9 +194,9 @@ START_TEST(test_wire_layout)
 	const std::uint8_t expected[] = {2, 0, 0, 0, 8, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8};
 	ck_assert(same_bytes(bytes, ByteSpan(expected)));
 
-	const auto reload = encode(ReloadMessage{});
-	const std::uint8_t expected_reload[] = {3, 0, 0, 0, 0, 0, 0, 0};
-	ck_assert(same_bytes(reload, ByteSpan(expected_reload)));
+	const auto ready = encode(WorkerReadyMessage{});
+	const std::uint8_t expected_ready[] = {5, 0, 0, 0, 0, 0, 0, 0};
+	ck_assert(same_bytes(ready, ByteSpan(expected_ready)));
 
 	const auto with_pidfd = encode(sample_new_client(true));
 	ck_assert_uint_eq(with_pidfd[2], channel_flag_has_pidfd);
@@ -210,7 +208,7 @@ END_TEST
 START_TEST(test_encode_appends)
 {
 	std::vector<std::uint8_t> out = {0xAA, 0xBB};
-	ck_assert(encode_channel_message(out, ReloadMessage{}).ok());
+	ck_assert(encode_channel_message(out, WorkerReadyMessage{}).ok());
 	ck_assert(encode_channel_message(out, DrainMessage{5}).ok());
 	ck_assert_uint_eq(out.size(), 2 + 8 + 12);
 	ck_assert_uint_eq(out[0], 0xAA);
@@ -260,10 +258,10 @@ START_TEST(test_wrong_length)
 	set_payload_length(trailing, trailing.size() - channel_header_size);
 	assert_error(trailing, 0, d, "CONNECTION_CLOSED: trailing bytes");
 
-	auto reload = encode(ReloadMessage{});
-	reload.push_back(0);
-	set_payload_length(reload, 1);
-	assert_error(reload, 0, ChannelDirection::master_to_worker, "RELOAD: trailing bytes");
+	auto ready = encode(WorkerReadyMessage{});
+	ready.push_back(0);
+	set_payload_length(ready, 1);
+	assert_error(ready, 0, ChannelDirection::worker_to_master, "WORKER_READY: trailing bytes");
 }
 END_TEST
 
@@ -287,15 +285,15 @@ END_TEST
 
 START_TEST(test_unknown_type_and_flags)
 {
-	/* 7 and 8 were STATS_REQUEST and STATS_REPLY: retired, now unknown like any other. */
-	for (std::uint16_t type : {std::uint16_t(0), std::uint16_t(7), std::uint16_t(8), std::uint16_t(15),
+	/* 3 was RELOAD, 7 and 8 were STATS_REQUEST and STATS_REPLY: retired, now unknown like any other. */
+	for (std::uint16_t type : {std::uint16_t(0), std::uint16_t(3), std::uint16_t(7), std::uint16_t(8), std::uint16_t(15),
 				   std::uint16_t(0x0100), std::uint16_t(0xFFFF)})
 		for (auto d : {ChannelDirection::master_to_worker, ChannelDirection::worker_to_master})
 			assert_error(raw_message(type, 0, {}), 0, d, "channel header: unknown message type");
 	ck_assert_str_eq(channel_message_name(ChannelMessageType(77)), "unknown");
 	ck_assert(!channel_message_allowed(ChannelDirection::master_to_worker, ChannelMessageType(0)));
 
-	assert_error(raw_message(3, 1, {}), 0, ChannelDirection::master_to_worker,
+	assert_error(raw_message(4, 1, {}), 0, ChannelDirection::master_to_worker,
 		     "channel header: flags not allowed for this message type");
 	auto nc = encode(sample_new_client(true));
 	nc[3] = 0x80;
@@ -314,7 +312,7 @@ START_TEST(test_wrong_direction)
 	}
 	using T = ChannelMessageType;
 	const auto to_worker = ChannelDirection::master_to_worker, to_master = ChannelDirection::worker_to_master;
-	for (T t : {T::new_client, T::reload, T::drain, T::node_state, T::disconnect_account, T::heartbeat,
+	for (T t : {T::new_client, T::drain, T::node_state, T::disconnect_account, T::heartbeat,
 		    T::resolve_reply}) {
 		ck_assert(channel_message_allowed(to_worker, t));
 		ck_assert(!channel_message_allowed(to_master, t));

@@ -1,12 +1,12 @@
 // Unit tests for a worker's side of the master channel (worker/worker.cpp): a real Worker runs its
 // sd-event loop in a thread of the test, which plays the master over a real SEQPACKET pair and a
 // client over a UNIX socketpair.  Hostile or out-of-turn messages (bytes that are no message, a
-// RELOAD while draining) end the worker with exit_channel_protocol and a log line; a NODE_STATE for
+// second DRAIN) end the worker with exit_channel_protocol and a log line; a NODE_STATE for
 // a node the configuration lacks is logged and ignored; a NEW_CLIENT whose fd is not the socket
 // the master described is refused with CONNECTION_CLOSED; HEARTBEAT is answered; DISCONNECT_ACCOUNT
 // closes that account's sessions; DRAIN with a stalled login ends at its timeout with ERR 1053 to
 // the client; the master's EOF ends the worker cleanly; a handler that sleep()s is resumed by the
-// worker's timer; RELOAD runs reload() (its error logged); a client passed after DRAIN, or whose fd
+// worker's timer; a client passed after DRAIN, or whose fd
 // did not fit (MSG_CTRUNC), is handed back with CONNECTION_CLOSED.  Causes only: exit statuses,
 // messages, log lines, packets.
 #include "tests/unit/worker_bench.hpp"
@@ -103,8 +103,8 @@ START_TEST(test_messages_while_serving)
 END_TEST
 
 /* DRAIN with a login still waiting for the client: the drain timeout closes it with ERR 1053, and a
- * RELOAD is out of turn for a draining worker. */
-START_TEST(test_drain_timeout_and_reload_while_draining)
+ * second DRAIN is out of turn (the master drains once). */
+START_TEST(test_drain_timeout_and_second_drain)
 {
 	WorkerBench bench(config_text);
 	ClientPair stalled;
@@ -127,9 +127,9 @@ START_TEST(test_drain_timeout_and_reload_while_draining)
 	ck_assert_uint_ge(waiting.read_payload().size(), 10);
 	drain.timeout_ms = 600'000;
 	second.send(drain);
-	second.send(ReloadMessage{});
+	second.send(drain);
 	ck_assert_int_eq(second.finish(), exit_channel_protocol);
-	ck_assert_msg(contains(second.log(), "the master sent RELOAD, which a draining worker does not accept"), "log: %s",
+	ck_assert_msg(contains(second.log(), "the master sent DRAIN, which a draining worker does not accept"), "log: %s",
 		      second.log().c_str());
 }
 END_TEST
@@ -187,21 +187,10 @@ START_TEST(test_login_ends_while_the_handler_sleeps)
 }
 END_TEST
 
-/* RELOAD runs the script's reload() (its error is logged, the worker goes on); a client the master
- * passes after its DRAIN is handed back with CONNECTION_CLOSED. */
-START_TEST(test_reload_and_client_after_drain)
+/* A client the master passes after its DRAIN is handed back with CONNECTION_CLOSED. */
+START_TEST(test_client_after_drain)
 {
 	WorkerBench bench(config_text);
-	bench.send(ReloadMessage{});
-	bench.send(ReloadMessage{});
-	HeartbeatMessage heartbeat;
-	heartbeat.sequence = 1;
-	bench.send(heartbeat);
-	auto reply = bench.receive(); /* both RELOADs were handled before it */
-	ck_assert(reply && channel_message_type(*reply) == ChannelMessageType::heartbeat_reply);
-	ck_assert_msg(contains(bench.log(), "reload() failed: " + std::string(bench.dir) + "/config.lua:11: only once"),
-		      "log: %s", bench.log().c_str());
-
 	ClientPair stalled, late;
 	bench.send(new_client_for(stalled.served, 51), {stalled.served});
 	stalled.handed_over();
@@ -255,10 +244,10 @@ int main()
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_garbage_ends_the_worker);
 	tcase_add_test(tc, test_messages_while_serving);
-	tcase_add_test(tc, test_drain_timeout_and_reload_while_draining);
+	tcase_add_test(tc, test_drain_timeout_and_second_drain);
 	tcase_add_test(tc, test_client_refused_near_the_fd_limit);
 	tcase_add_test(tc, test_login_ends_while_the_handler_sleeps);
-	tcase_add_test(tc, test_reload_and_client_after_drain);
+	tcase_add_test(tc, test_client_after_drain);
 	tcase_add_test(tc, test_client_fd_truncated);
 	suite_add_tcase(suite, tc);
 	return run_check_suites({suite});
