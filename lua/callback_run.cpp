@@ -361,6 +361,20 @@ bool push_lua_string(lua_State *L, std::string_view text) noexcept
 	return true;
 }
 
+void set_registry_driver(lua_State *L, const void *key, void *driver) noexcept
+{
+	lua_pushlightuserdata(L, driver);
+	lua_rawsetp(L, LUA_REGISTRYINDEX, key);
+}
+
+void *registry_driver(lua_State *L, const void *key) noexcept
+{
+	lua_rawgetp(L, LUA_REGISTRYINDEX, key);
+	void *driver = lua_touserdata(L, -1);
+	lua_pop(L, 1);
+	return driver;
+}
+
 CallbackRun *callback_of_thread(lua_State *L) noexcept
 {
 	CallbackRun *run = running_callback(L);

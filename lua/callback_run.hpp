@@ -136,6 +136,12 @@ private:
  * the heap is full).  Never raises. */
 int push_lua_failure(lua_State *L, lua_State *thread, std::string_view message) noexcept;
 
+/* The host object behind an asynchronous library (pg, sleep, mysql_resolve), kept in the registry
+ * under @key (the address of a static of that library): the worker sets it; where none is set (the
+ * master, config load) registry_driver() gives nullptr. */
+void set_registry_driver(lua_State *L, const void *key, void *driver) noexcept;
+void *registry_driver(lua_State *L, const void *key) noexcept;
+
 /* The CallbackRun whose own coroutine @L is, or nullptr (top level of config.lua, reload(), a
  * coroutine the script created): an asynchronous call checks this before it starts anything. */
 CallbackRun *callback_of_thread(lua_State *L) noexcept;

@@ -37,10 +37,7 @@ struct PgDatabase {
 
 PgDriver *get_driver(lua_State *L) noexcept
 {
-	lua_rawgetp(L, LUA_REGISTRYINDEX, &driver_key);
-	auto *driver = static_cast<PgDriver *>(lua_touserdata(L, -1));
-	lua_pop(L, 1);
-	return driver;
+	return static_cast<PgDriver *>(registry_driver(L, &driver_key));
 }
 
 PgDatabase &check_database(lua_State *L, int arg)
@@ -301,8 +298,7 @@ int open_lua_pg(lua_State *L)
 
 void set_lua_pg_driver(lua_State *L, PgDriver *driver) noexcept
 {
-	lua_pushlightuserdata(L, driver);
-	lua_rawsetp(L, LUA_REGISTRYINDEX, &driver_key);
+	set_registry_driver(L, &driver_key, driver);
 }
 
 void set_pg_conninfo_check(PgConninfoCheck check) noexcept

@@ -16,10 +16,7 @@ const char driver_key = 0;
 
 ResolveDriver *get_driver(lua_State *L) noexcept
 {
-	lua_rawgetp(L, LUA_REGISTRYINDEX, &driver_key);
-	auto *driver = static_cast<ResolveDriver *>(lua_touserdata(L, -1));
-	lua_pop(L, 1);
-	return driver;
+	return static_cast<ResolveDriver *>(registry_driver(L, &driver_key));
 }
 
 /* (address) -> address object; run protected, the heap may be full. */
@@ -69,8 +66,7 @@ int lua_resolve_at_runtime(lua_State *L)
 
 void set_lua_resolve_driver(lua_State *L, ResolveDriver *driver) noexcept
 {
-	lua_pushlightuserdata(L, driver);
-	lua_rawsetp(L, LUA_REGISTRYINDEX, &driver_key);
+	set_registry_driver(L, &driver_key, driver);
 }
 
 void complete_lua_resolve(lua_State *L, CallbackRun &waiter, const AddressResult &result) noexcept

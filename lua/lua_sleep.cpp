@@ -15,10 +15,7 @@ const char driver_key = 0;
 
 SleepDriver *get_driver(lua_State *L) noexcept
 {
-	lua_rawgetp(L, LUA_REGISTRYINDEX, &driver_key);
-	auto *driver = static_cast<SleepDriver *>(lua_touserdata(L, -1));
-	lua_pop(L, 1);
-	return driver;
+	return static_cast<SleepDriver *>(registry_driver(L, &driver_key));
 }
 
 /* sleep(seconds) */
@@ -53,8 +50,7 @@ int open_lua_sleep(lua_State *L)
 
 void set_lua_sleep_driver(lua_State *L, SleepDriver *driver) noexcept
 {
-	lua_pushlightuserdata(L, driver);
-	lua_rawsetp(L, LUA_REGISTRYINDEX, &driver_key);
+	set_registry_driver(L, &driver_key, driver);
 }
 
 } // namespace myproxy
