@@ -2,8 +2,9 @@
 // worker_bench.hpp) and a backend played by the test (a login that always succeeds): a COM_INIT_DB
 // naming a schema with a NUL byte gets ERR 1044 and never reaches the backend, nor does one whose
 // on_init_db raises (ERR 1105); a backend that answers a COM_QUERY with a LOCAL INFILE request the
-// client never allowed gets the client ERR 1158 naming that; a backend that hangs up in the middle of a command leaves the client ERR 1927.  Each is
-// logged and ends only that session: the worker's next client still logs in.
+// client never allowed gets the client ERR 1158 naming that; a backend that hangs up in the middle
+// of a command leaves the client ERR 1927.  Each is logged and ends only that session: the worker's
+// next client still logs in.
 #include "tests/unit/worker_bench.hpp"
 
 using namespace myproxy;
