@@ -1,9 +1,10 @@
 // Unit tests for hostile peers in the command phase, through a real Worker (tests/unit/
 // worker_bench.hpp) and a backend played by the test (a login that always succeeds): a COM_INIT_DB
-// naming a schema with a NUL byte gets ERR 1044 and never reaches the backend; a backend that answers a
-// COM_QUERY with a LOCAL INFILE request the client never allowed gets the client ERR 1158 naming
-// that; a backend that hangs up in the middle of a command leaves the client ERR 1927.  Each is
-// logged and ends only that session: the worker's next client still logs in.
+// naming a schema with a NUL byte gets ERR 1044 and never reaches the backend, nor does one whose
+// on_init_db raises (ERR 1105); a backend that answers a COM_QUERY with a LOCAL INFILE request the
+// client never allowed gets the client ERR 1158 naming that; a backend that hangs up in the middle
+// of a command leaves the client ERR 1927.  Each is logged and ends only that session: the worker's
+// next client still logs in.
 #include "tests/unit/worker_bench.hpp"
 
 using namespace myproxy;
@@ -132,12 +133,34 @@ START_TEST(test_drain_waits_for_the_running_command)
 }
 END_TEST
 
+/* An on_init_db that raises: the client gets ERR 1105, the backend never sees the command, and the
+ * session goes on. */
+START_TEST(test_init_db_callback_raises)
+{
+	FakeBackend backend;
+	std::string config = connect_config(backend);
+	const std::string marker = "  on_handshake_response = function(client, hr)\n";
+	config.replace(config.find(marker), 0, "  on_init_db = function(client, db) error('no schema for you') end,\n");
+	WorkerBench bench(config);
+	ClientPair client;
+	const int served = logged_in(bench, backend, client, 8);
+	ck_assert(write_all(client.client, framed(0, "\x02" "sales")));
+	const std::string err = describe_err(client.read_payload());
+	ck_assert_msg(err == "1105 myproxy: on_init_db failed", "got '%s'", err.c_str());
+	send_query(client, "SELECT 1");
+	ck_assert(read_packet_payload(served) == "\x03SELECT 1");
+	close(served);
+	ck_assert_msg(contains(bench.log(), "no schema for you"), "log: %s", bench.log().c_str());
+}
+END_TEST
+
 int main()
 {
 	Suite *suite = suite_create("worker_relay");
 	TCase *tc = tcase_create("hostile");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_init_db_with_nul_byte);
+	tcase_add_test(tc, test_init_db_callback_raises);
 	tcase_add_test(tc, test_rogue_local_infile_request);
 	tcase_add_test(tc, test_backend_hangs_up_mid_command);
 	tcase_add_test(tc, test_disconnect_and_drain_in_the_command_phase);
