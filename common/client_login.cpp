@@ -200,7 +200,7 @@ ClientLoginStatus ClientLogin::greeting(ByteSpan payload, std::vector<std::uint8
 	HandshakeResponse41Params request;
 	request.capabilities = capabilities;
 	request.max_packet_size = max_packet_size;
-	request.character_set = character_set;
+	request.character_set = std::uint8_t(character_set);
 	const std::size_t start = begin_packet(out);
 	if (!build_ssl_request(out, request)) {
 		out.resize(start);
@@ -236,7 +236,7 @@ ClientLoginStatus ClientLogin::send_response(std::vector<std::uint8_t> &out)
 	HandshakeResponse41Params response;
 	response.capabilities = capabilities;
 	response.max_packet_size = max_packet_size;
-	response.character_set = character_set;
+	response.character_set = std::uint8_t(character_set);
 	response.user = user;
 	response.auth_response = auth;
 	response.database = database;

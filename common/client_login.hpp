@@ -53,7 +53,9 @@ struct ClientLoginParams {
 	 * announces (these | CLIENT_LOGIN_REQUIRED_CAPABILITIES) & ~CLIENT_LOGIN_UNSUPPORTED_CAPABILITIES
 	 * & what the server offers. */
 	std::uint32_t capabilities = 0;
-	std::uint8_t character_set = CLIENT_LOGIN_DEFAULT_CHARACTER_SET;
+	/* A login's HandshakeResponse41 carries the low byte; COM_CHANGE_USER carries both (MariaDB's
+	 * collation ids go past 255). */
+	std::uint16_t character_set = CLIENT_LOGIN_DEFAULT_CHARACTER_SET;
 	std::uint32_t max_packet_size = 1u << 24;
 	/* Whether the server may have us send the password in clear text (mysql_clear_password) even
 	 * without secure_transport: the script's explicit choice (connect option allow_cleartext). */
@@ -144,7 +146,7 @@ class ClientLogin {
 	std::string database;
 	std::vector<std::pair<std::string, std::string>> attrs;
 	std::uint32_t wanted_capabilities;
-	std::uint8_t character_set;
+	std::uint16_t character_set;
 	std::uint32_t max_packet_size;
 	bool allow_clear_password;
 	bool local_transport;

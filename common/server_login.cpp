@@ -297,6 +297,7 @@ ServerLoginStatus ServerLogin::ask_script()
 			shown.user = command->user;
 			shown.database = command->database;
 			shown.attrs = command->attrs.bytes();
+			shown.character_set = command->character_set;
 			shown.auth_plugin = password_given ? client_auth_plugin_name(ClientAuthPlugin::clear_password)
 							   : command->auth_plugin_name;
 		}

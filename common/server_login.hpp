@@ -81,6 +81,9 @@ struct ServerLoginCredentials {
 	/* The connection attribute block, unchanged (parse_connect_attrs()). */
 	ByteSpan attrs;
 	bool change_user = false;
+	/* COM_CHANGE_USER only: the collation the packet names (two bytes, unlike a login's one);
+	 * absent when the packet ended before it. */
+	std::optional<std::uint16_t> character_set;
 };
 
 /* The script's answer to ASK_SCRIPT. */

@@ -66,13 +66,6 @@ BackendSide::Step BackendSide::fail(const ServerError &error, std::string messag
 
 /* --- the login ------------------------------------------------------------------------------ */
 
-std::optional<Sha1Digest> BackendSide::credentials_fingerprint(const ConnectAction &action) noexcept
-{
-	if (action.password_sha1)
-		return native_password_sha1(ByteReader::as_string(*action.password_sha1));
-	return native_password_stored_hash(action.password ? std::string_view(*action.password) : std::string_view());
-}
-
 ClientLoginParams BackendSide::login_params(const ConnectAction &action, std::vector<ConnectAttr> &attrs) const
 {
 	attrs.reserve(action.attributes.size());
@@ -108,7 +101,6 @@ BackendSide::Step BackendSide::connect(ConnectAction &action, const ClientSessio
 		backend_address = action.address;
 	}
 	user = action.user;
-	fingerprint = credentials_fingerprint(action);
 
 	std::vector<ConnectAttr> attrs;
 	ClientLoginParams params = login_params(action, attrs);
@@ -350,17 +342,9 @@ bool BackendSide::same_backend(const ConnectAction &action) const noexcept
 	return action.address == backend_address;
 }
 
-bool BackendSide::same_login(const ConnectAction &action) const noexcept
-{
-	const std::optional<Sha1Digest> other = credentials_fingerprint(action);
-	return action.user == user && other && other == fingerprint;
-}
-
-void BackendSide::user_changed(std::string new_user, std::optional<Sha1Digest> new_fingerprint,
-			       const ClientLoginSuccess &session)
+void BackendSide::user_changed(std::string new_user, const ClientLoginSuccess &session)
 {
 	user = std::move(new_user);
-	fingerprint = new_fingerprint;
 	established = session;
 }
 

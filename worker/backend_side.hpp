@@ -10,7 +10,6 @@
 #include "common/backend_link.hpp"
 #include "common/event_source.hpp"
 #include "common/mysql_errors.hpp"
-#include "common/native_password.hpp"
 #include "common/node_state.hpp"
 #include "common/socket_address.hpp"
 #include "lua/lua_action.hpp"
@@ -98,16 +97,12 @@ public:
 	/* The backend's user (the login's, or the last change of user's). */
 	const std::string &login_user() const noexcept { return user; }
 
-	/* client:connect()'s fingerprint of the credentials (SHA1(SHA1(password))). */
-	static std::optional<Sha1Digest> credentials_fingerprint(const ConnectAction &action) noexcept;
-	/* Whether @action logs in as the backend's user with the same credentials (a reset does). */
-	bool same_login(const ConnectAction &action) const noexcept;
 	/* Whether @action names the backend (or the cluster) this session is on. */
 	bool same_backend(const ConnectAction &action) const noexcept;
 	/* The backend login's parameters for the script's @action (views into it and @attrs). */
 	ClientLoginParams login_params(const ConnectAction &action, std::vector<ConnectAttr> &attrs) const;
 	/* The backend accepted a COM_CHANGE_USER to @user. */
-	void user_changed(std::string user, std::optional<Sha1Digest> fingerprint, const ClientLoginSuccess &session);
+	void user_changed(std::string user, const ClientLoginSuccess &session);
 
 	/* The cluster node this session relays to, if any. */
 	std::optional<std::uint32_t> cluster() const noexcept { return cluster_index; }
@@ -143,9 +138,6 @@ private:
 	std::size_t node_attempt = 0;
 
 	std::string user;
-	/* SHA1(SHA1(password)) of the backend login: a COM_CHANGE_USER to the same user with other
-	 * credentials must be checked by the backend, not turned into a reset. */
-	std::optional<Sha1Digest> fingerprint;
 	ClientLoginSuccess established;
 
 	bool choose_node(const ConnectAction &action, std::string_view account);

@@ -6,6 +6,7 @@
 #include "worker/relay.hpp"
 #include "worker/session_log.hpp"
 
+#include "common/auth_switch.hpp"
 #include "common/command_packet.hpp"
 #include "common/err_packet.hpp"
 #include "common/log.hpp"
@@ -97,9 +98,8 @@ void CommandIntercept::end() noexcept
 {
 	step = Step::none;
 	relay.hold_client(false);
-	pending_database.clear();
+	pending_character_set = 0;
 	pending_user.clear();
-	pending_fingerprint.reset();
 	change_login.reset();
 }
 
@@ -209,6 +209,8 @@ void CommandIntercept::run_change_user_script()
 {
 	step = Step::change_user_script;
 	relay.hold_client(true);
+	/* The credentials are forgotten once the script has decided. */
+	pending_character_set = server_login.credentials().character_set.value_or(server_login.character_set());
 	if (!script.push_client_and_response(server_login.credentials())) {
 		/* Back to the established session, then our own answer. */
 		std::vector<std::uint8_t> ignored;
@@ -241,36 +243,36 @@ void CommandIntercept::change_user_outcome(CallbackOutcome &outcome)
 		return;
 	}
 
+	send_backend_change_user(*connect);
+}
+
+/* Whatever the account, the backend gets a COM_CHANGE_USER: only the server's own reset gives the
+ * client what it would have directly (no database unless the packet names one, the packet's
+ * character set, no variables, temporary tables or prepared statements). */
+void CommandIntercept::send_backend_change_user(const ConnectAction &connect)
+{
+	/* The account's plugin at login is the best first guess (the backend switches us if the new
+	 * account uses another), unless it cannot answer up front: mysql_clear_password waits for the
+	 * backend's request, as at login (its password may be longer than the 255 bytes the
+	 * command's auth field holds), and a SHA1 alone speaks only native. */
+	std::vector<ConnectAttr> attrs;
+	ClientLoginParams params = backend.login_params(connect, attrs);
+	params.character_set = pending_character_set;
+	if (!connect.password_sha1 && backend.session().auth_plugin != MYSQL_CLEAR_PASSWORD)
+		params.initial_plugin = backend.session().auth_plugin;
+	change_login = std::make_unique<ClientLogin>(params);
 	std::vector<std::uint8_t> packet;
-	if (backend.same_login(*connect)) {
-		/* The same account: a reset gives the client a fresh session without a login. */
-		const std::size_t start = begin_packet(packet);
-		std::uint8_t sequence_id = 0;
-		build_com_reset_connection(packet);
-		finish_packet(packet, start, sequence_id);
-		pending_database = connect->database;
-		step = Step::backend_reset;
-	} else {
-		/* The account's plugin at login is the best first guess (the backend switches us if the
-		 * new account uses another), unless it cannot answer up front: mysql_clear_password
-		 * waits for the backend's request, as at login, and a SHA1 alone speaks only native. */
-		std::vector<ConnectAttr> attrs;
-		ClientLoginParams params = backend.login_params(*connect, attrs);
-		if (!connect->password_sha1 && backend.session().auth_plugin != MYSQL_CLEAR_PASSWORD)
-			params.initial_plugin = backend.session().auth_plugin;
-		change_login = std::make_unique<ClientLogin>(params);
-		if (change_login->change_user(backend.session(), packet) != ClientLoginStatus::CONTINUE) {
-			log(LogLevel::warning, "COM_CHANGE_USER for the backend: %s",
-			    change_login->failure().message.c_str());
-			if (answer_client(ER_UNKNOWN_ERROR, "myproxy: cannot encode COM_CHANGE_USER for the backend"))
-				end();
-			return;
-		}
-		pending_user = connect->user;
-		pending_fingerprint = BackendSide::credentials_fingerprint(*connect);
-		step = Step::backend_change_user;
+	if (change_login->change_user(backend.session(), packet) != ClientLoginStatus::CONTINUE) {
+		log(LogLevel::warning, "COM_CHANGE_USER for the backend: %s", change_login->failure().message.c_str());
+		if (answer_client(ER_UNKNOWN_ERROR, "myproxy: cannot encode COM_CHANGE_USER for the backend"))
+			end();
+		return;
 	}
-	if (!relay.send_to_backend(packet)) {
+	pending_user = connect.user;
+	step = Step::backend_change_user;
+	const bool queued = relay.send_to_backend(packet);
+	wipe(packet);
+	if (!queued) {
 		host.relay_failed("cannot queue a command for the backend");
 		return;
 	}
@@ -300,7 +302,7 @@ void CommandIntercept::change_user_reply(const RelayEvent &event)
 		change_login->feed(payload_of(event.packet), event.start.header.sequence_id, out);
 	switch (status) {
 	case ClientLoginStatus::SUCCEEDED:
-		backend.user_changed(std::move(pending_user), pending_fingerprint, change_login->success());
+		backend.user_changed(std::move(pending_user), change_login->success());
 		backend_reply_to_client(event.packet);
 		return;
 	case ClientLoginStatus::CONTINUE:
@@ -327,7 +329,12 @@ void CommandIntercept::change_user_reply(const RelayEvent &event)
 	log(LogLevel::warning, "COM_CHANGE_USER on the backend failed: %s", failure.message.c_str());
 	relay.drop_packet(RelaySide::backend);
 	/* The backend waits for an answer we cannot give: this session is lost. */
-	end_with_err(ER_NOT_SUPPORTED_AUTH_MODE, "myproxy: the backend asks for an unsupported authentication method");
+	const ByteSpan payload = payload_of(event.packet);
+	if (!payload.empty() && payload[0] == AUTH_SWITCH_REQUEST_HEADER)
+		end_with_err(ER_NOT_SUPPORTED_AUTH_MODE,
+			     "myproxy: the backend asks for an unsupported authentication method");
+	else
+		end_with_err(ER_UNKNOWN_ERROR, "myproxy: unexpected reply from the backend");
 }
 
 void CommandIntercept::captured(const RelayEvent &event)
@@ -352,42 +359,9 @@ void CommandIntercept::captured(const RelayEvent &event)
 		return;
 	}
 
-	switch (step) {
-	case Step::backend_reset:
-		if (header == OK_HEADER && !pending_database.empty()) {
-			relay.drop_packet(RelaySide::backend);
-			std::vector<std::uint8_t> packet;
-			const std::size_t start = begin_packet(packet);
-			build_com_init_db(packet, pending_database);
-			std::uint8_t sequence_id = 0;
-			finish_packet(packet, start, sequence_id);
-			step = Step::backend_init_db;
-			if (!relay.send_to_backend(packet)) {
-				host.relay_failed("cannot queue a command for the backend");
-				return;
-			}
-			relay.capture_next(RelaySide::backend);
-			return;
-		}
-		if (header == OK_HEADER || header == ERR_HEADER) {
-			backend_reply_to_client(event.packet);
-			return;
-		}
-		break;
-
-	case Step::backend_init_db:
-		if (header == OK_HEADER || header == ERR_HEADER) {
-			backend_reply_to_client(event.packet);
-			return;
-		}
-		break;
-
-	case Step::backend_change_user:
+	if (step == Step::backend_change_user) {
 		change_user_reply(event);
 		return;
-
-	default:
-		break;
 	}
 	log(LogLevel::warning, "unexpected reply from the backend (header byte 0x%02x) during COM_CHANGE_USER",
 	    header);

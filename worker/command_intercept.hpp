@@ -1,10 +1,11 @@
 // The command-phase exchanges myproxy runs itself on top of the relay (worker side): COM_INIT_DB
 // (config.lua's on_init_db may refuse or rename the schema) and COM_CHANGE_USER (the client's new
 // credentials go through common/server_login and on_handshake_response again; the backend never
-// sees them: it gets a reset, or a COM_CHANGE_USER of its own with the script's credentials spoken
-// by a common/client_login).  One exchange at a time, with the client held; the final reply reaches
-// the client with the sequence id it expects.  It asks the session (Host) to run scripts and to
-// end; it never touches a socket or the event loop itself.
+// sees them: it always gets a COM_CHANGE_USER of its own with the script's credentials and the
+// client's character set, spoken by a common/client_login, so the session is reset by the server
+// itself).  One exchange at a time, with the client held; the final reply reaches the client with
+// the sequence id it expects.  It asks the session (Host) to run scripts and to end; it never
+// touches a socket or the event loop itself.
 #pragma once
 
 #include "worker/session_script.hpp"
@@ -12,7 +13,6 @@
 #include "common/byte_reader.hpp"
 #include "common/client_login.hpp"
 #include "common/mysql_errors.hpp"
-#include "common/native_password.hpp"
 #include "common/server_login.hpp"
 
 #include <cstdint>
@@ -69,8 +69,6 @@ private:
 		init_db_script,		/* on_init_db runs */
 		change_user_password,	/* waiting for the client's cleartext password */
 		change_user_script,	/* on_handshake_response runs again */
-		backend_reset,		/* COM_RESET_CONNECTION sent */
-		backend_init_db,	/* COM_INIT_DB sent after the reset */
 		backend_change_user,	/* COM_CHANGE_USER sent with the script's credentials (change_login) */
 	};
 
@@ -84,10 +82,10 @@ private:
 	Step step = Step::none;
 	/* The next sequence id of the client's exchange in progress. */
 	std::uint8_t client_sequence = 0;
-	/* For the backend exchanges of COM_CHANGE_USER. */
-	std::string pending_database;
+	/* For the backend's COM_CHANGE_USER: the collation the client's packet names (the login's
+	 * when it names none), and the backend user the script chose. */
+	std::uint16_t pending_character_set = 0;
 	std::string pending_user;
-	std::optional<Sha1Digest> pending_fingerprint;
 	/* The backend's side of COM_CHANGE_USER, with every plugin a login speaks. */
 	std::unique_ptr<ClientLogin> change_login;
 
@@ -101,6 +99,7 @@ private:
 	void change_user_command(const RelayEvent &event);
 	void change_user_status(ServerLoginStatus status, std::vector<std::uint8_t> &out);
 	void run_change_user_script();
+	void send_backend_change_user(const ConnectAction &connect);
 	void change_user_reply(const RelayEvent &event);
 };
 

@@ -219,8 +219,11 @@ RelayEvent Relay::process(Direction &dir, RelaySide side) noexcept
 			break;
 
 		case TrackerStep::Kind::need_more:
-			if (step.length > BUFFER_SIZE)
-				return closed_event(RelayEvent::CloseReason::packet_too_large);
+			if (step.length > BUFFER_SIZE) {
+				RelayEvent event = closed_event(RelayEvent::CloseReason::packet_too_large);
+				event.side = side;
+				return event;
+			}
 			return {};
 
 		case TrackerStep::Kind::packet_start:

@@ -51,7 +51,7 @@ struct RelayEvent {
 		backend_closed,  /* EOF or hang-up from the backend */
 		client_error,    /* recv/send on the client socket failed: error_number */
 		backend_error,   /* the same on the backend socket */
-		packet_too_large,/* a packet the relay must hold whole does not fit its buffer */
+		packet_too_large,/* a packet the relay must hold whole does not fit its buffer (from side) */
 		protocol_error,  /* a LOCAL INFILE request the client did not negotiate, an empty command */
 		out_of_memory,
 	};

@@ -85,6 +85,11 @@ void report_relay_end(const RelayEvent &event, Relay &relay, const StreamSocket 
 	case RelayEvent::CloseReason::protocol_error:
 	case RelayEvent::CloseReason::out_of_memory:
 		log(LogLevel::warning, "%s", reason);
+		/* A command we must hold whole (COM_CHANGE_USER, COM_INIT_DB) that is larger than the
+		 * relay's buffer: what the server says past max_allowed_packet. */
+		if (event.close_reason == RelayEvent::CloseReason::packet_too_large && event.side == RelaySide::client)
+			(void)send_final_err(relay, ER_NET_PACKET_TOO_LARGE,
+					     "Got a packet bigger than 'max_allowed_packet' bytes", client_capabilities);
 		if (event.close_reason == RelayEvent::CloseReason::protocol_error)
 			(void)send_final_err(relay, ER_NET_READ_ERROR,
 					     relay.pending_report(RelaySide::backend) != nullptr
