@@ -220,6 +220,9 @@ RelayEvent Relay::process(Direction &dir, RelaySide side) noexcept
 
 		case TrackerStep::Kind::need_more:
 			if (step.length > BUFFER_SIZE) {
+				/* This side is done: a final ERR may still go the other way (resume()). */
+				dir.end = dir.scanned;
+				dir.source_eof = true;
 				RelayEvent event = closed_event(RelayEvent::CloseReason::packet_too_large);
 				event.side = side;
 				return event;
