@@ -1,6 +1,6 @@
 // End to end, COM_CHANGE_USER behaves as the server's own (issue 12, group 2): the same scenario runs
 // once directly against a real mariadbd and once through a real ./myproxy whose script passes logins
-// on, with libmariadb and with PHP's mysqli (mysqlnd, tests/integration/check_driver_change_user.php),
+// on, with libmariadb and with PHP's mysqli (mysqlnd, tests/integration/driver_change_user.php),
 // and must see the same thing: after a change of user (also to the same user) no database unless
 // the command names one, the character set the command names, and no session or user variables,
 // temporary tables or prepared statements; a persistent mysqli link is reused and reset.  The
@@ -206,7 +206,7 @@ START_TEST(test_php_mysqli_sees_the_server_reset)
 {
 	auto run_php = [](const std::string &socket, const std::string &long_socket) {
 		const CommandOutput out = run_program({"/usr/bin/php", "-d", "mysqli.allow_persistent=1",
-						       DRIVER_SCRIPT_DIR "/check_driver_change_user.php", socket, "alice",
+						       DRIVER_SCRIPT_DIR "/driver_change_user.php", socket, "alice",
 						       "alice-pw", "app_db", long_socket, "longpw",
 						       long_password()});
 		PROXY_ASSERT(out.exit_code == 0, "php on %s: exit %d:\n%s", socket.c_str(), out.exit_code,
