@@ -1,7 +1,7 @@
 // End to end, sessions: the real ./myproxy (two workers) between libmariadb and a real mariadbd.
 // COM_CHANGE_USER goes through the script (which maps user names; the backend sees the mapped
-// user), a change to the same account becomes COM_RESET_CONNECTION, a refusal leaves the session
-// as it was; and 200 logins at once over the UNIX socket and over TCP all succeed.
+// user), a change to the same account is a real COM_CHANGE_USER on the backend too, a refusal leaves
+// the session as it was; and 200 logins at once over the UNIX socket and over TCP all succeed.
 #include "tests/fixture/fixture.hpp"
 #include "tests/integration/proxy_client.hpp"
 #include "tests/integration/proxy_process.hpp"
@@ -59,7 +59,7 @@ void exec_or_fail(MysqlClient &c, std::string_view sql)
 }
 
 // COM_CHANGE_USER commands the backend received while the general log was on (it logs them as
-// "Change user"; COM_RESET_CONNECTION leaves no line).  MariaDB has no status counter for them.
+// "Change user").  MariaDB has no status counter for them.
 std::string change_user_count()
 {
 	return shared_mariadb()
@@ -111,7 +111,7 @@ START_TEST(test_change_user_same_user)
 	GeneralLog general_log;
 	const std::string before = change_user_count();
 
-	// The same account: myproxy resets the session (COM_RESET_CONNECTION) instead.
+	// The same account: the backend gets a COM_CHANGE_USER too, and resets the session itself.
 	PROXY_ASSERT(mysql_change_user(c.get(), "alice", "alice-pw", "real_db") == 0, "change_user: %s",
 		     c.error().c_str());
 	PROXY_ASSERT_STR(c.text("SELECT CURRENT_USER()"), "alice@localhost");
@@ -119,13 +119,15 @@ START_TEST(test_change_user_same_user)
 	PROXY_ASSERT_STR(c.text("SELECT IFNULL(@marker, 'reset')"), "reset");
 	PROXY_CHECK(!c.query("SELECT * FROM session_table").ok);
 	PROXY_ASSERT_STR(c.text("SELECT CONNECTION_ID()"), connection_id);
-	PROXY_ASSERT_STR(change_user_count(), before);
+	PROXY_ASSERT_STR(change_user_count(), std::to_string(std::stoi(before) + 1));
 
-	// Without a database.
+	// Without a database: none afterwards, as directly.
 	exec_or_fail(c, "SET @marker = 43");
 	PROXY_ASSERT(mysql_change_user(c.get(), "alice", "alice-pw", nullptr) == 0, "change_user: %s",
 		     c.error().c_str());
 	PROXY_ASSERT_STR(c.text("SELECT IFNULL(@marker, 'reset')"), "reset");
+	PROXY_ASSERT_STR(c.text("SELECT IFNULL(DATABASE(), 'none')"), "none");
+	PROXY_ASSERT_STR(change_user_count(), std::to_string(std::stoi(before) + 2));
 }
 END_TEST
 
