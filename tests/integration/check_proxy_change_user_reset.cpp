@@ -232,6 +232,27 @@ START_TEST(test_php_mysqli_sees_the_server_reset)
 }
 END_TEST
 
+// The same account on ed25519: the backend switches myproxy's COM_CHANGE_USER to client_ed25519,
+// as at login, and resets the session.
+START_TEST(test_same_account_on_ed25519)
+{
+	MysqlClient c;
+	PROXY_ASSERT(c.connect(through_proxy(), "ed", "ed-pw"), "login: %s", c.error().c_str());
+	exec_or_fail(c, "SET @user_variable = 1");
+	const int changes_before = change_user_count();
+	for (int round = 0; round < 2; ++round) {
+		PROXY_ASSERT(mysql_change_user(c.get(), "ed", "ed-pw", nullptr) == 0, "change_user: %s", c.error().c_str());
+		PROXY_ASSERT_STR(c.text("SELECT CURRENT_USER()"), "ed@localhost");
+		PROXY_ASSERT_STR(c.text("SELECT IFNULL(@user_variable, 'reset')"), "reset");
+		exec_or_fail(c, "SET @user_variable = 1");
+	}
+	PROXY_ASSERT(change_user_count() == changes_before + 2, "the backend logged %d changes of user, expected 2",
+		     change_user_count() - changes_before);
+	PROXY_CHECK(mysql_change_user(c.get(), "ed", "not-ed-pw", nullptr) != 0);
+	PROXY_ASSERT(c.error_code() == 1045, "expected 1045, got %s", c.error().c_str());
+}
+END_TEST
+
 // --- long passwords ------------------------------------------------------------------------------
 
 START_TEST(test_long_password)
@@ -304,6 +325,7 @@ static Suite *change_user_reset_suite()
 	TCase *tc = server_tcase("as_the_server", 120);
 	tcase_add_test(tc, test_libmariadb_sees_the_server_reset);
 	tcase_add_test(tc, test_php_mysqli_sees_the_server_reset);
+	tcase_add_test(tc, test_same_account_on_ed25519);
 	tcase_add_test(tc, test_long_password);
 	tcase_add_test(tc, test_hostile_change_user_closes_only_its_session);
 	suite_add_tcase(s, tc);
@@ -324,6 +346,7 @@ int main()
 		db.create_database("app_db");
 		db.create_user("alice", "alice-pw");
 		db.create_user("bob", "bob-pw");
+		db.create_user("ed", "ed-pw", "ed25519");
 		db.create_user("longpw", long_password());
 		proxy = new ProxyProcess;
 		proxy->start(config_lua(), {proxy->path("plain.sock"), proxy->path("native.sock")});
