@@ -29,7 +29,9 @@ struct ChangeUserCommand {
 };
 
 /* Parses COM_CHANGE_USER (0x11 included) as sent by a client with @capabilities negotiated:
- * CLIENT_SECURE_CONNECTION selects a 1-byte auth length (else NUL-terminated auth data),
+ * CLIENT_SECURE_CONNECTION selects a 1-byte auth length (else NUL-terminated auth data), also with
+ * CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA, which only HandshakeResponse41 obeys (so mysqld and the
+ * client libraries: longer auth data goes in an AuthSwitchResponse),
  * CLIENT_PLUGIN_AUTH a plugin name, CLIENT_CONNECT_ATTRS an attribute block.  Like mysqld, the
  * fields after the database are optional: a packet may end before any of them. */
 ParseResult<ChangeUserCommand> parse_change_user(ByteSpan payload, std::uint32_t capabilities) noexcept;

@@ -3,7 +3,8 @@
 // common/change_user_packet: always a COM_CHANGE_USER (also for the same account), with the script's
 // credentials (never the client's auth data), the database the script returns (none when nil) and
 // the two-byte character set of the client's packet (the login's when the packet has none); a
-// 300-byte password reaches a backend that switches to mysql_clear_password whole.  Hostile clients:
+// 300-byte password reaches a backend that switches to mysql_clear_password whole (the command's
+// auth field has a one-byte length, also with CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA).  Hostile clients:
 // truncated commands get ERR 1043, a command larger than the relay can hold ERR 1153; each closes
 // only its own session while another one on the same worker goes on.
 #include "tests/unit/worker_bench.hpp"
@@ -208,6 +209,34 @@ START_TEST(test_long_password)
 }
 END_TEST
 
+/* The auth field of COM_CHANGE_USER has a one-byte length even with
+ * CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA (0xfc is 252 bytes, not a lenenc prefix), as mysqld reads it;
+ * the builder refuses what one byte cannot count. */
+START_TEST(test_auth_length_is_one_byte)
+{
+	const std::uint32_t lenenc = backend_capabilities | CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA;
+	const std::string payload = "\x11" "u" + std::string(1, '\0') + "\xfc" + std::string(252, 'a') + "db" + '\0' +
+				    u16(45) + "mysql_native_password" + '\0';
+	const ByteSpan bytes(reinterpret_cast<const std::uint8_t *>(payload.data()), payload.size());
+	auto command = parse_change_user(bytes, lenenc);
+	ck_assert(command.ok());
+	ck_assert_uint_eq(command->auth_response.size(), 252);
+	ck_assert(command->database == "db");
+
+	std::vector<std::uint8_t> out;
+	const std::vector<std::uint8_t> auth255(255, 'x'), auth256(256, 'x');
+	ChangeUserParams params;
+	params.user = "u";
+	params.auth_response = ByteSpan(auth255.data(), auth255.size());
+	ck_assert(build_change_user(out, params, lenenc));
+	ck_assert_uint_eq(out[3], 255); /* 0x11, 'u', NUL, then the length byte */
+	out.clear();
+	params.auth_response = ByteSpan(auth256.data(), auth256.size());
+	ck_assert(!build_change_user(out, params, lenenc));
+	ck_assert(out.empty());
+}
+END_TEST
+
 /* Truncated commands: ERR 1043 and the end of that session only; the backend sees nothing of them
  * and another session on the worker goes on. */
 START_TEST(test_truncated_change_user)
@@ -276,6 +305,7 @@ int main()
 	tcase_add_test(tc, test_database_in_the_command);
 	tcase_add_test(tc, test_no_character_set_keeps_the_login_one);
 	tcase_add_test(tc, test_long_password);
+	tcase_add_test(tc, test_auth_length_is_one_byte);
 	suite_add_tcase(suite, tc);
 	tc = tcase_create("hostile");
 	tcase_set_timeout(tc, 60);
