@@ -137,6 +137,15 @@ Observations libmariadb_scenario(const Endpoint &endpoint)
 	observe(seen, c, "bob.charset", "SELECT @@character_set_client");
 	observe(seen, c, "bob.collation", "SELECT @@collation_connection");
 	observe(seen, c, "bob.user", "SELECT CURRENT_USER()");
+
+	// mysql_set_character_set() (SET NAMES) between: whatever libmariadb names in the command then,
+	// the session gets what the server makes of it.
+	PROXY_ASSERT(mysql_set_character_set(c.get(), "cp1251") == 0, "set charset: %s", c.error().c_str());
+	observe(seen, c, "set_names.charset", "SELECT @@character_set_client");
+	PROXY_ASSERT(mysql_change_user(c.get(), "alice", "alice-pw", nullptr) == 0, "change_user: %s",
+		     c.error().c_str());
+	observe(seen, c, "set_names.after.charset", "SELECT @@character_set_client");
+	observe(seen, c, "set_names.after.collation", "SELECT @@collation_connection");
 	return seen;
 }
 
@@ -185,8 +194,8 @@ START_TEST(test_libmariadb_sees_the_server_reset)
 	const Observations server = libmariadb_scenario(direct());
 	const int changes_before = change_user_count();
 	const Observations proxied = libmariadb_scenario(through_proxy());
-	// Two changes of user, each a real COM_CHANGE_USER on the backend (also the one to alice).
-	PROXY_ASSERT(change_user_count() == changes_before + 2, "the backend logged %d changes of user, expected 2",
+	// Three changes of user, each a real COM_CHANGE_USER on the backend (also those to alice).
+	PROXY_ASSERT(change_user_count() == changes_before + 3, "the backend logged %d changes of user, expected 3",
 		     change_user_count() - changes_before);
 	PROXY_ASSERT(proxied == server, "through myproxy:\n%s\ndirectly:\n%s", joined(proxied).c_str(),
 		     joined(server).c_str());
@@ -197,7 +206,7 @@ START_TEST(test_libmariadb_sees_the_server_reset)
 				 "after.sql_mode_is_global=1", "after.wait_timeout_is_global=1",
 				 "after.temporary_table=ERR1146", "after.sql_prepared=ERR1243",
 				 "after.statements_dropped=2", "after.user=alice@localhost", "bob.database=app_db",
-				 "bob.charset=utf8mb4", "bob.user=bob@localhost"})
+				 "bob.charset=utf8mb4", "bob.user=bob@localhost", "set_names.charset=cp1251"})
 		expect_line(text, line);
 }
 END_TEST
