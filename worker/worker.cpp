@@ -359,7 +359,9 @@ void Worker::handle_backend_offer(const ChannelMessage &message, ReceivedFds &)
 {
 	const auto &offer = std::get<BackendOfferMessage>(message);
 	backend_announcement.server_version = offer.server_version;
-	backend_announcement.capabilities = offer.capabilities;
+	/* The master announces only what myproxy relays; a worker holds to that itself, too. */
+	backend_announcement.capabilities =
+		offer.capabilities & (relayed_capabilities | terminated_capabilities | CLIENT_LONG_PASSWORD);
 	backend_announcement.collation = offer.collation;
 }
 
