@@ -358,7 +358,13 @@ void Worker::handle_resolve_reply(const ChannelMessage &message, ReceivedFds &)
 void Worker::handle_backend_offer(const ChannelMessage &message, ReceivedFds &)
 {
 	const auto &offer = std::get<BackendOfferMessage>(message);
-	backend_announcement.server_version = offer.server_version;
+	try {
+		backend_announcement.server_version = offer.server_version;
+	} catch (const std::bad_alloc &) {
+		log_error("BACKEND_OFFER: out of memory; greetings keep announcing %s",
+			  backend_announcement.server_version.c_str());
+		return;
+	}
 	/* The master announces only what myproxy relays; a worker holds to that itself, too. */
 	backend_announcement.capabilities =
 		offer.capabilities & (relayed_capabilities | terminated_capabilities | CLIENT_LONG_PASSWORD);
