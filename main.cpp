@@ -73,6 +73,7 @@ MasterConfig make_master_config(std::shared_ptr<LoadedConfig> config, const Sand
 	m.options.reload_drain_timeout_usec = config->reload_drain_timeout_usec;
 	m.options.crash_penalty_usec = config->crash_penalty_usec;
 	m.options.clusters = config->clusters;
+	m.options.backend_addresses = config->backend_addresses;
 	m.options.max_sessions_per_uid = static_cast<std::uint64_t>(config->max_sessions_per_uid);
 	m.options.pool.max_connections_per_worker = max_connections_per_worker;
 	m.options.prometheus_listeners = config->prometheus_listeners;

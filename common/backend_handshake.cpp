@@ -74,6 +74,7 @@ LinkStatus BackendHandshake::greeting_packet()
 	if (!greeting)
 		return fail(BackendHandshakeFailure::Kind::BAD_GREETING,
 			    std::string("malformed greeting: ") + greeting.error().what);
+	own_offer = backend_offer(*greeting, own_offer_problem);
 	/* Closing now is what a client that gives up does; the server logs an aborted connection. */
 	phase = Phase::done;
 	outcome = Outcome::greeted;

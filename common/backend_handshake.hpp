@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -81,6 +82,16 @@ public:
 	bool greeted() const noexcept { return outcome == Outcome::greeted; }
 	const ClientLoginSuccess &success() const noexcept { return login.success(); }
 	const BackendHandshakeFailure &failure() const noexcept { return error; }
+	/* What the server's greeting offered, whatever the outcome; empty before the greeting or when
+	 * it was unusable (offer_problem() says why: a malformed greeting is a failure instead). */
+	const std::optional<BackendOffer> &offer() const noexcept
+	{
+		return greeting_only ? own_offer : login.offer();
+	}
+	const std::string &offer_problem() const noexcept
+	{
+		return greeting_only ? own_offer_problem : login.offer_problem();
+	}
 	/* Bytes received behind the login's last packet: the start of the command phase, for whoever
 	 * reads on (the relay, a node check's query).  The caller may take them. */
 	std::vector<std::uint8_t> &rest() noexcept { return input; }
@@ -97,6 +108,9 @@ private:
 	std::vector<std::uint8_t> input;
 	std::vector<std::uint8_t> payload;
 	BackendHandshakeFailure error;
+	/* Greeting only: the greeting is parsed here, not by the login. */
+	std::optional<BackendOffer> own_offer;
+	std::string own_offer_problem;
 
 	LinkStatus fail(BackendHandshakeFailure::Kind kind, std::string message);
 	LinkStatus greeting_packet();

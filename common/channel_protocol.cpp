@@ -43,6 +43,7 @@ constexpr ChannelMessageSpec message_specs[] = {
 	{ChannelMessageType::node_suspect, "NODE_SUSPECT", to_master, 0, 0},
 	{ChannelMessageType::resolve_request, "RESOLVE_REQUEST", to_master, 0, 0},
 	{ChannelMessageType::resolve_reply, "RESOLVE_REPLY", to_worker, 0, 0},
+	{ChannelMessageType::backend_offer, "BACKEND_OFFER", to_worker, 0, 0},
 };
 
 const ChannelMessageSpec *find_spec(std::uint16_t type) noexcept
@@ -146,6 +147,14 @@ std::uint16_t write_payload(ByteWriter &w, const ResolveReplyMessage &m)
 	w.u64(m.request_id);
 	write_string(w, m.address);
 	write_string(w, m.error);
+	return 0;
+}
+
+std::uint16_t write_payload(ByteWriter &w, const BackendOfferMessage &m)
+{
+	w.u64(m.capabilities);
+	w.u8(m.collation);
+	write_string(w, m.server_version);
 	return 0;
 }
 
@@ -311,6 +320,22 @@ ParseResult<ChannelMessage> read_resolve_reply(ByteReader &r) noexcept
 	return complete(r, m, "RESOLVE_REPLY: trailing bytes");
 }
 
+ParseResult<ChannelMessage> read_backend_offer(ByteReader &r) noexcept
+{
+	BackendOfferMessage m;
+	m.capabilities = r.u64("BACKEND_OFFER: capabilities past end");
+	m.collation = r.u8("BACKEND_OFFER: collation past end");
+	m.server_version = ByteReader::as_string(read_string(r, channel_max_server_version,
+							     "BACKEND_OFFER: server_version length past end",
+							     "BACKEND_OFFER: server_version too long",
+							     "BACKEND_OFFER: server_version past end"));
+	if (r.ok() && m.server_version.empty())
+		r.fail("BACKEND_OFFER: empty server_version");
+	if (r.ok() && contains_nul(m.server_version))
+		r.fail("BACKEND_OFFER: NUL in server_version");
+	return complete(r, m, "BACKEND_OFFER: trailing bytes");
+}
+
 /* @direction null: any direction (the encoder checking its own output). */
 ParseResult<ChannelMessage> decode(ByteSpan bytes, std::size_t fd_count,
 				   const ChannelDirection *direction) noexcept
@@ -360,6 +385,8 @@ ParseResult<ChannelMessage> decode(ByteSpan bytes, std::size_t fd_count,
 		return read_resolve_request(r);
 	case ChannelMessageType::resolve_reply:
 		return read_resolve_reply(r);
+	case ChannelMessageType::backend_offer:
+		return read_backend_offer(r);
 	}
 	return ParseError{"channel header: unknown message type", 0};
 }

@@ -34,6 +34,7 @@ inline constexpr std::size_t channel_max_cgroup_path = 4096;
 inline constexpr std::size_t channel_max_account_name = 256;
 inline constexpr std::size_t channel_max_host_name = host_name_max;
 inline constexpr std::size_t channel_max_resolve_error = 255;
+inline constexpr std::size_t channel_max_server_version = 250; /* backend_version_max */
 /* RESOLVE_REQUESTs one worker may have unanswered; one more is a protocol violation (the worker
    refuses the lookup itself before it gets there). */
 inline constexpr std::size_t channel_max_resolves_per_worker = 64;
@@ -58,6 +59,7 @@ enum class ChannelMessageType : std::uint16_t {
 	node_suspect = 12,
 	resolve_request = 13,
 	resolve_reply = 14,
+	backend_offer = 18,
 };
 
 /* NEW_CLIENT header flag: a pidfd follows the client socket (two fds instead of one). */
@@ -185,10 +187,22 @@ struct ResolveReplyMessage {
 	std::string_view error;
 };
 
+/* master -> worker: what the listeners' greetings announce from now on (common/backend_offer.hpp),
+   learned from the backends' greetings; sent when it changes, and first to a new worker once
+   anything is known.  Until then a worker announces default_announcement(). */
+struct BackendOfferMessage {
+	static constexpr ChannelMessageType type = ChannelMessageType::backend_offer;
+	/* The greeting's flags, MariaDB's extended ones shifted up by 32. */
+	std::uint64_t capabilities = 0;
+	std::uint8_t collation = 0;
+	/* 1..channel_max_server_version bytes, no NUL. */
+	std::string_view server_version;
+};
+
 using ChannelMessage = std::variant<NewClientMessage, ConnectionClosedMessage,
 				    DrainMessage, WorkerReadyMessage, NodeStateMessage, DisconnectAccountMessage,
 				    HeartbeatMessage, HeartbeatReplyMessage, NodeSuspectMessage,
-				    ResolveRequestMessage, ResolveReplyMessage>;
+				    ResolveRequestMessage, ResolveReplyMessage, BackendOfferMessage>;
 
 /* "NEW_CLIENT", ...; "unknown" for values outside the enum.  For log lines. */
 const char *channel_message_name(ChannelMessageType type) noexcept;

@@ -58,6 +58,7 @@ static std::string printable_plugin_name(std::string_view name)
 ClientLogin::ClientLogin(const ClientLoginParams &params)
 	: user(params.user), password(params.password), password_sha1(params.password_sha1),
 	  database(params.database), wanted_capabilities(params.capabilities),
+	  wanted_mariadb_capabilities(params.mariadb_capabilities), required_capabilities(params.required_capabilities),
 	  character_set(params.character_set), max_packet_size(params.max_packet_size),
 	  allow_clear_password(params.allow_clear_password), local_transport(params.secure_transport),
 	  server_public_key(params.server_public_key), plugin(params.initial_plugin), ssl(params.ssl)
@@ -162,10 +163,16 @@ ClientLoginStatus ClientLogin::greeting(ByteSpan payload, std::vector<std::uint8
 	result.server_version = handshake->server_version;
 	result.connection_id = handshake->connection_id;
 	result.server_capabilities = handshake->capabilities;
+	greeting_offer = backend_offer(*handshake, greeting_offer_problem);
 	const std::uint32_t offered = handshake->capabilities;
 	if (!(offered & CLIENT_PROTOCOL_41))
 		return fail(ClientLoginFailure::Kind::PROTOCOL_ERROR,
 			    "the server does not speak protocol 4.1 (no CLIENT_PROTOCOL_41)");
+	if (const std::uint64_t missing = required_capabilities & ~handshake->all_capabilities()) {
+		error.missing = missing;
+		return fail(ClientLoginFailure::Kind::MISSING_CAPABILITY,
+			    std::string("the server does not offer ") + capability_name64(missing & -missing));
+	}
 
 	std::uint32_t capabilities = (wanted_capabilities | CLIENT_LOGIN_REQUIRED_CAPABILITIES) &
 		~(CLIENT_LOGIN_UNSUPPORTED_CAPABILITIES | CLIENT_CONNECT_WITH_DB | CLIENT_CONNECT_ATTRS);
@@ -194,11 +201,15 @@ ClientLoginStatus ClientLogin::greeting(ByteSpan payload, std::vector<std::uint8
 		capabilities |= CLIENT_SSL;
 	}
 	result.capabilities = capabilities;
+	/* A MariaDB server clears CLIENT_LONG_PASSWORD (CLIENT_MYSQL) when it reads extended flags. */
+	if (!(capabilities & CLIENT_LONG_PASSWORD))
+		result.mariadb_capabilities = wanted_mariadb_capabilities & handshake->mariadb_capabilities;
 	if (!ssl)
 		return send_response(out);
 
 	HandshakeResponse41Params request;
 	request.capabilities = capabilities;
+	request.mariadb_capabilities = result.mariadb_capabilities;
 	request.max_packet_size = max_packet_size;
 	request.character_set = std::uint8_t(character_set);
 	const std::size_t start = begin_packet(out);
@@ -235,6 +246,7 @@ ClientLoginStatus ClientLogin::send_response(std::vector<std::uint8_t> &out)
 	const std::vector<ConnectAttr> attr_views = connect_attr_views(attrs, capabilities);
 	HandshakeResponse41Params response;
 	response.capabilities = capabilities;
+	response.mariadb_capabilities = result.mariadb_capabilities;
 	response.max_packet_size = max_packet_size;
 	response.character_set = std::uint8_t(character_set);
 	response.user = user;

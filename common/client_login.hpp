@@ -7,6 +7,7 @@
 // session it also changes the user (COM_CHANGE_USER) with every plugin it speaks.
 #pragma once
 
+#include "backend_offer.hpp"
 #include "byte_reader.hpp"
 #include "handshake_response41.hpp"
 #include "native_password.hpp"
@@ -53,6 +54,13 @@ struct ClientLoginParams {
 	 * announces (these | CLIENT_LOGIN_REQUIRED_CAPABILITIES) & ~CLIENT_LOGIN_UNSUPPORTED_CAPABILITIES
 	 * & what the server offers. */
 	std::uint32_t capabilities = 0;
+	/* MariaDB's extended capabilities the caller would like (unshifted, as in the filler); sent
+	 * only to a server that offers them (CLIENT_LONG_PASSWORD clear in its greeting). */
+	std::uint32_t mariadb_capabilities = 0;
+	/* Flags (MariaDB's shifted up by 32) the server's greeting must offer, or the login fails with
+	 * MISSING_CAPABILITY before anything is sent: what the client negotiated with us and the relay
+	 * cannot do without (common/backend_offer.hpp). */
+	std::uint64_t required_capabilities = 0;
 	/* A login's HandshakeResponse41 carries the low byte; COM_CHANGE_USER carries both (MariaDB's
 	 * collation ids go past 255). */
 	std::uint16_t character_set = CLIENT_LOGIN_DEFAULT_CHARACTER_SET;
@@ -85,6 +93,8 @@ struct ClientLoginSuccess {
 	/* What both sides agreed on: the flags sent in HandshakeResponse41 (all offered by the server).
 	 * Pass them to ResultSetReader, parse_ok_packet() etc. */
 	std::uint32_t capabilities = 0;
+	/* MariaDB's extended capabilities sent in HandshakeResponse41 (unshifted). */
+	std::uint32_t mariadb_capabilities = 0;
 	/* Everything the server offered, for log lines. */
 	std::uint32_t server_capabilities = 0;
 	/* From the final OK packet. */
@@ -113,6 +123,8 @@ struct ClientLoginFailure {
 		PROTOCOL_ERROR,
 		/* ClientLoginParams::ssl, but the server's greeting has no CLIENT_SSL. */
 		TLS_UNAVAILABLE,
+		/* The greeting lacks required_capabilities: missing says which (MariaDB's shifted). */
+		MISSING_CAPABILITY,
 	};
 
 	Kind kind = Kind::PROTOCOL_ERROR;
@@ -120,6 +132,7 @@ struct ClientLoginFailure {
 	std::string sql_state;
 	std::string message;
 	std::size_t parse_offset = 0;
+	std::uint64_t missing = 0;
 };
 
 enum class ClientLoginStatus : std::uint8_t {
@@ -146,6 +159,8 @@ class ClientLogin {
 	std::string database;
 	std::vector<std::pair<std::string, std::string>> attrs;
 	std::uint32_t wanted_capabilities;
+	std::uint32_t wanted_mariadb_capabilities;
+	std::uint64_t required_capabilities;
 	std::uint16_t character_set;
 	std::uint32_t max_packet_size;
 	bool allow_clear_password;
@@ -165,6 +180,8 @@ class ClientLogin {
 	std::uint8_t next_sequence_id = 0;
 	ClientLoginSuccess result;
 	ClientLoginFailure error;
+	std::optional<BackendOffer> greeting_offer;
+	std::string greeting_offer_problem;
 
 	ClientLoginStatus fail(ClientLoginFailure::Kind kind, std::string message, std::size_t offset = 0);
 	ClientLoginStatus fail_parse(const ParseError &parse_error);
@@ -218,6 +235,10 @@ public:
 	const ClientLoginSuccess &success() const noexcept { return result; }
 	/* Valid once feed() returned FAILED. */
 	const ClientLoginFailure &failure() const noexcept { return error; }
+	/* What the server's greeting offered, whatever came after; empty before the greeting, or when
+	 * it was not a usable one (then @offer_problem says why). */
+	const std::optional<BackendOffer> &offer() const noexcept { return greeting_offer; }
+	const std::string &offer_problem() const noexcept { return greeting_offer_problem; }
 };
 
 } // namespace myproxy

@@ -84,6 +84,9 @@ struct Config {
 	std::uint64_t connect_timeout_usec = connect_timeout_default_usec;
 	/* In the order of the mysql_cluster() calls; a cluster object's index is its position here. */
 	std::vector<ClusterConfig> clusters;
+	/* Every address mysql_resolve() returned while config.lua ran, once, but the listeners': the
+	 * backends outside clusters whose greetings the master reads (common/backend_offer.hpp). */
+	std::vector<SocketAddress> backend_addresses;
 	/* The global drain_timeout (0..drain_timeout_max_seconds, fractions allowed) in microseconds. */
 	std::uint64_t drain_timeout_usec = drain_timeout_default_usec;
 	/* The global reload_drain_timeout (0..reload_drain_timeout_max_seconds) in microseconds. */

@@ -57,6 +57,9 @@ public:
 	NodeState state() const noexcept { return verdict; }
 	/* Why: "read_only=0", "login refused: 1045 Access denied ...", "malformed result: ...". */
 	const std::string &detail() const noexcept { return why; }
+	/* What the node's greeting offered (see BackendHandshake::offer()). */
+	const std::optional<BackendOffer> &offer() const noexcept { return login.offer(); }
+	const std::string &offer_problem() const noexcept { return login.offer_problem(); }
 
 private:
 	enum class Phase : std::uint8_t { login, query, done };

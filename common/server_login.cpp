@@ -29,7 +29,9 @@ static std::string_view cleartext(ByteSpan auth) noexcept
 ServerLogin::ServerLogin(const ServerLoginParams &params)
 	: plugins(params.plugins.begin(), params.plugins.end()), rsa(params.rsa),
 	  server_version(params.server_version), connection_id(params.connection_id), nonce(params.nonce),
-	  server_capabilities(params.capabilities), tls_offered(params.tls_offered),
+	  server_capabilities(params.capabilities),
+	  server_mariadb_capabilities(params.capabilities & CLIENT_LONG_PASSWORD ? 0 : params.mariadb_capabilities),
+	  server_character_set(params.character_set), tls_offered(params.tls_offered),
 	  tls_required(params.tls_required), local_transport(params.local_transport)
 {
 	if (plugins.empty())
@@ -115,7 +117,8 @@ ServerLoginStatus ServerLogin::greeting(std::vector<std::uint8_t> &out)
 	params.connection_id = connection_id;
 	params.scramble = nonce;
 	params.capabilities = server_capabilities | (tls_offered ? CLIENT_SSL : 0);
-	params.character_set = SERVER_LOGIN_CHARACTER_SET;
+	params.mariadb_capabilities = server_mariadb_capabilities;
+	params.character_set = server_character_set;
 	params.status_flags = SERVER_STATUS_AUTOCOMMIT;
 	params.auth_plugin_name = client_auth_plugin_name(plugins.front());
 	const std::size_t start = begin_packet(out);
@@ -190,6 +193,7 @@ ServerLoginStatus ServerLogin::handshake_response(ByteSpan payload, std::vector<
 		return fail(out, ER_ACCESS_DENIED, "Access denied: this server requires SSL (require_ssl); connect with TLS",
 			    "refused: the listener requires TLS (require_ssl) and the client did not start it", false);
 	negotiated = response->capabilities & server_capabilities;
+	negotiated_mariadb = response->mariadb_capabilities & server_mariadb_capabilities;
 	client_character_set = response->character_set;
 	client_max_packet_size = response->max_packet_size;
 	if (!(response->capabilities & CLIENT_PLUGIN_AUTH))

@@ -37,6 +37,10 @@ struct ServerLoginParams {
 	std::array<std::uint8_t, 20> nonce{};
 	/* What the server offers (CLIENT_SSL is added when tls_offered). */
 	std::uint32_t capabilities = 0;
+	/* MariaDB's extended capabilities (unshifted); only with CLIENT_LONG_PASSWORD clear. */
+	std::uint32_t mariadb_capabilities = 0;
+	/* The greeting's collation (the backends' default). */
+	std::uint8_t character_set = SERVER_LOGIN_CHARACTER_SET;
 	/* The listener has a certificate (START_TLS is possible), and requires it (require_ssl). */
 	bool tls_offered = false;
 	bool tls_required = false;
@@ -127,6 +131,8 @@ class ServerLogin {
 	std::uint32_t connection_id;
 	std::array<std::uint8_t, 20> nonce;
 	std::uint32_t server_capabilities;
+	std::uint32_t server_mariadb_capabilities;
+	std::uint8_t server_character_set;
 	bool tls_offered, tls_required, local_transport;
 	bool tls_active = false;
 
@@ -137,6 +143,7 @@ class ServerLogin {
 	bool fast_path = false;
 	ClientAuthPlugin plugin = ClientAuthPlugin::clear_password;
 	std::uint32_t negotiated = 0;
+	std::uint32_t negotiated_mariadb = 0;
 	std::uint8_t client_character_set = 0;
 	std::uint32_t client_max_packet_size = 0;
 	/* The client's HandshakeResponse41 or COM_CHANGE_USER (credentials() views into it). */
@@ -220,6 +227,9 @@ public:
 	std::uint8_t next_sequence_id() const noexcept { return sequence_id; }
 	/* What the client asked for, limited to what we offered (valid after its HandshakeResponse41). */
 	std::uint32_t capabilities() const noexcept { return negotiated; }
+	/* MariaDB's extended capabilities both sides have (unshifted); 0 unless both cleared
+	 * CLIENT_LONG_PASSWORD. */
+	std::uint32_t mariadb_capabilities() const noexcept { return negotiated_mariadb; }
 	std::uint8_t character_set() const noexcept { return client_character_set; }
 	std::uint32_t max_packet_size() const noexcept { return client_max_packet_size; }
 	ClientAuthPlugin auth_plugin() const noexcept { return plugin; }

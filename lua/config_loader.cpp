@@ -23,6 +23,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <new>
@@ -475,6 +476,7 @@ ConfigResult load_config(const std::string &path, std::size_t heap_limit)
 	model.backend_keepalive = globals.backend_keepalive;
 	LoadedConfig config{std::move(model), std::move(state)};
 	collect_lua_clusters(L, config.clusters);
+	collect_lua_resolved_addresses(L, config.backend_addresses);
 	collect_operator_listeners(L, config.prometheus_listeners, config.control_listeners);
 	forget_lua_clusters(L);
 	const lua_Integer count = static_cast<lua_Integer>(lua_rawlen(L, -1));
@@ -501,6 +503,11 @@ ConfigResult load_config(const std::string &path, std::size_t heap_limit)
 		}
 	}
 	lua_pop(L, 1);
+	/* A listener is no backend: myproxy would read its own greeting. */
+	std::erase_if(config.backend_addresses, [&config](const SocketAddress &address) {
+		return std::any_of(config.listeners.begin(), config.listeners.end(),
+				   [&address](const ListenerConfig &listener) { return listener.address == address; });
+	});
 	return config;
 }
 

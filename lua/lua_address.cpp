@@ -7,6 +7,7 @@
 
 #include <lua.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <new>
 
@@ -16,6 +17,27 @@ namespace {
 
 /* Its address is the registry key of the name-lookup flag. */
 const char name_lookup_key = 0;
+/* Its address is the registry key of the list of addresses mysql_resolve() returned while config.lua
+ * loaded (the backends whose greetings the master reads). */
+const char resolved_key = 0;
+
+/* Appends the address object on top of the stack to the list (not popped). */
+void remember_resolved(lua_State *L)
+{
+	luaL_checkstack(L, 3, nullptr);
+	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &resolved_key) != LUA_TTABLE) {
+		lua_pop(L, 1);
+		lua_newtable(L);
+		lua_pushvalue(L, -1);
+		lua_rawsetp(L, LUA_REGISTRYINDEX, &resolved_key);
+	}
+	const lua_Integer count = static_cast<lua_Integer>(lua_rawlen(L, -1));
+	if (static_cast<std::size_t>(count) < lua_resolved_addresses_max) {
+		lua_pushvalue(L, -2);
+		lua_rawseti(L, -2, count + 1);
+	}
+	lua_pop(L, 1);
+}
 
 bool name_lookup_allowed(lua_State *L)
 {
@@ -48,10 +70,31 @@ int mysql_resolve(lua_State *L)
 	if (!name_lookup_allowed(L) && to_lua_address(L, 1) == nullptr)
 		return lua_resolve_at_runtime(L);
 	push_lua_address(L, check_lua_address(L, 1));
+	if (name_lookup_allowed(L))
+		remember_resolved(L);
 	return 1;
 }
 
 } // namespace
+
+void collect_lua_resolved_addresses(lua_State *L, std::vector<SocketAddress> &addresses)
+{
+	if (lua_checkstack(L, 2) == 0)
+		throw std::bad_alloc();
+	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &resolved_key) == LUA_TTABLE) {
+		const lua_Integer count = static_cast<lua_Integer>(lua_rawlen(L, -1));
+		for (lua_Integer i = 1; i <= count; ++i) {
+			lua_rawgeti(L, -1, i);
+			const SocketAddress *address = to_lua_address(L, -1);
+			if (address != nullptr && std::find(addresses.begin(), addresses.end(), *address) == addresses.end())
+				addresses.push_back(*address);
+			lua_pop(L, 1);
+		}
+	}
+	lua_pop(L, 1);
+	lua_pushnil(L);
+	lua_rawsetp(L, LUA_REGISTRYINDEX, &resolved_key);
+}
 
 void register_lua_address(lua_State *L)
 {

@@ -7,6 +7,9 @@
 
 #include "common/socket_address.hpp"
 
+#include <cstddef>
+#include <vector>
+
 struct lua_State;
 
 namespace myproxy {
@@ -31,6 +34,14 @@ SocketAddress check_lua_address(lua_State *L, int arg);
  * a string parsed like mysql_resolve() does; anything else is an error naming its type.  For elements
  * of tables (mysql_cluster()'s nodes), whose errors name the element, not an argument. */
 AddressResult to_lua_address_value(lua_State *L, int idx, std::uint16_t default_port = mysql_default_port) noexcept;
+
+/* How many addresses mysql_resolve() remembers while config.lua loads (more are not remembered). */
+inline constexpr std::size_t lua_resolved_addresses_max = 256;
+
+/* After config.lua ran (outside any Lua call; may throw std::bad_alloc): appends to @addresses each
+ * address mysql_resolve() returned while it loaded, once, in order, and forgets the list.  These are
+ * the backends the configuration names outside clusters, whose greetings the master reads. */
+void collect_lua_resolved_addresses(lua_State *L, std::vector<SocketAddress> &addresses);
 
 /* Whether strings naming a host may be resolved (getaddrinfo).  Off unless turned on: load_config()
  * allows it while config.lua runs and forbids it afterwards, so the state that workers inherit fails

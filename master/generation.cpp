@@ -30,16 +30,12 @@ WorkerPoolOptions numbered(WorkerPoolOptions options, unsigned first_index) noex
 Generation::Generation(sd_event *event_, unsigned number, unsigned first_index, MasterConfig config)
 	: event(event_), number_(number), config_(std::move(config)),
 	  pool_(event_, config_.worker_processes, config_.entry, numbered(config_.options.pool, first_index)),
-	  monitor(event_, config_.options.clusters, [this](const NodeStateMessage &m) { pool_.broadcast(m); })
+	  monitor(event_, config_.options.clusters, config_.options.backend_addresses,
+		  [this](const ChannelMessage &m) { pool_.broadcast(m); })
 {
 	pool_.set_on_node_suspect([this](std::uint32_t cluster, std::uint32_t node) { monitor.check_now(cluster, node); });
 	/* Before any client: the channel keeps the order, so a worker's first login already knows. */
-	pool_.set_on_worker_ready([this] {
-		std::vector<ChannelMessage> first;
-		for (const NodeStateMessage &state : monitor.known_states())
-			first.emplace_back(state);
-		return first;
-	});
+	pool_.set_on_worker_ready([this] { return monitor.known_messages(); });
 	pool_.set_on_all_exited([this] {
 		if (ended)
 			return;

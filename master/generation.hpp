@@ -37,6 +37,8 @@ struct MasterOptions {
 	WorkerPoolOptions pool;
 	/* config.lua's mysql_cluster()s; the monitored ones are checked by the master. */
 	std::vector<ClusterConfig> clusters;
+	/* config.lua's other backends (mysql_resolve() while it loaded): only their greetings are read. */
+	std::vector<SocketAddress> backend_addresses;
 	/* config.lua's prometheus_listen() and control_listen() (master/operator_interfaces); opened
 	   at startup only: a reload keeps those of the first configuration. */
 	std::vector<PrometheusListenerConfig> prometheus_listeners;

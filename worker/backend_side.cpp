@@ -78,7 +78,12 @@ ClientLoginParams BackendSide::login_params(const ConnectAction &action, std::ve
 	params.password_sha1 = action.password_sha1;
 	params.database = action.database;
 	params.attrs = attrs;
+	/* Exactly what the client negotiated, apart from what each side terminates (the login adds its
+	 * own needs); what the relay cannot do without must be offered (common/backend_offer.hpp). */
 	params.capabilities = client.capabilities;
+	params.mariadb_capabilities = client.mariadb_capabilities;
+	params.required_capabilities =
+		(std::uint64_t(client.mariadb_capabilities) << 32 | client.capabilities) & backend_required_capabilities;
 	params.allow_clear_password = action.allow_cleartext;
 	/* A local socket is as private as TLS: the password may go as it is (as MySQL's clients do). */
 	params.secure_transport = backend_address.family() == AF_UNIX;
@@ -273,6 +278,8 @@ BackendSide::Step BackendSide::handshake_failed()
 BackendSide::Step BackendSide::login_failed(const ClientLoginFailure &login)
 {
 	metrics_backend_login(backend_address, false);
+	if (login.kind == ClientLoginFailure::Kind::MISSING_CAPABILITY)
+		return missing_capability(login.missing);
 	char backend[socket_address_text_max];
 	format_address(backend, sizeof(backend));
 	if (login.kind == ClientLoginFailure::Kind::SERVER_ERROR) {
@@ -299,15 +306,25 @@ BackendSide::Step BackendSide::logged_in()
 {
 	established = handshake->success();
 	metrics_backend_login(backend_address, true);
-	const std::uint32_t missing = client.capabilities & format_capabilities & ~established.capabilities;
-	if (missing != 0) {
-		char backend[socket_address_text_max];
-		format_address(backend, sizeof(backend));
-		const std::uint32_t flag = missing & -missing;
-		log(LogLevel::warning, "backend %s lacks %s, which the client uses", backend, capability_name(flag));
-		return fail(ER_UNKNOWN_ERROR, "myproxy: the backend lacks a capability the client needs");
-	}
 	return Step::logged_in;
+}
+
+/* The client negotiated (from our greeting) what this backend's greeting lacks: the login stopped
+ * before the backend saw a HandshakeResponse41, and the client hears which flag and why. */
+BackendSide::Step BackendSide::missing_capability(std::uint64_t missing)
+{
+	char backend[socket_address_text_max];
+	format_address(backend, sizeof(backend));
+	const char *flag = capability_name64(missing & -missing);
+	const auto &offer = handshake->offer();
+	const std::string version = offer ? offer->server_version.substr(0, 64) : std::string("?");
+	log(LogLevel::warning, "backend %s (%s) does not offer %s, which the client negotiated", backend,
+	    version.c_str(), flag);
+	char message[socket_address_text_max + 256];
+	std::snprintf(message, sizeof(message),
+		      "myproxy: backend %s (%s) does not offer %s, which this client negotiated; connect without it",
+		      backend, version.c_str(), flag);
+	return fail(ER_UNKNOWN_ERROR, message);
 }
 
 std::string_view BackendSide::server_version() const noexcept

@@ -42,6 +42,8 @@ struct ClientSessionParams {
 	std::uint32_t capabilities = 0;
 	std::uint8_t character_set = 0;
 	std::uint32_t max_packet_size = 0;
+	/* MariaDB's extended capabilities (unshifted). */
+	std::uint32_t mariadb_capabilities = 0;
 };
 
 class BackendSide {
@@ -148,6 +150,7 @@ private:
 	Step handshake_failed();
 	Step login_failed(const ClientLoginFailure &login);
 	Step logged_in();
+	Step missing_capability(std::uint64_t missing);
 	Step fail(const ServerError &error, std::string message);
 };
 

@@ -27,6 +27,8 @@ ClientConnection::ClientConnection(Worker &owner, UniqueFd socket, const ClientI
 	  backend(owner.event_loop(), owner.clusters(), log, on_io<&ClientConnection::backend_io>, this), login(owner)
 {
 	describe_client(attributes, info, client.fd());
+	/* The backends' version (or the default) until on_connect sets its own. */
+	attributes.server_version = worker.announcement().server_version;
 }
 
 /* Each part releases what it holds; nobody tells the worker (it is destroying us). */
@@ -424,7 +426,7 @@ void ClientConnection::dispatch_outcome(SessionCallback kind, CallbackOutcome &o
 		attributes.server_version_settable = false;
 		phase = Phase::client_login;
 		/* The master got the peer's credentials, which only local sockets give. */
-		client_step(client.greet(attributes.server_version, worker.next_connection_id(),
+		client_step(client.greet(worker.announcement(), attributes.server_version, worker.next_connection_id(),
 					 attributes.has_credentials));
 		refuse_after_greeting(outcome, err);
 		break;

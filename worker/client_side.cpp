@@ -47,7 +47,6 @@ void describe_client(ClientAttributes &attributes, const ClientInfo &info, int f
 			attributes.address = text;
 		}
 	}
-	attributes.server_version = default_server_version;
 }
 
 ClientSide::ClientSide(UniqueFd fd, const ListenerConfig *listener, const ListenerAuth *listener_auth,
@@ -286,7 +285,8 @@ bool ClientSide::farewell_io(std::uint32_t revents) noexcept
 
 /* --- the login -------------------------------------------------------------------------------- */
 
-ClientSide::Step ClientSide::greet(std::string_view server_version, std::uint32_t connection_id, bool local_transport)
+ClientSide::Step ClientSide::greet(const BackendOffer &offer, std::string_view server_version,
+				   std::uint32_t connection_id, bool local_transport)
 {
 	const auto nonce = generate_scramble();
 	if (!nonce) {
@@ -299,7 +299,9 @@ ClientSide::Step ClientSide::greet(std::string_view server_version, std::uint32_
 	params.server_version = server_version;
 	params.connection_id = connection_id;
 	params.nonce = *nonce;
-	params.capabilities = offered_capabilities;
+	params.capabilities = std::uint32_t(offer.capabilities);
+	params.mariadb_capabilities = std::uint32_t(offer.capabilities >> 32);
+	params.character_set = offer.collation;
 	params.tls_offered = listener_tls != nullptr;
 	params.tls_required = listener_requires_tls;
 	params.local_transport = local_transport;
@@ -373,6 +375,7 @@ ClientSide::Step ClientSide::login_status(ServerLoginStatus status, std::vector<
 	case ServerLoginStatus::ASK_SCRIPT:
 		metrics_handshake_response();
 		client_capabilities = server_login->capabilities();
+		client_mariadb_capabilities = server_login->mariadb_capabilities();
 		client_character_set = server_login->character_set();
 		client_max_packet_size = server_login->max_packet_size();
 		state = State::idle;

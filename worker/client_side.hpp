@@ -7,6 +7,7 @@
 // Never blocks; never lets a malformed packet through as anything but a clean ERR.
 #pragma once
 
+#include "common/backend_offer.hpp"
 #include "common/client_login.hpp"
 #include "common/event_source.hpp"
 #include "common/mysql_errors.hpp"
@@ -25,11 +26,6 @@ typedef struct sd_event_source sd_event_source;
 typedef struct ssl_ctx_st SSL_CTX;
 
 namespace myproxy {
-
-/* What the greeting announces until config.lua's on_connect sets client.server_version.  Clients
- * parse it as "major.minor.patch" (and MariaDB's clients look for "MariaDB" in it), so it must look
- * like a real server's; 10.11 is the MariaDB release the project tests against. */
-inline constexpr std::string_view default_server_version = "10.11.99-MariaDB-myproxy";
 
 /* How long a client may take to read our last packet before it is dropped. */
 inline constexpr std::uint64_t closing_timeout_usec = 5'000'000;
@@ -77,8 +73,11 @@ public:
 	StreamSocket &stream() noexcept { return byte_stream; }
 	const StreamSocket &stream() const noexcept { return byte_stream; }
 
-	/* Sends the greeting (server_login starts): waiting, or finish with an ERR of the handshake. */
-	Step greet(std::string_view server_version, std::uint32_t connection_id, bool local_transport);
+	/* Sends the greeting (server_login starts) with @offer's capabilities and collation (the
+	 * backends', common/backend_offer.hpp) and @server_version: waiting, or finish with an ERR of
+	 * the handshake. */
+	Step greet(const BackendOffer &offer, std::string_view server_version, std::uint32_t connection_id,
+		   bool local_transport);
 	/* Whether the client is to speak now (the greeting or a switch was sent) or the TLS handshake
 	 * runs. */
 	bool reading() const noexcept { return state == State::reading; }
@@ -102,7 +101,7 @@ public:
 	/* What the backend login passes on of the client's. */
 	ClientSessionParams session_params() const noexcept
 	{
-		return {client_capabilities, client_character_set, client_max_packet_size};
+		return {client_capabilities, client_character_set, client_max_packet_size, client_mariadb_capabilities};
 	}
 	/* The login deadline passed while the client was to speak (or shake hands). */
 	Step deadline_passed();
@@ -168,6 +167,7 @@ private:
 	/* The next sequence id of the client exchange in progress, whoever sends next. */
 	std::uint8_t client_sequence = 0;
 	std::uint32_t client_capabilities = 0;
+	std::uint32_t client_mariadb_capabilities = 0;
 	std::uint8_t client_character_set = 0;
 	std::uint32_t client_max_packet_size = 0;
 

@@ -1,5 +1,6 @@
 // Small helpers shared by the parts of a client session (worker side, private to worker/): wiping
-// secrets, giving buffers back, the capabilities myproxy offers clients.  Nothing here does I/O but a peek.
+// secrets, giving buffers back, the login packet limit (what myproxy offers clients is
+// common/backend_offer.hpp).  Nothing here does I/O but a peek.
 #pragma once
 
 #include "common/byte_reader.hpp"
@@ -17,23 +18,6 @@
 #include <vector>
 
 namespace myproxy {
-
-/* Everything myproxy can relay unchanged.  Not CLIENT_SSL (no TLS yet), not CLIENT_COMPRESS (the
- * relay would have to inflate to find packet boundaries).  CLIENT_LONG_PASSWORD is set, as MySQL
- * servers do: a MariaDB client then sends no MariaDB extended capabilities, which a MySQL backend
- * could not honour. */
-inline constexpr std::uint32_t offered_capabilities =
-	CLIENT_LONG_PASSWORD | CLIENT_FOUND_ROWS | CLIENT_LONG_FLAG | CLIENT_CONNECT_WITH_DB | CLIENT_NO_SCHEMA |
-	CLIENT_ODBC | CLIENT_LOCAL_FILES | CLIENT_IGNORE_SPACE | CLIENT_PROTOCOL_41 | CLIENT_INTERACTIVE |
-	CLIENT_IGNORE_SIGPIPE | CLIENT_TRANSACTIONS | CLIENT_SECURE_CONNECTION | CLIENT_MULTI_STATEMENTS |
-	CLIENT_MULTI_RESULTS | CLIENT_PS_MULTI_RESULTS | CLIENT_PLUGIN_AUTH | CLIENT_CONNECT_ATTRS |
-	CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA | CLIENT_SESSION_TRACK | CLIENT_DEPRECATE_EOF;
-
-/* Capabilities that change the layout of command-phase packets: the backend must have every one
- * of them the client negotiated with us, or the relayed replies would not parse for the client. */
-inline constexpr std::uint32_t format_capabilities = CLIENT_PROTOCOL_41 | CLIENT_LONG_FLAG | CLIENT_TRANSACTIONS |
-						     CLIENT_MULTI_RESULTS | CLIENT_PS_MULTI_RESULTS |
-						     CLIENT_SESSION_TRACK | CLIENT_DEPRECATE_EOF;
 
 /* Largest packet accepted before the command phase (HandshakeResponse41, auth data, backend
  * greeting and auth packets). */

@@ -309,6 +309,8 @@ void Worker::dispatch(const ChannelMessage &message, ReceivedFds &fds)
 		{ChannelMessageType::heartbeat, true, true, &Worker::handle_heartbeat},
 		/* Draining sessions may still wait for a lookup. */
 		{ChannelMessageType::resolve_reply, true, true, &Worker::handle_resolve_reply},
+		/* Logins go on while draining. */
+		{ChannelMessageType::backend_offer, true, true, &Worker::handle_backend_offer},
 	};
 
 	const ChannelMessageType type = channel_message_type(message);
@@ -351,6 +353,22 @@ void Worker::handle_heartbeat(const ChannelMessage &message, ReceivedFds &)
 void Worker::handle_resolve_reply(const ChannelMessage &message, ReceivedFds &)
 {
 	resolver->reply(std::get<ResolveReplyMessage>(message));
+}
+
+void Worker::handle_backend_offer(const ChannelMessage &message, ReceivedFds &)
+{
+	const auto &offer = std::get<BackendOfferMessage>(message);
+	try {
+		backend_announcement.server_version = offer.server_version;
+	} catch (const std::bad_alloc &) {
+		log_error("BACKEND_OFFER: out of memory; greetings keep announcing %s",
+			  backend_announcement.server_version.c_str());
+		return;
+	}
+	/* The master announces only what myproxy relays; a worker holds to that itself, too. */
+	backend_announcement.capabilities =
+		offer.capabilities & (relayed_capabilities | terminated_capabilities | CLIENT_LONG_PASSWORD);
+	backend_announcement.collation = offer.collation;
 }
 
 void Worker::handle_disconnect_account(const ChannelMessage &message, ReceivedFds &)

@@ -4,6 +4,7 @@
 // loop or sources (they are unusable after fork anyway) and never accepts clients itself.
 #pragma once
 
+#include "common/backend_offer.hpp"
 #include "common/channel_protocol.hpp"
 #include "common/event_source.hpp"
 #include "common/exit_status.hpp"
@@ -59,6 +60,8 @@ public:
 	/* The node states the master reported, and the node choice over them. */
 	const ClusterState &clusters() const noexcept { return cluster_state; }
 	unsigned index() const noexcept { return worker_index; }
+	/* What the listeners' greetings announce (BACKEND_OFFER; the default until the master knows). */
+	const BackendOffer &announcement() const noexcept { return backend_announcement; }
 
 	/* The handler table (registry reference) of listener @listener_index, or -1 when the index
 	 * names no listener. */
@@ -115,6 +118,7 @@ private:
 	static constexpr std::uint64_t drain_sweep_usec = 100'000;
 	RelayBufferPool buffers;
 	ClusterState cluster_state;
+	BackendOffer backend_announcement = default_announcement();
 	/* The Lua pg library's connections; destroyed after the client connections. */
 	std::unique_ptr<LuaPgHost> pg;
 	/* sleep() in callbacks; like pg, destroyed after the connections. */
@@ -149,6 +153,7 @@ private:
 	void handle_disconnect_account(const ChannelMessage &message, ReceivedFds &fds);
 	void handle_heartbeat(const ChannelMessage &message, ReceivedFds &fds);
 	void handle_resolve_reply(const ChannelMessage &message, ReceivedFds &fds);
+	void handle_backend_offer(const ChannelMessage &message, ReceivedFds &fds);
 	void accept_client(const NewClientMessage &message, UniqueFd client, UniqueFd pidfd);
 	void lost_client_fds(ByteSpan record) noexcept;
 	void node_state_changed(const NodeStateMessage &message) noexcept;

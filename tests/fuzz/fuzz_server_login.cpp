@@ -41,7 +41,7 @@ static constexpr char PRIVATE_KEY[] =
 
 static constexpr std::array<std::uint8_t, 20> NONCE = {0x64, 0x7e, 0x6d, 0x28, 0x7d, 0x5f, 0x44, 0x76, 0x44, 0x33,
 						      0x6f, 0x58, 0x4a, 0x4a, 0x72, 0x24, 0x55, 0x61, 0x67, 0x60};
-/* What the worker offers (worker/connection_util.hpp's offered_capabilities, which common/ cannot see). */
+/* Part of what a worker offers while nothing is known (common/backend_offer.hpp's default_announced_capabilities). */
 static constexpr std::uint32_t OFFERED = CLIENT_LONG_PASSWORD | CLIENT_FOUND_ROWS | CLIENT_LONG_FLAG |
 	CLIENT_CONNECT_WITH_DB | CLIENT_LOCAL_FILES | CLIENT_PROTOCOL_41 | CLIENT_TRANSACTIONS |
 	CLIENT_SECURE_CONNECTION | CLIENT_MULTI_STATEMENTS | CLIENT_MULTI_RESULTS | CLIENT_PLUGIN_AUTH |

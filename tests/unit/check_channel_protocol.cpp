@@ -61,6 +61,7 @@ static std::vector<ChannelMessage> sample_messages()
 		ResolveReplyMessage{7, ByteSpan(sample_ipv4, 4), {}},
 		ResolveReplyMessage{8, ByteSpan(sample_ipv6, 16), {}},
 		ResolveReplyMessage{9, {}, "cannot resolve 'x': Name or service not known"},
+		BackendOfferMessage{0x0000'003C'81FF'F7FEull, 45, "5.5.5-10.11.6-MariaDB-0+deb12u1"},
 	};
 }
 
@@ -112,6 +113,11 @@ static bool same(const ResolveRequestMessage &a, const ResolveRequestMessage &b)
 static bool same(const ResolveReplyMessage &a, const ResolveReplyMessage &b)
 {
 	return a.request_id == b.request_id && same_bytes(a.address, b.address) && a.error == b.error;
+}
+
+static bool same(const BackendOfferMessage &a, const BackendOfferMessage &b)
+{
+	return a.capabilities == b.capabilities && a.collation == b.collation && a.server_version == b.server_version;
 }
 
 static bool same_message(const ChannelMessage &a, const ChannelMessage &b)
