@@ -37,10 +37,12 @@ std::optional<KillAnswer> KillBoard::request(std::uint32_t requester, std::uint3
 	message.tag = ++last_request;
 	message.target = target;
 	message.query = query;
-	message.server = facts.server.substr(0, channel_max_kill_server);
-	message.user = facts.user.substr(0, channel_max_kill_user);
+	message.server = std::string_view(facts.server).substr(0, channel_max_kill_server);
+	message.user = std::string_view(facts.user).substr(0, channel_max_kill_user);
+	/* A user name the channel cannot carry (NUL, too long) never names the same user there. */
+	if (message.user.size() != facts.user.size() || !host.send_kill(message))
+		return KillAnswer{KillOutcome::unknown, 0};
 	waiting.emplace(message.tag, requester);
-	host.send_kill(message);
 	return std::nullopt;
 }
 
@@ -57,7 +59,7 @@ void KillBoard::order(const KillOrderMessage &message)
 		result.query = message.query;
 		result.outcome = answer.outcome;
 		result.backend_thread = answer.outcome == KillOutcome::same_server ? answer.backend_thread : 0;
-		host.send_kill(result);
+		(void)host.send_kill(result);
 		return;
 	}
 	const auto i = waiting.find(message.tag);

@@ -55,7 +55,8 @@ bool KillIntercept::command(const RelayEvent &event)
 		apply(*command, *answer);
 		return true;
 	}
-	log(LogLevel::debug, "KILL %u: asking the master which worker holds it", unsigned(command->id));
+	log(LogLevel::info, "connection %u: KILL %s%u names no session of this worker; asking the master",
+	    unsigned(id), command->query ? "QUERY " : "", unsigned(command->id));
 	pending = command;
 	return true;
 }
@@ -90,14 +91,16 @@ void KillIntercept::apply(const KillCommand &command, const KillAnswer &answer) 
 			return;
 		case KillOutcome::same_server:
 			build_kill_command(out, command, answer.backend_thread);
-			log(LogLevel::debug, "KILL %s%u: backend thread %u", command.query ? "QUERY " : "",
-			    unsigned(command.id), unsigned(answer.backend_thread));
+			log(LogLevel::info, "connection %u: KILL %s%u is backend thread %u", unsigned(id),
+			    command.query ? "QUERY " : "", unsigned(command.id), unsigned(answer.backend_thread));
 			if (!relay.replace_packet(RelaySide::client, out))
 				host.relay_failed("cannot put the translated KILL in the relay");
 			return;
 		case KillOutcome::not_owner: {
 			char message[64];
 			std::snprintf(message, sizeof(message), "You are not owner of thread %u", unsigned(command.id));
+			log(LogLevel::info, "connection %u: KILL %u refused: another backend server and user", unsigned(id),
+			    unsigned(command.id));
 			const std::size_t start = begin_packet(out);
 			build_err_packet(out, ER_KILL_DENIED_ERROR, message, capabilities);
 			std::uint8_t sequence = client_sequence;
@@ -112,8 +115,8 @@ void KillIntercept::apply(const KillCommand &command, const KillAnswer &answer) 
 			build_ok_packet(out, ok, capabilities);
 			std::uint8_t sequence = client_sequence;
 			finish_packet(out, start, sequence);
-			log(LogLevel::info, "KILL %s%u: closed that session (another backend server)",
-			    command.query ? "QUERY " : "", unsigned(command.id));
+			log(LogLevel::info, "connection %u: KILL %s%u closed that session (another backend server)",
+			    unsigned(id), command.query ? "QUERY " : "", unsigned(command.id));
 			answer_client(std::move(out));
 			return;
 		}
