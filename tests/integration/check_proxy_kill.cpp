@@ -1,6 +1,6 @@
 // End to end, connection ids and KILL (issue 12, group 1): two MariaDB servers, two listeners (one
 // per server) and two workers.  The id a driver reads from the greeting is the master's, increasing
-// over all workers; KILL [QUERY] and COM_PROCESS_KILL (libmariadb, PyMySQL, PHP mysqli) with that id
+// over all workers; KILL [QUERY] and COM_PROCESS_KILL (libmariadb, PyMySQL, PHP mysqli, Perl DBD::mysql) with that id
 // kill the session it names, in the same worker or another one, exactly as the server would answer
 // them directly (each driver script runs once against the server and once through myproxy, and the
 // two outputs must match); across servers the users must match (ERR 1095) and the session ends; an
@@ -15,6 +15,7 @@
 #include <chrono>
 #include <fstream>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <thread>
@@ -111,11 +112,14 @@ std::string interrupted_sleep(MysqlClient &sleeper, std::size_t server, const st
 	kill();
 	if (mysql_read_query_result(sleeper.get()) != 0)
 		return "ERROR " + std::to_string(sleeper.error_code());
+	// The server may send the column and then the ERR in place of the row.
 	MYSQL_RES *result = mysql_store_result(sleeper.get());
 	MYSQL_ROW row = result != nullptr ? mysql_fetch_row(result) : nullptr;
-	const std::string value = row != nullptr && row[0] != nullptr ? row[0] : "<none>";
+	std::string value = row != nullptr && row[0] != nullptr ? row[0] : "<no row>";
 	if (result != nullptr)
 		mysql_free_result(result);
+	if (sleeper.error_code() != 0)
+		value = "ERROR " + std::to_string(sleeper.error_code());
 	return value;
 }
 
@@ -156,12 +160,13 @@ std::string run_script(const std::vector<std::string> &command, const std::strin
 }
 
 // The script's output through myproxy equals its output directly against the server.
-void expect_same_as_server(const std::vector<std::string> &command, const char *expected_line)
+void expect_same_as_server(const std::vector<std::string> &command, std::initializer_list<const char *> expected)
 {
 	const std::string direct = run_script(command, shared_mariadb(0).socket_path());
 	const std::string proxied = run_script(command, a_sock());
 	PROXY_ASSERT(direct == proxied, "directly:\n%s\nthrough myproxy:\n%s", direct.c_str(), proxied.c_str());
-	PROXY_ASSERT(contains(proxied, expected_line), "expected '%s' in:\n%s", expected_line, proxied.c_str());
+	for (const char *lines : expected)
+		PROXY_ASSERT(contains(proxied, lines), "expected '%s' in:\n%s", lines, proxied.c_str());
 }
 
 } // namespace
@@ -262,8 +267,7 @@ START_TEST(test_pymysql_kills_other_and_self)
 		"    a.kill(4000000000)\n"
 		"except pymysql.err.MySQLError as e:\n"
 		"    print('unknown', e.args[0])\n";
-	expect_same_as_server({"/usr/bin/python3", "-c", script}, "kill other ok\nvictim dead\n");
-	expect_same_as_server({"/usr/bin/python3", "-c", script}, "self dead\nunknown 1094\n");
+	expect_same_as_server({"/usr/bin/python3", "-c", script}, {"kill other ok\nvictim dead\n", "self dead\nunknown 1094\n"});
 }
 END_TEST
 
@@ -279,8 +283,24 @@ START_TEST(test_php_mysqli_kills_other_and_self)
 		"echo @mysqli_kill($c, mysqli_thread_id($c)) ? \"kill self ok\\n\" : 'kill self ' . $c->errno . \"\\n\";\n"
 		"echo @$c->query('SELECT 1') ? \"self alive\\n\" : \"self dead\\n\";\n"
 		"echo @mysqli_kill($a, 4000000000) ? \"unknown ok\\n\" : 'unknown ' . $a->errno . \"\\n\";\n";
-	expect_same_as_server({"/usr/bin/php", "-r", script, "--"}, "kill other ok\nvictim dead\n");
-	expect_same_as_server({"/usr/bin/php", "-r", script, "--"}, "self dead\nunknown 1094\n");
+	expect_same_as_server({"/usr/bin/php", "-r", script, "--"}, {"kill other ok\nvictim dead\n", "self dead\nunknown 1094\n"});
+}
+END_TEST
+
+START_TEST(test_perl_dbd_mysql_kills_other_and_self)
+{
+	const char *script =
+		"use DBI;\n"
+		"sub conn { DBI->connect(\"DBI:mysql:mysql_socket=$ARGV[0]\", $ARGV[1], $ARGV[2],\n"
+		"                        {PrintError => 0, RaiseError => 0}) or die $DBI::errstr }\n"
+		"my ($a, $b) = (conn(), conn());\n"
+		"print $a->do('KILL ' . $b->{mysql_thread_id}) ? \"kill other ok\\n\" : 'kill other ' . $a->err . \"\\n\";\n"
+		"print $b->do('SELECT 1') ? \"victim alive\\n\" : \"victim dead\\n\";\n"
+		"my $c = conn();\n"
+		"print $c->do('KILL ' . $c->{mysql_thread_id}) ? \"kill self ok\\n\" : 'kill self ' . $c->err . \"\\n\";\n"
+		"print $c->do('SELECT 1') ? \"self alive\\n\" : \"self dead\\n\";\n"
+		"print $a->do('KILL 4000000000') ? \"unknown ok\\n\" : 'unknown ' . $a->err . \"\\n\";\n";
+	expect_same_as_server({"/usr/bin/perl", "-e", script}, {"kill other ok\nvictim dead\n", "self dead\nunknown 1094\n"});
 }
 END_TEST
 
@@ -299,8 +319,9 @@ static std::string direct_interrupted_sleep()
 static void kill_query_interrupts(bool other_worker)
 {
 	const std::string expected = direct_interrupted_sleep();
-	// 0 would mean the SLEEP ran its time: the server's answer must be an interruption.
-	PROXY_ASSERT(expected != "0", "directly: %s", expected.c_str());
+	// MariaDB interrupts the SLEEP with ERR 1317 (Query execution was interrupted); 0 would mean
+	// it slept its time.
+	PROXY_ASSERT(expected == "ERROR 1317", "directly: %s", expected.c_str());
 	MysqlClient sleeper;
 	connect(sleeper, a_sock());
 	std::vector<std::unique_ptr<MysqlClient>> spare;
@@ -443,6 +464,7 @@ static Suite *kill_suite()
 	tcase_add_test(tc, test_libmariadb_kills_other_and_self);
 	tcase_add_test(tc, test_pymysql_kills_other_and_self);
 	tcase_add_test(tc, test_php_mysqli_kills_other_and_self);
+	tcase_add_test(tc, test_perl_dbd_mysql_kills_other_and_self);
 	suite_add_tcase(s, tc);
 	tc = server_tcase("kill_query", 180);
 	tcase_add_test(tc, test_kill_query_same_worker);
