@@ -44,6 +44,9 @@ constexpr ChannelMessageSpec message_specs[] = {
 	{ChannelMessageType::resolve_request, "RESOLVE_REQUEST", to_master, 0, 0},
 	{ChannelMessageType::resolve_reply, "RESOLVE_REPLY", to_worker, 0, 0},
 	{ChannelMessageType::backend_offer, "BACKEND_OFFER", to_worker, 0, 0},
+	{ChannelMessageType::kill_request, "KILL_REQUEST", to_master, 0, 0},
+	{ChannelMessageType::kill_order, "KILL_ORDER", to_worker, 0, 0},
+	{ChannelMessageType::kill_result, "KILL_RESULT", to_master, 0, 0},
 };
 
 const ChannelMessageSpec *find_spec(std::uint16_t type) noexcept
@@ -155,6 +158,18 @@ std::uint16_t write_payload(ByteWriter &w, const BackendOfferMessage &m)
 	w.u64(m.capabilities);
 	w.u8(m.collation);
 	write_string(w, m.server_version);
+	return 0;
+}
+
+std::uint16_t write_payload(ByteWriter &w, const KillFields &m)
+{
+	w.u64(m.tag);
+	w.u32(m.target);
+	w.u8(m.query ? 1 : 0);
+	w.u8(static_cast<std::uint8_t>(m.outcome));
+	w.u32(m.backend_thread);
+	write_string(w, m.server);
+	write_string(w, m.user);
 	return 0;
 }
 
@@ -336,6 +351,43 @@ ParseResult<ChannelMessage> read_backend_offer(ByteReader &r) noexcept
 	return complete(r, m, "BACKEND_OFFER: trailing bytes");
 }
 
+/* The three KILL messages share a layout; @ordering: the outcome must be pending (KILL_REQUEST),
+   must not be (KILL_RESULT), or either (KILL_ORDER: an order or an answer). */
+enum class KillStage : std::uint8_t { request, order, result };
+
+template <typename Message>
+ParseResult<ChannelMessage> read_kill(ByteReader &r, KillStage stage) noexcept
+{
+	Message m;
+	m.tag = r.u64("KILL: tag past end");
+	m.target = r.u32("KILL: target past end");
+	if (r.ok() && m.target == 0)
+		r.fail("KILL: target 0");
+	m.query = read_bool(r, "KILL: query past end", "KILL: query not 0 or 1");
+	if (r.ok() && r.peek("KILL: outcome past end") > std::uint8_t(KillOutcome::done))
+		r.fail("KILL: outcome out of range");
+	m.outcome = KillOutcome(r.u8("KILL: outcome past end"));
+	m.backend_thread = r.u32("KILL: backend_thread past end");
+	m.server = ByteReader::as_string(read_string(r, channel_max_kill_server, "KILL: server length past end",
+						     "KILL: server too long", "KILL: server past end"));
+	m.user = ByteReader::as_string(read_string(r, channel_max_kill_user, "KILL: user length past end",
+						   "KILL: user too long", "KILL: user past end"));
+	if (!r.ok())
+		return r.error();
+	const bool pending = m.outcome == KillOutcome::pending;
+	if ((stage == KillStage::request && !pending) || (stage == KillStage::result && pending))
+		r.fail("KILL: outcome not allowed for this message type");
+	else if (pending && m.server.empty())
+		r.fail("KILL: pending without the requester's server");
+	else if (!pending && (!m.server.empty() || !m.user.empty()))
+		r.fail("KILL: an answer with server or user");
+	else if ((m.outcome == KillOutcome::same_server) != (m.backend_thread != 0))
+		r.fail("KILL: backend_thread set without same_server or missing with it");
+	else if (contains_nul(m.server) || contains_nul(m.user))
+		r.fail("KILL: NUL in server or user");
+	return complete(r, m, "KILL: trailing bytes");
+}
+
 /* @direction null: any direction (the encoder checking its own output). */
 ParseResult<ChannelMessage> decode(ByteSpan bytes, std::size_t fd_count,
 				   const ChannelDirection *direction) noexcept
@@ -387,6 +439,12 @@ ParseResult<ChannelMessage> decode(ByteSpan bytes, std::size_t fd_count,
 		return read_resolve_reply(r);
 	case ChannelMessageType::backend_offer:
 		return read_backend_offer(r);
+	case ChannelMessageType::kill_request:
+		return read_kill<KillRequestMessage>(r, KillStage::request);
+	case ChannelMessageType::kill_order:
+		return read_kill<KillOrderMessage>(r, KillStage::order);
+	case ChannelMessageType::kill_result:
+		return read_kill<KillResultMessage>(r, KillStage::result);
 	}
 	return ParseError{"channel header: unknown message type", 0};
 }

@@ -38,6 +38,11 @@ inline constexpr std::size_t channel_max_server_version = 250; /* backend_versio
 /* RESOLVE_REQUESTs one worker may have unanswered; one more is a protocol violation (the worker
    refuses the lookup itself before it gets there). */
 inline constexpr std::size_t channel_max_resolves_per_worker = 64;
+/* KILL_REQUESTs one worker may have unanswered (the worker refuses more KILLs itself), and the
+   bounds of the requester's backend server (its address as text) and backend user. */
+inline constexpr std::size_t channel_max_kills_per_worker = 64;
+inline constexpr std::size_t channel_max_kill_server = 512; /* socket_address_text_max */
+inline constexpr std::size_t channel_max_kill_user = 512;
 
 /* Which way a message travels; each type has exactly one. */
 enum class ChannelDirection : std::uint8_t { master_to_worker, worker_to_master };
@@ -59,6 +64,9 @@ enum class ChannelMessageType : std::uint16_t {
 	node_suspect = 12,
 	resolve_request = 13,
 	resolve_reply = 14,
+	kill_request = 15,
+	kill_order = 16,
+	kill_result = 17,
 	backend_offer = 18,
 };
 
@@ -67,7 +75,9 @@ inline constexpr std::uint16_t channel_flag_has_pidfd = 0x0001;
 
 /* What the master learned about one accepted client, before the worker sees a byte of it. */
 struct ClientInfo {
-	/* Assigned by the master, unique for its lifetime; CONNECTION_CLOSED refers to it. */
+	/* The connection id the master assigned (master/connection_ids): 1..2^32-1, unique among
+	   the master's live clients over all workers and generations, increasing until it wraps.
+	   The greeting carries it; CONNECTION_CLOSED and KILL refer to it. */
 	std::uint64_t client_id = 0;
 	/* Index of the listener (in configuration order) that accepted the client. */
 	std::uint32_t listener_index = 0;
@@ -199,10 +209,69 @@ struct BackendOfferMessage {
 	std::string_view server_version;
 };
 
+/* How a KILL of another worker's session went (KILL_ORDER answers, KILL_RESULT).  The values are
+   the wire format. */
+enum class KillOutcome : std::uint8_t {
+	/* KILL_REQUEST, and a KILL_ORDER to the target's worker: not decided yet. */
+	pending = 0,
+	/* No session in the relay has that id (never had, or it just ended): the statement goes to
+	   the backend unchanged. */
+	unknown = 1,
+	/* The target is on the requester's backend server: the requester sends KILL with
+	   backend_thread over its own backend connection, so the server checks the privileges. */
+	same_server = 2,
+	/* Different servers, different backend users: ERR 1095 to the requester. */
+	not_owner = 3,
+	/* Different servers, same backend user: the target's worker closed the session; OK. */
+	done = 4,
+};
+
+/* The fields all three KILL messages carry (one layout, one codec): a KILL [CONNECTION | QUERY]
+   of connection id @target (a master-assigned one, see ClientInfo::client_id) that a session in
+   another worker asked for.  KILL_REQUEST (worker -> master) -> KILL_ORDER to the target's worker
+   -> KILL_RESULT (worker -> master) -> KILL_ORDER with the answer to the requester's worker. */
+struct KillFields {
+	/* KILL_REQUEST and the answering KILL_ORDER: the requester's request id (unique among its
+	   unanswered ones); the ordering KILL_ORDER and KILL_RESULT: the master's ticket. */
+	std::uint64_t tag = 0;
+	/* The connection id named in the KILL (never 0). */
+	std::uint32_t target = 0;
+	/* KILL QUERY (true) or KILL CONNECTION. */
+	bool query = false;
+	/* pending in KILL_REQUEST and in an ordering KILL_ORDER, never pending in the others. */
+	KillOutcome outcome = KillOutcome::pending;
+	/* same_server: the target's backend thread id; else 0. */
+	std::uint32_t backend_thread = 0;
+	/* Only while pending: the requester's backend server (address text) and backend user;
+	   server 1..channel_max_kill_server bytes, user at most channel_max_kill_user, no NUL. */
+	std::string_view server;
+	std::string_view user;
+};
+
+/* worker -> master: a session asked to KILL @target, which this worker does not hold; the master
+   answers every request with a KILL_ORDER carrying the outcome (unless the worker is gone); at
+   most channel_max_kills_per_worker may be unanswered. */
+struct KillRequestMessage : KillFields {
+	static constexpr ChannelMessageType type = ChannelMessageType::kill_request;
+};
+
+/* master -> worker: outcome pending: decide on the KILL of @target, which this worker holds, and
+   answer with KILL_RESULT (tag: the master's ticket).  Any other outcome: the answer to this
+   worker's KILL_REQUEST @tag. */
+struct KillOrderMessage : KillFields {
+	static constexpr ChannelMessageType type = ChannelMessageType::kill_order;
+};
+
+/* worker -> master: the answer to an ordering KILL_ORDER (tag: its ticket). */
+struct KillResultMessage : KillFields {
+	static constexpr ChannelMessageType type = ChannelMessageType::kill_result;
+};
+
 using ChannelMessage = std::variant<NewClientMessage, ConnectionClosedMessage,
 				    DrainMessage, WorkerReadyMessage, NodeStateMessage, DisconnectAccountMessage,
 				    HeartbeatMessage, HeartbeatReplyMessage, NodeSuspectMessage,
-				    ResolveRequestMessage, ResolveReplyMessage, BackendOfferMessage>;
+				    ResolveRequestMessage, ResolveReplyMessage, KillRequestMessage,
+				    KillOrderMessage, KillResultMessage, BackendOfferMessage>;
 
 /* "NEW_CLIENT", ...; "unknown" for values outside the enum.  For log lines. */
 const char *channel_message_name(ChannelMessageType type) noexcept;

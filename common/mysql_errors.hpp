@@ -23,6 +23,7 @@ inline constexpr ServerError ER_ACCESS_DENIED{1045, "28000"};	 /* login refused 
 inline constexpr ServerError ER_UNKNOWN_COM_ERROR{1047, "08S01"};	 /* command not supported */
 inline constexpr ServerError ER_BAD_DB_ERROR{1049, "42000"};	 /* unknown database */
 inline constexpr ServerError ER_SERVER_SHUTDOWN{1053, "08S01"};
+inline constexpr ServerError ER_KILL_DENIED_ERROR{1095, "HY000"}; /* "You are not owner of thread %lu" */
 inline constexpr ServerError ER_UNKNOWN_ERROR{1105, "HY000"};
 inline constexpr ServerError ER_HOST_IS_BLOCKED{1129, "HY000"};
 inline constexpr ServerError ER_NET_PACKET_TOO_LARGE{1153, "08S01"};

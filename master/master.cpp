@@ -16,7 +16,9 @@
 #include "common/mysql_errors.hpp"
 #include "common/mysql_packet.hpp"
 #include "common/refusal.hpp"
+#include "master/connection_ids.hpp"
 #include "master/crash_penalty.hpp"
+#include "master/kill_router.hpp"
 #include "master/listener.hpp"
 #include "master/listener_set.hpp"
 #include "master/metrics.hpp"
@@ -104,6 +106,12 @@ private:
 	/* mysql_resolve() of host names in callbacks (workers have no resolver).  Before the
 	   generations: it outlives the workers' channels, whose closing it hears of. */
 	NameResolver resolver;
+	/* Every client's connection id, over all generations, and KILL between workers (master/
+	   connection_ids, master/kill_router); before the generations, like the resolver. */
+	ConnectionIds connection_ids;
+	KillRouter kill_router{connection_ids, [this](pid_t pid, const ChannelMessage &message) {
+				       return send_to_worker(pid, message);
+			       }};
 	/* Gets the new clients. */
 	std::unique_ptr<Generation> serving;
 	/* A reload's generation until all its workers are ready (reload() may still run in them). */
@@ -124,12 +132,13 @@ private:
 	RefusalLog refusal_log{refusal_log_interval_usec};
 	MasterCounts counts;
 	OperatorInterfaces operators;
-	std::uint64_t next_client_id = 0;
 	std::uint64_t refused_clients = 0;
 	bool stopping = false;
 	bool notified_ready = false;
 
 	std::unique_ptr<Generation> make_generation(MasterConfig config);
+	/* Sends @message to worker process @pid of any generation; false when none has it. */
+	bool send_to_worker(pid_t pid, const ChannelMessage &message);
 	void reload();
 	void promote_incoming();
 	void abandon_incoming();
@@ -207,10 +216,32 @@ std::unique_ptr<Generation> Master::make_generation(MasterConfig config)
 			pool.send_to(worker, reply);
 		});
 	});
-	pool.set_on_channel_closed([this](pid_t worker) { resolver.forget(worker); });
+	pool.set_connection_ids(&connection_ids);
+	pool.set_on_kill([this](pid_t worker, const ChannelMessage &message) -> const char * {
+		if (const auto *request = std::get_if<KillRequestMessage>(&message))
+			return kill_router.request(worker, *request);
+		return kill_router.result(worker, std::get<KillResultMessage>(message));
+	});
+	pool.set_on_channel_closed([this](pid_t worker) {
+		resolver.forget(worker);
+		connection_ids.release_worker(worker);
+		kill_router.forget(worker);
+	});
 	/* Never destroyed from within its own pool's callback: the defer source collects it. */
 	g->set_on_finished([this] { sd_event_source_set_enabled(collect_source.get(), SD_EVENT_ONESHOT); });
 	return generation;
+}
+
+bool Master::send_to_worker(pid_t pid, const ChannelMessage &message)
+{
+	if (serving && serving->pool().send_to(pid, message))
+		return true;
+	if (incoming && incoming->pool().send_to(pid, message))
+		return true;
+	for (const auto &g : retired)
+		if (g->pool().send_to(pid, message))
+			return true;
+	return false;
 }
 
 void Master::workers_ready_changed(Generation *g)
@@ -443,14 +474,21 @@ void Master::hand_over(const Listener &listener, UniqueFd client, const SocketAd
 	}
 	if (refuse_over_limits(info, client.get()))
 		return;
-	const std::uint64_t id = ++next_client_id;
+	const std::uint32_t id = connection_ids.assign();
+	if (id == 0) {
+		send_pre_greeting_err(client.get(), ER_CON_COUNT_ERROR, "Too many connections: no connection id is free");
+		++refused_clients;
+		return;
+	}
 	if (log_enabled(LogLevel::debug))
 		log_debug("client %llu on %s: pid=%d uid=%u cgroup=%s", static_cast<unsigned long long>(id),
 			  listener.description.c_str(), static_cast<int>(info.pid),
 			  static_cast<unsigned>(info.uid), info.cgroup_path.c_str());
 	if (!serving->pool().send_client(info.client_info(id, listener.config_index), std::move(client),
-			      std::move(info.pidfd)))
+			      std::move(info.pidfd))) {
+		connection_ids.release(id, 0);
 		++counts.not_handed_over;
+	}
 }
 
 /* Before a client costs a worker anything: its uid's session cap (max_sessions_per_uid), and room

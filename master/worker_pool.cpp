@@ -2,6 +2,7 @@
 // workers only through sd-event's pidfds, so a recycled pid is never hit.  The child branch of
 // fork() never returns (master/worker_process).  The channel's receiving side, the table of what
 // a worker may send and the heartbeat are in worker_pool_channel.cpp.
+#include "master/connection_ids.hpp"
 #include "master/pool_worker.hpp"
 
 #include "common/channel_socket.hpp"
@@ -327,6 +328,8 @@ bool WorkerPool::send_client(const ClientInfo &info, UniqueFd client, UniqueFd p
 		best->tried_in_attempt = attempt;
 		if (send_message(*best, message, attached)) {
 			best->connections++;
+			if (connection_ids != nullptr)
+				connection_ids->bind(std::uint32_t(info.client_id), best->pid);
 			if (info.has_credentials && best->client_uids.emplace(info.client_id, info.uid).second)
 				add_uid_session(info.uid);
 			return true;

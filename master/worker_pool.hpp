@@ -30,6 +30,8 @@ typedef struct sd_event_source sd_event_source;
 
 namespace myproxy {
 
+class ConnectionIds;
+
 struct WorkerPoolOptions {
 	/* A worker that dies sooner than this after its start is respawned only after a delay. */
 	std::uint64_t min_uptime_usec = 1000000;
@@ -138,6 +140,15 @@ public:
 	{
 		on_resolve_request = std::move(callback);
 	}
+	/* The master's connection ids (master/connection_ids): the pool records which worker got
+	   each client and frees the id when that worker reports it closed.  Optional. */
+	void set_connection_ids(ConnectionIds *ids) noexcept { connection_ids = ids; }
+	/* Called for a worker's KILL_REQUEST or KILL_RESULT with the worker's pid (master/
+	   kill_router): null, or why the message is a protocol violation. */
+	void set_on_kill(std::function<const char *(pid_t, const ChannelMessage &)> callback)
+	{
+		on_kill = std::move(callback);
+	}
 	/* Called when the channel of worker process @pid closes (it exits, dies or is killed). */
 	void set_on_channel_closed(std::function<void(pid_t)> callback) { on_channel_closed = std::move(callback); }
 	/* Sends @message to worker process @pid while its channel is open; false otherwise. */
@@ -178,6 +189,8 @@ private:
 	std::function<void(std::uint32_t, std::uint32_t)> on_node_suspect;
 	std::function<const char *(pid_t, const ResolveRequestMessage &)> on_resolve_request;
 	std::function<void(pid_t)> on_channel_closed;
+	std::function<const char *(pid_t, const ChannelMessage &)> on_kill;
+	ConnectionIds *connection_ids = nullptr;
 	/* Shared receive and send buffers: the master handles one message at a time. */
 	std::array<std::uint8_t, channel_max_message_size> receive_buffer;
 	std::vector<std::uint8_t> send_buffer;
@@ -208,6 +221,7 @@ private:
 	const char *handle_heartbeat_reply(Worker &worker, const ChannelMessage &message);
 	const char *handle_node_suspect(Worker &worker, const ChannelMessage &message);
 	const char *handle_resolve_request(Worker &worker, const ChannelMessage &message);
+	const char *handle_kill(Worker &worker, const ChannelMessage &message);
 	void check_heartbeats(std::uint64_t now_usec);
 	static int on_heartbeat_timer(sd_event_source *source, std::uint64_t usec, void *userdata);
 

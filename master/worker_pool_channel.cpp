@@ -1,6 +1,7 @@
 // The worker pool's channel side (master side; see worker_pool.hpp): receiving what workers send,
 // the table of messages a worker may send with their handlers, and the heartbeat.  What a worker
 // sends is gossip: a message the codec or the table refuses ends that worker, never the master.
+#include "master/connection_ids.hpp"
 #include "master/pool_worker.hpp"
 
 #include "common/channel_socket.hpp"
@@ -123,6 +124,8 @@ void WorkerPool::dispatch(Worker &w, const ChannelMessage &message)
 		{ChannelMessageType::heartbeat_reply, &WorkerPool::handle_heartbeat_reply},
 		{ChannelMessageType::node_suspect, &WorkerPool::handle_node_suspect},
 		{ChannelMessageType::resolve_request, &WorkerPool::handle_resolve_request},
+		{ChannelMessageType::kill_request, &WorkerPool::handle_kill},
+		{ChannelMessageType::kill_result, &WorkerPool::handle_kill},
 	};
 
 	const ChannelMessageType type = channel_message_type(message);
@@ -172,6 +175,8 @@ const char *WorkerPool::handle_connection_closed(Worker &w, const ChannelMessage
 		return nullptr;
 	}
 	w.connections--;
+	if (connection_ids != nullptr)
+		connection_ids->release(closed.client_id, w.pid);
 	if (const auto i = w.client_uids.find(closed.client_id); i != w.client_uids.end()) {
 		drop_uid_session(i->second);
 		w.client_uids.erase(i);
@@ -211,6 +216,22 @@ const char *WorkerPool::handle_resolve_request(Worker &w, const ChannelMessage &
 		return nullptr;
 	}
 	return on_resolve_request(w.pid, request);
+}
+
+const char *WorkerPool::handle_kill(Worker &w, const ChannelMessage &message)
+{
+	if (!on_kill) {
+		if (const auto *request = std::get_if<KillRequestMessage>(&message)) {
+			KillOrderMessage answer;
+			answer.tag = request->tag;
+			answer.target = request->target;
+			answer.query = request->query;
+			answer.outcome = KillOutcome::unknown;
+			send_message(w, answer, {});
+		}
+		return nullptr;
+	}
+	return on_kill(w.pid, message);
 }
 
 bool WorkerPool::send_to(pid_t pid, const ChannelMessage &message)

@@ -313,7 +313,9 @@ void ClientConnection::backend_logged_in()
 void ClientConnection::start_relay()
 {
 	CommandIntercept::Host &host = *this;
-	command = std::make_unique<CommandPhase>(worker.relay_buffers(), client, backend, script, log, host);
+	KillIntercept::Host &kill_host = *this;
+	command = std::make_unique<CommandPhase>(worker.relay_buffers(), client, backend, script, log, host,
+						 worker.kill_board(), kill_host, std::uint32_t(id));
 	if (!command->start(id)) {
 		close();
 		return;
@@ -426,7 +428,8 @@ void ClientConnection::dispatch_outcome(SessionCallback kind, CallbackOutcome &o
 		attributes.server_version_settable = false;
 		phase = Phase::client_login;
 		/* The master got the peer's credentials, which only local sockets give. */
-		client_step(client.greet(worker.announcement(), attributes.server_version, worker.next_connection_id(),
+		/* The master's connection id (master/connection_ids): KILL finds the session by it. */
+		client_step(client.greet(worker.announcement(), attributes.server_version, std::uint32_t(id),
 					 attributes.has_credentials));
 		refuse_after_greeting(outcome, err);
 		break;
@@ -581,6 +584,19 @@ void ClientConnection::node_unavailable(const char *node, NodeState state) noexc
 	std::snprintf(message, sizeof(message), "myproxy: backend node %s is %s; connection closed, please reconnect",
 		      node, node_state_name(state));
 	end_relay_killed(message);
+}
+
+void ClientConnection::kill_resume() noexcept
+{
+	const ServingClientScope serving(id);
+	if (phase == Phase::relay)
+		relay_event(command->relay().resume());
+}
+
+void ClientConnection::kill_end() noexcept
+{
+	if (phase == Phase::relay)
+		end_relay_killed("Connection was killed");
 }
 
 void ClientConnection::end_relay_killed(const char *message) noexcept

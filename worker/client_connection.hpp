@@ -36,7 +36,7 @@ class Worker;
 struct LoginWatch;
 enum class LogLevel;
 
-class ClientConnection final : public CallbackOwner, private CommandIntercept::Host {
+class ClientConnection final : public CallbackOwner, private CommandIntercept::Host, private KillIntercept::Host {
 public:
 	ClientConnection(Worker &worker, UniqueFd socket, const ClientInfo &info);
 	~ClientConnection();
@@ -90,6 +90,8 @@ public:
 	void backend_timed_out() noexcept;
 
 	std::uint64_t client_id() const noexcept { return id; }
+	/* In the relay: what KILLs of other sessions reach (worker/kill_board); else nullptr. */
+	KillIntercept *kill_target() noexcept { return phase == Phase::relay ? &command->kill() : nullptr; }
 	bool is_closed() const noexcept { return phase == Phase::closed; }
 	const std::string &account() const noexcept { return attributes.account; }
 	const RelayCounters *relay_counters() const noexcept { return command ? &command->relay().counters() : nullptr; }
@@ -164,6 +166,9 @@ private:
 	/* ERR packets of ours, with the sequence id the client expects next. */
 	void fail_login(const ServerError &error, std::string_view message, bool before_greeting = false) noexcept;
 	void relay_failed(const char *what) noexcept override;
+	/* KillIntercept::Host: the master answered a KILL; another server's session killed this one. */
+	void kill_resume() noexcept override;
+	void kill_end() noexcept override;
 	/* In the relay: ERR 1927 with @message as the answer to the client's next command, then close. */
 	void end_relay_killed(const char *message) noexcept;
 };

@@ -18,10 +18,12 @@
 namespace myproxy {
 
 CommandPhase::CommandPhase(RelayBufferPool &buffers, ClientSide &client_side, BackendSide &backend_side,
-			   SessionScript &script, const SessionLog &session_log, CommandIntercept::Host &host)
+			   SessionScript &script, const SessionLog &session_log, CommandIntercept::Host &host,
+			   KillBoard &kill_board, KillIntercept::Host &kill_host, std::uint32_t connection_id)
 	: client(client_side), backend(backend_side), log(session_log),
 	  relay_(buffers, client.stream(), backend.stream(), (client.capabilities() & CLIENT_LOCAL_FILES) != 0),
-	  intercept(relay_, client.login(), script, backend, log, host, client.capabilities())
+	  intercept(relay_, client.login(), script, backend, log, host, client.capabilities()),
+	  kill_(relay_, backend, kill_board, kill_host, log, connection_id, client.capabilities())
 {
 }
 
@@ -40,6 +42,7 @@ bool CommandPhase::start(std::uint64_t client_id)
 
 	relay_.intercept_command(COM_INIT_DB);
 	relay_.intercept_command(COM_CHANGE_USER);
+	kill_.watch();
 	relay_.metrics_tap().attach(backend.address());
 	metrics_auth_ok(client_id);
 	if (!relay_.send_to_client(out) || !relay_.preload(RelaySide::client, client.early_bytes()) ||
@@ -64,7 +67,8 @@ bool CommandPhase::handle(RelayEvent &event)
 		report_relay_end(event, relay_, client.stream(), backend.stream(), client.capabilities(), log);
 		return true;
 	case RelayEvent::Kind::command:
-		intercept.command(event);
+		if (!kill_.command(event))
+			intercept.command(event);
 		break;
 	case RelayEvent::Kind::captured:
 		intercept.captured(event);
@@ -81,7 +85,7 @@ bool CommandPhase::pending_input(RelaySide side) const noexcept
 
 bool CommandPhase::idle() const noexcept
 {
-	return intercept.idle() && relay_session_idle(relay_);
+	return intercept.idle() && kill_.idle() && relay_session_idle(relay_);
 }
 
 void CommandPhase::final_err(const ServerError &error, const char *message) noexcept

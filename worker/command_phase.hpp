@@ -6,6 +6,7 @@
 #pragma once
 
 #include "worker/command_intercept.hpp"
+#include "worker/kill_intercept.hpp"
 #include "worker/relay.hpp"
 
 #include "common/mysql_errors.hpp"
@@ -26,7 +27,8 @@ class CommandPhase {
 public:
 	/* Everything must outlive the command phase. */
 	CommandPhase(RelayBufferPool &buffers, ClientSide &client, BackendSide &backend, SessionScript &script,
-		     const SessionLog &log, CommandIntercept::Host &host);
+		     const SessionLog &log, CommandIntercept::Host &host, KillBoard &kill_board,
+		     KillIntercept::Host &kill_host, std::uint32_t connection_id);
 	~CommandPhase() noexcept;
 
 	CommandPhase(const CommandPhase &) = delete;
@@ -53,6 +55,8 @@ public:
 
 	void init_db_outcome(CallbackOutcome &outcome) { intercept.init_db_outcome(outcome); }
 	void change_user_outcome(CallbackOutcome &outcome) { intercept.change_user_outcome(outcome); }
+	/* The session's KILL translation (worker/kill_intercept), also the side other sessions' KILLs reach. */
+	KillIntercept &kill() noexcept { return kill_; }
 
 private:
 	ClientSide &client;
@@ -60,6 +64,7 @@ private:
 	const SessionLog &log;
 	Relay relay_;
 	CommandIntercept intercept;
+	KillIntercept kill_;
 };
 
 } // namespace myproxy

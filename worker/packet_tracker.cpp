@@ -64,7 +64,9 @@ TrackerStep PacketTracker::step(ByteSpan data) noexcept
 			return make_step(TrackerStep::Kind::need_more, PACKET_HEADER_SIZE + 1);
 		start.first_byte = data[PACKET_HEADER_SIZE];
 	}
-	const bool hold = report_next ? hold_next : hold_commands.test(start.first_byte);
+	const bool hold_small = small_command_max != 0 && header.payload_length > 0 &&
+				start.first_byte == small_command && header.payload_length <= small_command_max;
+	const bool hold = report_next ? hold_next : hold_commands.test(start.first_byte) || hold_small;
 	if (hold && !scan.complete)
 		return make_step(TrackerStep::Kind::need_more, wire_size);
 	start.complete = scan.complete;

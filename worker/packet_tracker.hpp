@@ -44,6 +44,9 @@ struct TrackerStep {
 class PacketTracker {
 	/* Commands whose whole packet must be present before they are reported (COM_INIT_DB, ...). */
 	std::bitset<256> hold_commands;
+	/* One more command held whole only up to this payload size (COM_QUERY for KILL); 0: none. */
+	std::uint8_t small_command = 0;
+	std::uint32_t small_command_max = 0;
 	/* Bytes of the current packet's header and payload that have not been passed yet. */
 	std::uint32_t header_left = 0;
 	std::uint32_t payload_left = 0;
@@ -73,6 +76,13 @@ public:
 
 	/* Commands reported only with their whole packet present (the caller parses them). */
 	void hold_command(std::uint8_t command) noexcept { hold_commands.set(command); }
+	/* @command is reported whole when its payload is at most @max_payload bytes (longer ones are
+	 * reported as they start, like any command). */
+	void hold_small_command(std::uint8_t command, std::uint32_t max_payload) noexcept
+	{
+		small_command = command;
+		small_command_max = max_payload;
+	}
 
 	/* Classifies the bytes at the start of @data, which follow everything earlier steps covered.
 	 * Must not be called while a packet_start waits for its verdict. */

@@ -68,6 +68,20 @@ void Relay::intercept_command(std::uint8_t command) noexcept
 	intercepted.set(command);
 }
 
+void Relay::intercept_queries(bool (*filter)(ByteSpan payload) noexcept, std::uint32_t max_payload) noexcept
+{
+	up.tracker.hold_small_command(COM_QUERY, max_payload);
+	query_filter = filter;
+	query_filter_max = max_payload;
+}
+
+bool Relay::query_wanted(const Direction &dir, const PacketStart &start) const noexcept
+{
+	return query_filter != nullptr && start.first_byte == COM_QUERY && start.complete &&
+	       start.header.payload_length <= query_filter_max &&
+	       query_filter(ByteSpan(dir.buffer.get() + dir.scanned + PACKET_HEADER_SIZE, start.header.payload_length));
+}
+
 bool Relay::ensure_buffer(Direction &dir) noexcept
 {
 	if (dir.buffer)
@@ -238,7 +252,8 @@ RelayEvent Relay::process(Direction &dir, RelaySide side) noexcept
 			if (dir.report_is_capture)
 				break; /* announced at the top of the loop */
 			if (side == RelaySide::client) {
-				if (step.start.header.payload_length > 0 && intercepted.test(step.start.first_byte))
+				if (step.start.header.payload_length > 0 &&
+				    (intercepted.test(step.start.first_byte) || query_wanted(dir, step.start)))
 					break;
 				pass_command(step.start);
 			} else {

@@ -80,6 +80,9 @@ public:
 
 	/* Hold and report this client command (COM_INIT_DB, COM_CHANGE_USER) instead of passing it. */
 	void intercept_command(std::uint8_t command) noexcept;
+	/* Hold COM_QUERY packets of at most @max_payload bytes whole and report those @filter accepts
+	 * (the payload, command byte first); every other query passes as before (KILL statements). */
+	void intercept_queries(bool (*filter)(ByteSpan payload) noexcept, std::uint32_t max_payload) noexcept;
 
 	/* The socket is ready (@revents from epoll, translated by StreamSocket::ready_events()).  Reads at most once from it, writes what can go,
 	 * and returns the first event that needs the connection's decision (or none). */
@@ -191,6 +194,9 @@ private:
 	/* Set by whatever moves data during run(), which loops until nothing does. */
 	bool progress = false;
 	std::bitset<256> intercepted;
+	bool (*query_filter)(ByteSpan payload) noexcept = nullptr;
+	std::uint32_t query_filter_max = 0;
+	bool query_wanted(const Direction &dir, const PacketStart &start) const noexcept;
 	RelayCounters counters_;
 	ServerMetricsTap metrics;
 };

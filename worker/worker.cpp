@@ -12,6 +12,8 @@
 #include "worker/lua_timer_host.hpp"
 #include "worker/lua_resolve_host.hpp"
 #include "worker/reload_run.hpp"
+#include "worker/kill_board.hpp"
+#include "worker/kill_intercept.hpp"
 
 #include "common/channel_socket.hpp"
 #include "common/exit_status.hpp"
@@ -36,8 +38,35 @@
 
 namespace myproxy {
 
+/* What the KILL board asks of the worker: its sessions by connection id (a scan: KILL is rare),
+ * and the channel. */
+struct Worker::KillSessions final : KillBoard::Host {
+	explicit KillSessions(Worker &owner) noexcept : worker(owner) {}
+	KillIntercept *kill_session(std::uint32_t id) noexcept override
+	{
+		for (const auto &[pointer, connection] : worker.connections)
+			if (connection->client_id() == id)
+				return connection->kill_target();
+		return nullptr;
+	}
+	bool send_kill(const ChannelMessage &message) noexcept override
+	{
+		try {
+			std::vector<std::uint8_t> check;
+			if (!encode_channel_message(check, message))
+				return false;
+		} catch (const std::bad_alloc &) {
+			return false;
+		}
+		worker.send_message(message);
+		return true;
+	}
+	Worker &worker;
+};
+
 Worker::Worker(LoadedConfig &configuration, UniqueFd channel_fd, unsigned index)
-	: config(configuration), channel(std::move(channel_fd)), worker_index(index), cluster_state(configuration.clusters)
+	: config(configuration), channel(std::move(channel_fd)), worker_index(index), cluster_state(configuration.clusters),
+	  kill_sessions(std::make_unique<KillSessions>(*this)), kills(std::make_unique<KillBoard>(*kill_sessions))
 {
 }
 
@@ -77,13 +106,6 @@ const ListenerAuth *Worker::listener_auth(std::uint32_t listener_index) const no
 	if (listener_index >= config.listeners.size())
 		return nullptr;
 	return &config.listeners[listener_index].auth;
-}
-
-std::uint32_t Worker::next_connection_id() noexcept
-{
-	if (++connection_id_counter == 0)
-		++connection_id_counter;
-	return connection_id_counter;
 }
 
 bool Worker::reserve_pending_login(std::uint32_t uid)
@@ -311,6 +333,8 @@ void Worker::dispatch(const ChannelMessage &message, ReceivedFds &fds)
 		{ChannelMessageType::resolve_reply, true, true, &Worker::handle_resolve_reply},
 		/* Logins go on while draining. */
 		{ChannelMessageType::backend_offer, true, true, &Worker::handle_backend_offer},
+		/* KILL between workers (worker/kill_board); draining sessions may still kill or be killed. */
+		{ChannelMessageType::kill_order, true, true, &Worker::handle_kill_order},
 	};
 
 	const ChannelMessageType type = channel_message_type(message);
@@ -369,6 +393,13 @@ void Worker::handle_backend_offer(const ChannelMessage &message, ReceivedFds &)
 	backend_announcement.capabilities =
 		offer.capabilities & (relayed_capabilities | terminated_capabilities | CLIENT_LONG_PASSWORD);
 	backend_announcement.collation = offer.collation;
+}
+
+void Worker::handle_kill_order(const ChannelMessage &message, ReceivedFds &)
+{
+	kills->order(std::get<KillOrderMessage>(message));
+	/* A session the order or the answer closed. */
+	reap_closed();
 }
 
 void Worker::handle_disconnect_account(const ChannelMessage &message, ReceivedFds &)

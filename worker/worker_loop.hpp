@@ -35,6 +35,7 @@ class LuaPgHost;
 class LuaResolveHost;
 class LuaTimerHost;
 class ReloadRun;
+class KillBoard;
 
 
 /* A connection still logging in, and when its time is up. */
@@ -71,8 +72,8 @@ public:
 	/* How listener @listener_index authenticates clients, or nullptr when the index names none. */
 	const ListenerAuth *listener_auth(std::uint32_t listener_index) const noexcept;
 
-	/* Connection ids for Handshake V10: unique in this worker, never 0. */
-	std::uint32_t next_connection_id() noexcept;
+	/* KILL between sessions (worker/kill_board). */
+	KillBoard &kill_board() noexcept { return *kills; }
 
 	/* Counts a login in progress for @uid; false when the uid is at its cap. */
 	bool reserve_pending_login(std::uint32_t uid);
@@ -128,6 +129,10 @@ private:
 	bool run_reload = false;
 	/* mysql_resolve() of host names through the master; like pg, destroyed after the connections. */
 	std::unique_ptr<LuaResolveHost> resolver;
+	/* KILL by connection id, here or through the master; see worker/kill_board. */
+	struct KillSessions;
+	std::unique_ptr<KillSessions> kill_sessions;
+	std::unique_ptr<KillBoard> kills;
 
 	std::unordered_map<ClientConnection *, std::unique_ptr<ClientConnection>> connections;
 	/* Closed connections, destroyed by the reaper after the event that closed them. */
@@ -135,7 +140,6 @@ private:
 	std::unordered_map<std::uint32_t, unsigned> pending_logins;
 	std::list<LoginWatch> login_watches;
 	EventSource login_timer;
-	std::uint32_t connection_id_counter = 0;
 	bool draining = false;
 	int exit_status = exit_ok;
 	std::uint64_t fd_limit = 1024;
@@ -154,6 +158,7 @@ private:
 	void handle_heartbeat(const ChannelMessage &message, ReceivedFds &fds);
 	void handle_resolve_reply(const ChannelMessage &message, ReceivedFds &fds);
 	void handle_backend_offer(const ChannelMessage &message, ReceivedFds &fds);
+	void handle_kill_order(const ChannelMessage &message, ReceivedFds &fds);
 	void accept_client(const NewClientMessage &message, UniqueFd client, UniqueFd pidfd);
 	void lost_client_fds(ByteSpan record) noexcept;
 	void node_state_changed(const NodeStateMessage &message) noexcept;

@@ -10,6 +10,16 @@
 
 using namespace myproxy;
 
+static void check_kill(const KillFields &k, ByteSpan input)
+{
+	FUZZ_CHECK(fuzz::view_ok(k.server, input));
+	FUZZ_CHECK(fuzz::view_ok(k.user, input));
+	FUZZ_CHECK(k.target != 0 && k.outcome <= KillOutcome::done);
+	FUZZ_CHECK(k.server.size() <= channel_max_kill_server && k.user.size() <= channel_max_kill_user);
+	FUZZ_CHECK((k.outcome == KillOutcome::pending) != k.server.empty());
+	FUZZ_CHECK((k.outcome == KillOutcome::same_server) == (k.backend_thread != 0));
+}
+
 static void check_views(const ChannelMessage &message, ByteSpan input)
 {
 	if (const auto *m = std::get_if<NewClientMessage>(&message)) {
@@ -28,6 +38,12 @@ static void check_views(const ChannelMessage &message, ByteSpan input)
 	} else if (const auto *q = std::get_if<ResolveRequestMessage>(&message)) {
 		FUZZ_CHECK(fuzz::view_ok(q->host, input));
 		FUZZ_CHECK(is_host_name(q->host));
+	} else if (const auto *k = std::get_if<KillRequestMessage>(&message)) {
+		check_kill(*k, input);
+	} else if (const auto *o = std::get_if<KillOrderMessage>(&message)) {
+		check_kill(*o, input);
+	} else if (const auto *k2 = std::get_if<KillResultMessage>(&message)) {
+		check_kill(*k2, input);
 	} else if (const auto *r = std::get_if<ResolveReplyMessage>(&message)) {
 		FUZZ_CHECK(fuzz::view_ok(r->address, input));
 		FUZZ_CHECK(fuzz::view_ok(r->error, input));

@@ -37,6 +37,22 @@ static NewClientMessage sample_new_client(bool has_pidfd)
 	return m;
 }
 
+/* KILL_REQUEST, KILL_ORDER, KILL_RESULT share one layout (tests/unit/check_kill_protocol has the rest). */
+template <typename Message>
+static Message sample_kill(KillOutcome outcome)
+{
+	Message m;
+	m.tag = 0x0102030405060708ull;
+	m.target = 77;
+	m.outcome = outcome;
+	m.backend_thread = outcome == KillOutcome::same_server ? 4242 : 0;
+	if (outcome == KillOutcome::pending) {
+		m.server = "127.0.0.1:3306";
+		m.user = "app";
+	}
+	return m;
+}
+
 static std::vector<ChannelMessage> sample_messages()
 {
 	NewClientMessage tcp = sample_new_client(false);
@@ -62,6 +78,9 @@ static std::vector<ChannelMessage> sample_messages()
 		ResolveReplyMessage{8, ByteSpan(sample_ipv6, 16), {}},
 		ResolveReplyMessage{9, {}, "cannot resolve 'x': Name or service not known"},
 		BackendOfferMessage{0x0000'003C'81FF'F7FEull, 45, "5.5.5-10.11.6-MariaDB-0+deb12u1"},
+		sample_kill<KillRequestMessage>(KillOutcome::pending),
+		sample_kill<KillOrderMessage>(KillOutcome::pending),
+		sample_kill<KillResultMessage>(KillOutcome::same_server),
 	};
 }
 
@@ -118,6 +137,12 @@ static bool same(const ResolveReplyMessage &a, const ResolveReplyMessage &b)
 static bool same(const BackendOfferMessage &a, const BackendOfferMessage &b)
 {
 	return a.capabilities == b.capabilities && a.collation == b.collation && a.server_version == b.server_version;
+}
+
+static bool same(const KillFields &a, const KillFields &b)
+{
+	return a.tag == b.tag && a.target == b.target && a.query == b.query && a.outcome == b.outcome &&
+	       a.backend_thread == b.backend_thread && a.server == b.server && a.user == b.user;
 }
 
 static bool same_message(const ChannelMessage &a, const ChannelMessage &b)
@@ -292,7 +317,7 @@ END_TEST
 START_TEST(test_unknown_type_and_flags)
 {
 	/* 3 was RELOAD, 7 and 8 were STATS_REQUEST and STATS_REPLY: retired, now unknown like any other. */
-	for (std::uint16_t type : {std::uint16_t(0), std::uint16_t(3), std::uint16_t(7), std::uint16_t(8), std::uint16_t(15),
+	for (std::uint16_t type : {std::uint16_t(0), std::uint16_t(3), std::uint16_t(7), std::uint16_t(8), std::uint16_t(0x00FF),
 				   std::uint16_t(0x0100), std::uint16_t(0xFFFF)})
 		for (auto d : {ChannelDirection::master_to_worker, ChannelDirection::worker_to_master})
 			assert_error(raw_message(type, 0, {}), 0, d, "channel header: unknown message type");

@@ -1,0 +1,78 @@
+// KILL between sessions (worker side); see kill_board.hpp.
+#include "kill_board.hpp"
+
+#include "worker/kill_intercept.hpp"
+
+#include "common/log.hpp"
+
+namespace myproxy {
+
+KillAnswer KillBoard::decide(KillIntercept *target, bool query, const KillFacts &requester)
+{
+	if (target == nullptr)
+		return {KillOutcome::unknown, 0};
+	const KillFacts facts = target->facts();
+	if (facts.server == requester.server && facts.backend_thread != 0)
+		return {KillOutcome::same_server, facts.backend_thread};
+	if (facts.user != requester.user)
+		return {KillOutcome::not_owner, 0};
+	/* Another server, the same user: the server would let the user kill it.  Without a
+	 * connection of ours to that server that could interrupt just the query, KILL QUERY ends
+	 * the session too (man/myproxy.8). */
+	target->kill_session(query);
+	return {KillOutcome::done, 0};
+}
+
+std::optional<KillAnswer> KillBoard::request(std::uint32_t requester, std::uint32_t target, bool query,
+					     const KillFacts &facts)
+{
+	if (KillIntercept *local = host.kill_session(target))
+		return decide(local, query, facts);
+	if (waiting.size() >= channel_max_kills_per_worker) {
+		log_warning("%zu KILLs wait for the master already; passing KILL %u to the backend", waiting.size(),
+			    unsigned(target));
+		return KillAnswer{KillOutcome::unknown, 0};
+	}
+	KillRequestMessage message;
+	message.tag = ++last_request;
+	message.target = target;
+	message.query = query;
+	message.server = std::string_view(facts.server).substr(0, channel_max_kill_server);
+	message.user = std::string_view(facts.user).substr(0, channel_max_kill_user);
+	/* A user name the channel cannot carry (NUL, too long) never names the same user there. */
+	if (message.user.size() != facts.user.size() || !host.send_kill(message))
+		return KillAnswer{KillOutcome::unknown, 0};
+	waiting.emplace(message.tag, requester);
+	return std::nullopt;
+}
+
+void KillBoard::order(const KillOrderMessage &message)
+{
+	if (message.outcome == KillOutcome::pending) {
+		KillFacts requester;
+		requester.server = std::string(message.server);
+		requester.user = std::string(message.user);
+		const KillAnswer answer = decide(host.kill_session(message.target), message.query, requester);
+		KillResultMessage result;
+		result.tag = message.tag;
+		result.target = message.target;
+		result.query = message.query;
+		result.outcome = answer.outcome;
+		result.backend_thread = answer.outcome == KillOutcome::same_server ? answer.backend_thread : 0;
+		(void)host.send_kill(result);
+		return;
+	}
+	const auto i = waiting.find(message.tag);
+	if (i == waiting.end()) {
+		log_warning("the master answered KILL request %llu, which is not waiting",
+			    static_cast<unsigned long long>(message.tag));
+		return;
+	}
+	const std::uint32_t requester = i->second;
+	waiting.erase(i);
+	/* The session that asked may have ended meanwhile. */
+	if (KillIntercept *session = host.kill_session(requester))
+		session->answered({message.outcome, message.backend_thread});
+}
+
+} // namespace myproxy
