@@ -49,9 +49,9 @@ static void check_views(const ChannelMessage &message, ByteSpan input)
 		FUZZ_CHECK(fuzz::view_ok(r->error, input));
 		FUZZ_CHECK(r->address.empty() != r->error.empty());
 		FUZZ_CHECK(r->address.empty() || r->address.size() == 4 || r->address.size() == 16);
-	} else if (const auto *o = std::get_if<BackendOfferMessage>(&message)) {
-		FUZZ_CHECK(fuzz::view_ok(o->server_version, input));
-		FUZZ_CHECK(!o->server_version.empty() && o->server_version.size() <= channel_max_server_version);
+	} else if (const auto *offer = std::get_if<BackendOfferMessage>(&message)) {
+		FUZZ_CHECK(fuzz::view_ok(offer->server_version, input));
+		FUZZ_CHECK(!offer->server_version.empty() && offer->server_version.size() <= channel_max_server_version);
 	}
 }
 
