@@ -2,11 +2,7 @@
 // read_peer_info() in a forked child under a seccomp filter that answers one call with the errno an
 // older kernel (no SO_PEERPIDFD before Linux 6.5) or a failing procfs gives, so the pidfd_open()
 // fallback and every best-effort failure path run for real, logged, and leave the fields empty.
-#include "common/log.hpp"
 #include "master/peer_info.hpp"
-#include "tests/check_main.hpp"
-
-#include <seccomp.h>
 
 #include <fcntl.h>
 #include <sched.h>
@@ -21,7 +17,10 @@
 #include <functional>
 #include <string>
 
+#include "tests/unit/syscall_faults.hpp"
+
 using namespace myproxy;
+using namespace myproxy::test;
 
 /* As master/peer_info.cpp names it (Debian 12's headers predate it). */
 #ifndef SO_PEERPIDFD
@@ -37,18 +36,13 @@ struct Outcome {
 	bool pidfd = false;
 	bool cgroup = false;
 	std::string log;
+
+	bool logged(const std::string &needle) const { return log.find(needle) != std::string::npos; }
 };
-
-enum OutcomeBit { returned_bit = 1, credentials_bit = 2, pidfd_bit = 4, cgroup_bit = 8 };
-
-/* The rules the child's filter adds: a call fails with an errno where its arguments match. */
-using Rules = std::function<int(scmp_filter_ctx)>;
-/* What the child changes before (its own mount namespace); false fails the test. */
-using Prepare = std::function<bool()>;
 
 int fail_with(scmp_filter_ctx ctx, int errnum, int syscall_number)
 {
-	return seccomp_rule_add(ctx, SCMP_ACT_ERRNO(static_cast<std::uint32_t>(errnum)), syscall_number, 0);
+	return fail_call(ctx, syscall_number, errnum);
 }
 
 int fail_sockopt(scmp_filter_ctx ctx, int errnum, int option)
@@ -57,75 +51,36 @@ int fail_sockopt(scmp_filter_ctx ctx, int errnum, int option)
 				SCMP_A1(SCMP_CMP_EQ, SOL_SOCKET), SCMP_A2(SCMP_CMP_EQ, static_cast<scmp_datum_t>(option)));
 }
 
-/* The child: the filter, then read_peer_info() on a socketpair with itself (it is its own
-   client, so pid, cgroup and liveness are known).  The outcome goes out as the exit status;
-   exit(), not _exit(), so that a coverage build writes its counters. */
-[[noreturn]] void run_child(const Rules &rules, const Prepare &prepare, int log_fd)
+/* read_peer_info() in the child on a socketpair with itself (it is its own client, so pid,
+   cgroup and liveness are known), after @prepare (its own mount namespace), under @rules. */
+Outcome read_peer_info_under(const FaultRules &rules, const std::function<bool()> &prepare = {})
 {
-	dup2(log_fd, STDERR_FILENO);
-	if (prepare && !prepare())
-		_exit(102);
-	log_init("check");
-	log_set_debug(true);
-	int pair[2];
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)
-		_exit(100);
-	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
-	if (ctx == nullptr || rules(ctx) < 0 || seccomp_load(ctx) < 0)
-		_exit(101);
-	seccomp_release(ctx);
-
-	SocketAddress peer;
-	peer.storage.ss_family = AF_UNIX;
-	peer.length = sizeof(sa_family_t);
-	PeerInfo info;
-	int bits = 0;
-	if (read_peer_info(pair[0], true, peer, info))
-		bits |= returned_bit;
-	if (info.has_credentials && info.pid == getpid())
-		bits |= credentials_bit;
-	if (info.pidfd.is_valid())
-		bits |= pidfd_bit;
-	if (!info.cgroup_path.empty())
-		bits |= cgroup_bit;
-	std::exit(bits);
-}
-
-Outcome read_peer_info_under(const Rules &rules, const Prepare &prepare = {})
-{
-	char pattern[] = "/tmp/check_peer_info_kernels.XXXXXX";
-	const int log_fd = mkstemp(pattern);
-	ck_assert_int_ge(log_fd, 0);
-	unlink(pattern);
-	const pid_t child = fork();
-	ck_assert_int_ge(child, 0);
-	if (child == 0)
-		run_child(rules, prepare, log_fd);
-	int status = 0;
-	ck_assert_int_eq(waitpid(child, &status, 0), child);
+	const FaultRun run = run_with_faults(rules, [] {
+		int pair[2];
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)
+			return std::string("socketpair failed");
+		SocketAddress peer;
+		peer.storage.ss_family = AF_UNIX;
+		peer.length = sizeof(sa_family_t);
+		PeerInfo info;
+		const bool returned = read_peer_info(pair[0], true, peer, info);
+		return std::string(returned ? "R" : "-") + (info.has_credentials && info.pid == getpid() ? "C" : "-") +
+		       (info.pidfd.is_valid() ? "P" : "-") + (!info.cgroup_path.empty() ? "G" : "-");
+	}, prepare);
+	ck_assert_msg(run.result.size() == 4, "child said \"%s\":\n%s", run.result.c_str(), run.log.c_str());
 	Outcome outcome;
-	char chunk[4096];
-	ssize_t n;
-	while ((n = pread(log_fd, chunk, sizeof(chunk), static_cast<off_t>(outcome.log.size()))) > 0)
-		outcome.log.append(chunk, static_cast<std::size_t>(n));
-	close(log_fd);
-	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) < 100, "child status 0x%x (100 socketpair, 101 filter, 102 preparation):\n%s", status,
-		      outcome.log.c_str());
-	const int bits = WEXITSTATUS(status);
-	outcome.returned = (bits & returned_bit) != 0;
-	outcome.credentials = (bits & credentials_bit) != 0;
-	outcome.pidfd = (bits & pidfd_bit) != 0;
-	outcome.cgroup = (bits & cgroup_bit) != 0;
+	outcome.returned = run.result[0] == 'R';
+	outcome.credentials = run.result[1] == 'C';
+	outcome.pidfd = run.result[2] == 'P';
+	outcome.cgroup = run.result[3] == 'G';
+	outcome.log = run.log;
 	return outcome;
 }
 
 bool logged(const Outcome &outcome, const char *needle)
 {
-	return outcome.log.find(needle) != std::string::npos;
+	return outcome.logged(needle);
 }
-
-#define ck_assert_logged(outcome, needle) \
-	ck_assert_msg(logged(outcome, needle), "log lacks \"%s\":\n%s", needle, (outcome).log.c_str())
 
 /* Whether this process has a cgroup v2 path at all (hosts with v1 only leave cgroup empty). */
 bool host_has_cgroup_v2_path()
@@ -160,9 +115,9 @@ bool fake_proc_cgroup(const std::string &text)
 	return mounted;
 }
 
-Rules no_rules()
+FaultRules no_rules()
 {
-	return [](scmp_filter_ctx) { return 0; };
+	return no_faults();
 }
 
 } // namespace
