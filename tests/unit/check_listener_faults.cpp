@@ -6,15 +6,21 @@
 #include "common/exit_status.hpp"
 #include "lua/config_loader.hpp"
 #include "master/listener.hpp"
+#include "master/listener_set.hpp"
+
+#include <systemd/sd-event.h>
 
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <cerrno>
 #include <cstdlib>
+#include <functional>
+#include <memory>
 #include <string>
 
 #include "tests/unit/syscall_faults.hpp"
@@ -291,6 +297,159 @@ START_TEST(test_systemd_sockets_refused)
 }
 END_TEST
 
+/* ---- master/listener_set: accept() failing, and reloads it cannot do ---- */
+
+/* A TCP listener on 127.0.0.1 in a ListenerSet that accepts (in the child; no Check calls). */
+struct AcceptingSet {
+	sd_event *event = nullptr;
+	EventSource warm_timer;
+	std::unique_ptr<ListenerSet> set;
+	unsigned accepted = 0;
+
+	AcceptingSet()
+	{
+		if (sd_event_new(&event) < 0)
+			std::abort();
+		/* The loop's CLOCK_MONOTONIC timerfd exists before any fd runs out. */
+		sd_event_add_time_relative(event, warm_timer.out(), CLOCK_MONOTONIC, 3600ull * 1000000, 0,
+					   nullptr, nullptr);
+		set = std::make_unique<ListenerSet>(event, 1000, [this](const Listener &, UniqueFd, const SocketAddress &) {
+			++accepted;
+		});
+		std::vector<Listener> listeners;
+		if (open_address_listener(address_of("127.0.0.1:0"), 0, listeners) || set->adopt(std::move(listeners)) != 0)
+			std::abort();
+		set->set_accepting(true);
+	}
+	~AcceptingSet()
+	{
+		set.reset();
+		warm_timer.reset();
+		sd_event_unref(event);
+	}
+	/* Runs the loop until @done; false after the safety net. */
+	bool run_until(const std::function<bool()> &done)
+	{
+		for (unsigned i = 0; i < 2000 * timeout_multiplier() && !done(); ++i)
+			if (sd_event_run(event, 10000) < 0)
+				return false;
+		return done();
+	}
+};
+
+/* The port of the listening TCP socket among this process's fds. */
+static std::uint16_t listening_port(int lowest_candidate)
+{
+	for (int fd = lowest_candidate; fd < 64; ++fd) {
+		sockaddr_in address{};
+		socklen_t length = sizeof(address);
+		int listening = 0;
+		socklen_t option_length = sizeof(listening);
+		if (getsockname(fd, reinterpret_cast<sockaddr *>(&address), &length) == 0 && address.sin_family == AF_INET &&
+		    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &option_length) == 0 && listening)
+			return ntohs(address.sin_port);
+	}
+	return 0;
+}
+
+static UniqueFd connect_to_port(std::uint16_t port)
+{
+	UniqueFd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+	sockaddr_in address{};
+	address.sin_family = AF_INET;
+	address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	address.sin_port = htons(port);
+	if (connect(fd.get(), reinterpret_cast<sockaddr *>(&address), sizeof(address)) < 0)
+		return {};
+	return fd;
+}
+
+/* The fd table is full (clients flooding the master): the listener pauses, warned about, tries
+   again after the pause (and pauses again while nothing changed), and accepts once fds are free. */
+START_TEST(test_accept_out_of_fds_pauses)
+{
+	const FaultRun run = run_with_faults(no_faults(), [] {
+		AcceptingSet accepting;
+		const std::uint16_t port = listening_port(3);
+		UniqueFd first = connect_to_port(port), second = connect_to_port(port);
+		if (!first || !second)
+			return std::string("cannot connect");
+		rlimit saved{};
+		getrlimit(RLIMIT_NOFILE, &saved);
+		const int lowest_free = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		close(lowest_free);
+		rlimit full = saved;
+		full.rlim_cur = rlim_t(lowest_free);
+		setrlimit(RLIMIT_NOFILE, &full);
+		/* Several pauses of 1 ms: the later ones reuse the pause timer. */
+		unsigned rounds = 0;
+		accepting.run_until([&] { return ++rounds > 400; });
+		setrlimit(RLIMIT_NOFILE, &saved);
+		if (!accepting.run_until([&] { return accepting.accepted == 2; }))
+			return "accepted " + std::to_string(accepting.accepted);
+		return std::string("accepted 2");
+	});
+	ck_assert_result(run, "accepted 2");
+	ck_assert_logged(run, "accept4(127.0.0.1:");
+	ck_assert_logged(run, "Too many open files");
+	std::size_t pauses = 0;
+	for (std::size_t at = run.log.find("pausing it"); at != std::string::npos; at = run.log.find("pausing it", at + 1))
+		++pauses;
+	ck_assert_msg(pauses >= 2, "%zu pauses:\n%s", pauses, run.log.c_str());
+}
+END_TEST
+
+/* accept() failing for a reason that is not the fd table: logged as an error, paused the same. */
+START_TEST(test_accept_fails_otherwise)
+{
+	const FaultRun run = run_with_faults(
+		[](scmp_filter_ctx ctx) { return fail_call(ctx, SCMP_SYS(accept4), EINVAL); },
+		[] {
+			AcceptingSet accepting;
+			UniqueFd client = connect_to_port(listening_port(3));
+			if (!client)
+				return std::string("cannot connect");
+			unsigned rounds = 0;
+			accepting.run_until([&] { return ++rounds > 50; });
+			return "accepted " + std::to_string(accepting.accepted);
+		});
+	ck_assert_result(run, "accepted 0");
+	ck_assert_logged(run, "error: accept4(127.0.0.1:");
+	ck_assert_logged(run, "Invalid argument");
+}
+END_TEST
+
+/* A reload may not ask for systemd's sockets anew, and a reload that fails removes the files it
+   had bound for the new set, leaving the serving set alone. */
+START_TEST(test_reload_prepare_refusals)
+{
+	sd_event *event = nullptr;
+	ck_assert_int_ge(sd_event_new(&event), 0);
+	{
+		ListenerSet set(event, 1000, [](const Listener &, UniqueFd, const SocketAddress &) {});
+		std::vector<ListenerConfig> configs(2);
+		configs[0].address = address_of(temp_dir + "/new.sock");
+		configs[0].origin = "config.lua:1";
+		configs[1].systemd = true;
+		configs[1].origin = "config.lua:2";
+		const auto error = set.prepare(configs);
+		ck_assert(error.has_value());
+		ck_assert_str_eq(error->message.c_str(), "mysql_listen(systemd): a reload cannot add systemd's sockets "
+							 "(restart myproxy) (mysql_listen at config.lua:2)");
+		ck_assert_int_eq(error->exit_code, exit_config);
+		ck_assert(!exists(temp_dir + "/new.sock"));
+		ck_assert_uint_eq(set.size(), 0);
+
+		configs.resize(1);
+		ck_assert(!set.prepare(configs));
+		ck_assert(exists(temp_dir + "/new.sock"));
+		set.abandon();
+		ck_assert(!exists(temp_dir + "/new.sock"));
+	}
+	sd_event_unref(event);
+}
+END_TEST
+
 int main()
 {
 	Suite *suite = suite_create("listener_faults");
@@ -304,6 +463,9 @@ int main()
 	tcase_add_test(tc, test_path_setup_fails);
 	tcase_add_test(tc, test_stale_socket_checks_fail);
 	tcase_add_test(tc, test_systemd_sockets_refused);
+	tcase_add_test(tc, test_accept_out_of_fds_pauses);
+	tcase_add_test(tc, test_accept_fails_otherwise);
+	tcase_add_test(tc, test_reload_prepare_refusals);
 	suite_add_tcase(suite, tc);
 	return run_check_suites({suite});
 }
