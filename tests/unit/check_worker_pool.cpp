@@ -348,6 +348,14 @@ START_TEST(test_describe_child_exit)
 	ck_assert_str_eq(text, "killed by signal 11 (SIGSEGV), core dumped");
 	describe_child_exit(text, 8, CLD_EXITED, 1);
 	ck_assert_str_eq(text, "exited ");
+	/* A signal without a name (real-time), an unexpected code, and no room at all. */
+	describe_child_exit(text, sizeof(text), CLD_KILLED, 40);
+	ck_assert_str_eq(text, "killed by signal 40");
+	describe_child_exit(text, sizeof(text), CLD_STOPPED, SIGSTOP);
+	ck_assert_str_eq(text, "changed state (code 5, status 19)");
+	text[0] = 'x';
+	describe_child_exit(text, 0, CLD_EXITED, 1);
+	ck_assert_int_eq(text[0], 'x');
 }
 END_TEST
 

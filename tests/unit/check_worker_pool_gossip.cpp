@@ -1,8 +1,9 @@
 // Unit tests for master/worker_pool_channel: what a worker says is gossip.  Small fake workers (a
 // function in the forked child, speaking the channel codec) send a record larger than any message,
 // answer a heartbeat never sent, report a client they never got, suspect a node, and ask for a
-// name with and without a resolver behind the pool.  Each violation ends only that worker (logged,
-// respawned); the legitimate messages reach the pool's callbacks or get their answer.
+// name with and without a resolver behind the pool, or stop reading.  Each violation ends only that
+// worker (logged, respawned); the legitimate messages reach the pool's callbacks or get their
+// answer; a full channel drops the master's message with a warning.
 #include "common/channel_socket.hpp"
 #include "master/worker_pool.hpp"
 
@@ -281,6 +282,49 @@ START_TEST(test_resolve_through_the_callback)
 }
 END_TEST
 
+/* A worker that stops reading: the master's messages to it are dropped with a warning once its
+   channel is full, and the master goes on. */
+START_TEST(test_full_channel_drops_messages)
+{
+	TestLoop loop;
+	WorkerPoolOptions options = quick_respawn();
+	options.heartbeat_interval_usec = 0;
+	WorkerPool pool(loop.event, 1, fake_worker([](int, std::vector<std::uint8_t> &) {
+				for (;;)
+					pause();
+				return 0;
+			}),
+			options);
+	ck_assert_int_eq(pool.start(), 0);
+	ck_assert(run_until(loop.event, [&] { return pool.ready_count() == 1; }));
+	for (unsigned i = 0; i < 100000 && !log_has("channel full"); ++i)
+		pool.broadcast(NodeStateMessage{0, 0, NodeState::alive});
+	ck_assert_log("worker[0] channel full; NODE_STATE not sent");
+	ck_assert_uint_eq(pool.status(0).starts, 1);
+	ck_assert_uint_eq(pool.ready_count(), 1);
+}
+END_TEST
+
+/* Retired while its slot waits for a respawn: nothing is respawned, and with nothing running the
+   pool is done at once. */
+START_TEST(test_retire_while_waiting_for_respawn)
+{
+	TestLoop loop;
+	WorkerPoolOptions options;
+	options.initial_backoff_usec = 3600ull * 1000000;
+	WorkerPool pool(loop.event, 1, [](UniqueFd, unsigned) { return 3; }, options);
+	bool all_exited = false;
+	pool.set_on_all_exited([&] { all_exited = true; });
+	ck_assert_int_eq(pool.start(), 0);
+	ck_assert(run_until(loop.event, [&] { return log_has("respawning in"); }));
+	ck_assert_int_eq(pool.status(0).pid, 0);
+	pool.retire(0);
+	ck_assert(all_exited);
+	ck_assert_uint_eq(pool.running_count(), 0);
+	ck_assert_uint_eq(pool.status(0).starts, 1);
+}
+END_TEST
+
 int main()
 {
 	Suite *suite = suite_create("worker_pool_gossip");
@@ -293,6 +337,8 @@ int main()
 	tcase_add_test(tc, test_node_suspect_reaches_the_monitor);
 	tcase_add_test(tc, test_resolve_without_resolver);
 	tcase_add_test(tc, test_resolve_through_the_callback);
+	tcase_add_test(tc, test_full_channel_drops_messages);
+	tcase_add_test(tc, test_retire_while_waiting_for_respawn);
 	suite_add_tcase(suite, tc);
 	return run_check_suites({suite});
 }
