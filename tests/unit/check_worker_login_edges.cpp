@@ -3,7 +3,8 @@
 // host name, answered by the test): a command pipelined behind the login is kept for the backend,
 // not read as login data; a client that sends its login and shuts its write side is dropped
 // without a backend; a client that hangs up while the script waits is closed
-// and its lookup forgotten.  Each ends only that session: the next client still logs in.
+// and its lookup forgotten; an on_command_phase that raises or refuses ends the login with ERR 1105
+// or 1045.  Each ends only that session: the next client still logs in.
 #include "common/log.hpp"
 #include "tests/unit/worker_bench.hpp"
 
@@ -132,6 +133,48 @@ START_TEST(test_client_gone_while_script_waits)
 }
 END_TEST
 
+/* on_command_phase runs once the backend accepted the login: when it raises, the client gets ERR
+   1105 in the proxy's words; when it refuses, ERR 1045 with the script's message. */
+START_TEST(test_command_phase_callback_refuses)
+{
+	FakeBackend backend;
+	WorkerBench bench("local backend = mysql_resolve('127.0.0.1:" + std::to_string(backend.port) + "')\n"
+			  "mysql_listen('/nonexistent/myproxy-test.sock', {\n"
+			  "  on_handshake_response = function(client, hr)\n"
+			  "    client.account = hr.user\n"
+			  "    return client:connect(backend, hr)\n"
+			  "  end,\n"
+			  "  on_command_phase = function(client)\n"
+			  "    if client.account == 'alice' then error('on_command_phase broke') end\n"
+			  "    return client:err('not today, ' .. client.account)\n"
+			  "  end,\n"
+			  "})\n");
+	ClientPair raiser;
+	start_login(bench, raiser, 6);
+	int served = backend.accept_one();
+	ck_assert_int_ge(served, 0);
+	serve_backend_login(served);
+	std::string err = describe_err(raiser.read_payload());
+	ck_assert_msg(err == "1105 myproxy: the login script failed", "got '%s'", err.c_str());
+	close(served);
+	ck_assert_msg(contains(bench.log(), "on_command_phase broke"), "log: %s", bench.log().c_str());
+
+	ClientPair refused;
+	bench.send(new_client_for(refused.served, 7), {refused.served});
+	refused.handed_over();
+	ck_assert_uint_ge(refused.read_payload().size(), 10);
+	refused.send_login("bob");
+	served = backend.accept_one();
+	ck_assert_int_ge(served, 0);
+	serve_backend_login(served);
+	err = describe_err(refused.read_payload());
+	ck_assert_msg(err == "1045 not today, bob", "got '%s'", err.c_str());
+	close(served);
+	ck_assert_msg(contains(bench.log(), "on_command_phase refused the client: not today, bob"), "log: %s",
+		      bench.log().c_str());
+}
+END_TEST
+
 int main()
 {
 	Suite *suite = suite_create("worker_login_edges");
@@ -140,6 +183,7 @@ int main()
 	tcase_add_test(tc, test_pipelined_command_kept_for_the_backend);
 	tcase_add_test(tc, test_client_half_closed_after_login);
 	tcase_add_test(tc, test_client_gone_while_script_waits);
+	tcase_add_test(tc, test_command_phase_callback_refuses);
 	suite_add_tcase(suite, tc);
 	return run_check_suites({suite});
 }
