@@ -1,7 +1,8 @@
 // Unit tests for backends that fail a client's login in ways a healthy server does not, through a
 // real Worker (tests/unit/worker_bench.hpp) and a backend played by the test: one that resets the
-// connection after reading the login, and one whose greeting lacks a capability the client uses
-// (so relaying would garble the result format).  The client gets an ERR in the proxy's words, the
+// connection after reading the login, one whose greeting lacks a capability the client uses (so
+// relaying would garble the result format), and, once the session is up, one that hangs up on an
+// idle session or resets the connection under a command.  The client gets an ERR in the proxy's words, the
 // log names the backend and the cause, and the worker's next client still logs in.
 #include "tests/unit/worker_bench.hpp"
 
@@ -93,6 +94,56 @@ START_TEST(test_backend_lacks_client_capability)
 }
 END_TEST
 
+/* A logged-in client to @backend; returns the backend's end. */
+static int logged_in(WorkerBench &bench, FakeBackend &backend, ClientPair &client, std::uint64_t id)
+{
+	start_login(bench, client, id);
+	const int served = backend.accept_one();
+	ck_assert_int_ge(served, 0);
+	serve_backend_login(served);
+	const std::string ok = client.read_payload();
+	ck_assert_msg(!ok.empty() && ok[0] == 0, "login: %s", describe_err(ok).c_str());
+	return served;
+}
+
+/* The backend hangs up on an idle session: the client finds ERR 1927 waiting, numbered as the
+   answer to the command it will send next (sequence id 1). */
+START_TEST(test_backend_leaves_idle_session)
+{
+	FakeBackend backend;
+	WorkerBench bench(connect_config(backend));
+	ClientPair client;
+	close(logged_in(bench, backend, client, 5));
+	const std::string header = client.read_exactly(4);
+	ck_assert_uint_eq(header.size(), 4);
+	ck_assert_int_eq(header[3], 1);
+	const std::size_t length = std::uint8_t(header[0]) | std::size_t(std::uint8_t(header[1])) << 8;
+	const std::string err = describe_err(client.read_exactly(length));
+	ck_assert_msg(err == "1927 Lost connection to the backend server", "got '%s'", err.c_str());
+	next_client_logs_in(bench, backend, 8);
+	ck_assert_msg(contains(bench.log(), "backend closed the connection"), "log: %s", bench.log().c_str());
+}
+END_TEST
+
+/* The backend resets the connection while a command waits: ERR 1927, the reset logged. */
+START_TEST(test_backend_resets_mid_command)
+{
+	FakeBackend backend;
+	WorkerBench bench(connect_config(backend));
+	ClientPair client;
+	const int served = logged_in(bench, backend, client, 6);
+	ck_assert(write_all(client.client, framed(0, "\x03SELECT SLEEP(10)")));
+	ck_assert(read_packet_payload(served) == "\x03SELECT SLEEP(10)");
+	reset(served);
+	const std::string err = describe_err(client.read_payload());
+	ck_assert_msg(err == "1927 Lost connection to the backend server", "got '%s'", err.c_str());
+	/* The ERR goes out before the line is written: the next login is the worker's next turn. */
+	next_client_logs_in(bench, backend, 7);
+	ck_assert_msg(contains(bench.log(), "backend socket error: Connection reset by peer"), "log: %s",
+		      bench.log().c_str());
+}
+END_TEST
+
 int main()
 {
 	Suite *suite = suite_create("worker_backend_edges");
@@ -100,6 +151,8 @@ int main()
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_backend_resets_during_login);
 	tcase_add_test(tc, test_backend_lacks_client_capability);
+	tcase_add_test(tc, test_backend_leaves_idle_session);
+	tcase_add_test(tc, test_backend_resets_mid_command);
 	suite_add_tcase(suite, tc);
 	return run_check_suites({suite});
 }
