@@ -1,8 +1,8 @@
 // Unit tests for backends that fail a client's login in ways a healthy server does not, through a
 // real Worker (tests/unit/worker_bench.hpp) and a backend played by the test: one that resets the
 // connection after reading the login, one whose greeting lacks a capability the client uses (so
-// relaying would garble the result format), and, once the session is up, one that hangs up on an
-// idle session or resets the connection under a command.  The client gets an ERR in the proxy's words, the
+// relaying would garble the result format), one that hangs up while on_command_phase waits, and,
+// once the session is up, one that hangs up on an idle session or resets it under a command.  The client gets an ERR in the proxy's words, the
 // log names the backend and the cause, and the worker's next client still logs in.
 #include "tests/unit/worker_bench.hpp"
 
@@ -144,6 +144,60 @@ START_TEST(test_backend_resets_mid_command)
 }
 END_TEST
 
+/* The backend hangs up while on_command_phase waits (here for the master's lookup): the login
+   ends with ERR 1105 in the proxy's words, and the late answer finds nobody. */
+START_TEST(test_backend_gone_while_command_phase_waits)
+{
+	FakeBackend backend;
+	WorkerBench bench("local backend = mysql_resolve('127.0.0.1:" + std::to_string(backend.port) + "')\n"
+			  "mysql_listen('/nonexistent/myproxy-test.sock', {\n"
+			  "  on_handshake_response = function(client, hr)\n"
+			  "    client.account = hr.user\n"
+			  "    return client:connect(backend, hr)\n"
+			  "  end,\n"
+			  "  on_command_phase = function(client) mysql_resolve('audit.example:1') end,\n"
+			  "})\n");
+	ClientPair client;
+	start_login(bench, client, 9);
+	const int served = backend.accept_one();
+	ck_assert_int_ge(served, 0);
+	serve_backend_login(served);
+	auto request = bench.receive();
+	ck_assert(request.has_value());
+	ck_assert_int_eq(int(channel_message_type(*request)), int(ChannelMessageType::resolve_request));
+	const std::uint64_t id = std::get<ResolveRequestMessage>(*request).request_id;
+	close(served);
+	const std::string err = describe_err(client.read_payload());
+	ck_assert_msg(err == "1105 myproxy: the backend closed the connection", "got '%s'", err.c_str());
+	ck_assert_msg(contains(bench.log(), "backend 127.0.0.1:" + std::to_string(backend.port) +
+						     " went away during the login"),
+		      "log: %s", bench.log().c_str());
+	ResolveReplyMessage late;
+	late.request_id = id;
+	late.error = "too late";
+	bench.send(late);
+
+	/* The next client's script gets its answer and its login goes through. */
+	ClientPair next;
+	start_login(bench, next, 10);
+	const int other = backend.accept_one();
+	ck_assert_int_ge(other, 0);
+	serve_backend_login(other);
+	auto second = bench.receive();
+	while (second && channel_message_type(*second) != ChannelMessageType::resolve_request)
+		second = bench.receive();
+	ck_assert(second.has_value());
+	static const std::uint8_t loopback[4] = {127, 0, 0, 1};
+	ResolveReplyMessage answer;
+	answer.request_id = std::get<ResolveRequestMessage>(*second).request_id;
+	answer.address = ByteSpan(loopback, sizeof(loopback));
+	bench.send(answer);
+	const std::string ok = next.read_payload();
+	ck_assert_msg(!ok.empty() && ok[0] == 0, "login: %s", describe_err(ok).c_str());
+	close(other);
+}
+END_TEST
+
 int main()
 {
 	Suite *suite = suite_create("worker_backend_edges");
@@ -153,6 +207,7 @@ int main()
 	tcase_add_test(tc, test_backend_lacks_client_capability);
 	tcase_add_test(tc, test_backend_leaves_idle_session);
 	tcase_add_test(tc, test_backend_resets_mid_command);
+	tcase_add_test(tc, test_backend_gone_while_command_phase_waits);
 	suite_add_tcase(suite, tc);
 	return run_check_suites({suite});
 }
