@@ -1,7 +1,8 @@
 // Unit tests for backends that fail a client's login in ways a healthy server does not, through a
 // real Worker (tests/unit/worker_bench.hpp) and a backend played by the test: one that resets the
 // connection after reading the login, one whose greeting lacks a capability the client uses (so
-// relaying would garble the result format), one that hangs up while on_command_phase waits, and,
+// relaying would garble the result format), one that sends bytes behind its greeting before TLS,
+// one that hangs up while on_command_phase waits, and,
 // once the session is up, one that hangs up on an idle session or resets it under a command.  The client gets an ERR in the proxy's words, the
 // log names the backend and the cause, and the worker's next client still logs in.
 #include "tests/unit/worker_bench.hpp"
@@ -198,6 +199,36 @@ START_TEST(test_backend_gone_while_command_phase_waits)
 }
 END_TEST
 
+/* A backend that offers TLS but sends more bytes right behind its greeting, before any TLS
+   (they could be injected by whoever sits in between): refused, never read as TLS or login data. */
+START_TEST(test_backend_data_before_tls)
+{
+	FakeBackend backend;
+	WorkerBench bench("local backend = mysql_resolve('127.0.0.1:" + std::to_string(backend.port) + "')\n"
+			  "mysql_listen('/nonexistent/myproxy-test.sock', {\n"
+			  "  on_handshake_response = function(client, hr)\n"
+			  "    return client:connect(backend, hr, {ssl = true, ssl_verify_server_cert = false})\n"
+			  "  end,\n"
+			  "})\n");
+	ClientPair client;
+	start_login(bench, client, 11);
+	const int served = backend.accept_one();
+	ck_assert_int_ge(served, 0);
+	const std::uint32_t caps = 0x0001 | 0x0200 | 0x0800 | 0x2000 | 0x8000 | 0x80000;
+	const std::string greeting = std::string("\x0a") + "10.11.99-fake" + '\0' + std::string("\x07\0\0\0", 4) +
+				     "abcdefgh" + '\0' + char(caps & 0xff) + char((caps >> 8) & 0xff) + char(0x2d) +
+				     std::string("\x02\0", 2) + char((caps >> 16) & 0xff) + char((caps >> 24) & 0xff) +
+				     char(21) + std::string(10, '\0') + "ijklmnopqrst" + '\0' + "mysql_native_password" + '\0';
+	ck_assert(write_all(served, framed(0, greeting) + framed(1, std::string("\0\0\0\2\0\0\0", 7))));
+	const std::string err = describe_err(client.read_payload());
+	ck_assert_msg(err == "1105 myproxy: TLS to the backend failed", "got '%s'", err.c_str());
+	ck_assert_msg(contains(bench.log(), "backend 127.0.0.1:" + std::to_string(backend.port) +
+						     ": the server sent data before the TLS handshake"),
+		      "log: %s", bench.log().c_str());
+	close(served);
+}
+END_TEST
+
 int main()
 {
 	Suite *suite = suite_create("worker_backend_edges");
@@ -208,6 +239,7 @@ int main()
 	tcase_add_test(tc, test_backend_leaves_idle_session);
 	tcase_add_test(tc, test_backend_resets_mid_command);
 	tcase_add_test(tc, test_backend_gone_while_command_phase_waits);
+	tcase_add_test(tc, test_backend_data_before_tls);
 	suite_add_tcase(suite, tc);
 	return run_check_suites({suite});
 }
