@@ -1,6 +1,6 @@
 // Unit tests for master/cluster_monitor on a real sd-event loop with nodes the test plays over TCP
-// on 127.0.0.1: a node that greets is alive, one that hangs up before greeting and one nobody
-// listens on are dead with the reason logged, and a worker's NODE_SUSPECT (check_now) starts a
+// on 127.0.0.1: a node that greets is alive, one that hangs up before greeting, one nobody listens
+// on and one that answers the check's query with an oversized packet are dead with the reason logged, and a worker's NODE_SUSPECT (check_now) starts a
 // check at once, but never a second one in flight, never for a node nobody monitors, and never
 // after stop().  Every state change is broadcast and known to the next worker (known_states).
 #include "master/cluster_monitor.hpp"
@@ -242,6 +242,43 @@ START_TEST(test_dead_nodes_with_reasons)
 }
 END_TEST
 
+/* A node that accepts the monitor's login and then answers its query with a packet header
+   announcing more than any check reads: dead, "malformed packet", never buffered. */
+START_TEST(test_malformed_answer_is_dead)
+{
+	TestLoop loop;
+	TestNode node;
+	ClusterConfig config = monitored({node_at(node.port)});
+	config.user = "monitor";
+	config.password = "pw";
+	std::vector<ClusterConfig> clusters{config};
+	std::vector<NodeStateMessage> broadcasts;
+	ClusterMonitor monitor(loop.event, clusters, [&](const NodeStateMessage &m) { broadcasts.push_back(m); });
+	ck_assert_int_eq(monitor.start(), 0);
+	int fd = -1;
+	ck_assert(loop.run_until([&] { return (fd = node.accept_waiting()) >= 0; }));
+	const std::string hello = greeting();
+	ck_assert(write(fd, hello.data(), hello.size()) == ssize_t(hello.size()));
+	/* The login, then OK; the query, then a header announcing 16 MiB - 1. */
+	const auto read_some = [&] {
+		pollfd p{fd, POLLIN, 0};
+		ck_assert(loop.run_until([&] { return poll(&p, 1, 0) == 1; }));
+		char buffer[4096];
+		ck_assert_int_gt(read(fd, buffer, sizeof(buffer)), 0);
+	};
+	read_some();
+	const std::string ok("\x07\0\0\x02\0\0\0\x02\0\0\0", 11);
+	ck_assert(write(fd, ok.data(), ok.size()) == ssize_t(ok.size()));
+	read_some();
+	const std::string huge("\xff\xff\xff\x01", 4);
+	ck_assert(write(fd, huge.data(), huge.size()) == ssize_t(huge.size()));
+	ck_assert(loop.run_until([&] { return !broadcasts.empty(); }));
+	ck_assert_int_eq(int(broadcasts[0].state), int(NodeState::dead));
+	ck_assert_log("node 127.0.0.1:" + std::to_string(node.port) + ": unknown -> dead (malformed packet: ");
+	close(fd);
+}
+END_TEST
+
 int main()
 {
 	Suite *suite = suite_create("cluster_monitor_checks");
@@ -250,6 +287,7 @@ int main()
 	tcase_add_checked_fixture(tc, capture_log, remove_log);
 	tcase_add_test(tc, test_suspect_node_checked_now);
 	tcase_add_test(tc, test_dead_nodes_with_reasons);
+	tcase_add_test(tc, test_malformed_answer_is_dead);
 	suite_add_tcase(suite, tc);
 	return run_check_suites({suite});
 }
