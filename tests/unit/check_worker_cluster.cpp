@@ -1,12 +1,14 @@
 // Unit tests for what a real Worker (tests/unit/worker_bench.hpp) does with the master's cluster
 // and resolver messages: a cluster node that stays silent past read_timeout gets the client ERR
 // 1158 and the master a NODE_SUSPECT; a node the master declares dead closes the sessions relayed
-// to it (disconnect_unavailable) with an ERR naming it; mysql_resolve() of a host name in a callback
+// to it (disconnect_unavailable) with an ERR naming it, the socket let go after the closing timeout; mysql_resolve() of a host name in a callback
 // waits for the master's RESOLVE_REPLY (an address, an error, a reply nobody waits for, one for a
 // client that left).  The test plays master, clients and backends.
-#include "tests/unit/worker_bench.hpp"
+#include "common/log.hpp"
 
 #include <arpa/inet.h>
+
+#include "tests/unit/worker_bench.hpp"
 
 using namespace myproxy;
 using namespace myproxy::test;
@@ -34,6 +36,16 @@ std::optional<ChannelMessage> next_message_but_closed(WorkerBench &bench)
 	for (;;) {
 		auto message = bench.receive();
 		if (!message || channel_message_type(*message) != ChannelMessageType::connection_closed)
+			return message;
+	}
+}
+
+/* The worker's next message, skipping NODE_SUSPECT reports. */
+std::optional<ChannelMessage> next_message_but_suspect(WorkerBench &bench)
+{
+	for (;;) {
+		auto message = bench.receive();
+		if (!message || channel_message_type(*message) != ChannelMessageType::node_suspect)
 			return message;
 	}
 }
@@ -96,9 +108,11 @@ START_TEST(test_silent_node_is_suspect)
 END_TEST
 
 /* The master declares the session's node dead while another is alive: the session ends with an
-   ERR naming the node (disconnect_unavailable), and the next login goes to the other node. */
+   ERR naming the node (disconnect_unavailable), the socket is let go once the client has had its
+   time to read it, and the next login goes to the other node. */
 START_TEST(test_dead_node_disconnects_its_sessions)
 {
+	log_set_debug(true);
 	FakeBackend first, second;
 	WorkerBench bench(cluster_config(first, second,
 					 "{monitoring = true, no_read_only = true, disconnect_unavailable = true}",
@@ -120,6 +134,12 @@ START_TEST(test_dead_node_disconnects_its_sessions)
 	ck_assert(client.read_payload().empty());
 	ck_assert_msg(contains(bench.log(), "closing: its backend node " + node + " is dead (disconnect_unavailable)"),
 		      "log: %s", bench.log().c_str());
+	/* The client neither speaks nor hangs up: after the closing timeout the worker lets go. */
+	auto closed = next_message_but_suspect(bench);
+	ck_assert(closed.has_value());
+	ck_assert_int_eq(int(channel_message_type(*closed)), int(ChannelMessageType::connection_closed));
+	ck_assert_uint_eq(std::get<ConnectionClosedMessage>(*closed).client_id, 2);
+	ck_assert_msg(contains(bench.log(), "the client did not take its last packet"), "log: %s", bench.log().c_str());
 
 	ClientPair next;
 	start_login(bench, next, 3);
