@@ -1,9 +1,10 @@
 // Unit tests for what a real Worker (tests/unit/worker_bench.hpp) does with the master's cluster
 // and resolver messages: a cluster node that stays silent past read_timeout gets the client ERR
 // 1158 and the master a NODE_SUSPECT; a node the master declares dead closes the sessions relayed
-// to it (disconnect_unavailable) with an ERR naming it, the socket let go after the closing timeout; mysql_resolve() of a host name in a callback
-// waits for the master's RESOLVE_REPLY (an address, an error, a reply nobody waits for, one for a
-// client that left).  The test plays master, clients and backends.
+// to it (disconnect_unavailable) with an ERR naming it, the socket let go after the closing
+// timeout; mysql_resolve() of a host name in a callback waits for the master's RESOLVE_REPLY (an
+// address, an error, a reply nobody waits for, one for a client that left).  The test plays
+// master, clients and backends.
 #include "common/log.hpp"
 
 #include <arpa/inet.h>
