@@ -243,6 +243,9 @@ const std::string magic("\x63\x04\x61\x01", 4);
 
 START_TEST(test_every_upstream_name)
 {
+	/* A node's server_state has a sample once the monitor's first check of it is done. */
+	for (std::size_t i = 0; i < 2; ++i)
+		wait_for_log(*proxy, "node " + node_name(i) + ": unknown -> ");
 	const std::string text = scrape();
 	for (const char *name :
 	     {"myproxy_connections_accepted", "myproxy_connections_rejected", "myproxy_client_bytes_received",

@@ -148,6 +148,11 @@ void ProxyProcess::start(const std::string &config_lua, const std::vector<std::s
 		spec.argv.push_back("--no-sandbox");
 #endif
 	spec.argv.insert(spec.argv.end(), extra_args_.begin(), extra_args_.end());
+#ifdef MYPROXY_COVERAGE
+	/* A daemon the test never stopped drains when the fixture abandons it (SIGKILL after 2 s),
+	   so that its master and workers write their gcov counters (scripts/coverage.sh). */
+	spec.abandon_signal = SIGTERM;
+#endif
 	spec.log_path = log_path();
 	spec.cwd = dir();
 	// Sanitizer reports go to the log (stderr) and end the process with a distinct status.
