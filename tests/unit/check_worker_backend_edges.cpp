@@ -72,29 +72,6 @@ START_TEST(test_backend_resets_during_login)
 }
 END_TEST
 
-/* The client speaks CLIENT_LONG_FLAG and MULTI_RESULTS, the backend offers neither: refused
-   before any command, since the backend's replies would not be in the client's format. */
-START_TEST(test_backend_lacks_client_capability)
-{
-	FakeBackend backend;
-	WorkerBench bench(connect_config(backend));
-	ClientPair client;
-	bench.send(new_client_for(client.served, 3), {client.served});
-	client.handed_over();
-	ck_assert_uint_ge(client.read_payload().size(), 10);
-	send_login_with(client, "alice", 0x4 | 0x20000);
-	const int served = backend.accept_one();
-	ck_assert_int_ge(served, 0);
-	serve_backend_login(served);
-	const std::string err = describe_err(client.read_payload());
-	ck_assert_msg(err == "1105 myproxy: the backend lacks a capability the client needs", "got '%s'", err.c_str());
-	ck_assert_msg(contains(bench.log(), "backend 127.0.0.1:" + std::to_string(backend.port) + " lacks "),
-		      "log: %s", bench.log().c_str());
-	close(served);
-	next_client_logs_in(bench, backend, 4);
-}
-END_TEST
-
 /* A logged-in client to @backend; returns the backend's end. */
 static int logged_in(WorkerBench &bench, FakeBackend &backend, ClientPair &client, std::uint64_t id)
 {
@@ -235,7 +212,6 @@ int main()
 	TCase *tc = tcase_create("backend_login");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_backend_resets_during_login);
-	tcase_add_test(tc, test_backend_lacks_client_capability);
 	tcase_add_test(tc, test_backend_leaves_idle_session);
 	tcase_add_test(tc, test_backend_resets_mid_command);
 	tcase_add_test(tc, test_backend_gone_while_command_phase_waits);
