@@ -1,28 +1,16 @@
 // Unit tests for backends that fail a client's login in ways a healthy server does not, through a
 // real Worker (tests/unit/worker_bench.hpp) and a backend played by the test: one that resets the
-// connection after reading the login, one whose greeting lacks a capability the client uses (so
-// relaying would garble the result format), one that sends bytes behind its greeting before TLS,
-// one that hangs up while on_command_phase waits, and,
-// once the session is up, one that hangs up on an idle session or resets it under a command.  The client gets an ERR in the proxy's words, the
-// log names the backend and the cause, and the worker's next client still logs in.
+// connection after reading the login, one that sends bytes behind its greeting before TLS, one that
+// hangs up while on_command_phase waits, and, once the session is up, one that hangs up on an idle
+// session or resets it under a command.  (A greeting that lacks a capability the client uses is
+// check_worker_backend_offer's.)  The client gets an ERR in the proxy's words, the log names the
+// backend and the cause, and the worker's next client still logs in.
 #include "tests/unit/worker_bench.hpp"
 
 using namespace myproxy;
 using namespace myproxy::test;
 
 namespace {
-
-/* HandshakeResponse41 like ClientPair::send_login(), with @extra capability flags. */
-void send_login_with(ClientPair &client, const std::string &user, std::uint32_t extra)
-{
-	const std::uint32_t caps = 0x200 | 0x8000 | 0x80000 | extra;
-	std::string payload;
-	for (int i = 0; i < 4; ++i)
-		payload += char((caps >> (8 * i)) & 0xff);
-	payload += std::string("\0\0\0\1\x2d", 5) + std::string(23, '\0') + user + '\0';
-	payload += char(3) + std::string("pw\0", 3) + "mysql_clear_password" + '\0';
-	ck_assert(write_all(client.client, framed(1, payload)));
-}
 
 void next_client_logs_in(WorkerBench &bench, FakeBackend &backend, std::uint64_t id)
 {
