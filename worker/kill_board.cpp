@@ -12,8 +12,11 @@ KillAnswer KillBoard::decide(KillIntercept *target, bool query, const KillFacts 
 	if (target == nullptr)
 		return {KillOutcome::unknown, 0};
 	const KillFacts facts = target->facts();
-	if (facts.server == requester.server && facts.backend_thread != 0)
-		return {KillOutcome::same_server, facts.backend_thread};
+	/* Same server: the server decides (a session killing itself always lands here, so it never
+	 * closes itself from inside its own command).  A thread id the greeting did not give is
+	 * nothing to translate to. */
+	if (facts.server == requester.server)
+		return {facts.backend_thread != 0 ? KillOutcome::same_server : KillOutcome::unknown, facts.backend_thread};
 	if (facts.user != requester.user)
 		return {KillOutcome::not_owner, 0};
 	/* Another server, the same user: the server would let the user kill it.  Without a
