@@ -454,6 +454,13 @@ START_TEST(test_kill_of_a_session_that_just_ended)
 }
 END_TEST
 
+// Last: nothing above crashed a worker or tripped a sanitizer.
+START_TEST(test_log_has_no_trouble)
+{
+	PROXY_ASSERT(proxy->trouble().empty(), "trouble in the log:\n%s", proxy->trouble().c_str());
+}
+END_TEST
+
 static Suite *kill_suite()
 {
 	Suite *s = suite_create("proxy_kill");
@@ -478,6 +485,9 @@ static Suite *kill_suite()
 	tc = server_tcase("not_ours", 180);
 	tcase_add_test(tc, test_unknown_id_goes_to_the_backend);
 	tcase_add_test(tc, test_kill_of_a_session_that_just_ended);
+	suite_add_tcase(s, tc);
+	tc = server_tcase("log", 30);
+	tcase_add_test(tc, test_log_has_no_trouble);
 	suite_add_tcase(s, tc);
 	return s;
 }
