@@ -127,8 +127,6 @@ std::optional<std::uint32_t> parse_id(std::string_view word) noexcept
 
 std::optional<KillCommand> parse_statement(std::string_view text) noexcept
 {
-	if (text.find('\0') != std::string_view::npos)
-		return std::nullopt;
 	Tokens t(text);
 	KillCommand command;
 	if (!t.skip_blanks() || !equals_keyword(t.word(), "KILL") || !t.skip_blanks())
@@ -153,7 +151,8 @@ std::optional<KillCommand> parse_statement(std::string_view text) noexcept
 	command.id = *id;
 	if (t.take(';') && !t.skip_blanks())
 		return std::nullopt;
-	if (!t.at_end())
+	/* Checked last, on KILLs only: a NUL (in a comment) ends the statement for some servers. */
+	if (!t.at_end() || text.find('\0') != std::string_view::npos)
 		return std::nullopt;
 	return command;
 }

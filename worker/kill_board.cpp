@@ -5,6 +5,8 @@
 
 #include "common/log.hpp"
 
+#include <vector>
+
 namespace myproxy {
 
 KillAnswer KillBoard::decide(KillIntercept *target, bool query, const KillFacts &requester)
@@ -12,8 +14,11 @@ KillAnswer KillBoard::decide(KillIntercept *target, bool query, const KillFacts 
 	if (target == nullptr)
 		return {KillOutcome::unknown, 0};
 	const KillFacts facts = target->facts();
-	if (facts.server == requester.server && facts.backend_thread != 0)
-		return {KillOutcome::same_server, facts.backend_thread};
+	/* Same server: the server decides (a session killing itself always lands here, so it never
+	 * closes itself from inside its own command).  A thread id the greeting did not give is
+	 * nothing to translate to. */
+	if (facts.server == requester.server)
+		return {facts.backend_thread != 0 ? KillOutcome::same_server : KillOutcome::unknown, facts.backend_thread};
 	if (facts.user != requester.user)
 		return {KillOutcome::not_owner, 0};
 	/* Another server, the same user: the server would let the user kill it.  Without a
@@ -39,10 +44,12 @@ std::optional<KillAnswer> KillBoard::request(std::uint32_t requester, std::uint3
 	message.query = query;
 	message.server = std::string_view(facts.server).substr(0, channel_max_kill_server);
 	message.user = std::string_view(facts.user).substr(0, channel_max_kill_user);
-	/* A user name the channel cannot carry (NUL, too long) never names the same user there. */
-	if (message.user.size() != facts.user.size() || !host.send_kill(message))
+	/* Facts the channel cannot carry (a NUL, a user name too long) name no session there. */
+	std::vector<std::uint8_t> encoded;
+	if (message.user.size() != facts.user.size() || !encode_channel_message(encoded, message))
 		return KillAnswer{KillOutcome::unknown, 0};
 	waiting.emplace(message.tag, requester);
+	host.send_kill(message);
 	return std::nullopt;
 }
 
@@ -59,7 +66,7 @@ void KillBoard::order(const KillOrderMessage &message)
 		result.query = message.query;
 		result.outcome = answer.outcome;
 		result.backend_thread = answer.outcome == KillOutcome::same_server ? answer.backend_thread : 0;
-		(void)host.send_kill(result);
+		host.send_kill(result);
 		return;
 	}
 	const auto i = waiting.find(message.tag);

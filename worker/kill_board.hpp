@@ -40,8 +40,8 @@ public:
 		/* The session with connection id @id if it is in the relay (KILL reaches only those),
 		 * else nullptr. */
 		virtual KillIntercept *kill_session(std::uint32_t id) noexcept = 0;
-		/* Sends @message to the master; false when it cannot be encoded (logged). */
-		virtual bool send_kill(const ChannelMessage &message) noexcept = 0;
+		/* Sends @message (which encodes) to the master. */
+		virtual void send_kill(const ChannelMessage &message) noexcept = 0;
 
 	protected:
 		~Host() = default;

@@ -49,18 +49,7 @@ struct Worker::KillSessions final : KillBoard::Host {
 				return connection->kill_target();
 		return nullptr;
 	}
-	bool send_kill(const ChannelMessage &message) noexcept override
-	{
-		try {
-			std::vector<std::uint8_t> check;
-			if (!encode_channel_message(check, message))
-				return false;
-		} catch (const std::bad_alloc &) {
-			return false;
-		}
-		worker.send_message(message);
-		return true;
-	}
+	void send_kill(const ChannelMessage &message) noexcept override { worker.send_message(message); }
 	Worker &worker;
 };
 
