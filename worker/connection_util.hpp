@@ -18,11 +18,11 @@
 
 namespace myproxy {
 
-/* Everything myproxy can relay unchanged.  Not CLIENT_SSL (no TLS yet), not CLIENT_COMPRESS (the
- * relay would have to inflate to find packet boundaries).  CLIENT_LONG_PASSWORD is set, as MySQL
- * servers do: a MariaDB client then sends no MariaDB extended capabilities, which a MySQL backend
- * could not honour. */
-inline constexpr std::uint32_t offered_capabilities =
+/* Everything myproxy can relay unchanged.  Not CLIENT_SSL (no TLS yet).  CLIENT_LONG_PASSWORD is
+ * set, as MySQL servers do: a MariaDB client then sends no MariaDB extended capabilities, which a
+ * MySQL backend could not honour.  CLIENT_COMPRESS (zlib) is terminated per side by the relay
+ * (worker/compressed_link), whatever the backend does; never CLIENT_ZSTD_COMPRESSION_ALGORITHM. */
+inline constexpr std::uint32_t offered_capabilities = CLIENT_COMPRESS |
 	CLIENT_LONG_PASSWORD | CLIENT_FOUND_ROWS | CLIENT_LONG_FLAG | CLIENT_CONNECT_WITH_DB | CLIENT_NO_SCHEMA |
 	CLIENT_ODBC | CLIENT_LOCAL_FILES | CLIENT_IGNORE_SPACE | CLIENT_PROTOCOL_41 | CLIENT_INTERACTIVE |
 	CLIENT_IGNORE_SIGPIPE | CLIENT_TRANSACTIONS | CLIENT_SECURE_CONNECTION | CLIENT_MULTI_STATEMENTS |
