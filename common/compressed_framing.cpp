@@ -86,6 +86,11 @@ CompressedFault CompressedFraming::start_frame() noexcept
 		return CompressedFault::out_of_order;
 	sequence = std::uint8_t(frame_sequence + 1);
 	peer_spoke = true;
+	frame_starts_command = role == CompressedRole::server && frame_sequence == 0 &&
+			       (last_peer_frame != 255 || answered) && incoming.header_have == 0 &&
+			       incoming.payload_left == 0 && !incoming.continued;
+	answered = false;
+	last_peer_frame = frame_sequence;
 
 	stored = plain_length == 0;
 	inflated_to_the_brim = false;
@@ -188,16 +193,45 @@ CompressedFraming::Step CompressedFraming::decode(ByteSpan wire, std::span<std::
 		if (plain.empty() && (stored || plain_left > 0))
 			break;
 		const std::size_t before = step.consumed + step.produced;
+		const std::span<std::uint8_t> output = plain;
 		if (stored) {
 			decode_stored(wire, plain, step);
 		} else if (const CompressedFault why = decode_deflated(wire, plain, step);
 			   why != CompressedFault::none) {
 			return fail(step, why);
 		}
+		renumber(output.first(output.size() - plain.size()));
 		if (step.consumed + step.produced == before)
 			break; /* the frame's next bytes have not arrived */
 	}
 	return step;
+}
+
+/* Gives each packet header in @plain (fresh output, in stream order) the conversation's next
+ * sequence id, or 0 for the first packet of a command. */
+void CompressedFraming::renumber(std::span<std::uint8_t> plain) noexcept
+{
+	for (std::size_t at = 0; at < plain.size();) {
+		if (incoming.payload_left > 0) {
+			const std::size_t n = std::min(incoming.payload_left, plain.size() - at);
+			incoming.payload_left -= n;
+			at += n;
+			continue;
+		}
+		incoming.header[incoming.header_have] = plain[at];
+		if (incoming.header_have < 3) {
+			++incoming.header_have;
+			++at;
+			continue;
+		}
+		plain[at] = frame_starts_command ? 0 : std::uint8_t(conversation + 1);
+		conversation = plain[at];
+		frame_starts_command = false;
+		incoming.header_have = 0;
+		incoming.payload_left = read3(incoming.header);
+		incoming.continued = incoming.payload_left == 0xFFFFFF;
+		++at;
+	}
 }
 
 /* --- encoding -------------------------------------------------------------------------------- */
@@ -209,35 +243,36 @@ bool CompressedFraming::starts_command(std::uint8_t inner_sequence) const noexce
 	return inner_sequence == 0 && (last_inner_sequence != 255 || peer_spoke);
 }
 
-/* How much of @plain the next frame carries; follows the inner packets toward a backend. */
+/* How much of @plain the next frame carries.  Follows the packets we send (the conversation's
+ * numbering); toward a backend a frame ends before a packet that starts a new command. */
 std::size_t CompressedFraming::frame_length(ByteSpan plain, bool &new_command) noexcept
 {
 	const std::size_t limit = std::min(plain.size(), frame_payload_max);
+	const bool toward_backend = role == CompressedRole::client;
 	new_command = false;
-	if (role == CompressedRole::server)
-		return limit;
 	std::size_t at = 0;
 	while (at < limit) {
-		if (inner_payload_left > 0) {
-			const std::size_t n = std::min(inner_payload_left, limit - at);
-			inner_payload_left -= n;
+		if (outgoing.payload_left > 0) {
+			const std::size_t n = std::min(outgoing.payload_left, limit - at);
+			outgoing.payload_left -= n;
 			at += n;
 			continue;
 		}
 		/* The next command goes in a frame of its own, numbered from 0; a header is never
 		 * split but at the start of a frame (the relay passes whole headers). */
-		if (inner_header_have == 0 && at > 0 && (limit - at < 4 || starts_command(plain[at + 3])))
+		if (toward_backend && outgoing.header_have == 0 && at > 0 &&
+		    (limit - at < 4 || starts_command(plain[at + 3])))
 			break;
-		const std::size_t n = std::min(4 - inner_header_have, limit - at);
-		std::memcpy(inner_header + inner_header_have, plain.data() + at, n);
-		if (inner_header_have == 0 && at == 0 && n == 4 && starts_command(inner_header[3]))
+		const std::size_t n = std::min(4 - outgoing.header_have, limit - at);
+		std::memcpy(outgoing.header + outgoing.header_have, plain.data() + at, n);
+		if (toward_backend && outgoing.header_have == 0 && at == 0 && n == 4 && starts_command(outgoing.header[3]))
 			new_command = true;
-		inner_header_have += n;
+		outgoing.header_have += n;
 		at += n;
-		if (inner_header_have == 4) {
-			inner_header_have = 0;
-			inner_payload_left = read3(inner_header);
-			last_inner_sequence = inner_header[3];
+		if (outgoing.header_have == 4) {
+			outgoing.header_have = 0;
+			outgoing.payload_left = read3(outgoing.header);
+			last_inner_sequence = conversation = outgoing.header[3];
 			peer_spoke = false;
 		}
 	}
@@ -286,6 +321,7 @@ CompressedFraming::Step CompressedFraming::encode(ByteSpan plain, std::span<std:
 	const ByteSpan payload = plain.first(frame_length(plain, new_command));
 	if (new_command)
 		sequence = 0;
+	answered = true;
 
 	std::uint8_t *const body = wire.data() + COMPRESSED_HEADER_SIZE;
 	std::size_t body_size = deflate_into(payload, body, wire.size() - COMPRESSED_HEADER_SIZE);

@@ -90,10 +90,25 @@ private:
 	std::size_t wire_left = 0, plain_left = 0;
 	bool inflated_to_the_brim = false;
 
-	/* Toward a backend: the inner packets of what we send, to find where commands start. */
-	std::uint8_t inner_header[4];
-	std::size_t inner_header_have = 0;
-	std::size_t inner_payload_left = 0;
+	/* The MySQL packets inside the frames, each way.  Compressed peers number them loosely
+	 * (libmariadb sends 0 for every packet of a command, servers follow the frame numbering), so
+	 * what we decode is renumbered to continue @conversation, the numbering an uncompressed peer
+	 * on the relay's other side expects: 0 for a command, then one more for each packet. */
+	struct InnerPackets {
+		std::uint8_t header[4];
+		std::size_t header_have = 0;
+		std::size_t payload_left = 0;
+		/* The last packet carried 16 MiB - 1 bytes: the next one continues its payload. */
+		bool continued = false;
+	};
+	InnerPackets outgoing, incoming;
+	std::uint8_t conversation = 0;
+	/* The peer's current frame starts a command (a client's frame 0 at a packet boundary). */
+	bool frame_starts_command = false;
+	/* Since the peer's last frame we sent one (it was answered), and that frame's sequence id. */
+	bool answered = true;
+	std::uint8_t last_peer_frame = 0;
+	/* Toward a backend: the last packet we sent, and whether the backend spoke since. */
 	std::uint8_t last_inner_sequence = 0;
 	bool peer_spoke = true;
 
@@ -101,6 +116,7 @@ private:
 	CompressedFault start_frame() noexcept;
 	void decode_stored(ByteSpan &wire, std::span<std::uint8_t> &plain, Step &step) noexcept;
 	CompressedFault decode_deflated(ByteSpan &wire, std::span<std::uint8_t> &plain, Step &step) noexcept;
+	void renumber(std::span<std::uint8_t> plain) noexcept;
 	std::size_t frame_length(ByteSpan plain, bool &new_command) noexcept;
 	bool starts_command(std::uint8_t inner_sequence) const noexcept;
 	std::size_t deflate_into(ByteSpan plain, std::uint8_t *out, std::size_t capacity) noexcept;

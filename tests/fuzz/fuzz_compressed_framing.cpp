@@ -1,7 +1,8 @@
 // Fuzz target for common/compressed_framing.hpp: the input's bytes as a peer's compressed stream,
 // decoded in chunks into small outputs, and as plain bytes, encoded and decoded again.  Invariants:
 // every step stays within what it was given, a fault sticks, a frame never yields more than its
-// header declared (no bomb gets through), and a round trip gives the plain bytes back.
+// header declared (no bomb gets through), and a round trip gives the plain bytes back (but for the
+// packets' sequence ids, which the decoder renumbers).
 #include "common/compressed_framing.hpp"
 #include "tests/fuzz/fuzz_util.hpp"
 
@@ -64,7 +65,16 @@ static void round_trip(CompressedRole encoder_role, ByteSpan plain, std::size_t 
 		}
 		FUZZ_CHECK(fed == step.produced);
 	}
-	FUZZ_CHECK(back.size() == plain.size() && std::equal(back.begin(), back.end(), plain.begin()));
+	/* The same bytes, but for the packets' sequence ids, which the decoder renumbers. */
+	FUZZ_CHECK(back.size() == plain.size());
+	std::size_t next_header = 0;
+	for (std::size_t i = 0; i < plain.size(); ++i) {
+		if (i == next_header + 3 && i < plain.size())
+			next_header += 4 + (std::size_t(plain[next_header]) | std::size_t(plain[next_header + 1]) << 8 |
+					    std::size_t(plain[next_header + 2]) << 16);
+		else
+			FUZZ_CHECK(back[i] == plain[i]);
+	}
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size)

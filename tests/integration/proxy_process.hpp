@@ -178,6 +178,10 @@ struct RawQueryResult {
 	unsigned error_code = 0;
 	std::string error;
 };
+// The same login over @c asking for the compressed protocol: true once it is in and CLIENT_COMPRESS
+// was negotiated (what follows is compressed), else false with @error.
+bool raw_compressed_login(RawConnection &c, std::string_view user, std::string_view password, std::string &error);
+
 RawQueryResult raw_login_and_query(const std::string &address, std::string_view user, std::string_view password,
 				   std::string_view sql);
 

@@ -107,9 +107,9 @@ static Bytes encode_all(CompressedFraming &framing, const Bytes &plain)
 
 START_TEST(test_decodes_client_frames)
 {
-	const Bytes row = text(100'000, 1);
+	const Bytes row = packet(text(100'000, 1), 0);
 	Bytes wire = client_frame(row, 0);
-	const Bytes small = {3, 0, 0, 0, 0x0E};
+	const Bytes small = packet({0x0E}, 1);
 	const Bytes stored = client_frame(small, 1, true);
 	wire.insert(wire.end(), stored.begin(), stored.end());
 	Bytes expected = row;
@@ -183,8 +183,9 @@ END_TEST
 START_TEST(test_round_trip_both_roles)
 {
 	Bytes plain;
+	/* Numbered as an uncompressed client expects a reply: from 1 on. */
 	for (std::uint8_t i = 0; i < 40; ++i) {
-		const Bytes p = packet(text(3000 + i * 997, i), i);
+		const Bytes p = packet(text(3000 + i * 997, i), std::uint8_t(i + 1));
 		plain.insert(plain.end(), p.begin(), p.end());
 	}
 	CompressedFraming server(CompressedRole::server), client(CompressedRole::client);
@@ -221,6 +222,39 @@ START_TEST(test_client_role_numbers_commands)
 	ck_assert(fault == CompressedFault::none);
 	step = framing.encode(packet({'d', 'a', 't', 'a'}, 2), frame);
 	ck_assert_uint_eq(frame[3], 3);
+}
+END_TEST
+
+/* libmariadb numbers every packet of a compressed command 0, a compressed server's replies follow
+ * its frame numbering: decoded, they are numbered as an uncompressed peer expects. */
+START_TEST(test_inner_packets_renumbered)
+{
+	CompressedFraming server(CompressedRole::server);
+	Bytes command = packet(Bytes(0xFFFFFF, 'q'), 0);
+	const Bytes rest = packet({'r', 'e', 's', 't'}, 0);
+	command.insert(command.end(), rest.begin(), rest.end());
+	CompressedFault fault;
+	/* A frame holds at most 16 MiB - 1: two of them. */
+	const std::size_t half = command.size() / 2;
+	Bytes wire = client_frame(Bytes(command.begin(), command.begin() + std::ptrdiff_t(half)), 0);
+	const Bytes second = client_frame(Bytes(command.begin() + std::ptrdiff_t(half), command.end()), 1);
+	wire.insert(wire.end(), second.begin(), second.end());
+	Bytes plain = decode_all(server, wire, 65536, 65536, fault);
+	ck_assert(fault == CompressedFault::none);
+	ck_assert_uint_eq(plain.size(), command.size());
+	ck_assert_uint_eq(plain[3], 0);
+	ck_assert_uint_eq(plain[4 + 0xFFFFFF + 3], 1);
+
+	CompressedFraming client(CompressedRole::client);
+	Bytes frame(CompressedFraming::frame_wire_max);
+	(void)client.encode(packet({0x03, 'S'}, 0), frame);
+	Bytes reply = packet({1}, 5);
+	const Bytes column = packet({'c'}, 6);
+	reply.insert(reply.end(), column.begin(), column.end());
+	plain = decode_all(client, client_frame(reply, 1), 3, 2, fault);
+	ck_assert(fault == CompressedFault::none);
+	ck_assert_uint_eq(plain[3], 1);
+	ck_assert_uint_eq(plain[5 + 3], 2);
 }
 END_TEST
 
@@ -367,6 +401,7 @@ static Suite *compressed_framing_suite()
 	tcase_add_test(tc, test_round_trip_both_roles);
 	tcase_add_test(tc, test_client_role_numbers_commands);
 	tcase_add_test(tc, test_client_role_infile_wrap_is_no_command);
+	tcase_add_test(tc, test_inner_packets_renumbered);
 	tcase_add_test(tc, test_server_role_sequence);
 	tcase_add_test(tc, test_bomb);
 	tcase_add_test(tc, test_short_stream);
