@@ -101,18 +101,26 @@ CompressedFault CompressedFraming::start_frame() noexcept
 			return CompressedFault::corrupt;
 		if (plain_length > wire_length * max_inflate_ratio + zlib_wrapper_size)
 			return CompressedFault::too_large;
-		try {
-			if (!zlib)
-				zlib = std::make_unique<ZlibStreams>();
-		} catch (const std::bad_alloc &) {
-			return CompressedFault::out_of_memory;
-		}
-		const int result = inflater_ready ? inflateReset(&zlib->inflater) : inflateInit(&zlib->inflater);
-		if (result != Z_OK)
-			return result == Z_MEM_ERROR ? CompressedFault::out_of_memory : CompressedFault::corrupt;
-		inflater_ready = true;
+		if (const CompressedFault why = prepare_inflater(); why != CompressedFault::none)
+			return why;
 	}
 	in_frame = wire_left > 0;
+	return CompressedFault::none;
+}
+
+/* A fresh zlib stream for the frame (the state is allocated once, then reset). */
+CompressedFault CompressedFraming::prepare_inflater() noexcept
+{
+	try {
+		if (!zlib)
+			zlib = std::make_unique<ZlibStreams>();
+	} catch (const std::bad_alloc &) {
+		return CompressedFault::out_of_memory;
+	}
+	const int result = inflater_ready ? inflateReset(&zlib->inflater) : inflateInit(&zlib->inflater);
+	if (result != Z_OK)
+		return result == Z_MEM_ERROR ? CompressedFault::out_of_memory : CompressedFault::corrupt;
+	inflater_ready = true;
 	return CompressedFault::none;
 }
 

@@ -114,6 +114,7 @@ private:
 
 	Step fail(Step step, CompressedFault why) noexcept;
 	CompressedFault start_frame() noexcept;
+	CompressedFault prepare_inflater() noexcept;
 	void decode_stored(ByteSpan &wire, std::span<std::uint8_t> &plain, Step &step) noexcept;
 	CompressedFault decode_deflated(ByteSpan &wire, std::span<std::uint8_t> &plain, Step &step) noexcept;
 	void renumber(std::span<std::uint8_t> plain) noexcept;
