@@ -1,7 +1,7 @@
 // End to end, the compressed protocol (issue 12, group 3): the real ./myproxy (one worker) between a
 // real mariadbd and clients that ask for CLIENT_COMPRESS (libmariadb, the mariadb CLI's --compress,
 // PHP's mysqli and PDO on mysqlnd), and a backend link compressed by the connect option compress,
-// each side on its own.  20 MiB rows and INSERTs cross intact while the worker's memory stays flat;
+// each side on its own, also inside TLS.  20 MiB rows and INSERTs cross intact while the worker's memory stays flat;
 // hostile frames (a decompression bomb, a corrupt stream, a length the frame cannot hold, a sequence
 // id out of turn) end only their own connection with the server's ERR, and leave no fd behind.
 // Before <check.h> (through the fixture), whose `fail` macro breaks common/ headers.
@@ -10,6 +10,7 @@
 #include "tests/fixture/fixture.hpp"
 #include "tests/integration/proxy_client.hpp"
 #include "tests/integration/proxy_process.hpp"
+#include "tests/tls_certificates.hpp"
 
 #include <check.h>
 #include <dirent.h>
@@ -31,6 +32,8 @@ using namespace myproxy::test;
 namespace {
 
 ProxyProcess *proxy = nullptr; // leaked on purpose: forked test children must not destroy it
+TestCertificates certs;
+std::uint16_t tls_port = 0;
 
 constexpr std::size_t BIG = 20u << 20; // 20 MiB: more than one 16 MiB packet, more than one frame
 
@@ -39,18 +42,21 @@ Endpoint proxy_socket()
 	return Endpoint::unix_socket(proxy->path("compress.sock"));
 }
 
-// alice's backend link is plain, carol's is compressed (option compress).
+// alice's backend link is plain, carol's is compressed (option compress); the TCP listener has TLS.
 std::string config_lua()
 {
 	return "worker_processes = 1\n"
 	       "local backend = mysql_resolve(" + lua_quote(shared_mariadb().socket_path()) + ")\n"
-	       "mysql_listen(" + lua_quote(proxy->path("compress.sock")) + ", {\n"
+	       "local handler = {\n"
 	       "  on_handshake_response = function(client, hr)\n"
 	       "    client.account = hr.user\n"
 	       "    if hr.user == 'carol' then return client:connect(backend, hr, {compress = true}) end\n"
 	       "    return client:connect(backend, hr)\n"
 	       "  end,\n"
-	       "})\n";
+	       "}\n"
+	       "mysql_listen(" + lua_quote(proxy->path("compress.sock")) + ", handler)\n"
+	       "mysql_listen('127.0.0.1:" + std::to_string(tls_port) + "', handler, {ssl_cert = " +
+	       lua_quote(certs.proxy_cert()) + ", ssl_key = " + lua_quote(certs.proxy_key()) + "})\n";
 }
 
 std::string md5_hex(std::string_view data)
@@ -264,6 +270,27 @@ START_TEST(test_compressed_backend_link)
 }
 END_TEST
 
+// Compression inside TLS, toward the client and toward a compressed backend: both layers hold
+// bytes epoll does not announce.
+START_TEST(test_compressed_inside_tls)
+{
+	for (const char *user : {"alice", "carol"}) {
+		MysqlClient c;
+		const my_bool yes = 1;
+		mysql_optionsv(c.get(), MYSQL_OPT_SSL_CA, certs.ca().c_str());
+		mysql_optionsv(c.get(), MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &yes);
+		ClientOptions options;
+		options.database = "ztest";
+		options.flags = CLIENT_COMPRESS;
+		PROXY_ASSERT(c.connect(Endpoint::tcp("127.0.0.1", tls_port), user, std::string(user) + "-pw", options),
+			     "TLS login as %s: %s", user, c.error().c_str());
+		PROXY_ASSERT(mysql_get_ssl_cipher(c.get()) != nullptr && c.get()->net.compress, "%s: TLS %d, compression %d",
+			     user, mysql_get_ssl_cipher(c.get()) != nullptr, int(c.get()->net.compress));
+		move_big_rows(c, std::string("tls-") + user);
+	}
+}
+END_TEST
+
 START_TEST(test_cli_compress)
 {
 	const std::string text = random_text(BIG, 7);
@@ -362,6 +389,7 @@ static Suite *compress_suite()
 	TCase *tc = server_tcase("compress", 300);
 	tcase_add_test(tc, test_libmariadb_compressed_client);
 	tcase_add_test(tc, test_compressed_backend_link);
+	tcase_add_test(tc, test_compressed_inside_tls);
 	tcase_add_test(tc, test_cli_compress);
 	tcase_add_test(tc, test_php_compress);
 	tcase_add_test(tc, test_hostile_frames);
@@ -382,7 +410,9 @@ int main()
 		shared_mariadb().create_database("ztest");
 		shared_mariadb().execute("CREATE TABLE IF NOT EXISTS ztest.blobs (tag VARCHAR(32), b LONGBLOB)");
 		proxy = new ProxyProcess;
-		proxy->start(config_lua(), {proxy->path("compress.sock")});
+		certs = make_test_certificates(proxy->dir());
+		tls_port = pick_free_tcp_port();
+		proxy->start(config_lua(), {proxy->path("compress.sock"), "127.0.0.1:" + std::to_string(tls_port)});
 	});
 	mysql_library_end();
 	return rc;
