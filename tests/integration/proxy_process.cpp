@@ -153,7 +153,12 @@ void ProxyProcess::start(const std::string &config_lua, const std::vector<std::s
 	// Sanitizer reports go to the log (stderr) and end the process with a distinct status.
 	spec.env_overrides = {"ASAN_OPTIONS=abort_on_error=0:detect_leaks=1:exitcode=66",
 			      "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=67"};
-	spec.env_overrides.insert(spec.env_overrides.end(), extra_env_.begin(), extra_env_.end());
+	// set_extra_env() replaces a default of the same name (the environment keeps the first).
+	for (const std::string &entry : extra_env_) {
+		const std::string name = entry.substr(0, entry.find('=') + 1);
+		std::erase_if(spec.env_overrides, [&](const std::string &o) { return o.rfind(name, 0) == 0; });
+		spec.env_overrides.push_back(entry);
+	}
 	process_ = LaunchedProcess(spec);
 	set_current_proxy(this);
 

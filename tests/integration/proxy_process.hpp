@@ -58,7 +58,8 @@ public:
 	// myproxy, always with the sandbox on, even in sanitizer builds (which otherwise add
 	// --no-sandbox: MYPROXY_TEST_NO_SANDBOX).
 	void use_test_daemon() { test_daemon_ = true; }
-	// More arguments after "--config FILE", and "NAME=value" environment overrides.
+	// More arguments after "--config FILE", and "NAME=value" environment overrides (replacing the
+	// defaults, e.g. ASAN_OPTIONS).
 	void set_extra_args(std::vector<std::string> args) { extra_args_ = std::move(args); }
 	void set_extra_env(std::vector<std::string> env) { extra_env_ = std::move(env); }
 	// SIGTERM (by default), waits, returns the wait status.  Usable in a forked test child
