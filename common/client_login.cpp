@@ -61,7 +61,8 @@ ClientLogin::ClientLogin(const ClientLoginParams &params)
 	  wanted_mariadb_capabilities(params.mariadb_capabilities), required_capabilities(params.required_capabilities),
 	  character_set(params.character_set), max_packet_size(params.max_packet_size),
 	  allow_clear_password(params.allow_clear_password), local_transport(params.secure_transport),
-	  server_public_key(params.server_public_key), plugin(params.initial_plugin), ssl(params.ssl)
+	  server_public_key(params.server_public_key), plugin(params.initial_plugin), ssl(params.ssl),
+	  compress(params.compress)
 {
 	attrs.reserve(params.attrs.size());
 	for (const ConnectAttr &attr : params.attrs)
@@ -180,6 +181,8 @@ ClientLoginStatus ClientLogin::greeting(ByteSpan payload, std::vector<std::uint8
 		capabilities |= CLIENT_CONNECT_WITH_DB;
 	if (!attrs.empty())
 		capabilities |= CLIENT_CONNECT_ATTRS;
+	if (compress)
+		capabilities |= CLIENT_COMPRESS;
 	capabilities &= offered;
 	if (!database.empty() && !(capabilities & CLIENT_CONNECT_WITH_DB))
 		return fail(ClientLoginFailure::Kind::PROTOCOL_ERROR,

@@ -84,6 +84,10 @@ struct ClientLoginParams {
 	/* Start TLS before the HandshakeResponse41 (SSLRequest, then START_TLS).  A server that does
 	 * not offer CLIENT_SSL fails the login (TLS_UNAVAILABLE): never a cleartext login instead. */
 	bool ssl = false;
+	/* Ask for the compressed protocol (CLIENT_COMPRESS, zlib) when the server offers it; the
+	 * caller compresses after the OK when ClientLoginSuccess::capabilities has it.  A server
+	 * without it gets an uncompressed login. */
+	bool compress = false;
 };
 
 /* What a successful login learned. */
@@ -168,6 +172,7 @@ class ClientLogin {
 	std::string server_public_key;
 	std::string plugin;
 	bool ssl;
+	bool compress;
 	/* TLS is up (tls_established()): the auth plugins may send secrets in clear over it. */
 	bool tls_active = false;
 	/* The greeting's 20-byte nonce, kept across the TLS handshake. */

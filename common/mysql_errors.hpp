@@ -27,6 +27,8 @@ inline constexpr ServerError ER_KILL_DENIED_ERROR{1095, "HY000"}; /* "You are no
 inline constexpr ServerError ER_UNKNOWN_ERROR{1105, "HY000"};
 inline constexpr ServerError ER_HOST_IS_BLOCKED{1129, "HY000"};
 inline constexpr ServerError ER_NET_PACKET_TOO_LARGE{1153, "08S01"};
+inline constexpr ServerError ER_NET_PACKETS_OUT_OF_ORDER{1156, "08S01"};
+inline constexpr ServerError ER_NET_UNCOMPRESS_ERROR{1157, "08S01"};
 inline constexpr ServerError ER_NET_READ_ERROR{1158, "08S01"};	 /* also: client too slow */
 inline constexpr ServerError ER_NET_ERROR_ON_WRITE{1160, "08S01"};
 inline constexpr ServerError ER_NOT_SUPPORTED_AUTH_MODE{1251, "08004"};

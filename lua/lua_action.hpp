@@ -55,6 +55,8 @@ struct ConnectAction {
 	/* Option read_timeout: how long the backend may stay silent while a command waits for its
 	 * answer (microseconds; 0: no limit). */
 	std::uint64_t read_timeout_usec = 0;
+	/* Option compress: the compressed protocol toward the backend, if it offers it. */
+	bool compress = false;
 };
 
 /* client:err(message): send an ERR (access denied) with this message. */

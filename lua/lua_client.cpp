@@ -198,13 +198,14 @@ int client_tostring(lua_State *L)
 	return 1;
 }
 
-/* What the options table of client:connect() says: the TLS options (lua_tls_options.hpp) and
- * read_only (which only a cluster heeds). */
+/* What the options table of client:connect() says: the TLS options (lua_tls_options.hpp),
+ * read_only (which only a cluster heeds), read_timeout and compress. */
 struct ConnectOptions {
 	LuaTlsClientOptions tls;
 	bool read_only;
 	/* read_timeout in microseconds; 0 when not given. */
 	std::uint64_t read_timeout_usec;
+	bool compress;
 };
 
 /* The most read_timeout accepts, in seconds (a day: longer is no timeout at all). */
@@ -214,7 +215,7 @@ constexpr lua_Number read_timeout_max_seconds = 86400;
  * (lua_connect_auth.hpp) go to @auth, whose views stay valid while the table is on the stack. */
 ConnectOptions check_connect_options(lua_State *L, int arg, bool cluster, LuaConnectAuthOptions &auth)
 {
-	ConnectOptions options{default_lua_tls_client_options(), false, 0};
+	ConnectOptions options{default_lua_tls_client_options(), false, 0, false};
 	if (lua_isnoneornil(L, arg))
 		return options;
 	luaL_checktype(L, arg, LUA_TTABLE);
@@ -232,6 +233,11 @@ ConnectOptions check_connect_options(lua_State *L, int arg, bool cluster, LuaCon
 			if (!(seconds > 0 && seconds <= read_timeout_max_seconds))
 				luaL_argerror(L, arg, "option read_timeout must be a number of seconds above 0 and at most 86400");
 			options.read_timeout_usec = static_cast<std::uint64_t>(std::ceil(seconds * 1e6));
+		} else if (lua_type(L, -2) == LUA_TSTRING && std::strcmp(lua_tostring(L, -2), "compress") == 0) {
+			if (lua_type(L, -1) != LUA_TBOOLEAN)
+				luaL_argerror(L, arg, lua_pushfstring(L, "option compress must be a boolean, got %s",
+								      luaL_typename(L, -1)));
+			options.compress = lua_toboolean(L, -1) != 0;
 		} else if (!read_lua_tls_client_option(L, arg, options.tls)) {
 			const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : luaL_typename(L, -2);
 			if (lua_type(L, -2) != LUA_TSTRING || !check_connect_auth_option(L, arg, key, auth))
@@ -273,6 +279,7 @@ int client_connect(lua_State *L)
 		action.cluster = cluster;
 		action.read_only = options.read_only;
 		action.read_timeout_usec = options.read_timeout_usec;
+		action.compress = options.compress;
 		action.ssl = tls.ssl;
 		action.ssl_context = tls.context;
 		action.ssl_verify = tls.verify;

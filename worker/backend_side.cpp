@@ -110,6 +110,7 @@ BackendSide::Step BackendSide::connect(ConnectAction &action, const ClientSessio
 	std::vector<ConnectAttr> attrs;
 	ClientLoginParams params = login_params(action, attrs);
 	params.ssl = action.ssl;
+	params.compress = action.compress;
 	read_timeout = action.read_timeout_usec;
 	tls.context = action.ssl_context;
 	tls.verify = action.ssl_verify;

@@ -45,6 +45,14 @@ bool CommandPhase::start(std::uint64_t client_id)
 	kill_.watch();
 	relay_.metrics_tap().attach(backend.address());
 	metrics_auth_ok(client_id);
+	/* The compressed protocol starts after the OK, on each side that negotiated it. */
+	const bool compressed_client = (client.capabilities() & CLIENT_COMPRESS) != 0;
+	const bool compressed_backend = (backend.session().capabilities & CLIENT_COMPRESS) != 0;
+	if ((compressed_client && !relay_.compress(RelaySide::client, out.size())) ||
+	    (compressed_backend && !relay_.compress(RelaySide::backend))) {
+		log(LogLevel::error, "cannot start the compressed protocol: out of memory");
+		return false;
+	}
 	if (!relay_.send_to_client(out) || !relay_.preload(RelaySide::client, client.early_bytes()) ||
 	    !relay_.preload(RelaySide::backend, backend.early_bytes())) {
 		log(LogLevel::error, "cannot start the relay");
@@ -80,7 +88,7 @@ bool CommandPhase::handle(RelayEvent &event)
 bool CommandPhase::pending_input(RelaySide side) const noexcept
 {
 	const StreamSocket &stream = side == RelaySide::client ? client.stream() : backend.stream();
-	return stream.pending() && relay_.wants_input(side);
+	return (stream.pending() || relay_.input_buffered(side)) && relay_.wants_input(side);
 }
 
 bool CommandPhase::idle() const noexcept

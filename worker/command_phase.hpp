@@ -43,7 +43,8 @@ public:
 	/* One event of the relay: true when the relay ended (logged, the client told what it can):
 	 * the session closes. */
 	bool handle(RelayEvent &event);
-	/* OpenSSL holds decrypted bytes of @side that the relay wants to read (epoll will not say). */
+	/* OpenSSL (or the compressed link) holds bytes of @side that the relay wants to read (epoll
+	 * will not say). */
 	bool pending_input(RelaySide side) const noexcept;
 	/* Nothing in flight and no exchange of ours running (a drain closes the session). */
 	bool idle() const noexcept;

@@ -47,6 +47,8 @@ const char *relay_close_reason_name(RelayEvent::CloseReason reason) noexcept
 		return "protocol error";
 	case RelayEvent::CloseReason::out_of_memory:
 		return "out of memory";
+	case RelayEvent::CloseReason::compression_error:
+		return "compressed protocol error";
 	}
 	return "?";
 }
@@ -138,7 +140,14 @@ RelayEvent Relay::receive(Direction &dir, StreamSocket &stream, RelaySide side) 
 		return closed_event(RelayEvent::CloseReason::out_of_memory);
 	if (dir.end == BUFFER_SIZE)
 		compact(dir.buffer.get(), dir.start, dir.scanned, dir.end);
-	const ssize_t n = stream.read(dir.buffer.get() + dir.end, BUFFER_SIZE - dir.end);
+	CompressedLink *const link = link_of(side);
+	const ssize_t n = link != nullptr ? link->read(stream, dir.buffer.get() + dir.end, BUFFER_SIZE - dir.end)
+					  : stream.read(dir.buffer.get() + dir.end, BUFFER_SIZE - dir.end);
+	if (n < 0 && link != nullptr && link->fault() != CompressedFault::none) {
+		RelayEvent event = closed_event(RelayEvent::CloseReason::compression_error, int(link->fault()));
+		event.side = side;
+		return event;
+	}
 	if (n > 0) {
 		dir.end += std::size_t(n);
 		(side == RelaySide::client ? counters_.bytes_from_client : counters_.bytes_from_backend) +=
@@ -158,12 +167,14 @@ RelayEvent Relay::receive(Direction &dir, StreamSocket &stream, RelaySide side) 
 RelayEvent Relay::flush(Direction &dir, StreamSocket &stream, RelaySide destination) noexcept
 {
 	const std::size_t available = dir.scanned - dir.start;
-	if (available == 0 || dir.blocked)
+	if ((available == 0 && !output_pending(destination)) || dir.blocked)
 		return {};
-	const ssize_t n = stream.write(dir.buffer.get() + dir.start, available);
+	CompressedLink *const link = link_of(destination);
+	const std::uint8_t *const from = dir.buffer ? dir.buffer.get() + dir.start : nullptr;
+	const ssize_t n = link != nullptr ? link->write(stream, from, available) : stream.write(from, available);
 	if (n >= 0) {
 		dir.start += std::size_t(n);
-		if (std::size_t(n) < available)
+		if (std::size_t(n) < available || output_pending(destination))
 			dir.blocked = true;
 		progress = progress || n > 0;
 		return {};
@@ -295,7 +306,7 @@ RelayEvent Relay::run() noexcept
 	release_if_empty(up);
 	release_if_empty(down);
 
-	if (quitting && up.start == up.scanned && up.tracker.at_boundary())
+	if (quitting && up.start == up.scanned && up.tracker.at_boundary() && !output_pending(RelaySide::backend))
 		return closed_event(RelayEvent::CloseReason::client_quit);
 	if (up.source_eof)
 		return closed_event(RelayEvent::CloseReason::client_closed);
@@ -412,10 +423,25 @@ void Relay::capture_next(RelaySide side) noexcept
 		watching_query_reply = false;
 }
 
+bool Relay::compress(RelaySide side, std::size_t plain_prefix) noexcept
+{
+	auto &link = side == RelaySide::client ? client_link : backend_link;
+	try {
+		link = std::make_unique<CompressedLink>(
+			pool, side == RelaySide::client ? CompressedRole::server : CompressedRole::client);
+	} catch (const std::bad_alloc &) {
+		return false;
+	}
+	link->pass_plain(plain_prefix);
+	return true;
+}
+
 bool Relay::preload(RelaySide side, ByteSpan bytes) noexcept
 {
 	if (bytes.empty())
 		return true;
+	if (CompressedLink *link = link_of(side))
+		return link->preload(bytes);
 	Direction &dir = direction_from(side);
 	if (!ensure_buffer(dir) || dir.end + bytes.size() > BUFFER_SIZE)
 		return false;
@@ -437,7 +463,7 @@ bool Relay::idle() const noexcept
 bool Relay::buffers_empty() const noexcept
 {
 	return up.start == up.end && down.start == down.end && up.tracker.at_boundary() &&
-	       down.tracker.at_boundary();
+	       down.tracker.at_boundary() && !output_pending(RelaySide::client) && !output_pending(RelaySide::backend);
 }
 
 std::uint8_t Relay::last_sequence_id(RelaySide side) const noexcept

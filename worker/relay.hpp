@@ -5,6 +5,7 @@
 // Never allocates per packet, never logs per query, never reads a socket twice in one wake-up.
 #pragma once
 
+#include "worker/compressed_link.hpp"
 #include "worker/packet_tracker.hpp"
 #include "worker/relay_buffer_pool.hpp"
 #include "common/stream_socket.hpp"
@@ -54,6 +55,7 @@ struct RelayEvent {
 		packet_too_large,/* a packet the relay must hold whole does not fit its buffer (from side) */
 		protocol_error,  /* a LOCAL INFILE request the client did not negotiate, an empty command */
 		out_of_memory,
+		compression_error, /* @side's compressed stream is broken: error_number is a CompressedFault */
 	};
 
 	Kind kind = Kind::none;
@@ -117,6 +119,17 @@ public:
 	 * packet).  False when they do not fit the buffer. */
 	[[nodiscard]] bool preload(RelaySide side, ByteSpan bytes) noexcept;
 
+	/* From now on the stream of @side speaks the compressed protocol (worker/compressed_link);
+	 * toward the client the first @plain_prefix bytes still go as they are (the login's OK, already
+	 * queued).  False when out of memory. */
+	[[nodiscard]] bool compress(RelaySide side, std::size_t plain_prefix = 0) noexcept;
+	/* A compressed link of @side holds input epoll will not announce (like TLS's pending()). */
+	bool input_buffered(RelaySide side) const noexcept
+	{
+		const auto &link = side == RelaySide::client ? client_link : backend_link;
+		return link && link->input_buffered();
+	}
+
 	/* While held, nothing more is read or passed from the client (myproxy talks to the backend
 	 * on its own); captures of the client's side need it released. */
 	void hold_client(bool held) noexcept { client_held = held; }
@@ -178,10 +191,21 @@ private:
 	bool insert(Direction &dir, ByteSpan bytes) noexcept;
 	bool can_read(const Direction &dir) const noexcept;
 	Direction &direction_from(RelaySide side) noexcept { return side == RelaySide::client ? up : down; }
+	CompressedLink *link_of(RelaySide side) const noexcept
+	{
+		return (side == RelaySide::client ? client_link : backend_link).get();
+	}
+	bool output_pending(RelaySide destination) const noexcept
+	{
+		const CompressedLink *link = link_of(destination);
+		return link != nullptr && link->output_pending();
+	}
 
 	RelayBufferPool &pool;
 	StreamSocket &client_stream;
 	StreamSocket &backend_stream;
+	/* Set by compress(): the relay reads and writes that side through it. */
+	std::unique_ptr<CompressedLink> client_link, backend_link;
 	bool client_local_files;
 	/* client -> backend, backend -> client */
 	Direction up{true}, down{false};

@@ -54,6 +54,25 @@ bool send_final_err(Relay &relay, const ServerError &error, std::string_view mes
 	}
 }
 
+/* A broken compressed stream: the client hears the server's net error for it (its own stream was
+ * at fault, or the backend's, which it cannot read any more either). */
+static void report_compression_fault(const RelayEvent &event, Relay &relay, std::uint32_t client_capabilities,
+				     const SessionLog &log) noexcept
+{
+	const auto fault = static_cast<CompressedFault>(event.error_number);
+	const bool from_client = event.side == RelaySide::client;
+	log(LogLevel::warning, "%s: the %s's %s", relay_close_reason_name(event.close_reason),
+	    from_client ? "client" : "backend", compressed_fault_name(fault));
+	const ServerError &error = fault == CompressedFault::too_large	   ? ER_NET_PACKET_TOO_LARGE
+				   : fault == CompressedFault::out_of_order  ? ER_NET_PACKETS_OUT_OF_ORDER
+				   : fault == CompressedFault::out_of_memory ? ER_OUT_OF_RESOURCES
+									     : ER_NET_UNCOMPRESS_ERROR;
+	(void)send_final_err(relay, error,
+			     from_client ? "Couldn't uncompress communication packet"
+					 : "Lost connection to the backend server: its compressed stream is broken",
+			     client_capabilities);
+}
+
 void report_relay_end(const RelayEvent &event, Relay &relay, const StreamSocket &client, const StreamSocket &backend,
 		      std::uint32_t client_capabilities, const SessionLog &log) noexcept
 {
@@ -80,6 +99,9 @@ void report_relay_end(const RelayEvent &event, Relay &relay, const StreamSocket 
 		} else {
 			log(LogLevel::info, "%s: %s", reason, std::strerror(event.error_number));
 		}
+		break;
+	case RelayEvent::CloseReason::compression_error:
+		report_compression_fault(event, relay, client_capabilities, log);
 		break;
 	case RelayEvent::CloseReason::packet_too_large:
 	case RelayEvent::CloseReason::protocol_error:

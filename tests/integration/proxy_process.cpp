@@ -158,7 +158,12 @@ void ProxyProcess::start(const std::string &config_lua, const std::vector<std::s
 	// Sanitizer reports go to the log (stderr) and end the process with a distinct status.
 	spec.env_overrides = {"ASAN_OPTIONS=abort_on_error=0:detect_leaks=1:exitcode=66",
 			      "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=67"};
-	spec.env_overrides.insert(spec.env_overrides.end(), extra_env_.begin(), extra_env_.end());
+	// set_extra_env() replaces a default of the same name (the environment keeps the first).
+	for (const std::string &entry : extra_env_) {
+		const std::string name = entry.substr(0, entry.find('=') + 1);
+		std::erase_if(spec.env_overrides, [&](const std::string &o) { return o.rfind(name, 0) == 0; });
+		spec.env_overrides.push_back(entry);
+	}
 	process_ = LaunchedProcess(spec);
 	set_current_proxy(this);
 
@@ -360,24 +365,15 @@ static std::string raw_describe(const RawError &e)
 	return "ERROR " + std::to_string(e.code) + " (" + e.sqlstate + "): " + e.message;
 }
 
-RawQueryResult raw_login_and_query(const std::string &address, std::string_view user, std::string_view password,
-				   std::string_view sql)
+/* The login of @login over @c; false with @result's error set when it fails. */
+static bool run_raw_login(RawConnection &c, ClientLogin &login, RawQueryResult &result)
 {
-	RawQueryResult result;
-	RawConnection c(address);
-	ClientLoginParams params;
-	params.user = user;
-	params.password = password;
-	params.allow_clear_password = true;
-	params.initial_plugin = MYSQL_CLEAR_PASSWORD;
-	params.capabilities = CLIENT_DEPRECATE_EOF;
-	ClientLogin login(params);
 	bool first = true;
 	for (;;) {
 		auto packet = c.read_packet();
 		if (!packet) {
 			result.error = c.eof() ? "connection closed during the login" : "timeout during the login";
-			return result;
+			return false;
 		}
 		if (first) {
 			result.server_version = greeting_server_version(packet->payload).value_or("");
@@ -387,17 +383,55 @@ RawQueryResult raw_login_and_query(const std::string &address, std::string_view 
 		const ClientLoginStatus status = login.feed(bytes_of(packet->payload), packet->sequence_id, out);
 		if (!out.empty() && !c.send_bytes({reinterpret_cast<const char *>(out.data()), out.size()})) {
 			result.error = "send failed during the login";
-			return result;
+			return false;
 		}
 		if (status == ClientLoginStatus::FAILED) {
 			const ClientLoginFailure &f = login.failure();
 			result.error_code = f.error_code;
 			result.error = "login failed: " + std::to_string(f.error_code) + " " + f.message;
-			return result;
+			return false;
 		}
 		if (status == ClientLoginStatus::SUCCEEDED)
-			break;
+			return true;
 	}
+}
+
+static ClientLoginParams raw_login_params(std::string_view user, std::string_view password)
+{
+	ClientLoginParams params;
+	params.user = user;
+	params.password = password;
+	params.allow_clear_password = true;
+	params.initial_plugin = MYSQL_CLEAR_PASSWORD;
+	params.capabilities = CLIENT_DEPRECATE_EOF;
+	return params;
+}
+
+bool raw_compressed_login(RawConnection &c, std::string_view user, std::string_view password, std::string &error)
+{
+	ClientLoginParams params = raw_login_params(user, password);
+	params.compress = true;
+	ClientLogin login(params);
+	RawQueryResult result;
+	if (!run_raw_login(c, login, result)) {
+		error = result.error;
+		return false;
+	}
+	if (!(login.success().capabilities & CLIENT_COMPRESS)) {
+		error = "the greeting did not offer CLIENT_COMPRESS";
+		return false;
+	}
+	return true;
+}
+
+RawQueryResult raw_login_and_query(const std::string &address, std::string_view user, std::string_view password,
+				   std::string_view sql)
+{
+	RawQueryResult result;
+	RawConnection c(address);
+	ClientLogin login(raw_login_params(user, password));
+	if (!run_raw_login(c, login, result))
+		return result;
 
 	std::vector<std::uint8_t> query;
 	const std::size_t start = begin_packet(query);

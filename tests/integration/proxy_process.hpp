@@ -58,7 +58,8 @@ public:
 	// myproxy, always with the sandbox on, even in sanitizer builds (which otherwise add
 	// --no-sandbox: MYPROXY_TEST_NO_SANDBOX).
 	void use_test_daemon() { test_daemon_ = true; }
-	// More arguments after "--config FILE", and "NAME=value" environment overrides.
+	// More arguments after "--config FILE", and "NAME=value" environment overrides (replacing the
+	// defaults, e.g. ASAN_OPTIONS).
 	void set_extra_args(std::vector<std::string> args) { extra_args_ = std::move(args); }
 	void set_extra_env(std::vector<std::string> env) { extra_env_ = std::move(env); }
 	// SIGTERM (by default), waits, returns the wait status.  Usable in a forked test child
@@ -178,6 +179,10 @@ struct RawQueryResult {
 	unsigned error_code = 0;
 	std::string error;
 };
+// The same login over @c asking for the compressed protocol: true once it is in and CLIENT_COMPRESS
+// was negotiated (what follows is compressed), else false with @error.
+bool raw_compressed_login(RawConnection &c, std::string_view user, std::string_view password, std::string &error);
+
 RawQueryResult raw_login_and_query(const std::string &address, std::string_view user, std::string_view password,
 				   std::string_view sql);
 
