@@ -30,7 +30,8 @@ inline constexpr std::uint8_t default_server_collation = 45;
  * auth plugins and their data, connection attributes, the database at login (the script sees it),
  * CLIENT_COMPRESS (zlib, worker/compressed_link: each side compressed or not on its own, whatever
  * the backend does; never CLIENT_ZSTD_COMPRESSION_ALGORITHM).  CLIENT_SSL is added per listener. */
-inline constexpr std::uint64_t terminated_capabilities = CLIENT_COMPRESS | CLIENT_PROTOCOL_41 | CLIENT_SECURE_CONNECTION |
+inline constexpr std::uint64_t terminated_capabilities = CLIENT_COMPRESS | CLIENT_PROTOCOL_41 |
+							 CLIENT_SECURE_CONNECTION |
 							 CLIENT_PLUGIN_AUTH | CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA |
 							 CLIENT_CONNECT_ATTRS | CLIENT_CONNECT_WITH_DB;
 
@@ -56,8 +57,8 @@ inline constexpr std::uint64_t backend_required_capabilities =
 /* The fixed set announced while nothing is known (what myproxy offered before it learned anything):
  * CLIENT_LONG_PASSWORD set, so MariaDB clients send no extended capabilities. */
 inline constexpr std::uint64_t default_announced_capabilities =
-	CLIENT_COMPRESS | CLIENT_LONG_PASSWORD | CLIENT_FOUND_ROWS | CLIENT_LONG_FLAG | CLIENT_CONNECT_WITH_DB | CLIENT_NO_SCHEMA |
-	CLIENT_ODBC | CLIENT_LOCAL_FILES | CLIENT_IGNORE_SPACE | CLIENT_PROTOCOL_41 | CLIENT_INTERACTIVE |
+	CLIENT_COMPRESS | CLIENT_LONG_PASSWORD | CLIENT_FOUND_ROWS | CLIENT_LONG_FLAG | CLIENT_CONNECT_WITH_DB |
+	CLIENT_NO_SCHEMA | CLIENT_ODBC | CLIENT_LOCAL_FILES | CLIENT_IGNORE_SPACE | CLIENT_PROTOCOL_41 | CLIENT_INTERACTIVE |
 	CLIENT_IGNORE_SIGPIPE | CLIENT_TRANSACTIONS | CLIENT_SECURE_CONNECTION | CLIENT_MULTI_STATEMENTS |
 	CLIENT_MULTI_RESULTS | CLIENT_PS_MULTI_RESULTS | CLIENT_PLUGIN_AUTH | CLIENT_CONNECT_ATTRS |
 	CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA | CLIENT_SESSION_TRACK | CLIENT_DEPRECATE_EOF;
