@@ -1,8 +1,14 @@
 // Unit tests for what a session of a real Worker (tests/unit/worker_bench.hpp) does with peers that
 // misbehave in ways a healthy client or server does not: a backend whose OK to a query carries the
 // index and slow-query flags or cannot be parsed (the server counters of the shared page count
-// each, the client still gets the reply), and the worker's next client is still served.
+// each, the client still gets the reply), and an epoll that refuses to change what a client's
+// socket is watched for (EPOLL_CTL_MOD fails, as the kernel does when out of memory; seccomp, see
+// tests/unit/syscall_faults.hpp) when a client that spoke before its greeting is muted: that client
+// is closed (logged).  Each time the worker's next client is still served.
 #include "tests/unit/worker_bench.hpp"
+#include "tests/unit/syscall_faults.hpp"
+
+#include <sys/epoll.h>
 
 #include "common/worker_counters.hpp"
 
@@ -95,12 +101,66 @@ START_TEST(test_ok_flags_and_malformed_ok_counted)
 }
 END_TEST
 
+/* epoll_ctl(EPOLL_CTL_MOD) fails for the worker (ENOMEM): a client that sends its login while
+   on_connect waits for the master is muted (nothing of it is read before the greeting), the
+   change of its events fails, and that client alone is closed, logged; the next client, whose
+   session needs no change of events (the script refuses it), still gets its answer. */
+START_TEST(test_epoll_cannot_mute_a_client)
+{
+	const FaultRules rules = [](scmp_filter_ctx ctx) {
+		return seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOMEM), SCMP_SYS(epoll_ctl), 1,
+					SCMP_A1(SCMP_CMP_EQ, scmp_datum_t(EPOLL_CTL_MOD)));
+	};
+	const FaultRun run = run_with_faults(rules, [] {
+		WorkerBench bench("local clients = 0\n"
+				  "mysql_listen('/nonexistent/myproxy-test.sock', {\n"
+				  "  on_connect = function(client)\n"
+				  "    clients = clients + 1\n"
+				  "    if clients == 1 then mysql_resolve('audit.example:1') end\n"
+				  "  end,\n"
+				  "  on_handshake_response = function(client, hr)\n"
+				  "    return client:err('not today')\n"
+				  "  end,\n"
+				  "})\n");
+		std::string result;
+		ClientPair client;
+		bench.send(new_client_for(client.served, 1), {client.served});
+		client.handed_over();
+		auto request = bench.receive();
+		while (request && channel_message_type(*request) != ChannelMessageType::resolve_request)
+			request = bench.receive();
+		if (!request)
+			return std::string("no resolve request");
+		client.send_login("alice");
+		/* Closed without a greeting. */
+		result += client.read_payload().empty() ? "closed" : "answered";
+		ResolveReplyMessage late;
+		late.request_id = std::get<ResolveRequestMessage>(*request).request_id;
+		late.error = "too late";
+		bench.send(late);
+		ClientPair next;
+		bench.send(new_client_for(next.served, 2), {next.served});
+		next.handed_over();
+		if (next.read_payload().size() < 10)
+			return result + " and no greeting for the next client";
+		next.send_login("bob");
+		result += "|" + describe_err(next.read_payload()) + "|";
+		return result + bench.log();
+	});
+	ck_assert_msg(run.result.rfind("closed|1045 not today|", 0) == 0, "result: %s\nlog: %s", run.result.c_str(),
+		      run.log.c_str());
+	ck_assert_msg(contains(run.result, "client=1: error: sd_event_source_set_io_events() failed"), "worker log: %s",
+		      run.result.c_str());
+}
+END_TEST
+
 int main()
 {
 	Suite *suite = suite_create("worker_session_faults");
 	TCase *tc = tcase_create("session");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_ok_flags_and_malformed_ok_counted);
+	tcase_add_test(tc, test_epoll_cannot_mute_a_client);
 	suite_add_tcase(suite, tc);
 	return run_check_suites({suite});
 }
