@@ -3,8 +3,9 @@
 // index and slow-query flags or cannot be parsed (the server counters of the shared page count
 // each, the client still gets the reply), and an epoll that refuses to change what a client's
 // socket is watched for (EPOLL_CTL_MOD fails, as the kernel does when out of memory; seccomp, see
-// tests/unit/syscall_faults.hpp) when a client that spoke before its greeting is muted: that client
-// is closed (logged).  Each time the worker's next client is still served.
+// tests/unit/syscall_faults.hpp) when a client that spoke before its greeting is muted, or to watch
+// a client's socket at all (EPOLL_CTL_ADD), and a NEW_CLIENT for a listener the worker lacks: that
+// client is closed (logged).  Each time the worker's next client is still served.
 #include "tests/unit/worker_bench.hpp"
 #include "tests/unit/syscall_faults.hpp"
 
@@ -154,6 +155,85 @@ START_TEST(test_epoll_cannot_mute_a_client)
 }
 END_TEST
 
+/* A NEW_CLIENT naming a listener the worker's configuration does not have (a master of another
+   generation could): that client is closed, logged, and the next one is served. */
+START_TEST(test_client_of_unknown_listener)
+{
+	FakeBackend backend;
+	WorkerBench bench(connect_config(backend));
+	ClientPair client;
+	NewClientMessage message = new_client_for(client.served, 9);
+	message.info.listener_index = 7;
+	bench.send(message, {client.served});
+	client.handed_over();
+	ck_assert(client.read_payload().empty());
+	ck_assert_msg(contains(bench.log(), "client=9: error: no listener for this client"), "log: %s",
+		      bench.log().c_str());
+	next_client_logs_in(bench, backend, 10);
+}
+END_TEST
+
+/* epoll_ctl(EPOLL_CTL_ADD) fails (ENOMEM) for the one descriptor number the worker receives its
+   first client on (learnt from a run without the fault: the same code opens the same descriptors): that
+   client is closed unwatched, logged, and the next one, received on another number, is served. */
+START_TEST(test_epoll_cannot_watch_a_client)
+{
+	const std::string config = "mysql_listen('/nonexistent/myproxy-test.sock', {\n"
+				   "  on_handshake_response = function(client, hr) return client:err('not today') end,\n"
+				   "})\n";
+	/* The number the worker receives its first client on, seen in /proc/self/fd once it greets. */
+	const auto landing = [&config] {
+		WorkerBench bench(config);
+		ClientPair client;
+		struct stat st;
+		ck_assert_int_eq(fstat(client.served, &st), 0);
+		const std::string link = "socket:[" + std::to_string(st.st_ino) + "]";
+		bench.send(new_client_for(client.served, 1), {client.served});
+		client.handed_over();
+		ck_assert_uint_ge(client.read_payload().size(), 10);
+		for (int fd = 3; fd < 1024; ++fd) {
+			char target[64] = {};
+			const std::string path = "/proc/self/fd/" + std::to_string(fd);
+			if (readlink(path.c_str(), target, sizeof(target) - 1) > 0 && link == target)
+				return std::to_string(fd);
+		}
+		return std::string("-1");
+	};
+	const int fd = std::stoi(run_with_faults(no_faults(), landing).result);
+	ck_assert_int_ge(fd, 3);
+	const FaultRules rules = [fd](scmp_filter_ctx ctx) {
+		return seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOMEM), SCMP_SYS(epoll_ctl), 2,
+					SCMP_A1(SCMP_CMP_EQ, scmp_datum_t(EPOLL_CTL_ADD)), SCMP_A2(SCMP_CMP_EQ, scmp_datum_t(fd)));
+	};
+	const FaultRun run = run_with_faults(rules, [&config, fd] {
+		WorkerBench bench(config);
+		std::string result;
+		{
+			ClientPair client;
+			bench.send(new_client_for(client.served, 1), {client.served});
+			client.handed_over();
+			result += client.read_payload().empty() ? "closed" : "answered";
+		}
+		/* Held by the test, the number cannot come back to the worker for the next client. */
+		std::vector<UniqueFd> held;
+		while (held.empty() || held.back().get() < fd)
+			held.emplace_back(dup(0));
+		ClientPair next;
+		bench.send(new_client_for(next.served, 2), {next.served});
+		next.handed_over();
+		if (next.read_payload().size() < 10)
+			return result + " and no greeting for the next client";
+		next.send_login("bob");
+		result += "|" + describe_err(next.read_payload()) + "|";
+		return result + bench.log();
+	});
+	ck_assert_msg(run.result.rfind("closed|1045 not today|", 0) == 0, "result: %s\nlog: %s", run.result.c_str(),
+		      run.log.c_str());
+	ck_assert_msg(contains(run.result, "client=1: error: cannot watch the client socket"), "worker log: %s",
+		      run.result.c_str());
+}
+END_TEST
+
 int main()
 {
 	Suite *suite = suite_create("worker_session_faults");
@@ -161,6 +241,8 @@ int main()
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_ok_flags_and_malformed_ok_counted);
 	tcase_add_test(tc, test_epoll_cannot_mute_a_client);
+	tcase_add_test(tc, test_client_of_unknown_listener);
+	tcase_add_test(tc, test_epoll_cannot_watch_a_client);
 	suite_add_tcase(suite, tc);
 	return run_check_suites({suite});
 }
