@@ -5,7 +5,8 @@
 // socket is watched for (EPOLL_CTL_MOD fails, as the kernel does when out of memory; seccomp, see
 // tests/unit/syscall_faults.hpp) when a client that spoke before its greeting is muted, or to watch
 // a client's socket at all (EPOLL_CTL_ADD), and a NEW_CLIENT for a listener the worker lacks: that
-// client is closed (logged).  Each time the worker's next client is still served.
+// client is closed (logged); a Lua heap too full for a new client's object or its
+// handshake_response table (ERR 1041).  Each time the worker's next client is still served.
 #include "tests/unit/worker_bench.hpp"
 #include "tests/unit/syscall_faults.hpp"
 
@@ -232,6 +233,53 @@ START_TEST(test_epoll_cannot_watch_a_client)
 }
 END_TEST
 
+/* The worker's Lua heap limited below what it uses, so that every allocation fails (even after
+   the emergency collection Lua runs first); the limit is restored at the guard's end. */
+struct HeapFull {
+	LuaState &state;
+	std::size_t limit;
+	explicit HeapFull(WorkerBench &bench) : state(bench.config->value().state), limit(state.heap_limit())
+	{
+		/* The worker waits in epoll: nothing of it runs while the limit changes. */
+		state.set_heap_limit(state.heap_used() / 2);
+	}
+	~HeapFull() { state.set_heap_limit(limit); }
+};
+
+/* The Lua heap full when a client arrives (no room for its client object) or once it sent its
+   login (no room for the handshake_response table): ERR 1041 "Out of memory", logged; with room
+   again, the next client logs in. */
+START_TEST(test_lua_heap_full_during_login)
+{
+	FakeBackend backend;
+	WorkerBench bench(connect_config(backend));
+	{
+		ClientPair client;
+		const HeapFull full(bench);
+		bench.send(new_client_for(client.served, 1), {client.served});
+		client.handed_over();
+		const std::string payload = client.read_payload();
+		const std::string err = describe_err(payload);
+		ck_assert_msg(err == "1041 Out of memory", "got %zu %s log %s", payload.size(), err.c_str(), bench.log().c_str());
+	}
+	ck_assert_msg(contains(bench.log(), "client=1: error: Lua heap full: cannot create the client object"), "log: %s",
+		      bench.log().c_str());
+	{
+		ClientPair client;
+		bench.send(new_client_for(client.served, 2), {client.served});
+		client.handed_over();
+		ck_assert_uint_ge(client.read_payload().size(), 10);
+		const HeapFull full(bench);
+		client.send_login("alice");
+		const std::string err = describe_err(client.read_payload());
+		ck_assert_msg(err == "1041 Out of memory", "got %s log %s", err.c_str(), bench.log().c_str());
+	}
+	ck_assert_msg(contains(bench.log(), "client=2: error: Lua heap full: cannot build the handshake_response table"),
+		      "log: %s", bench.log().c_str());
+	next_client_logs_in(bench, backend, 3);
+}
+END_TEST
+
 int main()
 {
 	Suite *suite = suite_create("worker_session_faults");
@@ -241,6 +289,7 @@ int main()
 	tcase_add_test(tc, test_epoll_cannot_mute_a_client);
 	tcase_add_test(tc, test_client_of_unknown_listener);
 	tcase_add_test(tc, test_epoll_cannot_watch_a_client);
+	tcase_add_test(tc, test_lua_heap_full_during_login);
 	suite_add_tcase(suite, tc);
 	return run_check_suites({suite});
 }
