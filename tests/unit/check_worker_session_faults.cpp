@@ -5,8 +5,8 @@
 // socket is watched for (EPOLL_CTL_MOD fails, as the kernel does when out of memory; seccomp, see
 // tests/unit/syscall_faults.hpp) when a client that spoke before its greeting is muted, or to watch
 // a client's socket at all (EPOLL_CTL_ADD), and a NEW_CLIENT for a listener the worker lacks: that
-// client is closed (logged); a Lua heap too full for a new client's object or its
-// handshake_response table (ERR 1041).  Each time the worker's next client is still served.
+// client is closed (logged); a Lua heap too full for a new client's object, its
+// handshake_response table or a COM_CHANGE_USER's (ERR 1041).  Each time the worker's next client is still served.
 #include "tests/unit/worker_bench.hpp"
 #include "tests/unit/syscall_faults.hpp"
 
@@ -280,6 +280,29 @@ START_TEST(test_lua_heap_full_during_login)
 }
 END_TEST
 
+/* The Lua heap full when a COM_CHANGE_USER arrives: the client gets ERR 1041 "Out of memory", the
+   backend nothing, and the session goes on as it was. */
+START_TEST(test_lua_heap_full_at_change_user)
+{
+	FakeBackend backend;
+	WorkerBench bench(connect_config(backend));
+	ClientPair client;
+	const int served = logged_in(bench, backend, client, 4);
+	{
+		const HeapFull full(bench);
+		ck_assert(write_all(client.client, framed(0, std::string("\x11") + "bob" + '\0' + char(2) + "pw" + '\0' +
+								  std::string("\x2d\0", 2) + "mysql_clear_password" + '\0')));
+		const std::string err = describe_err(client.read_payload());
+		ck_assert_msg(err == "1041 Out of memory", "got '%s' log %s", err.c_str(), bench.log().c_str());
+	}
+	/* The backend saw nothing of it: the next command is the first thing it reads. */
+	const std::string plain = std::string("\0\0\0\2\0\0\0", 7);
+	ck_assert(query_answered(client, served, "DO 1", plain) == plain);
+	close(served);
+	next_client_logs_in(bench, backend, 5);
+}
+END_TEST
+
 int main()
 {
 	Suite *suite = suite_create("worker_session_faults");
@@ -290,6 +313,7 @@ int main()
 	tcase_add_test(tc, test_client_of_unknown_listener);
 	tcase_add_test(tc, test_epoll_cannot_watch_a_client);
 	tcase_add_test(tc, test_lua_heap_full_during_login);
+	tcase_add_test(tc, test_lua_heap_full_at_change_user);
 	suite_add_tcase(suite, tc);
 	return run_check_suites({suite});
 }
