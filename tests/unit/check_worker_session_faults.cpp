@@ -6,7 +6,7 @@
 // tests/unit/syscall_faults.hpp) when a client that spoke before its greeting is muted, or to watch
 // a client's socket at all (EPOLL_CTL_ADD), and a NEW_CLIENT for a listener the worker lacks: that
 // client is closed (logged); a Lua heap too full for a new client's object, its
-// handshake_response table or a COM_CHANGE_USER's (ERR 1041).  Each time the worker's next client is still served.
+// handshake_response table, a COM_CHANGE_USER's or a COM_INIT_DB's (ERR 1041).  Each time the worker's next client is still served.
 #include "tests/unit/worker_bench.hpp"
 #include "tests/unit/syscall_faults.hpp"
 
@@ -303,6 +303,27 @@ START_TEST(test_lua_heap_full_at_change_user)
 }
 END_TEST
 
+/* The Lua heap full when a COM_INIT_DB arrives (no room for the database name the script would
+   get): the client gets ERR 1041 "Out of memory", the backend nothing, and the session goes on. */
+START_TEST(test_lua_heap_full_at_init_db)
+{
+	FakeBackend backend;
+	WorkerBench bench(connect_config(backend));
+	ClientPair client;
+	const int served = logged_in(bench, backend, client, 6);
+	{
+		const HeapFull full(bench);
+		ck_assert(write_all(client.client, framed(0, "\x02" "a_database_name_not_interned_yet")));
+		const std::string err = describe_err(client.read_payload());
+		ck_assert_msg(err == "1041 Out of memory", "got '%s' log %s", err.c_str(), bench.log().c_str());
+	}
+	const std::string plain = std::string("\0\0\0\2\0\0\0", 7);
+	ck_assert(query_answered(client, served, "DO 1", plain) == plain);
+	close(served);
+	next_client_logs_in(bench, backend, 7);
+}
+END_TEST
+
 int main()
 {
 	Suite *suite = suite_create("worker_session_faults");
@@ -314,6 +335,7 @@ int main()
 	tcase_add_test(tc, test_epoll_cannot_watch_a_client);
 	tcase_add_test(tc, test_lua_heap_full_during_login);
 	tcase_add_test(tc, test_lua_heap_full_at_change_user);
+	tcase_add_test(tc, test_lua_heap_full_at_init_db);
 	suite_add_tcase(suite, tc);
 	return run_check_suites({suite});
 }
