@@ -1,7 +1,7 @@
 // Unit tests for what a session of a real Worker (tests/unit/worker_bench.hpp) does with peers that
 // misbehave in ways a healthy client or server does not: a backend whose OK to a query carries the
 // index and slow-query flags or cannot be parsed (the server counters of the shared page count
-// each, the client still gets the reply), and an epoll that refuses to change what a client's
+// each, the client still gets the reply; an empty reply is a packet and nothing more), and an epoll that refuses to change what a client's
 // socket is watched for (EPOLL_CTL_MOD fails, as the kernel does when out of memory; seccomp, see
 // tests/unit/syscall_faults.hpp) when a client that spoke before its greeting is muted, or to watch
 // a client's socket at all (EPOLL_CTL_ADD), and a NEW_CLIENT for a listener the worker lacks: that
@@ -95,6 +95,18 @@ START_TEST(test_ok_flags_and_malformed_ok_counted)
 		ck_assert_uint_eq(value(server.queries), 3);
 		ck_assert_uint_eq(value(server.malformed_packets), 1);
 		ck_assert_uint_eq(value(server.slow_queries), 1);
+
+		/* An empty packet as the reply (no first byte to look at): relayed, counted as a packet
+		   and nothing else. */
+		const std::uint64_t packets = value(server.packets_received);
+		ck_assert(write_all(client.client, framed(0, "\x03" "DO 3")));
+		ck_assert(read_packet_payload(served) == "\x03" "DO 3");
+		ck_assert(write_all(served, framed(1, "")));
+		ck_assert(client.read_exactly(4) == framed(1, ""));
+		ck_assert_uint_eq(value(server.packets_received), packets + 1);
+		ck_assert_uint_eq(value(server.queries), 4);
+		ck_assert_uint_eq(value(server.malformed_packets), 1);
+		ck_assert_uint_eq(value(server.query_errors), 0);
 		close(served);
 		next_client_logs_in(bench, backend, 2);
 	}
