@@ -1,12 +1,13 @@
-// Unit tests for what a session of a real Worker (tests/unit/worker_bench.hpp) does with peers that
-// misbehave in ways a healthy client or server does not: a backend whose OK to a query carries the
-// index and slow-query flags or cannot be parsed (the server counters of the shared page count
-// each, the client still gets the reply; an empty reply is a packet and nothing more), and an epoll that refuses to change what a client's
-// socket is watched for (EPOLL_CTL_MOD fails, as the kernel does when out of memory; seccomp, see
-// tests/unit/syscall_faults.hpp) when a client that spoke before its greeting is muted, or to watch
-// a client's socket at all (EPOLL_CTL_ADD), and a NEW_CLIENT for a listener the worker lacks: that
-// client is closed (logged); a Lua heap too full for a new client's object, its
-// handshake_response table, a COM_CHANGE_USER's or a COM_INIT_DB's (ERR 1041).  Each time the worker's next client is still served.
+// Unit tests for what a session of a real Worker (tests/unit/worker_bench.hpp) does with peers and
+// conditions a healthy setup does not bring: a backend whose OK to a query carries the index and
+// slow-query flags or cannot be parsed (the server counters of the shared page count each, the
+// client still gets the reply; an empty reply is a packet and nothing more); an epoll that refuses
+// to change what a muted client's socket is watched for (EPOLL_CTL_MOD) or to watch it at all
+// (EPOLL_CTL_ADD), as the kernel does when out of memory (seccomp, tests/unit/syscall_faults.hpp),
+// and a NEW_CLIENT for a listener the worker lacks (that client closed, logged); a COM_PROCESS_KILL
+// of the wrong length (the backend's to answer); a Lua heap too full for a new client's object, its
+// handshake_response table, a COM_CHANGE_USER's or a COM_INIT_DB's script (ERR 1041).  Each time
+// the worker's next client or the session itself is still served.
 #include "tests/unit/worker_bench.hpp"
 #include "tests/unit/syscall_faults.hpp"
 
@@ -336,6 +337,26 @@ START_TEST(test_lua_heap_full_at_init_db)
 }
 END_TEST
 
+/* A COM_PROCESS_KILL whose id is not four bytes long (two here) is no KILL the proxy can translate:
+   the backend gets it as the client sent it and answers it, and the session goes on. */
+START_TEST(test_short_process_kill_goes_to_the_backend)
+{
+	FakeBackend backend;
+	WorkerBench bench(connect_config(backend));
+	ClientPair client;
+	const int served = logged_in(bench, backend, client, 8);
+	const std::string kill = std::string("\x0c\x05\x00", 3);
+	ck_assert(write_all(client.client, framed(0, kill)));
+	ck_assert(read_packet_payload(served) == kill);
+	const std::string err = std::string("\xff\x4a\x04#HY000", 9) + "Malformed communication packet";
+	ck_assert(write_all(served, framed(1, err)));
+	ck_assert(client.read_payload() == err);
+	const std::string plain = std::string("\0\0\0\2\0\0\0", 7);
+	ck_assert(query_answered(client, served, "DO 1", plain) == plain);
+	close(served);
+}
+END_TEST
+
 int main()
 {
 	Suite *suite = suite_create("worker_session_faults");
@@ -348,6 +369,7 @@ int main()
 	tcase_add_test(tc, test_lua_heap_full_during_login);
 	tcase_add_test(tc, test_lua_heap_full_at_change_user);
 	tcase_add_test(tc, test_lua_heap_full_at_init_db);
+	tcase_add_test(tc, test_short_process_kill_goes_to_the_backend);
 	suite_add_tcase(suite, tc);
 	return run_check_suites({suite});
 }
