@@ -122,6 +122,14 @@ START_TEST(test_blob_hostile)
 		many.insert(many.end(), entry.begin(), entry.end());
 	}
 	ck_assert_str_eq(validate_cgroup_xattrs(span(many)).error().what, "cgroup xattrs: too many at one level");
+	/* A value over cgroup_xattr_value_max (the blob itself within its bound), and a blob over its bound. */
+	std::vector<std::uint8_t> long_value = {0, 6, 'u', 's', 'e', 'r', '.', 'a',
+						std::uint8_t((cgroup_xattr_value_max + 1) & 0xff),
+						std::uint8_t((cgroup_xattr_value_max + 1) >> 8)};
+	long_value.resize(long_value.size() + cgroup_xattr_value_max + 1, 'v');
+	ck_assert_str_eq(validate_cgroup_xattrs(span(long_value)).error().what, "cgroup xattrs: value too long");
+	const std::vector<std::uint8_t> oversized(cgroup_xattrs_max_size + 1, 0);
+	ck_assert_str_eq(validate_cgroup_xattrs(span(oversized)).error().what, "cgroup xattrs: too large");
 	ck_assert(validate_cgroup_xattrs(ByteSpan()).ok());
 }
 END_TEST

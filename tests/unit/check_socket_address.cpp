@@ -3,6 +3,7 @@
 #include "common/socket_address.hpp"
 #include "tests/check_main.hpp"
 
+#include <netdb.h>
 #include <netinet/in.h>
 #include <sys/un.h>
 
@@ -225,6 +226,30 @@ START_TEST(test_resolve)
 	const AddressResult missing = resolve_address("no-such-host.invalid", 3306);
 	ck_assert(!missing.ok());
 	ck_assert(std::string(missing.error()).find("cannot resolve 'no-such-host.invalid': ") == 0);
+
+	/* What a resolver answers, taken in order: entries of other families are passed over, and an
+	 * answer with no IPv4 or IPv6 entry at all is an error naming the host. */
+	sockaddr_un unix_address{};
+	unix_address.sun_family = AF_UNIX;
+	sockaddr_in6 v6{};
+	v6.sin6_family = AF_INET6;
+	v6.sin6_addr.s6_addr[15] = 1;
+	addrinfo second{};
+	second.ai_family = AF_INET6;
+	second.ai_addr = reinterpret_cast<sockaddr *>(&v6);
+	second.ai_addrlen = sizeof(v6);
+	addrinfo first{};
+	first.ai_family = AF_UNIX;
+	first.ai_addr = reinterpret_cast<sockaddr *>(&unix_address);
+	first.ai_addrlen = sizeof(unix_address);
+	first.ai_next = &second;
+	const AddressResult picked = first_inet_address(&first, 3306, "db.example");
+	ck_assert_msg(picked.ok(), "%s", picked.error());
+	assert_str_eq(to_string(picked.value()), "[::1]:3306");
+	first.ai_next = nullptr;
+	const AddressResult none = first_inet_address(&first, 3306, "db.example");
+	ck_assert(!none.ok());
+	ck_assert_msg(std::string(none.error()).find("no IPv4 or IPv6 address for host") == 0, "%s", none.error());
 }
 END_TEST
 
