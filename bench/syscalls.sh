@@ -11,10 +11,11 @@
 # Environment (defaults):
 #   MYPROXY=<build-prod/myproxy, build/myproxy>  EVENTS=20000  THREADS="4 16"  TABLE_SIZE=10000
 #   MYPROXY_BENCH_WORKERS=2   BENCH_HARNESS=<repo>/../shared/bench   BENCH_PORT=3317
-#   RELAY_CMD="cmd args"  another relay to measure beside myproxy: it is started with
-#     BACKEND_SOCKET and LISTEN_SOCKET in its environment and must listen on LISTEN_SOCKET
-#     (e.g. RELAY_CMD="bench/uring_relay --mode uring" for the io_uring experiment)
-#   RELAY_LABEL=other   ONLY_RELAY=0 (1: skip myproxy)   KEEP=0 (1: keep the temporary folder)
+#   RELAYS="label=cmd args;label=cmd args"  other relays to measure after myproxy, one after the
+#     other: each is started with BACKEND_SOCKET and LISTEN_SOCKET in its environment and must
+#     listen on LISTEN_SOCKET (e.g. RELAYS="uring=/tmp/uring_relay --mode uring", the io_uring
+#     experiment of bench/uring_relay.cpp)
+#   ONLY_RELAY=0 (1: skip myproxy)   KEEP=0 (1: keep the temporary folder)
 # Needs root, sysbench, mariadb-server, strace.
 set -euo pipefail
 
@@ -27,7 +28,6 @@ TABLE_SIZE=${TABLE_SIZE:-10000}
 BENCH_PORT=${BENCH_PORT:-3317}
 KEEP=${KEEP:-0}
 ONLY_RELAY=${ONLY_RELAY:-0}
-RELAY_LABEL=${RELAY_LABEL:-other}
 export MYPROXY_BENCH_WORKERS=${MYPROXY_BENCH_WORKERS:-2}
 myproxy=${MYPROXY:-}
 for candidate in "$top/build-prod/myproxy" "$top/build/myproxy"; do
@@ -110,11 +110,14 @@ if [ "$ONLY_RELAY" != 1 ]; then
 	# shellcheck disable=SC2046
 	measure myproxy "$dir/myproxy.sock" $(cat /proc/"$master"/task/*/children)
 fi
-if [ -n "${RELAY_CMD:-}" ]; then
+IFS=';' read -r -a relays <<<"${RELAYS:-}"
+for relay_spec in "${relays[@]}"; do
+	label=${relay_spec%%=*}
 	# shellcheck disable=SC2086
-	BACKEND_SOCKET=$db_socket LISTEN_SOCKET=$dir/relay.sock $RELAY_CMD >"$dir/relay.log" 2>&1 &
+	BACKEND_SOCKET=$db_socket LISTEN_SOCKET=$dir/$label.sock ${relay_spec#*=} >"$dir/$label.log" 2>&1 &
 	relay=$!
 	pids+=("$relay")
-	wait_socket "$dir/relay.sock" "$relay" "$dir/relay.log"
-	measure "$RELAY_LABEL" "$dir/relay.sock" "$relay"
-fi
+	wait_socket "$dir/$label.sock" "$relay" "$dir/$label.log"
+	measure "$label" "$dir/$label.sock" "$relay"
+	kill "$relay"
+done

@@ -75,6 +75,9 @@ public:
 	std::uint32_t login_events() const noexcept { return link ? link->poll_events() : 0; }
 	bool connected() const noexcept { return link != nullptr; }
 	int fd() const noexcept { return link ? link->fd() : -1; }
+	/* The socket's sd-event source (nullptr when none): the relay switches it off while the
+	 * worker's RelayPoller watches the socket (worker/command_phase). */
+	sd_event_source *io_source() const noexcept { return source.get(); }
 	StreamSocket &stream() noexcept { return link->stream(); }
 	/* Bytes the backend sent behind its OK, for the relay (valid until login_done()). */
 	std::vector<std::uint8_t> &early_bytes() noexcept { return handshake->rest(); }

@@ -64,7 +64,9 @@ void ClientConnection::update_events() noexcept
 	const std::uint32_t backend_poll = !backend.connected()		  ? 0
 					   : phase == Phase::backend_login ? backend.login_events()
 									   : backend.stream().poll_events(backend_wanted);
-	if (!client.poll(client_wanted) || !backend.poll(backend_poll)) {
+	const bool polled = phase == Phase::relay ? command->poll(client_wanted, backend_wanted)
+						  : client.poll(client_wanted) && backend.poll(backend_poll);
+	if (!polled) {
 		log(LogLevel::error, "sd_event_source_set_io_events() failed");
 		close();
 		return;
@@ -322,6 +324,8 @@ void ClientConnection::start_relay()
 	}
 	login.end();
 	phase = Phase::relay;
+	command->watch(worker.relay_poller(), on_io<&ClientConnection::client_io>, on_io<&ClientConnection::backend_io>,
+		       this);
 	relay_event(command->relay().resume());
 }
 
@@ -456,6 +460,8 @@ void ClientConnection::close() noexcept
 	if (phase == Phase::closed)
 		return;
 	phase = Phase::closed;
+	if (command)
+		command->unwatch(false); /* before the sockets close */
 	script.release();
 	/* The command phase stays until the worker destroys the session: close() may run inside it. */
 	client.close();
@@ -605,6 +611,7 @@ void ClientConnection::end_relay_killed(const char *message) noexcept
 		close();
 		return;
 	}
+	command->unwatch(true);
 	command.reset();
 	backend.close();
 	phase = Phase::closing;

@@ -70,6 +70,9 @@ public:
 	 * while login bytes wait to go out; false on failure. */
 	bool poll(std::uint32_t wanted) noexcept;
 	int fd() const noexcept { return socket.get(); }
+	/* The socket's sd-event source (nullptr before watch()): the relay switches it off while the
+	 * worker's RelayPoller watches the socket (worker/command_phase). */
+	sd_event_source *io_source() const noexcept { return source.get(); }
 	StreamSocket &stream() noexcept { return byte_stream; }
 	const StreamSocket &stream() const noexcept { return byte_stream; }
 

@@ -13,6 +13,7 @@
 #include "common/mysql_packet.hpp"
 #include "common/ok_packet.hpp"
 
+#include <systemd/sd-event.h>
 #include <sys/epoll.h>
 
 namespace myproxy {
@@ -27,7 +28,10 @@ CommandPhase::CommandPhase(RelayBufferPool &buffers, ClientSide &client_side, Ba
 {
 }
 
-CommandPhase::~CommandPhase() noexcept = default;
+CommandPhase::~CommandPhase() noexcept
+{
+	unwatch(false);
+}
 
 bool CommandPhase::start(std::uint64_t client_id)
 {
@@ -64,6 +68,66 @@ bool CommandPhase::start(std::uint64_t client_id)
 	backend.login_done();
 	client.release_buffers();
 	return true;
+}
+
+void CommandPhase::watch(RelayPoller &relay_poller, RelayWatch::Handler client_io, RelayWatch::Handler backend_io,
+			 void *userdata) noexcept
+{
+	home = &relay_poller;
+	client_handler = client_io;
+	backend_handler = backend_io;
+	handler_data = userdata;
+}
+
+/* The sockets' sd-event sources are switched off (not freed: ClientSide and BackendSide own them)
+ * while the poller watches the same descriptors.  False when something refused (all as before). */
+bool CommandPhase::move_to_poller(std::uint32_t client_events, std::uint32_t backend_events) noexcept
+{
+	if (!home->add(client_watch, client.fd(), client_events, client_handler, handler_data) ||
+	    !home->add(backend_watch, backend.fd(), backend_events, backend_handler, handler_data)) {
+		home->remove(client_watch);
+		return false;
+	}
+	poller = home;
+	if (sd_event_source_set_enabled(client.io_source(), SD_EVENT_OFF) < 0 ||
+	    sd_event_source_set_enabled(backend.io_source(), SD_EVENT_OFF) < 0) {
+		unwatch(true);
+		return false;
+	}
+	return true;
+}
+
+bool CommandPhase::poll(std::uint32_t client_wanted, std::uint32_t backend_wanted) noexcept
+{
+	/* The login's output buffer is gone (start()): only the relay writes to the client now. */
+	const std::uint32_t client_events = client.stream().poll_events(client_wanted);
+	const std::uint32_t backend_events = backend.stream().poll_events(backend_wanted);
+	if (home != nullptr && home->engaged() != (poller != nullptr)) {
+		if (poller != nullptr)
+			unwatch(true);
+		else if (move_to_poller(client_events, backend_events))
+			return true;
+		else
+			home = nullptr; /* epoll refused (out of memory, max_user_watches): not again */
+	}
+	if (poller == nullptr)
+		return client.poll(client_wanted) && backend.poll(backend_events);
+	return poller->modify(client_watch, client_events) && poller->modify(backend_watch, backend_events);
+}
+
+void CommandPhase::unwatch(bool give_back) noexcept
+{
+	if (poller == nullptr)
+		return;
+	poller->remove(client_watch);
+	poller->remove(backend_watch);
+	poller = nullptr;
+	if (give_back) {
+		if (client.io_source() != nullptr)
+			(void)sd_event_source_set_enabled(client.io_source(), SD_EVENT_ON);
+		if (backend.io_source() != nullptr)
+			(void)sd_event_source_set_enabled(backend.io_source(), SD_EVENT_ON);
+	}
 }
 
 bool CommandPhase::handle(RelayEvent &event)

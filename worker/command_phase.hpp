@@ -8,6 +8,7 @@
 #include "worker/command_intercept.hpp"
 #include "worker/kill_intercept.hpp"
 #include "worker/relay.hpp"
+#include "worker/relay_poller.hpp"
 
 #include "common/mysql_errors.hpp"
 
@@ -40,6 +41,19 @@ public:
 	Relay &relay() noexcept { return relay_; }
 	const Relay &relay() const noexcept { return relay_; }
 
+	/* The worker's @poller may watch the relay's two sockets instead of their own sd-event
+	 * sources: then one epoll_wait serves every socket ready at one wake-up (worker/relay_poller,
+	 * which says when that pays; poll() moves them).  @client_io and @backend_io with @userdata
+	 * get the wake-ups there. */
+	void watch(RelayPoller &poller, RelayWatch::Handler client_io, RelayWatch::Handler backend_io,
+		   void *userdata) noexcept;
+	/* Polls the sockets for what the relay wants of each (EPOLLIN/EPOLLOUT, translated for TLS
+	 * here), in the poller or in their sources as it says; false on failure. */
+	bool poll(std::uint32_t client_wanted, std::uint32_t backend_wanted) noexcept;
+	/* Leaves the poller, before the sockets close.  @give_back: the session goes on (the relay
+	 * lingers, or keeps the backend), so their sd-event sources watch them again. */
+	void unwatch(bool give_back) noexcept;
+
 	/* One event of the relay: true when the relay ended (logged, the client told what it can):
 	 * the session closes. */
 	bool handle(RelayEvent &event);
@@ -66,6 +80,13 @@ private:
 	Relay relay_;
 	CommandIntercept intercept;
 	KillIntercept kill_;
+	/* The worker's poller (watch()), and the same while the sockets are in it. */
+	RelayPoller *home = nullptr;
+	RelayPoller *poller = nullptr;
+	RelayWatch::Handler client_handler = nullptr, backend_handler = nullptr;
+	void *handler_data = nullptr;
+	RelayWatch client_watch, backend_watch;
+	bool move_to_poller(std::uint32_t client_events, std::uint32_t backend_events) noexcept;
 };
 
 } // namespace myproxy

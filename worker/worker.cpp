@@ -640,6 +640,8 @@ int Worker::run()
 	}
 	r = sd_event_add_io(event, channel_source.out(), channel.get(), EPOLLIN, on_channel, this);
 	if (r >= 0)
+		r = poller.open(event) ? 0 : -errno;
+	if (r >= 0)
 		r = sd_event_add_defer(event, reaper_source.out(), on_reaper, this);
 	if (r >= 0)
 		r = sd_event_source_set_enabled(reaper_source.get(), SD_EVENT_OFF);

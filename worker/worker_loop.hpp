@@ -12,6 +12,7 @@
 #include "worker/backend_watch.hpp"
 #include "worker/cluster_state.hpp"
 #include "worker/relay_buffer_pool.hpp"
+#include "worker/relay_poller.hpp"
 #include "lua/listener_auth.hpp"
 
 #include <array>
@@ -58,6 +59,8 @@ public:
 	sd_event *event_loop() const noexcept { return event; }
 	lua_State *lua() const noexcept;
 	RelayBufferPool &relay_buffers() noexcept { return buffers; }
+	/* The epoll set of the sockets in the relay (worker/relay_poller). */
+	RelayPoller &relay_poller() noexcept { return poller; }
 	/* The node states the master reported, and the node choice over them. */
 	const ClusterState &clusters() const noexcept { return cluster_state; }
 	unsigned index() const noexcept { return worker_index; }
@@ -118,6 +121,8 @@ private:
 	EventSource drain_sweep_timer;
 	static constexpr std::uint64_t drain_sweep_usec = 100'000;
 	RelayBufferPool buffers;
+	/* Before the connections: they leave it when they go. */
+	RelayPoller poller;
 	ClusterState cluster_state;
 	BackendOffer backend_announcement = default_announcement();
 	/* The Lua pg library's connections; destroyed after the client connections. */
