@@ -3,6 +3,8 @@
 // is dispatched: remove() clears their entries, so no event reaches a watch that is gone.
 #include "relay_poller.hpp"
 
+#include "common/log.hpp"
+
 #include <systemd/sd-event.h>
 
 #include <cerrno>
@@ -117,10 +119,16 @@ void RelayPoller::measure(int events) noexcept
 	window_event_count += std::uint32_t(events);
 	if (++window_batch_count < window_batches)
 		return;
-	if (window_event_count * 4 < window_batch_count * engage_threshold_x4) {
+	const bool worth_it = window_event_count * 4 >= window_batch_count * engage_threshold_x4;
+	/* At most one line per probe interval, and only at a change or a probe's verdict. */
+	if (!worth_it || probing)
+		log_debug("relay poller: %.2f sockets ready per wake-up: %s", double(window_event_count) / window_batch_count,
+			  worth_it ? "sessions stay in the poller" : "sessions use their own sd-event sources");
+	if (!worth_it) {
 		engaged_ = false;
 		next_probe_usec = now_usec() + probe_interval_usec;
 	}
+	probing = false;
 	window_batch_count = window_event_count = 0;
 }
 
@@ -128,6 +136,7 @@ bool RelayPoller::engaged() noexcept
 {
 	if (!engaged_ && adaptive && now_usec() >= next_probe_usec) {
 		engaged_ = true;
+		probing = true;
 		settle = probe_settle_batches;
 		window_batch_count = window_event_count = 0;
 	}

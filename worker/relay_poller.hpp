@@ -101,6 +101,7 @@ private:
 	/* The policy (engaged()). */
 	bool adaptive = true;
 	bool engaged_ = true;
+	bool probing = false;
 	std::uint64_t next_probe_usec = 0;
 	std::uint32_t window_batch_count = 0;
 	std::uint32_t window_event_count = 0;
