@@ -16,6 +16,9 @@
 #     listen on LISTEN_SOCKET (e.g. RELAYS="uring=/tmp/uring_relay --mode uring", the io_uring
 #     experiment of bench/uring_relay.cpp)
 #   ONLY_RELAY=0 (1: skip myproxy)   KEEP=0 (1: keep the temporary folder)
+#   PERF_EVENTS="ev,ev"  also count these perf events over the untraced run, per event (e.g. a
+#     uprobe on malloc: perf probe -x /lib/x86_64-linux-gnu/libc.so.6 malloc; PERF_EVENTS=probe_libc:malloc)
+#   PERF_RECORD=1  also `perf record -g` the relay over the untraced run and print the top symbols
 # Needs root, sysbench, mariadb-server, strace.
 set -euo pipefail
 
@@ -83,9 +86,23 @@ measure() {   # label socket pid...
 		"${sb[@]}" --mysql-socket="$socket" --threads="$threads" --events="$EVENTS" --time=0 run >"$log.traced" 2>&1
 		kill -INT "$tracer"
 		wait "$tracer" 2>/dev/null || true
+		local counter="" recorder=""
+		if [ -n "${PERF_EVENTS:-}" ]; then
+			perf stat -x, -e "$PERF_EVENTS" -o "$log.perf" -p "$(IFS=,; echo "$*")" &
+			counter=$!
+		fi
+		if [ "${PERF_RECORD:-0}" = 1 ]; then
+			perf record -q -g -o "$log.perf.data" -p "$(IFS=,; echo "$*")" 2>/dev/null &
+			recorder=$!
+		fi
+		[ -n "$counter$recorder" ] && sleep 0.5
 		before=$(ticks "$@")
 		"${sb[@]}" --mysql-socket="$socket" --threads="$threads" --events="$EVENTS" --time=0 run >"$log.plain" 2>&1
 		after=$(ticks "$@")
+		for pid in $counter $recorder; do
+			kill -INT "$pid"
+			wait "$pid" 2>/dev/null || true
+		done
 		echo "## $label, $threads threads, $EVENTS events"
 		awk -v e="$EVENTS" -v t=$((after - before)) -v h="$(getconf CLK_TCK)" '
 			/^-/ || /^%/ || /^ *$/ { next }
@@ -97,6 +114,13 @@ measure() {   # label socket pid...
 			      printf "  %-18s %7.3f per event\n", "total", total / e
 			      printf "  cpu                %7.1f us per event (untraced run)\n", t / h * 1e6 / e }
 		' "$log.strace"
+		if [ -f "$log.perf.data" ]; then
+			perf report -i "$log.perf.data" --no-children -g none --sort dso,symbol --stdio 2>/dev/null |
+				awk '/^ +[0-9]/ && shown++ < 12'
+		fi
+		if [ -f "$log.perf" ]; then
+			awk -F, -v e="$EVENTS" '$1 ~ /^[0-9]+$/ { printf "  %-18s %7.3f per event (untraced run)\n", $3, $1 / e }' "$log.perf"
+		fi
 	done
 }
 

@@ -79,7 +79,7 @@ public:
 	}
 	void set_adaptive(bool on) noexcept { adaptive = on; }
 
-	static constexpr std::uint64_t probe_interval_usec = 1'000'000;
+	static constexpr std::uint64_t probe_interval_usec = 2'000'000;
 	/* Batches per measurement; the first batches of a probe are not counted (sessions are
 	 * still moving in). */
 	static constexpr std::uint32_t window_batches = 128;
