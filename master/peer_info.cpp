@@ -68,6 +68,11 @@ bool read_proc_cgroup(pid_t pid, char *buffer, std::size_t size, std::size_t &le
 		if (n == 0)
 			return true;
 		length += static_cast<std::size_t>(n);
+		/* procfs makes /proc/PID/cgroup whole in one go (a single-record seq_file) and a read
+		   returns all of it that fits: a short read is the end, and the read that would only
+		   say so again is one syscall per login saved.  A full buffer reads on (then EFBIG). */
+		if (length < size)
+			return true;
 	}
 }
 
