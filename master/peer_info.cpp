@@ -117,7 +117,8 @@ ClientInfo PeerInfo::client_info(std::uint64_t client_id, std::uint32_t listener
 	return info;
 }
 
-bool read_peer_info(int client_fd, bool is_unix, const SocketAddress &peer_address, PeerInfo &out)
+bool read_peer_info(int client_fd, bool is_unix, const SocketAddress &peer_address, PeerInfo &out,
+		    bool read_cgroup)
 {
 	out.peer_address = peer_address;
 
@@ -148,7 +149,7 @@ bool read_peer_info(int client_fd, bool is_unix, const SocketAddress &peer_addre
 		      static_cast<unsigned>(cred.uid));
 
 	out.pidfd = open_client_pidfd(client_fd, cred.pid, subject);
-	if (!out.pidfd)
+	if (!out.pidfd || !read_cgroup)
 		return true;
 
 	/* pid 0: the client lives in another pid namespace, so /proc/PID is not its entry. */
