@@ -199,8 +199,6 @@ int Master::start(std::vector<Listener> opened)
 std::unique_ptr<Generation> Master::make_generation(MasterConfig config)
 {
 	const unsigned workers = config.worker_processes;
-	if (!config.listeners.empty() && !config.listeners.front().reads_client_cgroup)
-		log_info("no function of config.lua names client.cgroup: clients' cgroups are not read");
 	auto generation = std::make_unique<Generation>(event, ++generation_count, next_worker_index, std::move(config));
 	next_worker_index += workers;
 	Generation *g = generation.get();
@@ -457,10 +455,7 @@ void Master::hand_over(const Listener &listener, UniqueFd client, const SocketAd
 {
 	++counts.accepted;
 	PeerInfo info;
-	const auto &configs = serving->config().listeners;
-	const bool read_cgroup =
-		listener.config_index >= configs.size() || configs[listener.config_index].reads_client_cgroup;
-	if (!read_peer_info(client.get(), listener.is_unix, peer, info, read_cgroup))
+	if (!read_peer_info(client.get(), listener.is_unix, peer, info, serving->reads_client_cgroup(listener.config_index)))
 		return;
 	if (info.has_credentials) {
 		if (const std::uint64_t left = penalties.remaining(info.uid, monotonic_now_usec())) {
