@@ -111,8 +111,10 @@ BackendLink::Event BackendLink::handle(std::uint32_t revents) noexcept
 	return read_conversation();
 }
 
-/* Reads until the socket would block (with TLS, OpenSSL may hold decrypted bytes that epoll will
- * not announce) or the conversation is done. */
+/* Reads until the conversation waits for the server and nothing more can be there: in clear, a
+ * read shorter than the buffer took all the kernel held, and what comes later epoll announces
+ * (level-triggered), so a second read would only fail with EAGAIN (one syscall per login).  With
+ * TLS, OpenSSL may hold decrypted bytes epoll cannot see: read until the socket would block. */
 BackendLink::Event BackendLink::read_conversation() noexcept
 {
 	for (;;) {
@@ -135,6 +137,8 @@ BackendLink::Event BackendLink::read_conversation() noexcept
 		wipe_secret(buffer, sizeof(buffer));
 		const Event event = step(status);
 		if (event != Event::WAITING || phase != Phase::conversation)
+			return event;
+		if (!byte_stream.tls() && std::size_t(n) < sizeof(buffer))
 			return event;
 	}
 }

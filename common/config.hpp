@@ -72,6 +72,10 @@ struct ListenerConfig {
 	bool require_ssl = false;
 	/* The options auth_plugins and rsa_private_key, loaded (key file read or key generated). */
 	ListenerAuth auth;
+	/* Some function of config.lua names "cgroup" (lua/lua_code_scan), so a callback may read
+	 * client.cgroup: only then does the master read a client's cgroup and its xattrs (five
+	 * syscalls and more per connection), and otherwise client.cgroup raises an error. */
+	bool reads_client_cgroup = true;
 };
 
 struct Config {

@@ -6,7 +6,10 @@
 #include <openssl/evp.h>
 #include <sodium.h>
 
+#include <pthread.h>
+
 #include <algorithm>
+#include <cstring>
 
 namespace myproxy {
 
@@ -136,15 +139,53 @@ std::string format_mysql_password_hash(std::span<const std::uint8_t, SHA1_LENGTH
 	return text;
 }
 
+namespace {
+
+/* Where scrambles come from: ChaCha20 under a key drawn from the kernel once per process (and
+ * thread), with a counter as the nonce, so a login costs no getrandom(2) (one per login showed in
+ * the syscall count of a connection).  A scramble is public (the greeting carries it); what
+ * counts is that nobody can predict the next, which a secret key gives.  A forked child must not
+ * repeat its parent's stream: the pthread_atfork() handler makes it draw a key of its own. */
+struct ScrambleStream {
+	std::array<std::uint8_t, crypto_stream_chacha20_ietf_KEYBYTES> key;
+	std::uint64_t counter = 0;
+	bool keyed = false;
+};
+
+thread_local ScrambleStream scramble_stream;
+
+void forget_scramble_key() noexcept
+{
+	sodium_memzero(scramble_stream.key.data(), scramble_stream.key.size());
+	scramble_stream.keyed = false;
+}
+
+bool fill_from_scramble_stream(std::span<std::uint8_t> out) noexcept
+{
+	/* sodium_init() is idempotent and thread-safe; a static runs it once per process, and
+	 * registers the fork handler before any key exists that a child could inherit. */
+	static const bool ready = sodium_init() >= 0 && pthread_atfork(nullptr, nullptr, forget_scramble_key) == 0;
+	if (!ready)
+		return false;
+	ScrambleStream &stream = scramble_stream;
+	if (!stream.keyed) {
+		randombytes_buf(stream.key.data(), stream.key.size());
+		stream.counter = 0;
+		stream.keyed = true;
+	}
+	std::array<std::uint8_t, crypto_stream_chacha20_ietf_NONCEBYTES> nonce{};
+	const std::uint64_t counter = stream.counter++;
+	std::memcpy(nonce.data(), &counter, sizeof(counter));
+	std::fill(out.begin(), out.end(), std::uint8_t(0));
+	return crypto_stream_chacha20_ietf_xor(out.data(), out.data(), out.size(), nonce.data(), stream.key.data()) == 0;
+}
+
+} // namespace
+
 std::optional<std::array<std::uint8_t, NATIVE_PASSWORD_NONCE_LENGTH>> generate_scramble() noexcept
 {
-	/* sodium_init() is idempotent and thread-safe; a static runs it once per process. */
-	static const bool sodium_ready = sodium_init() >= 0;
-	if (!sodium_ready)
-		return std::nullopt;
 	/* 1..127 without '$': 126 values.  Rejection sampling on the low 7 bits keeps them
-	 * uniform; one randombytes_buf() call (one getrandom(2) with libsodium's sysrandom) per
-	 * 64 candidates instead of one call per byte, which showed in the cost of a connection. */
+	 * uniform; 64 candidates per block of the stream. */
 	std::array<std::uint8_t, NATIVE_PASSWORD_NONCE_LENGTH> nonce;
 	std::array<std::uint8_t, 64> pool;
 	std::size_t used = pool.size();
@@ -152,7 +193,8 @@ std::optional<std::array<std::uint8_t, NATIVE_PASSWORD_NONCE_LENGTH>> generate_s
 		std::uint8_t candidate;
 		do {
 			if (used == pool.size()) {
-				randombytes_buf(pool.data(), pool.size());
+				if (!fill_from_scramble_stream(pool))
+					return std::nullopt;
 				used = 0;
 			}
 			candidate = pool[used++] & 0x7F;

@@ -56,7 +56,8 @@ std::optional<Sha1Digest> parse_mysql_password_hash(std::string_view text) noexc
 /* The inverse: '*' + 40 uppercase hex digits, as PASSWORD() prints it. */
 std::string format_mysql_password_hash(std::span<const std::uint8_t, SHA1_LENGTH> stored_hash);
 
-/* A fresh nonce for a greeting or AuthSwitchRequest: 20 random bytes from libsodium, each in 1..127
+/* A fresh nonce for a greeting or AuthSwitchRequest: 20 random bytes (ChaCha20 under a key from
+ * the kernel, drawn once per process and thread and again after fork(); no syscall per call), each in 1..127
  * and never '$'.  Clients copy the scramble as a C string, so a NUL would cut it short; MySQL servers
  * keep to 7-bit values and avoid '$', the separator of caching_sha2_password's stored hashes, and we
  * do the same so no client meets a nonce it has never seen.  That leaves 126 values per byte, about

@@ -21,6 +21,14 @@ namespace {
  * created, so setting it never allocates) and the value asynchronous calls yield. */
 const char running_key = 0;
 const char async_marker = 0;
+/* The registry key of the idle coroutines: a table used as a stack, its array part made for
+ * thread_pool_max entries at once, so putting one back never allocates (it happens in a destructor,
+ * where Lua may not raise). */
+const char thread_pool_key = 0;
+
+/* Finished callbacks' coroutines kept for the next callbacks: a login runs one or two callbacks,
+ * and a new coroutine each time is an allocation (and later garbage) per callback. */
+constexpr int thread_pool_max = 16;
 
 /* Instructions between two calls of the counting hook. */
 long hook_interval(long budget) noexcept
@@ -50,7 +58,45 @@ struct StartContext {
 	int thread_ref;
 };
 
-/* (args..., context) -> nothing.  Creates the coroutine and moves the callback and its arguments onto
+/* Pushes a coroutine for a callback: an idle one of the pool, or a new one.  Creates the pool. */
+lua_State *push_callback_thread(lua_State *L)
+{
+	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &thread_pool_key) != LUA_TTABLE) {
+		lua_pop(L, 1);
+		lua_createtable(L, thread_pool_max, 0);
+		lua_pushvalue(L, -1);
+		lua_rawsetp(L, LUA_REGISTRYINDEX, &thread_pool_key);
+	}
+	const lua_Integer idle = static_cast<lua_Integer>(lua_rawlen(L, -1));
+	if (idle == 0) {
+		lua_pop(L, 1);
+		return lua_newthread(L);
+	}
+	lua_rawgeti(L, -1, idle);
+	lua_pushnil(L);
+	lua_rawseti(L, -3, idle);
+	lua_remove(L, -2);
+	return lua_tothread(L, -1);
+}
+
+/* Puts the coroutine of a callback that returned (registry reference @thread_ref) back into the
+ * pool, when there is room.  Never raises: the pool's array part already has the slot. */
+void pool_callback_thread(lua_State *L, lua_State *thread, int thread_ref) noexcept
+{
+	if (lua_status(thread) != LUA_OK || lua_checkstack(L, 2) == 0)
+		return;
+	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &thread_pool_key) == LUA_TTABLE) {
+		const lua_Integer idle = static_cast<lua_Integer>(lua_rawlen(L, -1));
+		if (idle < thread_pool_max) {
+			lua_settop(thread, 0);
+			lua_rawgeti(L, LUA_REGISTRYINDEX, thread_ref);
+			lua_rawseti(L, -2, idle + 1);
+		}
+	}
+	lua_pop(L, 1);
+}
+
+/* (args..., context) -> nothing.  Takes a coroutine and moves the callback and its arguments onto
  * it; leaves context->thread null when the handler has no such callback. */
 int prepare_callback(lua_State *L)
 {
@@ -68,7 +114,7 @@ int prepare_callback(lua_State *L)
 		/* start_function(): the function lies below its arguments. */
 		if (lua_type(L, 1) != LUA_TFUNCTION)
 			return luaL_error(L, "%s is not a function", context->name);
-		lua_State *thread = lua_newthread(L);
+		lua_State *thread = push_callback_thread(L);
 		context->thread_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 		context->thread = thread;
 		if (lua_checkstack(thread, nargs + 1) == 0)
@@ -87,7 +133,7 @@ int prepare_callback(lua_State *L)
 		return luaL_error(L, "handler.%s must be a function, got %s", context->name, luaL_typename(L, -1));
 	lua_remove(L, -2);
 
-	lua_State *thread = lua_newthread(L);
+	lua_State *thread = push_callback_thread(L);
 	context->thread_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 	context->thread = thread;
 	if (lua_checkstack(thread, nargs + 1) == 0)
@@ -150,6 +196,9 @@ CallbackRun::~CallbackRun()
 {
 	if (pending_ != nullptr)
 		pending_->abandon();
+	/* Only one that returned: a failed or abandoned one's stack is not reusable as it is. */
+	if (thread_ref_ != LUA_NOREF && status_ == CallbackStatus::finished)
+		pool_callback_thread(L_, thread_, thread_ref_);
 	if (thread_ref_ != LUA_NOREF)
 		luaL_unref(L_, LUA_REGISTRYINDEX, thread_ref_);
 }

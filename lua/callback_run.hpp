@@ -59,15 +59,16 @@ public:
 		: L_(L), budget_(instruction_budget > 0 ? instruction_budget : 1)
 	{
 	}
-	/* Releases the coroutine.  A suspended callback is abandoned: its pending to-be-closed variables
-	 * are not closed (as for any coroutine Lua collects unfinished). */
+	/* Releases the coroutine: one whose callback returned goes back to a pool of up to 16 for the
+	 * next callbacks of the state.  A suspended callback is abandoned: its pending to-be-closed
+	 * variables are not closed (as for any coroutine Lua collects unfinished). */
 	~CallbackRun();
 	CallbackRun(const CallbackRun &) = delete;
 	CallbackRun &operator=(const CallbackRun &) = delete;
 
 	/* Looks up field @name (a string literal: it is kept) of the handler table (registry ref
 	 * @handler_ref); when it is absent, pops the arguments, returns false and nothing runs.
-	 * Otherwise creates the coroutine, calls the field with the @nargs values on top of @L's stack
+	 * Otherwise takes a coroutine (one a finished callback left, or a new one), calls the field with the @nargs values on top of @L's stack
 	 * (they are moved to the coroutine; a caller pushes them with functions that cannot raise, such
 	 * as push_lua_client() and push_handshake_response()), and returns true; status() tells how it
 	 * went.  Call it once. */

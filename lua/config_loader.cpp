@@ -8,6 +8,7 @@
 #include "lua/listener_auth.hpp"
 #include "lua/lua_address.hpp"
 #include "lua/lua_cluster.hpp"
+#include "lua/lua_code_scan.hpp"
 #include "lua/lua_operator_listen.hpp"
 #include "lua/lua_compat.hpp"
 #include "lua/lua_json.hpp"
@@ -503,6 +504,10 @@ ConfigResult load_config(const std::string &path, std::size_t heap_limit)
 		}
 	}
 	lua_pop(L, 1);
+	/* The same answer for every listener: a handler reaches all globals through its _ENV. */
+	const bool reads_cgroup = lua_code_mentions(L, "cgroup");
+	for (ListenerConfig &listener : config.listeners)
+		listener.reads_client_cgroup = reads_cgroup;
 	/* A listener is no backend: myproxy would read its own greeting. */
 	std::erase_if(config.backend_addresses, [&config](const SocketAddress &address) {
 		return std::any_of(config.listeners.begin(), config.listeners.end(),

@@ -80,9 +80,13 @@ void push_optional_string(lua_State *L, const std::string &value)
 }
 
 /* client.cgroup: one table per client object (lua_cgroup.hpp), made on first use; nil when the
- * cgroup is unknown. */
+ * cgroup is unknown.  A script whose code never names "cgroup" reached it with a key built at run
+ * time: nil would pass for "unknown", so say what happened. */
 void push_cgroup(lua_State *L, int client, const ClientAttributes &attributes)
 {
+	if (!attributes.cgroup_read)
+		luaL_error(L, "client.cgroup was not read: no function of config.lua names the field \"cgroup\" "
+			      "(write client.cgroup, not a key built at run time)");
 	if (attributes.cgroup_path.empty()) {
 		lua_pushnil(L);
 		return;

@@ -29,6 +29,9 @@ struct ClientAttributes {
 	/* The extended attributes of that cgroup and its ancestors: the NEW_CLIENT blob (format of
 	 * common/cgroup_xattrs.hpp, validated by the channel decoder); empty when none. */
 	std::string cgroup_xattrs;
+	/* The master read the cgroup (ListenerConfig::reads_client_cgroup); when false, client.cgroup
+	 * raises an error instead of passing for "unknown". */
+	bool cgroup_read = true;
 	/* The peer, printable; empty when there is nothing to print (unnamed UNIX socket). */
 	std::string address;
 	/* Set by the script (client.account = "..."); empty until then.  Printable, no control

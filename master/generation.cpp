@@ -50,8 +50,15 @@ Generation::Generation(sd_event *event_, unsigned number, unsigned first_index, 
 
 Generation::~Generation() = default;
 
+bool Generation::reads_client_cgroup(unsigned config_index) const noexcept
+{
+	return config_index >= config_.listeners.size() || config_.listeners[config_index].reads_client_cgroup;
+}
+
 int Generation::start()
 {
+	if (!config_.listeners.empty() && !config_.listeners.front().reads_client_cgroup)
+		log_info("no function of config.lua names client.cgroup: clients' cgroups are not read");
 	if (pool_.start() < 0 || monitor.start() < 0)
 		return exit_os_error; /* the cause is logged */
 	return 0;

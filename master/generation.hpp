@@ -79,6 +79,9 @@ public:
 	void add_metrics(MetricsSnapshot &snapshot, bool serving) const;
 
 	unsigned number() const noexcept { return number_; }
+	/* Whether a callback of listener @config_index can read client.cgroup (ListenerConfig::
+	   reads_client_cgroup): the master reads the cgroup only then. */
+	bool reads_client_cgroup(unsigned config_index) const noexcept;
 	const MasterConfig &config() const noexcept { return config_; }
 	WorkerPool &pool() noexcept { return pool_; }
 	const WorkerPool &pool() const noexcept { return pool_; }

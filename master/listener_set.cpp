@@ -15,9 +15,11 @@ namespace myproxy {
 
 namespace {
 
-/* The most clients accepted per wake-up of one listener; the rest wait for the next iteration,
-   so the worker channels and the other listeners get their turn. */
-constexpr unsigned accept_batch = 64;
+/* One client per wake-up of a listener: accepting until EAGAIN costs a failing accept4() per
+   wake-up, which is as dear as the wake-up (the epoll is level-triggered) that brings the next
+   client, and a short queue is the usual case.  Failures that concern only one client (it hung up
+   before we took it) try the next one, up to this many times. */
+constexpr unsigned accept_attempts = 64;
 
 } // namespace
 
@@ -187,14 +189,14 @@ void ListenerSet::pause(Slot &slot)
 
 void ListenerSet::accept_clients(Slot &slot)
 {
-	for (unsigned i = 0; i < accept_batch && accepting && !slot.paused && slot.listener.fd; ++i) {
+	for (unsigned i = 0; i < accept_attempts && accepting && !slot.paused && slot.listener.fd; ++i) {
 		SocketAddress peer;
 		peer.length = sizeof(peer.storage);
 		const int fd = accept4(slot.listener.fd.get(), reinterpret_cast<sockaddr *>(&peer.storage), &peer.length,
 				       SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd >= 0) {
 			on_client(slot.listener, UniqueFd(fd), peer);
-			continue;
+			return;
 		}
 		switch (errno) {
 		case EAGAIN:

@@ -455,7 +455,7 @@ void Master::hand_over(const Listener &listener, UniqueFd client, const SocketAd
 {
 	++counts.accepted;
 	PeerInfo info;
-	if (!read_peer_info(client.get(), listener.is_unix, peer, info))
+	if (!read_peer_info(client.get(), listener.is_unix, peer, info, serving->reads_client_cgroup(listener.config_index)))
 		return;
 	if (info.has_credentials) {
 		if (const std::uint64_t left = penalties.remaining(info.uid, monotonic_now_usec())) {

@@ -68,6 +68,11 @@ bool read_proc_cgroup(pid_t pid, char *buffer, std::size_t size, std::size_t &le
 		if (n == 0)
 			return true;
 		length += static_cast<std::size_t>(n);
+		/* procfs makes /proc/PID/cgroup whole in one go (a single-record seq_file) and a read
+		   returns all of it that fits: a short read is the end, and the read that would only
+		   say so again is one syscall per login saved.  A full buffer reads on (then EFBIG). */
+		if (length < size)
+			return true;
 	}
 }
 
@@ -112,7 +117,8 @@ ClientInfo PeerInfo::client_info(std::uint64_t client_id, std::uint32_t listener
 	return info;
 }
 
-bool read_peer_info(int client_fd, bool is_unix, const SocketAddress &peer_address, PeerInfo &out)
+bool read_peer_info(int client_fd, bool is_unix, const SocketAddress &peer_address, PeerInfo &out,
+		    bool read_cgroup)
 {
 	out.peer_address = peer_address;
 
@@ -143,7 +149,7 @@ bool read_peer_info(int client_fd, bool is_unix, const SocketAddress &peer_addre
 		      static_cast<unsigned>(cred.uid));
 
 	out.pidfd = open_client_pidfd(client_fd, cred.pid, subject);
-	if (!out.pidfd)
+	if (!out.pidfd || !read_cgroup)
 		return true;
 
 	/* pid 0: the client lives in another pid namespace, so /proc/PID is not its entry. */

@@ -42,8 +42,11 @@ struct PeerInfo {
 
 /* Fills @out for the accepted @client_fd.  Credentials, pidfd and cgroup are best effort (their
    failures leave the fields empty and are logged); returns false only when fstat() of the
-   client socket fails, since a worker must not get a socket it cannot verify. */
-bool read_peer_info(int client_fd, bool is_unix, const SocketAddress &peer_address, PeerInfo &out);
+   client socket fails, since a worker must not get a socket it cannot verify.  Without
+   @read_cgroup (no callback can read client.cgroup) the cgroup is left out, and with it the
+   /proc read, the xattrs and the liveness check that only vouches for them. */
+bool read_peer_info(int client_fd, bool is_unix, const SocketAddress &peer_address, PeerInfo &out,
+		    bool read_cgroup = true);
 
 /* Pure: the path of the "0::" line of a /proc/PID/cgroup text (cgroup v2, also in the hybrid
    layout with v1 lines before it).  Only complete lines count; the path must be absolute, at

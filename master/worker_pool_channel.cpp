@@ -15,14 +15,6 @@
 
 namespace myproxy {
 
-namespace {
-
-/* The most messages handled per wake-up of one channel, so one chatty worker cannot starve the
-   listeners and the other channels. */
-constexpr unsigned channel_batch = 64;
-
-} // namespace
-
 int WorkerPool::on_heartbeat_timer(sd_event_source *source, std::uint64_t usec, void *userdata)
 {
 	auto &pool = *static_cast<WorkerPool *>(userdata);
@@ -66,49 +58,53 @@ int WorkerPool::on_channel(sd_event_source *, int, std::uint32_t, void *userdata
 	return 0;
 }
 
+/* One message per wake-up, as the worker reads its side: SEQPACKET gives no hint whether another
+   is queued, and the read that fails with EAGAIN after the last one cost as much as the wake-up
+   that brings the next (the epoll is level-triggered, so a queued one wakes the loop at once).
+   A chatty worker gets one turn per loop iteration, like every other source. */
 void WorkerPool::receive_messages(Worker &w)
 {
-	for (unsigned i = 0; i < channel_batch && w.channel; ++i) {
-		auto received = receive_channel_message(w.channel.get(), receive_buffer);
-		switch (received.status) {
-		case ChannelIoStatus::would_block:
-			return;
-		case ChannelIoStatus::peer_closed:
-			/* Usually the worker is exiting: its channel closes just before its _exit(),
-			   or its crash closed it before SIGCHLD arrived.  While draining that is
-			   expected, and the drain timeout bounds it.  Otherwise one that lives on
-			   without a channel could never be drained, so it goes, but only after a
-			   grace: killing it at once would log an exit status as SIGKILL. */
-			log_debug("worker[%u] closed its channel", w.index);
-			close_channel(w);
-			set_ready(w, false);
-			if (!draining && !retiring)
-				kill_after_grace(w);
-			return;
-		case ChannelIoStatus::error: {
-			char reason[160];
-			std::snprintf(reason, sizeof(reason), "broke the channel (%s%s%s)",
-				      received.what != nullptr ? received.what : "receive",
-				      received.error_number != 0 ? ": " : "",
-				      received.error_number != 0 ? strerrorname_np(received.error_number) : "");
-			kill_worker(w, reason);
-			return;
-		}
-		case ChannelIoStatus::ok:
-			break;
-		}
-
-		auto decoded = decode_channel_message(ByteSpan(receive_buffer.data(), received.size),
-						      received.fd_count, ChannelDirection::worker_to_master);
-		if (!decoded) {
-			char reason[160];
-			std::snprintf(reason, sizeof(reason), "sent garbage (%s at offset %zu)",
-				      decoded.error().what, decoded.error().offset);
-			kill_worker(w, reason);
-			return;
-		}
-		dispatch(w, decoded.value());
+	if (!w.channel)
+		return;
+	auto received = receive_channel_message(w.channel.get(), receive_buffer);
+	switch (received.status) {
+	case ChannelIoStatus::would_block:
+		return;
+	case ChannelIoStatus::peer_closed:
+		/* Usually the worker is exiting: its channel closes just before its _exit(),
+		   or its crash closed it before SIGCHLD arrived.  While draining that is
+		   expected, and the drain timeout bounds it.  Otherwise one that lives on
+		   without a channel could never be drained, so it goes, but only after a
+		   grace: killing it at once would log an exit status as SIGKILL. */
+		log_debug("worker[%u] closed its channel", w.index);
+		close_channel(w);
+		set_ready(w, false);
+		if (!draining && !retiring)
+			kill_after_grace(w);
+		return;
+	case ChannelIoStatus::error: {
+		char reason[160];
+		std::snprintf(reason, sizeof(reason), "broke the channel (%s%s%s)",
+			      received.what != nullptr ? received.what : "receive",
+			      received.error_number != 0 ? ": " : "",
+			      received.error_number != 0 ? strerrorname_np(received.error_number) : "");
+		kill_worker(w, reason);
+		return;
 	}
+	case ChannelIoStatus::ok:
+		break;
+	}
+
+	auto decoded = decode_channel_message(ByteSpan(receive_buffer.data(), received.size),
+					      received.fd_count, ChannelDirection::worker_to_master);
+	if (!decoded) {
+		char reason[160];
+		std::snprintf(reason, sizeof(reason), "sent garbage (%s at offset %zu)",
+			      decoded.error().what, decoded.error().offset);
+		kill_worker(w, reason);
+		return;
+	}
+	dispatch(w, decoded.value());
 }
 
 void WorkerPool::dispatch(Worker &w, const ChannelMessage &message)

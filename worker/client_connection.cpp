@@ -26,7 +26,7 @@ ClientConnection::ClientConnection(Worker &owner, UniqueFd socket, const ClientI
 	  script(owner.lua(), handler, *this, log),
 	  backend(owner.event_loop(), owner.clusters(), log, on_io<&ClientConnection::backend_io>, this), login(owner)
 {
-	describe_client(attributes, info, client.fd());
+	describe_client(attributes, info, client.fd(), owner.listener(info.listener_index));
 	/* The backends' version (or the default) until on_connect sets its own. */
 	attributes.server_version = worker.announcement().server_version;
 }

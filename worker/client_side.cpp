@@ -27,8 +27,10 @@
 namespace myproxy {
 
 /* What the script's client object shows of the client (the master's NEW_CLIENT). */
-void describe_client(ClientAttributes &attributes, const ClientInfo &info, int fd) noexcept
+void describe_client(ClientAttributes &attributes, const ClientInfo &info, int fd,
+		     const ListenerConfig *listener) noexcept
 {
+	attributes.cgroup_read = listener == nullptr || listener->reads_client_cgroup;
 	attributes.has_credentials = info.has_credentials;
 	attributes.pid = info.pid;
 	attributes.uid = info.uid;

@@ -36,9 +36,10 @@ struct ClientInfo;
 struct ListenerAuth;
 struct ListenerConfig;
 
-/* What the script's client object shows of the client (the master's NEW_CLIENT); a TCP client's
- * socket @fd gets TCP_NODELAY. */
-void describe_client(ClientAttributes &attributes, const ClientInfo &info, int fd) noexcept;
+/* What the script's client object shows of the client (the master's NEW_CLIENT; whether the master
+ * read its cgroup, @listener says); a TCP client's socket @fd gets TCP_NODELAY. */
+void describe_client(ClientAttributes &attributes, const ClientInfo &info, int fd,
+		     const ListenerConfig *listener) noexcept;
 
 class ClientSide {
 public:

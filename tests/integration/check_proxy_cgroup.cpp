@@ -1,6 +1,8 @@
 // End to end, client.cgroup: a cgroup made for the test (under the cgroup2 mount found in
 // /proc/self/mountinfo), xattrs set on it and on its parent, a client process moved into it, and
-// the Lua handler reporting path, xattr and parent of every level back through client:err().
+// the Lua handler reporting path, xattr and parent of every level back through client:err().  A
+// second proxy whose code never names the field does not read cgroups (its log says so), and its
+// script reaching client.cgroup through a key built at run time gets an error, not a silent nil.
 // Needs root (mkdir in cgroupfs, trusted.* xattrs), as the tests run in CI.
 #include "tests/fixture/fixture.hpp"
 #include "tests/integration/proxy_client.hpp"
@@ -27,6 +29,7 @@ using namespace myproxy::test;
 namespace {
 
 ProxyProcess *proxy = nullptr;
+ProxyProcess *blind = nullptr;
 
 std::string config_lua()
 {
@@ -47,6 +50,18 @@ std::string config_lua()
 	       "})\n";
 }
 
+/* No function names the field: the key is built at run time. */
+std::string blind_config_lua()
+{
+	return "worker_processes = 1\n"
+	       "mysql_listen(" + lua_quote(blind->path("blind.sock")) + ", {\n"
+	       "  on_handshake_response = function(client, hr)\n"
+	       "    local ok, problem = pcall(function() return client['cg' .. 'roup'] end)\n"
+	       "    return client:err(ok and 'read without an error' or tostring(problem))\n"
+	       "  end,\n"
+	       "})\n";
+}
+
 std::string read_text(const std::string &path)
 {
 	std::ifstream in(path);
@@ -61,8 +76,8 @@ void set_xattr(const std::string &directory, const char *name, const std::string
 		     directory.c_str(), name, std::strerror(errno));
 }
 
-// Logs in from a child moved into @cgroup_directory; returns the ERR message.
-std::string login_from_cgroup(const std::string &cgroup_directory)
+// Logs in to @socket from a child moved into @cgroup_directory; returns the ERR message.
+std::string login_from_cgroup(const std::string &cgroup_directory, const std::string &socket)
 {
 	int fds[2];
 	ck_assert_int_eq(pipe(fds), 0);
@@ -77,7 +92,7 @@ std::string login_from_cgroup(const std::string &cgroup_directory)
 				_exit(2);
 		}
 		MysqlClient c;
-		const bool ok = c.connect(Endpoint::unix_socket(proxy->path("main.sock")), "someone", "pw");
+		const bool ok = c.connect(Endpoint::unix_socket(socket), "someone", "pw");
 		const std::string message = ok ? std::string("<logged in>") : c.message();
 		if (write(fds[1], message.data(), message.size()) < 0)
 			_exit(3);
@@ -94,29 +109,40 @@ std::string login_from_cgroup(const std::string &cgroup_directory)
 
 } // namespace
 
-START_TEST(test_cgroup_xattrs_reach_lua)
+/* A cgroup below our own, for a test; its path as /proc shows it and its directory. */
+struct TestCgroup {
+	std::string path, directory;
+};
+
+static TestCgroup make_test_cgroup(const std::string &name)
 {
 	const auto mount = myproxy::find_cgroup2_mount(read_text("/proc/self/mountinfo"));
 	PROXY_ASSERT(mount.has_value(), "no cgroup2 mount in /proc/self/mountinfo");
-	/* Our own cgroup, as /proc reports it: the new ones go below it. */
 	const std::string own = read_text("/proc/self/cgroup");
 	const auto v2 = own.find("0::");
 	PROXY_ASSERT(v2 != std::string::npos, "no 0:: line in /proc/self/cgroup");
 	std::string base = own.substr(v2 + 3, own.find('\n', v2) - v2 - 3);
 	if (base == "/")
 		base.clear();
+	TestCgroup made{base + "/" + name + "-" + std::to_string(getpid()), ""};
+	made.directory = *mount + made.path;
+	PROXY_ASSERT(mkdir(made.directory.c_str(), 0755) == 0, "mkdir(%s): %s", made.directory.c_str(),
+		     std::strerror(errno));
+	return made;
+}
 
-	const std::string name = "myproxy-test-" + std::to_string(getpid());
-	const std::string parent_path = base + "/" + name, child_path = parent_path + "/client";
-	const std::string parent_dir = *mount + parent_path, child_dir = *mount + child_path;
-	PROXY_ASSERT(mkdir(parent_dir.c_str(), 0755) == 0, "mkdir(%s): %s", parent_dir.c_str(), std::strerror(errno));
+START_TEST(test_cgroup_xattrs_reach_lua)
+{
+	const TestCgroup parent = make_test_cgroup("myproxy-test");
+	const std::string &parent_path = parent.path, &parent_dir = parent.directory;
+	const std::string child_path = parent_path + "/client", child_dir = parent_dir + "/client";
 	PROXY_ASSERT(mkdir(child_dir.c_str(), 0755) == 0, "mkdir(%s): %s", child_dir.c_str(), std::strerror(errno));
 
 	set_xattr(child_dir, "user.tenant", "acme");
 	set_xattr(child_dir, "user.empty", "");
 	set_xattr(parent_dir, "trusted.plan", "gold");
 	set_xattr(parent_dir, "user.site", "eu-1");
-	const std::string message = login_from_cgroup(child_dir);
+	const std::string message = login_from_cgroup(child_dir, proxy->path("main.sock"));
 	rmdir(child_dir.c_str());
 	rmdir(parent_dir.c_str());
 
@@ -130,9 +156,25 @@ START_TEST(test_cgroup_xattrs_reach_lua)
 }
 END_TEST
 
+/* The second proxy's code never names the field: the master leaves cgroups alone, and the script's
+ * run-time key meets an error that says why. */
+START_TEST(test_cgroup_not_read_unless_named)
+{
+	PROXY_ASSERT(contains(blind->log(), "no function of config.lua names client.cgroup"),
+		     "the master did not say it skips cgroups:\n%s", blind->log_tail().c_str());
+	PROXY_ASSERT(!contains(proxy->log(), "no function of config.lua names client.cgroup"),
+		     "the proxy whose handler names client.cgroup skips it");
+	const TestCgroup cgroup = make_test_cgroup("myproxy-blind");
+	const std::string message = login_from_cgroup(cgroup.directory, blind->path("blind.sock"));
+	rmdir(cgroup.directory.c_str());
+	PROXY_ASSERT(contains(message, "client.cgroup was not read"), "the run-time key got '%s'", message.c_str());
+}
+END_TEST
+
 START_TEST(test_clean_shutdown)
 {
 	PROXY_ASSERT_CLEAN_SHUTDOWN(*proxy);
+	PROXY_ASSERT_CLEAN_SHUTDOWN(*blind);
 }
 END_TEST
 
@@ -141,6 +183,7 @@ static Suite *cgroup_suite()
 	Suite *s = suite_create("proxy_cgroup");
 	TCase *tc = server_tcase("cgroup", 60);
 	tcase_add_test(tc, test_cgroup_xattrs_reach_lua);
+	tcase_add_test(tc, test_cgroup_not_read_unless_named);
 	suite_add_tcase(s, tc);
 	tc = server_tcase("shutdown", 60);
 	tcase_add_test(tc, test_clean_shutdown);
@@ -155,6 +198,8 @@ int main()
 	const int rc = run_suites_with_servers(spec, {cgroup_suite()}, [] {
 		proxy = new ProxyProcess;
 		proxy->start(config_lua(), {proxy->path("main.sock")});
+		blind = new ProxyProcess;
+		blind->start(blind_config_lua(), {blind->path("blind.sock")});
 	});
 	mysql_library_end();
 	return rc;

@@ -300,6 +300,20 @@ START_TEST(test_client_attributes)
 	assert_str_eq(std::get<ErrAction>(take_action(bare, on_handshake_response_rules)).message,
 		      "nil nil nil nil nil nil");
 	assert_str_eq(h2.attributes.account, "");
+
+	/* The master did not read the cgroup (no function named it): client.cgroup raises, so a key
+	 * built at run time does not pass a skipped read off as "unknown". */
+	h.attributes.cgroup_path = "/user.slice";
+	h.attributes.cgroup_read = false;
+	Harness h3("return { on_handshake_response = function(client)\n"
+		   "  local ok, problem = pcall(function() return client['cg' .. 'roup'] end)\n"
+		   "  return client:err(tostring(ok) .. ' ' .. tostring(problem))\n"
+		   "end }\n");
+	h3.attributes = h.attributes;
+	CallbackRun unread(h3.L);
+	h3.start_handshake_response(unread, fields);
+	assert_contains(std::get<ErrAction>(take_action(unread, on_handshake_response_rules)).message,
+			"false config.lua:2: client.cgroup was not read");
 }
 END_TEST
 

@@ -180,6 +180,44 @@ START_TEST(test_async_call)
 }
 END_TEST
 
+/* A callback that returned leaves its coroutine to the next one; one that failed or was abandoned
+ * while it waited does not, and nothing of a callback's stack reaches the next. */
+START_TEST(test_coroutine_reuse)
+{
+	Harness h("local last\n"
+		  "return { on_handshake_response = function() end,\n"
+		  "  on_connect = function(client, ...)\n"
+		  "    local co, same = coroutine.running(), coroutine.running() == last\n"
+		  "    last = co\n"
+		  "    return client:err(tostring(same) .. ' ' .. select('#', ...))\n"
+		  "  end,\n"
+		  "  on_command_phase = function() error('boom') end,\n"
+		  "  on_init_db = function() wait_for_worker() end }\n");
+	const auto next = [&h](const char *expected) {
+		CallbackRun run(h.L);
+		h.start(run, "on_connect");
+		assert_str_eq(std::get<ErrAction>(take_action(run, on_connect_rules)).message, expected);
+	};
+	next("false 0");
+	next("true 0");
+	next("true 0");
+	{
+		CallbackRun failing(h.L);
+		h.start(failing, "on_command_phase");
+		assert_failed(failing, "boom");
+	}
+	/* The failed one took the pooled coroutine and kept it. */
+	next("false 0");
+	{
+		CallbackRun waiting(h.L);
+		h.start(waiting, "on_init_db", "db");
+		ck_assert(waiting.status() == CallbackStatus::suspended);
+	}
+	next("false 0");
+	next("true 0");
+}
+END_TEST
+
 /* The budget is per resume: each stretch between waits gets all of it. */
 START_TEST(test_budget_per_resume)
 {
@@ -243,6 +281,7 @@ static Suite *lua_runtime_suite()
 	tcase_add_test(tc, test_nested_coroutines);
 	tcase_add_test(tc, test_bare_yield);
 	tcase_add_test(tc, test_async_call);
+	tcase_add_test(tc, test_coroutine_reuse);
 	tcase_add_test(tc, test_budget_per_resume);
 	tcase_add_test(tc, test_script_resumes_waiting_callback);
 	suite_add_tcase(s, tc);

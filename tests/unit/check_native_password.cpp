@@ -3,6 +3,15 @@
 #include "common/native_password.hpp"
 #include "tests/check_main.hpp"
 
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstddef>
 #include <set>
 #include <string>
 #include <string_view>
@@ -208,6 +217,78 @@ START_TEST(test_generate_scramble)
 }
 END_TEST
 
+/* Runs @body in a child process; the child's exit status 0 means it passed. */
+template <typename Body>
+static int in_child(Body body)
+{
+	const pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		_exit(body() ? 0 : 1);
+	int status = 0;
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* A child of a process that already drew scrambles draws a stream of its own: otherwise every
+ * worker (forked from one master) would greet with its siblings' nonces. */
+START_TEST(test_scramble_after_fork_differs)
+{
+	ck_assert(generate_scramble());
+	int pipes[2];
+	ck_assert_int_eq(pipe(pipes), 0);
+	for (int child = 0; child < 2; ++child) {
+		const int status = in_child([&] {
+			const auto nonce = generate_scramble();
+			return nonce && write(pipes[1], nonce->data(), nonce->size()) == ssize_t(nonce->size());
+		});
+		ck_assert_int_eq(status, 0);
+	}
+	std::set<std::vector<std::uint8_t>> nonces;
+	for (int child = 0; child < 2; ++child) {
+		std::vector<std::uint8_t> nonce(NATIVE_PASSWORD_NONCE_LENGTH);
+		ck_assert_int_eq(read(pipes[0], nonce.data(), nonce.size()), ssize_t(nonce.size()));
+		nonces.insert(nonce);
+	}
+	const auto mine = generate_scramble();
+	ck_assert(mine);
+	nonces.insert(std::vector<std::uint8_t>(mine->begin(), mine->end()));
+	ck_assert_uint_eq(nonces.size(), 3);
+	close(pipes[0]);
+	close(pipes[1]);
+}
+END_TEST
+
+/* Once keyed, scrambles cost no getrandom(2): a child whose getrandom() fails with ENOSYS (a
+ * seccomp filter) still draws a thousand (libsodium aborts if it needs the kernel's RNG then). */
+START_TEST(test_scramble_needs_no_syscall_once_keyed)
+{
+	const int status = in_child([] {
+		if (!generate_scramble())
+			return false;
+		struct sock_filter code[] = {
+			BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+			BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getrandom, 0, 1),
+			BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+			BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		};
+		struct sock_fprog program = {static_cast<unsigned short>(sizeof(code) / sizeof(code[0])), code};
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+		    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) != 0)
+			return false;
+		/* The filter works: the kernel's RNG is out of reach now. */
+		char byte;
+		if (syscall(SYS_getrandom, &byte, 1, 0) != -1 || errno != ENOSYS)
+			return false;
+		for (int i = 0; i < 1000; ++i)
+			if (!generate_scramble())
+				return false;
+		return true;
+	});
+	ck_assert_int_eq(status, 0);
+}
+END_TEST
+
 static Suite *native_password_suite()
 {
 	Suite *s = suite_create("native_password");
@@ -223,6 +304,8 @@ static Suite *native_password_suite()
 	tcase_add_test(server, test_verify_round_trip);
 	tcase_add_test(server, test_parse_password_hash);
 	tcase_add_test(server, test_generate_scramble);
+	tcase_add_test(server, test_scramble_after_fork_differs);
+	tcase_add_test(server, test_scramble_needs_no_syscall_once_keyed);
 	suite_add_tcase(s, server);
 	TCase *hostile = tcase_create("hostile");
 	tcase_add_test(hostile, test_nonce_must_be_20_bytes);

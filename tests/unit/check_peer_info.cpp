@@ -146,6 +146,26 @@ START_TEST(test_read_own_peer)
 }
 END_TEST
 
+/* Without read_cgroup (no callback can read client.cgroup): credentials and the pidfd the worker
+ * keeps, but no cgroup, even where this process has one. */
+START_TEST(test_read_peer_without_cgroup)
+{
+	int pair[2];
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+	UniqueFd a(pair[0]), b(pair[1]);
+	SocketAddress peer;
+	peer.storage.ss_family = AF_UNIX;
+	peer.length = sizeof(sa_family_t);
+	PeerInfo info;
+	ck_assert(read_peer_info(a.get(), true, peer, info, false));
+	ck_assert(info.has_credentials);
+	ck_assert_int_eq(info.pid, getpid());
+	ck_assert(info.pidfd.is_valid());
+	ck_assert(info.cgroup_path.empty());
+	ck_assert(info.cgroup_xattrs.empty());
+}
+END_TEST
+
 START_TEST(test_read_tcp_peer)
 {
 	int pair[2];
@@ -225,6 +245,7 @@ static Suite *peer_info_suite()
 	suite_add_tcase(s, parse);
 	TCase *read = tcase_create("read_peer_info");
 	tcase_add_test(read, test_read_own_peer);
+	tcase_add_test(read, test_read_peer_without_cgroup);
 	tcase_add_test(read, test_read_tcp_peer);
 	tcase_add_test(read, test_read_odd_peers);
 	suite_add_tcase(s, read);
