@@ -53,8 +53,9 @@ static void hex_encode(const std::array<std::uint8_t, 16> &bytes, std::string &o
 
 /* --- parking ----------------------------------------------------------------------------------- */
 
-ReuseParking::ReuseParking(std::uint32_t negotiated, const std::array<std::uint8_t, 16> &token)
-	: capabilities(negotiated)
+ReuseParking::ReuseParking(std::uint32_t negotiated, std::uint32_t mariadb_negotiated,
+			   const std::array<std::uint8_t, 16> &token)
+	: capabilities(negotiated), mariadb_capabilities(mariadb_negotiated)
 {
 	hex_encode(token, token_text);
 	/* The token is hex, so it needs no quoting under any sql_mode or character set. */
@@ -103,14 +104,18 @@ ReuseStatus ReuseParking::packet(ByteSpan payload, std::uint8_t sequence_id)
 	if (payload[0] == ERR_HEADER)
 		return fail(step == Step::reset ? "COM_RESET_CONNECTION failed" : "the check query failed");
 	switch (step) {
-	case Step::column_count:
-		if (payload.size() != 1 || payload[0] != 2)
+	case Step::column_count: {
+		/* MariaDB's metadata caching adds "metadata follows", which a query's result always has. */
+		const bool cached = (std::uint64_t(mariadb_capabilities) << 32 & MARIADB_CLIENT_CACHE_METADATA) != 0;
+		if (payload.size() != (cached ? 2u : 1u) || payload[0] != 2 || (cached && payload[1] != 1))
 			return fail("not the check query's result set");
 		step = Step::columns;
 		return ReuseStatus::waiting;
+	}
 	case Step::columns:
-		if (!parse_column_definition(payload))
-			return fail("a malformed column definition");
+		/* Their shape depends on MariaDB's extended metadata; the token in the row is the proof. */
+		if (payload[0] == EOF_HEADER && payload.size() < EOF_PAYLOAD_LIMIT)
+			return fail("too few column definitions");
 		if (++columns_seen == 2)
 			step = capabilities & CLIENT_DEPRECATE_EOF ? Step::row : Step::columns_eof;
 		return ReuseStatus::waiting;

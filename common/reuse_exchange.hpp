@@ -38,9 +38,11 @@ enum class ReuseStatus : std::uint8_t { waiting, clean, failed };
 
 class ReuseParking {
 public:
-	/* @capabilities: what the backend session negotiated (the shape of OK, EOF and rows); @token:
-	 * random bytes of the caller's, never sent by anyone else. */
-	ReuseParking(std::uint32_t capabilities, const std::array<std::uint8_t, 16> &token);
+	/* @capabilities, @mariadb_capabilities: what the backend session negotiated (the shape of OK,
+	 * EOF, column counts and definitions); @token: random bytes of the caller's, never sent by anyone
+	 * else. */
+	ReuseParking(std::uint32_t capabilities, std::uint32_t mariadb_capabilities,
+		     const std::array<std::uint8_t, 16> &token);
 
 	/* What to write to the backend, once: the token query and COM_RESET_CONNECTION. */
 	ByteSpan request() const noexcept { return {out.data(), out.size()}; }
@@ -55,6 +57,7 @@ private:
 	enum class Step : std::uint8_t { column_count, columns, columns_eof, row, row_end, reset, done };
 
 	std::uint32_t capabilities;
+	std::uint32_t mariadb_capabilities;
 	std::string token_text;
 	std::vector<std::uint8_t> out;
 	ReplyInbox inbox;

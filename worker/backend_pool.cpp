@@ -9,6 +9,7 @@
 #include <systemd/sd-event.h>
 
 #include <sys/epoll.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -38,8 +39,7 @@ static constexpr std::uint64_t login_only_capabilities =
 
 /* Sessions whose replies the parking exchange cannot read (or whose COM_QUERY has another layout):
  * never parked. */
-static constexpr std::uint64_t unparkable_capabilities = CLIENT_OPTIONAL_RESULTSET_METADATA | CLIENT_QUERY_ATTRIBUTES |
-							  MARIADB_CLIENT_EXTENDED_METADATA | MARIADB_CLIENT_CACHE_METADATA;
+static constexpr std::uint64_t unparkable_capabilities = CLIENT_OPTIONAL_RESULTSET_METADATA | CLIENT_QUERY_ATTRIBUTES;
 
 BackendPool::BackendPool(sd_event *loop, std::size_t max, std::uint64_t max_age_usec)
 	: event(loop), max_total(max), idle(max, max_age_usec)
@@ -133,7 +133,8 @@ void BackendPool::park(const ReuseKey &key, std::size_t per_key, std::string acc
 		return;
 	std::array<std::uint8_t, 16> token;
 	randombytes_buf(token.data(), token.size());
-	connection->parking = std::make_unique<ReuseParking>(connection->session.capabilities, token);
+	connection->parking = std::make_unique<ReuseParking>(connection->session.capabilities,
+								    connection->session.mariadb_capabilities, token);
 	const ByteSpan request = connection->parking->request();
 	const ssize_t written = connection->link->stream().write(request.data(), request.size());
 	if (written != static_cast<ssize_t>(request.size())) {
@@ -152,12 +153,26 @@ void BackendPool::park(const ReuseKey &key, std::size_t per_key, std::string acc
 	arm_timer();
 }
 
+/* One peek at the socket: a hang-up or bytes that epoll reported but the loop has not handled yet
+ * (the client's login came first in the same wake-up) must not reach a client either. */
+static bool still_quiet(ParkedBackend &connection) noexcept
+{
+	std::uint8_t byte;
+	const ssize_t n = recv(connection.link->fd(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+	return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && !connection.link->stream().pending();
+}
+
 std::unique_ptr<ParkedBackend> BackendPool::take(const ReuseKey &key, std::string_view database) noexcept
 {
-	std::unique_ptr<ParkedBackend> connection = idle.take(key, database, now());
-	if (connection)
-		connection->pool = nullptr;
-	return connection;
+	while (std::unique_ptr<ParkedBackend> connection = idle.take(key, database, now())) {
+		if (still_quiet(*connection)) {
+			connection->pool = nullptr;
+			return connection;
+		}
+		log_info("idle backend connection %u closed: the server hung up or spoke", connection->session.connection_id);
+	}
+	arm_timer();
+	return nullptr;
 }
 
 void BackendPool::connection_event(ParkedBackend &connection, std::uint32_t revents) noexcept
@@ -168,8 +183,8 @@ void BackendPool::connection_event(ParkedBackend &connection, std::uint32_t reve
 	}
 	/* An idle connection has nothing to say: the server closed it (wait_timeout, KILL, shutdown),
 	 * or sent something nobody asked for.  Either way it is not handed out. */
-	log_debug("idle backend connection %u closed: the server %s", connection.session.connection_id,
-		  revents & EPOLLIN ? "spoke or hung up" : "hung up");
+	log_info("idle backend connection %u closed: the server %s", connection.session.connection_id,
+		 revents & EPOLLIN ? "hung up or spoke" : "hung up");
 	idle.drop(connection);
 	arm_timer();
 }
