@@ -58,15 +58,21 @@ ReuseParking::ReuseParking(std::uint32_t negotiated, std::uint32_t mariadb_negot
 	: capabilities(negotiated), mariadb_capabilities(mariadb_negotiated)
 {
 	hex_encode(token, token_text);
-	/* The token is hex, so it needs no quoting under any sql_mode or character set. */
 	std::vector<std::uint8_t> payload;
-	build_com_query(payload, "SELECT DATABASE(), '" + token_text + "'");
-	std::uint8_t sequence_id = 0;
-	append_packet(out, ByteSpan(payload.data(), payload.size()), sequence_id);
-	payload.clear();
+	const auto command = [&] {
+		std::uint8_t sequence_id = 0;
+		append_packet(out, ByteSpan(payload.data(), payload.size()), sequence_id);
+		payload.clear();
+	};
+	/* COM_PING's OK carries the session's status as the client left it (a transaction open?). */
+	build_com_ping(payload);
+	command();
 	build_com_reset_connection(payload);
-	sequence_id = 0;
-	append_packet(out, ByteSpan(payload.data(), payload.size()), sequence_id);
+	command();
+	/* After the reset, so the schema is the one the next client gets.  The token is hex: no
+	 * quoting problem under any sql_mode or character set. */
+	build_com_query(payload, "SELECT DATABASE(), '" + token_text + "'");
+	command();
 }
 
 ReuseStatus ReuseParking::fail(const char *why) noexcept
@@ -102,8 +108,28 @@ ReuseStatus ReuseParking::packet(ByteSpan payload, std::uint8_t sequence_id)
 	if (payload.empty())
 		return fail("an empty packet");
 	if (payload[0] == ERR_HEADER)
-		return fail(step == Step::reset ? "COM_RESET_CONNECTION failed" : "the check query failed");
+		return fail(step == Step::reset	  ? "COM_RESET_CONNECTION failed"
+			    : step == Step::ping ? "COM_PING failed"
+						 : "the check query failed");
 	switch (step) {
+	case Step::ping: {
+		const auto ok = parse_ok_packet(payload, capabilities);
+		if (payload[0] != OK_HEADER || !ok)
+			return fail("COM_PING got no OK");
+		if (reuse_status_dirty(ok->status_flags))
+			return fail("a transaction was open");
+		step = Step::reset;
+		expected_sequence = 1;
+		return ReuseStatus::waiting;
+	}
+	case Step::reset: {
+		const auto ok = parse_ok_packet(payload, capabilities);
+		if (payload[0] != OK_HEADER || !ok)
+			return fail("COM_RESET_CONNECTION got no OK");
+		step = Step::column_count;
+		expected_sequence = 1;
+		return ReuseStatus::waiting;
+	}
 	case Step::column_count: {
 		/* MariaDB's metadata caching adds "metadata follows", which a query's result always has. */
 		const bool cached = (std::uint64_t(mariadb_capabilities) << 32 & MARIADB_CLIENT_CACHE_METADATA) != 0;
@@ -128,13 +154,6 @@ ReuseStatus ReuseParking::packet(ByteSpan payload, std::uint8_t sequence_id)
 		return row(payload);
 	case Step::row_end:
 		return end_of_rows(payload);
-	case Step::reset: {
-		const auto ok = parse_ok_packet(payload, capabilities);
-		if (!ok || ok->header != OK_HEADER)
-			return fail("COM_RESET_CONNECTION got no OK");
-		step = Step::done;
-		return ReuseStatus::clean;
-	}
 	case Step::done:
 		break;
 	}
@@ -173,10 +192,9 @@ ReuseStatus ReuseParking::end_of_rows(ByteSpan payload)
 	if (status & SERVER_MORE_RESULTS_EXISTS)
 		return fail("more results after the check query");
 	if (reuse_status_dirty(status))
-		return fail("a transaction was open");
-	step = Step::reset;
-	expected_sequence = 1;
-	return ReuseStatus::waiting;
+		return fail("a transaction is open after the reset");
+	step = Step::done;
+	return ReuseStatus::clean;
 }
 
 /* --- COM_INIT_DB -------------------------------------------------------------------------------- */

@@ -1,8 +1,9 @@
 // The exchanges of a reused backend connection, without I/O (worker/backend_pool and worker/
-// backend_side drive them): when its session ends, one write of a query carrying a random token and
-// COM_RESET_CONNECTION (ReuseParking: the token proves nothing of the old session's replies was still
-// on its way, the query's status says whether a transaction was open, the reset makes the session
-// fresh); when a client takes it for another default schema, COM_INIT_DB (ReuseInitDb).  Both side
+// backend_side drive them): when its session ends, one write of COM_PING, COM_RESET_CONNECTION and a
+// query carrying a random token (ReuseParking: the ping's status says whether a transaction was open,
+// the reset makes the session fresh, the token in the last reply proves that every reply lined up, so
+// nothing of the old session's was still on its way, and the query names the schema left); when a
+// client takes it for another default schema, COM_INIT_DB (ReuseInitDb).  Both side
 // with refusal: any packet they did not expect, an ERR, a malformed or oversized one is a failure,
 // and the caller then closes that connection.  Never logs, never blocks.
 #pragma once
@@ -44,7 +45,7 @@ public:
 	ReuseParking(std::uint32_t capabilities, std::uint32_t mariadb_capabilities,
 		     const std::array<std::uint8_t, 16> &token);
 
-	/* What to write to the backend, once: the token query and COM_RESET_CONNECTION. */
+	/* What to write to the backend, once: COM_PING, COM_RESET_CONNECTION, the token query. */
 	ByteSpan request() const noexcept { return {out.data(), out.size()}; }
 	/* Bytes the backend sent. */
 	ReuseStatus feed(ByteSpan data);
@@ -54,14 +55,14 @@ public:
 	const char *failure() const noexcept { return reason; }
 
 private:
-	enum class Step : std::uint8_t { column_count, columns, columns_eof, row, row_end, reset, done };
+	enum class Step : std::uint8_t { ping, reset, column_count, columns, columns_eof, row, row_end, done };
 
 	std::uint32_t capabilities;
 	std::uint32_t mariadb_capabilities;
 	std::string token_text;
 	std::vector<std::uint8_t> out;
 	ReplyInbox inbox;
-	Step step = Step::column_count;
+	Step step = Step::ping;
 	std::uint8_t expected_sequence = 1;
 	unsigned columns_seen = 0;
 	bool row_seen = false;

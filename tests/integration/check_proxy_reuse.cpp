@@ -1,8 +1,8 @@
 // End to end, backend connection reuse (client:connect()'s reuse option): the real ./myproxy with one
 // worker in front of a real mariadbd, clients through libmariadb.  Reuse is proven on the server's
 // side: CONNECTION_ID() is the backend's thread id, so a session that gets a parked connection sees
-// the id of the session before it, and the server's general log (a table here) shows the "Reset
-// connection" of each parking.  Only a login with the same key gets a parked connection (users,
+// the id of the session before it, and the server's general log (a table here) shows each parking's
+// token query, which follows its reset.  Only a login with the same key gets a parked connection (users,
 // passwords, schemas), every kind of session state is fresh on it, and a connection is never handed
 // out after an open transaction, a KILL on the server, or its node going unavailable.
 #include "tests/fixture/fixture.hpp"
@@ -49,18 +49,20 @@ std::string admin(const std::string &sql)
 	return shared_mariadb().execute(sql).value_or("<NULL>");
 }
 
-// How many times the server reset backend thread @id (each parking resets once).
-int resets_of(const std::string &id)
+// How many parkings backend thread @id went through: each ends with the token query, after the reset.
+int parkings_of(const std::string &id)
 {
-	return std::stoi(admin("SELECT COUNT(*) FROM mysql.general_log WHERE command_type = 'Reset connection' "
-			       "AND thread_id = " + id));
+	return std::stoi(admin("SELECT COUNT(*) FROM mysql.general_log WHERE command_type = 'Query' "
+			       "AND argument LIKE 'SELECT DATABASE(), ''%' AND thread_id = " + id));
 }
 
-// Waits until the parking of thread @id has reset it @count times in all; false after the safety net.
+// Waits until thread @id went through its @count-th parking and the server has answered it (the
+// thread sleeps again); false after the safety net.
 bool wait_parked(const std::string &id, int count)
 {
 	const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-	while (resets_of(id) < count) {
+	while (parkings_of(id) < count ||
+	       admin("SELECT COMMAND FROM information_schema.PROCESSLIST WHERE ID = " + id) != "Sleep") {
 		if (std::chrono::steady_clock::now() > deadline)
 			return false;
 		std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -275,7 +277,7 @@ int main()
 {
 	mysql_library_init(0, nullptr, nullptr);
 	SharedServerSpec spec;
-	// The general log goes to a table, so tests can see each parking's "Reset connection".
+	// The general log goes to a table, so tests can see each parking's token query.
 	spec.mariadb.extra_args = {"--log-output=TABLE", "--general-log=1"};
 	const int rc = run_suites_with_servers(spec, {reuse_suite()}, [] {
 		MariaDbServer &db = shared_mariadb();

@@ -1,5 +1,5 @@
 // Unit tests for common/reuse_exchange: the parking exchange accepts exactly the token query's result
-// set (with and without CLIENT_DEPRECATE_EOF, in any split) and the reset's OK, and refuses a reply of
+// set (with and without CLIENT_DEPRECATE_EOF, in any split) after the ping's and the reset's OKs, and refuses a reply of
 // the old session still on its way, a wrong token, an open transaction, an ERR, garbage, oversized or
 // continued packets, and anything after the reset; COM_INIT_DB accepts only a lone OK.
 #include "common/reuse_exchange.hpp"
@@ -68,13 +68,16 @@ Bytes err(std::uint16_t code)
 struct Reply {
 	const char *database = "app_db"; // nullptr: NULL
 	std::string token = token_text;
-	std::uint16_t end_status = SERVER_STATUS_AUTOCOMMIT;
+	Bytes ping = ok(0x00, SERVER_STATUS_AUTOCOMMIT);
 	Bytes reset = ok(0x00, SERVER_STATUS_AUTOCOMMIT);
+	std::uint16_t end_status = SERVER_STATUS_AUTOCOMMIT;
 };
 
 Bytes server_reply(std::uint32_t capabilities, const Reply &r)
 {
 	Bytes out;
+	packet(out, 1, r.ping);
+	packet(out, 1, r.reset);
 	std::uint8_t seq = 1;
 	packet(out, seq++, {0x02});
 	packet(out, seq++, column("DATABASE()"));
@@ -89,7 +92,6 @@ Bytes server_reply(std::uint32_t capabilities, const Reply &r)
 	lenenc_string(row, r.token);
 	packet(out, seq++, row);
 	packet(out, seq++, capabilities & CLIENT_DEPRECATE_EOF ? ok(0xFE, r.end_status) : eof(r.end_status));
-	packet(out, 1, r.reset);
 	return out;
 }
 
@@ -103,17 +105,19 @@ ReuseStatus feed_all(ReuseParking &parking, const Bytes &bytes, std::size_t chun
 
 } // namespace
 
-START_TEST(test_request_is_query_then_reset)
+START_TEST(test_request_is_ping_reset_query)
 {
 	ReuseParking parking(caps, 0, token);
 	const ByteSpan request = parking.request();
 	const std::string query = "SELECT DATABASE(), '" + token_text + "'";
-	ck_assert_uint_eq(request.size(), 4 + 1 + query.size() + 4 + 1);
+	ck_assert_uint_eq(request.size(), 5 + 5 + 4 + 1 + query.size());
 	ck_assert_uint_eq(request[3], 0);
-	ck_assert_uint_eq(request[4], COM_QUERY);
-	ck_assert(std::string(request.begin() + 5, request.begin() + 5 + long(query.size())) == query);
-	ck_assert_uint_eq(request[5 + query.size() + 3], 0);
-	ck_assert_uint_eq(request[5 + query.size() + 4], COM_RESET_CONNECTION);
+	ck_assert_uint_eq(request[4], COM_PING);
+	ck_assert_uint_eq(request[8], 0);
+	ck_assert_uint_eq(request[9], COM_RESET_CONNECTION);
+	ck_assert_uint_eq(request[13], 0);
+	ck_assert_uint_eq(request[14], COM_QUERY);
+	ck_assert(std::string(request.begin() + 15, request.end()) == query);
 }
 END_TEST
 
@@ -140,6 +144,8 @@ START_TEST(test_mariadb_metadata_capabilities)
 {
 	const std::uint32_t mariadb = std::uint32_t((MARIADB_CLIENT_CACHE_METADATA | MARIADB_CLIENT_EXTENDED_METADATA) >> 32);
 	Bytes bytes;
+	packet(bytes, 1, ok(0x00, SERVER_STATUS_AUTOCOMMIT));
+	packet(bytes, 1, ok(0x00, SERVER_STATUS_AUTOCOMMIT));
 	packet(bytes, 1, {0x02, 0x01});
 	for (std::uint8_t seq : {std::uint8_t(2), std::uint8_t(3)}) {
 		Bytes definition;
@@ -156,13 +162,14 @@ START_TEST(test_mariadb_metadata_capabilities)
 	lenenc_string(row, token_text);
 	packet(bytes, 4, row);
 	packet(bytes, 5, ok(0xFE, SERVER_STATUS_AUTOCOMMIT));
-	packet(bytes, 1, ok(0x00, SERVER_STATUS_AUTOCOMMIT));
 	ReuseParking parking(caps_deprecate_eof, mariadb, token);
 	ck_assert(feed_all(parking, bytes) == ReuseStatus::clean);
 	ck_assert_str_eq(parking.database().c_str(), "app_db");
 	/* Without the "metadata follows" byte the count is not the check query's. */
 	ReuseParking no_flag(caps_deprecate_eof, mariadb, token);
 	Bytes short_count;
+	packet(short_count, 1, ok(0x00, 0));
+	packet(short_count, 1, ok(0x00, 0));
 	packet(short_count, 1, {0x02});
 	ck_assert(feed_all(no_flag, short_count) == ReuseStatus::failed);
 }
@@ -173,7 +180,7 @@ START_TEST(test_open_transaction_fails)
 	for (const std::uint16_t status : {SERVER_STATUS_IN_TRANS, SERVER_STATUS_IN_TRANS_READONLY}) {
 		ReuseParking parking(caps, 0, token);
 		Reply r;
-		r.end_status = std::uint16_t(status | SERVER_STATUS_AUTOCOMMIT);
+		r.ping = ok(0x00, status);
 		ck_assert(feed_all(parking, server_reply(caps, r)) == ReuseStatus::failed);
 		ck_assert_str_eq(parking.failure(), "a transaction was open");
 	}
@@ -181,6 +188,10 @@ START_TEST(test_open_transaction_fails)
 	Reply r;
 	r.end_status = SERVER_MORE_RESULTS_EXISTS;
 	ck_assert(feed_all(more, server_reply(caps, r)) == ReuseStatus::failed);
+	ReuseParking ping_err(caps, 0, token);
+	r = {};
+	r.ping = err(1047);
+	ck_assert(feed_all(ping_err, server_reply(caps, r)) == ReuseStatus::failed);
 }
 END_TEST
 
@@ -191,11 +202,20 @@ START_TEST(test_old_reply_still_on_its_way_fails)
 	Bytes bytes;
 	packet(bytes, 7, {0x01, 'x'});
 	ck_assert(feed_all(leftover, bytes) == ReuseStatus::failed);
-	/* A whole reply of a command the session sent last (it starts at sequence id 1, too). */
+	/* A whole reply of a command the session sent last (it starts at sequence id 1, too): every
+	 * reply after it is one off, and the token is not where it must be. */
 	ReuseParking late_ok(caps, 0, token);
 	bytes.clear();
 	packet(bytes, 1, ok(0x00, SERVER_STATUS_AUTOCOMMIT));
+	const Bytes ours = server_reply(caps, {});
+	bytes.insert(bytes.end(), ours.begin(), ours.end());
 	ck_assert(feed_all(late_ok, bytes) == ReuseStatus::failed);
+	/* A result set the session asked for, arriving before our ping's OK. */
+	ReuseParking late_result(caps, 0, token);
+	bytes.clear();
+	packet(bytes, 1, {0x01});
+	bytes.insert(bytes.end(), ours.begin(), ours.end());
+	ck_assert(feed_all(late_result, bytes) == ReuseStatus::failed);
 	/* A result set of the session's with two columns, but not our token. */
 	ReuseParking wrong_token(caps, 0, token);
 	Reply r;
@@ -214,8 +234,11 @@ START_TEST(test_errors_and_garbage_fail)
 
 	ReuseParking query_err(caps, 0, token);
 	Bytes bytes;
+	packet(bytes, 1, ok(0x00, 0));
+	packet(bytes, 1, ok(0x00, 0));
 	packet(bytes, 1, err(1064));
 	ck_assert(feed_all(query_err, bytes) == ReuseStatus::failed);
+	ck_assert_str_eq(query_err.failure(), "the check query failed");
 
 	ReuseParking reset_garbage(caps, 0, token);
 	r.reset = {0x42, 0x42};
@@ -232,6 +255,8 @@ START_TEST(test_errors_and_garbage_fail)
 
 	ReuseParking bad_row(caps, 0, token);
 	bytes.clear();
+	packet(bytes, 1, ok(0x00, 0));
+	packet(bytes, 1, ok(0x00, 0));
 	packet(bytes, 1, {0x02});
 	packet(bytes, 2, column("a"));
 	packet(bytes, 3, column("b"));
@@ -245,8 +270,8 @@ START_TEST(test_anything_after_the_reset_fails)
 {
 	ReuseParking parking(caps, 0, token);
 	Bytes bytes = server_reply(caps, {});
-	packet(bytes, 2, ok(0x00, 0));
-	/* The OK completes the exchange first; the extra packet in the same read is the next feed's. */
+	packet(bytes, 1, ok(0x00, 0));
+	/* The terminator completes the exchange first; the extra packet in the same read is the next feed's. */
 	const ReuseStatus status = feed_all(parking, bytes);
 	ck_assert(status == ReuseStatus::clean);
 	const Bytes more{0x01};
@@ -287,7 +312,7 @@ static Suite *reuse_exchange_suite()
 {
 	Suite *s = suite_create("reuse_exchange");
 	TCase *tc = tcase_create("parking");
-	tcase_add_test(tc, test_request_is_query_then_reset);
+	tcase_add_test(tc, test_request_is_ping_reset_query);
 	tcase_add_test(tc, test_clean_in_any_split);
 	tcase_add_test(tc, test_mariadb_metadata_capabilities);
 	tcase_add_test(tc, test_open_transaction_fails);
