@@ -91,7 +91,7 @@ public:
 	void close() noexcept;
 
 	/* The script asked for reuse and this session's login may be reused (worker/session_reuse). */
-	bool reusing() const noexcept { return reuse_key.has_value() && link != nullptr; }
+	bool reusing() const noexcept { return reuse_key.has_value() && link != nullptr && pool.accepting(); }
 	/* Whether this session's backend connection came from the pool. */
 	bool reused() const noexcept { return was_reused; }
 	/* The session ended cleanly: the connection goes to the pool (which resets it), and this side
