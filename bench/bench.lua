@@ -7,6 +7,8 @@
 --   MYPROXY_BENCH_SOCKET   where myproxy listens (required)
 --   MYPROXY_BENCH_USER, MYPROXY_BENCH_PASSWORD  the backend account (default sbtest/sbtest)
 --   MYPROXY_BENCH_WORKERS  worker processes (default: one per CPU)
+--   MYPROXY_BENCH_REUSE_SOCKET  a second listener, the same but with client:connect()'s reuse
+--                          (bench.sh's myproxy-reuse row); unset: none
 
 local function env(name, default)
 	local value = os.getenv(name)
@@ -23,13 +25,23 @@ local backend = mysql_resolve(env("MYPROXY_BENCH_BACKEND"))
 local user = env("MYPROXY_BENCH_USER", "sbtest")
 local password = env("MYPROXY_BENCH_PASSWORD", "sbtest")
 
-mysql_listen(env("MYPROXY_BENCH_SOCKET"), {
-	on_handshake_response = function(client, handshake_response)
-		handshake_response.user = user
-		handshake_response.password = password
-		return client:connect(backend, handshake_response)
-	end,
-})
+local function handler(options)
+	return {
+		on_handshake_response = function(client, handshake_response)
+			handshake_response.user = user
+			handshake_response.password = password
+			return client:connect(backend, handshake_response, options)
+		end,
+	}
+end
+
+mysql_listen(env("MYPROXY_BENCH_SOCKET"), handler(nil))
+
+local reuse_socket = os.getenv("MYPROXY_BENCH_REUSE_SOCKET")
+if reuse_socket ~= nil and reuse_socket ~= "" then
+	-- As many idle connections per login as the harness has threads at most.
+	mysql_listen(reuse_socket, handler({reuse = 16}))
+end
 
 local workers = os.getenv("MYPROXY_BENCH_WORKERS")
 if workers ~= nil and workers ~= "" then

@@ -4,7 +4,9 @@
 # Starts a throwaway MariaDB with the reference fixture, starts myproxy in front of its UNIX
 # socket with bench/bench.lua, and runs the reference harness (sysbench point_select,
 # read_only, and a new connection per query) against each endpoint in turn: direct, through
-# myproxy, and through a haproxy layer-4 relay if haproxy is installed.  Prints the harness
+# myproxy, through myproxy with backend connection reuse (a second listener whose script passes
+# client:connect() the option reuse; REUSE=0 skips it), and through a haproxy layer-4 relay if
+# haproxy is installed.  Prints the harness
 # tables, then throughput ratios and the proxies' CPU time per event.
 #
 # The harness and fixture are not copied here: they live in the repository's sibling folder
@@ -18,7 +20,7 @@
 #   MYPROXY_BENCH_WORKERS=<one per CPU>       HAPROXY=auto (0: never, 1: required)
 #   BENCH_HARNESS=<repo>/../shared/bench      BENCH_DIR=<new /tmp/myproxy-bench.XXXXXX>
 #   BENCH_PORT=3316 (the throwaway MariaDB's loopback TCP port, used by haproxy)
-#   KEEP=0 (1: keep BENCH_DIR with logs and results)
+#   KEEP=0 (1: keep BENCH_DIR with logs and results)   REUSE=1 (0: no myproxy-reuse row)
 # Needs root (the fixture runs mariadbd as user mysql), sysbench, mariadb-server.
 set -euo pipefail
 
@@ -43,6 +45,7 @@ SETTLE=${SETTLE:-10}
 HAPROXY=${HAPROXY:-auto}
 BENCH_PORT=${BENCH_PORT:-3316}
 KEEP=${KEEP:-0}
+REUSE=${REUSE:-1}
 
 find_myproxy() {
 	local candidate
@@ -79,6 +82,8 @@ chmod 755 "$dir"
 db_base=$dir/mariadb
 db_socket=$db_base/mysqld.sock
 proxy_socket=$dir/myproxy.sock
+reuse_socket=""
+[ "$REUSE" = 1 ] && reuse_socket=$dir/myproxy-reuse.sock
 haproxy_socket=$dir/haproxy.sock
 results=$dir/results.csv
 : >"$results"
@@ -118,7 +123,7 @@ BASE=$db_base PORT=$BENCH_PORT INSTALL=0 "$harness/start-mariadb.sh" >"$dir/star
 db_started=1
 server_pid=$(cat "$db_base/mariadbd.pid")
 
-MYPROXY_BENCH_BACKEND=$db_socket MYPROXY_BENCH_SOCKET=$proxy_socket \
+MYPROXY_BENCH_BACKEND=$db_socket MYPROXY_BENCH_SOCKET=$proxy_socket MYPROXY_BENCH_REUSE_SOCKET=$reuse_socket \
 	"$myproxy" --config "$top/bench/bench.lua" >"$dir/myproxy.log" 2>&1 &
 myproxy_pid=$!
 for _ in $(seq 100); do
@@ -165,6 +170,7 @@ TESTS=point_select THREADS=1 DURATION=1 WARMUP=0 RESULTS="" PROXY_PID="" OUTDIR=
 sleep "$SETTLE"
 
 endpoints=(direct myproxy)
+[ -n "$reuse_socket" ] && endpoints+=(myproxy-reuse)
 [ "$use_haproxy" = 1 ] && endpoints+=(haproxy)
 for round in $(seq "$ROUNDS"); do
 	# Each round starts with another endpoint, so none always gets the freshest server.
@@ -173,6 +179,7 @@ for round in $(seq "$ROUNDS"); do
 		case ${endpoints[(i + round - 1) % count]} in
 		direct) run direct "$db_socket" ;;
 		myproxy) run myproxy "$proxy_socket" "$myproxy_pid" ;;
+		myproxy-reuse) run myproxy-reuse "$reuse_socket" "$myproxy_pid" ;;
 		haproxy) run haproxy "$haproxy_socket" "$haproxy_pid" ;;
 		esac
 	done
@@ -182,7 +189,7 @@ done
 # (and to haproxy) and the proxies' CPU time per event.
 echo
 echo "# ratios: throughput through the proxy / direct (and / haproxy); CPU us per event"
-awk -F, -v have_haproxy="$use_haproxy" '
+awk -F, -v have_haproxy="$use_haproxy" -v have_reuse="$([ -n "$reuse_socket" ] && echo 1 || echo 0)" '
 	{
 		key = $2 SUBSEP $3
 		if (!(key in seen)) { seen[key] = 1; order[++n] = key }
@@ -194,12 +201,17 @@ awk -F, -v have_haproxy="$use_haproxy" '
 	function ratio(a, b) { return b > 0 ? sprintf("%.2f", a / b) : "-" }
 	END {
 		printf "%-13s %3s %11s %11s %7s %9s", "test", "thr", "direct", "myproxy", "ratio", "cpu_us/ev"
+		if (have_reuse) printf " %13s %7s %9s", "myproxy-reuse", "ratio", "cpu_us/ev"
 		if (have_haproxy) printf " %11s %7s %9s %9s", "haproxy", "ratio", "cpu_us/ev", "my/hap"
 		printf "\n"
 		for (i = 1; i <= n; i++) {
 			key = order[i]; split(key, part, SUBSEP)
 			d = mean("direct", key); m = mean("myproxy", key)
 			printf "%-13s %3s %11.1f %11.1f %7s %9s", part[1], part[2], d, m, ratio(m, d), meancpu("myproxy", key)
+			if (have_reuse) {
+				r = mean("myproxy-reuse", key)
+				printf " %13.1f %7s %9s", r, ratio(r, d), meancpu("myproxy-reuse", key)
+			}
 			if (have_haproxy) {
 				h = mean("haproxy", key)
 				printf " %11.1f %7s %9s %9s", h, ratio(h, d), meancpu("haproxy", key), ratio(m, h)

@@ -51,6 +51,19 @@ inline constexpr int max_sessions_per_uid_max = 100'000'000;
  * probes start (0: off).  Short by default, so a vanished backend host is noticed in about 20 s. */
 inline constexpr int backend_keepalive_default = 10;
 inline constexpr int backend_keepalive_max = 7200;
+/* The global backend_idle_max: idle backend connections (client:connect()'s reuse) one worker keeps
+ * over all keys.  Each is a connection, and a thread, on a server whose max_connections every tenant
+ * shares, and the pool exists for tenants that log in again within seconds: a few dozen per worker
+ * serve the busy ones while the least recently parked make room (LRU), and a host of 16 workers holds
+ * at most 512, well within a hosting server's max_connections. */
+inline constexpr int backend_idle_max_default = 32;
+inline constexpr int backend_idle_max_max = 100'000;
+/* The global backend_idle_timeout: the longest a backend connection lives from its login while it is
+ * pooled (an idle time and a maximum age in one): short, since a password or grant changed on the
+ * server reaches reused connections only when they go, and a page view's next login comes within
+ * seconds or not soon at all. */
+inline constexpr int backend_idle_timeout_max_seconds = 3600;
+inline constexpr std::uint64_t backend_idle_timeout_default_usec = 10'000'000;
 inline constexpr const char *worker_user_default = "nobody";
 
 struct ListenerConfig {
@@ -107,6 +120,11 @@ struct Config {
 	int max_sessions_per_uid = max_sessions_per_uid_default;
 	/* The global backend_keepalive in seconds (0: no TCP keepalive toward backends). */
 	int backend_keepalive = backend_keepalive_default;
+	/* The global backend_idle_max: idle backend connections per worker (0: none are kept). */
+	int backend_idle_max = backend_idle_max_default;
+	/* The global backend_idle_timeout in microseconds: the age from its login at which a pooled
+	 * backend connection is closed (never handed out older). */
+	std::uint64_t backend_idle_timeout_usec = backend_idle_timeout_default_usec;
 	/* prometheus_listen() and control_listen() calls, in order (common/operator_config.hpp). */
 	std::vector<PrometheusListenerConfig> prometheus_listeners;
 	std::vector<ControlListenerConfig> control_listeners;

@@ -247,6 +247,8 @@ struct ScriptGlobals {
 	int max_pending_logins_per_uid;
 	int max_sessions_per_uid;
 	int backend_keepalive;
+	int backend_idle_max;
+	std::uint64_t backend_idle_timeout_usec;
 	std::uint64_t connect_timeout_usec;
 	std::uint64_t drain_timeout_usec;
 	std::uint64_t reload_drain_timeout_usec;
@@ -345,6 +347,10 @@ int finish_config(lua_State *L)
 							   max_sessions_per_uid_default);
 	globals.backend_keepalive = read_integer_global(L, "backend_keepalive", 0, backend_keepalive_max,
 							backend_keepalive_default);
+	globals.backend_idle_max =
+		read_integer_global(L, "backend_idle_max", 0, backend_idle_max_max, backend_idle_max_default);
+	globals.backend_idle_timeout_usec = read_seconds_global(
+		L, "backend_idle_timeout", backend_idle_timeout_max_seconds, backend_idle_timeout_default_usec);
 	read_connect_timeout(L, globals);
 	globals.drain_timeout_usec =
 		read_seconds_global(L, "drain_timeout", drain_timeout_max_seconds, drain_timeout_default_usec);
@@ -475,6 +481,8 @@ ConfigResult load_config(const std::string &path, std::size_t heap_limit)
 	model.max_pending_logins_per_uid = globals.max_pending_logins_per_uid;
 	model.max_sessions_per_uid = globals.max_sessions_per_uid;
 	model.backend_keepalive = globals.backend_keepalive;
+	model.backend_idle_max = globals.backend_idle_max;
+	model.backend_idle_timeout_usec = globals.backend_idle_timeout_usec;
 	LoadedConfig config{std::move(model), std::move(state)};
 	collect_lua_clusters(L, config.clusters);
 	collect_lua_resolved_addresses(L, config.backend_addresses);

@@ -57,7 +57,14 @@ struct ConnectAction {
 	std::uint64_t read_timeout_usec = 0;
 	/* Option compress: the compressed protocol toward the backend, if it offers it. */
 	bool compress = false;
+	/* Option reuse: how many idle backend connections with exactly this login (worker/backend_pool)
+	 * the worker may keep for the next client; 0: the connection closes with its session. */
+	std::uint16_t reuse_per_key = 0;
 };
+
+/* reuse = true keeps this many per key; reuse = N sets it from 1 to reuse_per_key_max. */
+inline constexpr std::uint16_t reuse_per_key_default = 4;
+inline constexpr std::uint16_t reuse_per_key_max = 1024;
 
 /* client:err(message): send an ERR (access denied) with this message. */
 struct ErrAction {

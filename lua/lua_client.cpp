@@ -210,16 +210,31 @@ struct ConnectOptions {
 	/* read_timeout in microseconds; 0 when not given. */
 	std::uint64_t read_timeout_usec;
 	bool compress;
+	/* reuse: idle connections per key; 0 when not given or false. */
+	std::uint16_t reuse_per_key;
 };
 
 /* The most read_timeout accepts, in seconds (a day: longer is no timeout at all). */
 constexpr lua_Number read_timeout_max_seconds = 86400;
 
+/* The option reuse at the top of the stack: true (the default count per key), false, or a count. */
+std::uint16_t check_reuse_option(lua_State *L, int arg)
+{
+	if (lua_type(L, -1) == LUA_TBOOLEAN)
+		return lua_toboolean(L, -1) != 0 ? reuse_per_key_default : 0;
+	int exact = 0;
+	const lua_Integer n = lua_type(L, -1) == LUA_TNUMBER ? lua_tointegerx(L, -1, &exact) : 0;
+	if (exact == 0 || n < 1 || n > reuse_per_key_max)
+		luaL_argerror(L, arg, lua_pushfstring(L, "option reuse must be a boolean or an integer from 1 to %d",
+						      int(reuse_per_key_max)));
+	return static_cast<std::uint16_t>(n);
+}
+
 /* The options table of client:connect(); any other key is an error.  The authentication options
  * (lua_connect_auth.hpp) go to @auth, whose views stay valid while the table is on the stack. */
 ConnectOptions check_connect_options(lua_State *L, int arg, bool cluster, LuaConnectAuthOptions &auth)
 {
-	ConnectOptions options{default_lua_tls_client_options(), false, 0, false};
+	ConnectOptions options{default_lua_tls_client_options(), false, 0, false, 0};
 	if (lua_isnoneornil(L, arg))
 		return options;
 	luaL_checktype(L, arg, LUA_TTABLE);
@@ -242,6 +257,8 @@ ConnectOptions check_connect_options(lua_State *L, int arg, bool cluster, LuaCon
 				luaL_argerror(L, arg, lua_pushfstring(L, "option compress must be a boolean, got %s",
 								      luaL_typename(L, -1)));
 			options.compress = lua_toboolean(L, -1) != 0;
+		} else if (lua_type(L, -2) == LUA_TSTRING && std::strcmp(lua_tostring(L, -2), "reuse") == 0) {
+			options.reuse_per_key = check_reuse_option(L, arg);
 		} else if (!read_lua_tls_client_option(L, arg, options.tls)) {
 			const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : luaL_typename(L, -2);
 			if (lua_type(L, -2) != LUA_TSTRING || !check_connect_auth_option(L, arg, key, auth))
@@ -284,6 +301,7 @@ int client_connect(lua_State *L)
 		action.read_only = options.read_only;
 		action.read_timeout_usec = options.read_timeout_usec;
 		action.compress = options.compress;
+		action.reuse_per_key = options.reuse_per_key;
 		action.ssl = tls.ssl;
 		action.ssl_context = tls.context;
 		action.ssl_verify = tls.verify;

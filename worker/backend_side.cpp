@@ -13,8 +13,10 @@
 
 #include <sys/socket.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 
 namespace myproxy {
 
@@ -22,10 +24,23 @@ namespace myproxy {
  * to get past one or two nodes that are down, few enough that a dead cluster fails fast. */
 static constexpr std::size_t cluster_connect_attempts_max = 3;
 
-BackendSide::BackendSide(sd_event *event_, const ClusterState &clusters_, const SessionLog &log_, IoHandler on_io_,
-			 void *userdata_) noexcept
-	: event(event_), clusters(clusters_), log(log_), on_io(on_io_), userdata(userdata_)
+BackendSide::BackendSide(sd_event *event_, const ClusterState &clusters_, BackendPool &pool_, const SessionLog &log_,
+			 IoHandler on_io_, void *userdata_) noexcept
+	: event(event_), clusters(clusters_), pool(pool_), log(log_), on_io(on_io_), userdata(userdata_)
 {
+}
+
+void BackendSide::backend_io(std::uint32_t revents) noexcept
+{
+	/* The session may be gone when this returns: nothing of this object is touched after. */
+	on_io(source.get(), fd(), revents, userdata);
+}
+
+std::uint32_t BackendSide::login_events() const noexcept
+{
+	if (init_db)
+		return EPOLLIN;
+	return link ? link->poll_events() : 0;
 }
 
 BackendSide::~BackendSide() noexcept
@@ -38,6 +53,7 @@ void BackendSide::close() noexcept
 	source.reset();
 	link.reset();
 	handshake.reset();
+	init_db.reset();
 	events = 0;
 }
 
@@ -116,8 +132,90 @@ BackendSide::Step BackendSide::connect(ConnectAction &action, const ClientSessio
 	tls.verify = action.ssl_verify;
 	/* Without ssl_server_name the link verifies the IP address of each node it connects to. */
 	tls.server_name = action.ssl_server_name;
+	/* Also for a taken connection: a failed COM_INIT_DB falls back to a fresh login. */
 	handshake = std::make_unique<BackendHandshake>(params, false, login_packet_max);
+	if (action.reuse_per_key != 0 && pool.accepting()) {
+		const ReuseLoginContext context{account, &backend_address,
+						std::uint64_t(client.mariadb_capabilities) << 32 | client.capabilities,
+						client.character_set, client.max_packet_size};
+		reuse_key = pool.key(action, context);
+		reuse_per_key = action.reuse_per_key;
+		if (reuse_key)
+			return take_idle(action, account);
+	}
 	return start_connect();
+}
+
+/* --- reuse ---------------------------------------------------------------------------------- */
+
+BackendSide::Step BackendSide::take_idle(const ConnectAction &action, std::string_view)
+{
+	std::unique_ptr<ParkedBackend> parked = pool.take(*reuse_key, action.database);
+	if (!parked)
+		return start_connect();
+	link = std::move(parked->link);
+	source = std::move(parked->source);
+	events = parked->events;
+	established = std::move(parked->session);
+	born_usec = parked->born_usec;
+	was_reused = true;
+	sd_event_source_set_userdata(source.get(), static_cast<BackendIoTarget *>(this));
+	log(LogLevel::debug, "reusing backend connection %u (schema '%s')", established.connection_id,
+	    parked->database.c_str());
+	if (parked->database == action.database)
+		return Step::logged_in;
+	try {
+		init_db = std::make_unique<ReuseInitDb>(established.capabilities, action.database);
+	} catch (const std::bad_alloc &) {
+		return start_connect();
+	}
+	const ByteSpan request = init_db->request();
+	if (link->stream().write(request.data(), request.size()) != static_cast<ssize_t>(request.size())) {
+		log(LogLevel::info, "reused backend connection %u: cannot send COM_INIT_DB; logging in afresh",
+		    established.connection_id);
+		init_db.reset();
+		was_reused = false;
+		return start_connect();
+	}
+	return Step::waiting;
+}
+
+BackendSide::Step BackendSide::init_db_event()
+{
+	std::uint8_t buffer[1024];
+	const ssize_t n = link->stream().read(buffer, sizeof(buffer));
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return Step::waiting;
+	const ReuseStatus status = n > 0 ? init_db->feed(ByteSpan(buffer, std::size_t(n))) : ReuseStatus::failed;
+	if (status == ReuseStatus::waiting)
+		return Step::waiting;
+	const std::uint32_t id = established.connection_id;
+	const char *why = n > 0 ? init_db->failure() : "the server closed it";
+	init_db.reset();
+	if (status == ReuseStatus::clean)
+		return Step::logged_in;
+	/* The server's own answer to a bad schema comes with the fresh login. */
+	log(LogLevel::info, "reused backend connection %u: %s; logging in afresh", id, why);
+	was_reused = false;
+	return start_connect();
+}
+
+void BackendSide::park(std::string account)
+{
+	if (!reusing())
+		return;
+	auto parked = std::make_unique<ParkedBackend>();
+	parked->link = std::move(link);
+	parked->source = std::move(source);
+	parked->events = events;
+	parked->session = established;
+	parked->address = backend_address;
+	parked->cluster = cluster_index;
+	parked->node = cluster_node;
+	parked->user = user;
+	parked->born_usec = born_usec;
+	events = 0;
+	pool.park(*reuse_key, reuse_per_key, std::move(account), std::move(parked));
 }
 
 bool BackendSide::choose_node(const ConnectAction &action, std::string_view account)
@@ -156,7 +254,8 @@ BackendSide::Step BackendSide::start_connect()
 	if (link->connect(backend_address) == BackendLink::Event::FAILED)
 		return link_failed();
 	events = link->poll_events();
-	if (sd_event_add_io(event, source.out(), link->fd(), events, on_io, userdata) < 0) {
+	if (sd_event_add_io(event, source.out(), link->fd(), events, backend_io_trampoline,
+			    static_cast<BackendIoTarget *>(this)) < 0) {
 		log(LogLevel::error, "cannot watch the backend socket");
 		return fail(ER_UNKNOWN_ERROR, "myproxy: internal error");
 	}
@@ -165,6 +264,8 @@ BackendSide::Step BackendSide::start_connect()
 
 BackendSide::Step BackendSide::handle(std::uint32_t revents)
 {
+	if (init_db)
+		return init_db_event();
 	return link_event(link->handle(revents));
 }
 
@@ -306,6 +407,7 @@ BackendSide::Step BackendSide::login_failed(const ClientLoginFailure &login)
 BackendSide::Step BackendSide::logged_in()
 {
 	established = handshake->success();
+	sd_event_now(event, CLOCK_MONOTONIC, &born_usec);
 	metrics_backend_login(backend_address, true);
 	return Step::logged_in;
 }
@@ -362,6 +464,8 @@ bool BackendSide::same_backend(const ConnectAction &action) const noexcept
 
 void BackendSide::user_changed(std::string new_user, const ClientLoginSuccess &session)
 {
+	/* The key was the first login's: the session is no more what it names. */
+	reuse_key.reset();
 	user = std::move(new_user);
 	established = session;
 }

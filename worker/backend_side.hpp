@@ -13,6 +13,7 @@
 #include "common/node_state.hpp"
 #include "common/socket_address.hpp"
 #include "lua/lua_action.hpp"
+#include "worker/backend_pool.hpp"
 
 #include <cstdint>
 #include <memory>
@@ -46,21 +47,23 @@ struct ClientSessionParams {
 	std::uint32_t mariadb_capabilities = 0;
 };
 
-class BackendSide {
+class BackendSide final : private BackendIoTarget {
 public:
 	enum class Step : std::uint8_t { waiting, logged_in, failed };
 	using IoHandler = int (*)(sd_event_source *, int, std::uint32_t, void *);
 
-	/* @on_io with @userdata receives the backend socket's wake-ups (the session's trampoline). */
-	BackendSide(sd_event *event, const ClusterState &clusters, const SessionLog &log, IoHandler on_io,
-		    void *userdata) noexcept;
+	/* @on_io with @userdata receives the backend socket's wake-ups (the session's trampoline);
+	 * @pool holds the idle connections of client:connect()'s reuse. */
+	BackendSide(sd_event *event, const ClusterState &clusters, BackendPool &pool, const SessionLog &log,
+		    IoHandler on_io, void *userdata) noexcept;
 	~BackendSide() noexcept;
 
 	BackendSide(const BackendSide &) = delete;
 	BackendSide &operator=(const BackendSide &) = delete;
 
 	/* Starts the login the script's @action asks for, on behalf of a client that negotiated
-	 * @client; @account picks the node of a cluster. */
+	 * @client; @account picks the node of a cluster.  With the option reuse, an idle connection of
+	 * the same key is taken instead when there is one (COM_INIT_DB first when its schema differs). */
 	Step connect(ConnectAction &action, const ClientSessionParams &client, std::string_view account);
 	/* A wake-up of the backend socket while the login runs. */
 	Step handle(std::uint32_t revents);
@@ -72,7 +75,7 @@ public:
 	/* Polls the backend socket for @events: the link's own needs while it logs in (pass
 	 * login_events()), later the stream's translation of the relay's wishes. */
 	bool poll(std::uint32_t events) noexcept;
-	std::uint32_t login_events() const noexcept { return link ? link->poll_events() : 0; }
+	std::uint32_t login_events() const noexcept;
 	bool connected() const noexcept { return link != nullptr; }
 	int fd() const noexcept { return link ? link->fd() : -1; }
 	/* The socket's sd-event source (nullptr when none): the relay switches it off while the
@@ -90,6 +93,13 @@ public:
 	/* Closes the backend connection (and its source); what the session learned stays. */
 	void close() noexcept;
 
+	/* The script asked for reuse and this session's login may be reused (worker/session_reuse). */
+	bool reusing() const noexcept { return reuse_key.has_value() && link != nullptr && pool.accepting(); }
+	/* Whether this session's backend connection came from the pool. */
+	bool reused() const noexcept { return was_reused; }
+	/* The session ended cleanly: the connection goes to the pool (which resets it), and this side
+	 * is left without one. */
+	void park(std::string account);
 	/* What the backend login (or the last change of user) learned: COM_CHANGE_USER starts from it. */
 	const ClientLoginSuccess &session() const noexcept { return established; }
 	/* The server version to show scripts: MariaDB 10+ prefixes "5.5.5-" for the sake of old
@@ -117,6 +127,7 @@ public:
 private:
 	sd_event *event;
 	const ClusterState &clusters;
+	BackendPool &pool;
 	const SessionLog &log;
 	IoHandler on_io;
 	void *userdata;
@@ -144,6 +155,19 @@ private:
 
 	std::string user;
 	ClientLoginSuccess established;
+
+	/* reuse: the login's key (unset without the option, or after a change of user), how many of
+	 * that key the pool may keep, when the backend login happened, and COM_INIT_DB on a taken
+	 * connection whose schema differs. */
+	std::optional<ReuseKey> reuse_key;
+	std::uint16_t reuse_per_key = 0;
+	std::uint64_t born_usec = 0;
+	bool was_reused = false;
+	std::unique_ptr<ReuseInitDb> init_db;
+
+	void backend_io(std::uint32_t revents) noexcept override;
+	Step take_idle(const ConnectAction &action, std::string_view account);
+	Step init_db_event();
 
 	bool choose_node(const ConnectAction &action, std::string_view account);
 	Step start_connect();

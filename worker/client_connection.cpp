@@ -5,8 +5,10 @@
 #include "worker/connection_util.hpp"
 #include "worker/session_ending.hpp"
 #include "worker/session_metrics.hpp"
+#include "worker/session_reuse.hpp"
 #include "worker/worker_loop.hpp"
 
+#include "common/command_packet.hpp"
 #include "common/log.hpp"
 #include "common/worker_activity.hpp"
 
@@ -24,7 +26,9 @@ ClientConnection::ClientConnection(Worker &owner, UniqueFd socket, const ClientI
 	: worker(owner), id(info.client_id), handler(owner.handler_ref(info.listener_index)),
 	  client(std::move(socket), owner.listener(info.listener_index), owner.listener_auth(info.listener_index), log),
 	  script(owner.lua(), handler, *this, log),
-	  backend(owner.event_loop(), owner.clusters(), log, on_io<&ClientConnection::backend_io>, this), login(owner)
+	  backend(owner.event_loop(), owner.clusters(), owner.backend_pool(), log, on_io<&ClientConnection::backend_io>,
+		  this),
+	  login(owner)
 {
 	describe_client(attributes, info, client.fd(), owner.listener(info.listener_index));
 	/* The backends' version (or the default) until on_connect sets its own. */
@@ -326,6 +330,9 @@ void ClientConnection::start_relay()
 	phase = Phase::relay;
 	command->watch(worker.relay_poller(), on_io<&ClientConnection::client_io>, on_io<&ClientConnection::backend_io>,
 		       this);
+	/* A connection kept for reuse must not hear the client's goodbye (worker/session_reuse). */
+	if (backend.reusing())
+		command->relay().intercept_command(COM_QUIT);
 	relay_event(command->relay().resume());
 }
 
@@ -333,6 +340,12 @@ void ClientConnection::relay_event(RelayEvent event) noexcept
 {
 	try {
 		while (event.kind != RelayEvent::Kind::none) {
+			if (backend.reusing() && end_session_for_reuse(event, command->relay(), backend, attributes.account)) {
+				log(LogLevel::debug, backend.connected() ? "session ended; its backend connection had bytes in flight"
+									 : "session ended; backend connection parked for reuse");
+				close();
+				return;
+			}
 			if (command->handle(event)) {
 				close();
 				return;

@@ -64,6 +64,7 @@ Worker::~Worker()
 	/* Connections release their sources while the loop still exists. */
 	connections.clear();
 	closed.clear();
+	idle_backends.reset();
 	/* Before pg and timers: a reload() that still waits abandons its operation there. */
 	reload_run.reset();
 	pg.reset();
@@ -400,6 +401,7 @@ void Worker::handle_disconnect_account(const ChannelMessage &message, ReceivedFd
 			victims.push_back(pointer);
 	log_info("DISCONNECT_ACCOUNT '%.*s': closing %zu sessions", int(disconnect.account.size()),
 		 disconnect.account.data(), victims.size());
+	idle_backends->drop_account(disconnect.account);
 	metrics_sessions_disconnected(victims.size());
 	for (ClientConnection *victim : victims)
 		victim->account_disconnected();
@@ -517,6 +519,11 @@ void Worker::node_state_changed(const NodeStateMessage &message) noexcept
 			  message.cluster_index, message.node_index);
 		return;
 	}
+	/* Idle connections are never handed to a node the monitor gave up, nor a read_only one in a
+	 * cluster that wants writers. */
+	if (!node_state_available(message.state) ||
+	    (message.state == NodeState::read_only && cluster_state.config(message.cluster_index)->no_read_only))
+		idle_backends->drop_node(message.cluster_index, message.node_index);
 	std::vector<std::uint32_t> nodes;
 	try {
 		cluster_state.writer_disconnects(message.cluster_index, message.node_index, nodes);
@@ -555,6 +562,8 @@ void Worker::start_drain(std::uint32_t timeout_ms)
 		return;
 	draining = true;
 	log_info("draining: %zu connections, at most %u ms", connections.size(), timeout_ms);
+	/* Nothing will take them: a drained worker holds no backend connection but its sessions'. */
+	idle_backends->close();
 	/* Idle sessions go at once; running ones finish their command, then go at the next sweep. */
 	close_idle_connections();
 	if (connections.empty()) {
@@ -659,6 +668,8 @@ int Worker::run()
 		return exit_worker_loop;
 	}
 	set_backend_keepalive(static_cast<unsigned>(config.backend_keepalive));
+	idle_backends = std::make_unique<BackendPool>(event, static_cast<std::size_t>(config.backend_idle_max),
+						      config.backend_idle_timeout_usec);
 	/* After the fork: each worker has connections of its own. */
 	pg = std::make_unique<LuaPgHost>(event, lua());
 	timers = std::make_unique<LuaTimerHost>(event, lua());

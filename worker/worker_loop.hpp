@@ -9,6 +9,7 @@
 #include "common/event_source.hpp"
 #include "common/exit_status.hpp"
 #include "common/unique_fd.hpp"
+#include "worker/backend_pool.hpp"
 #include "worker/backend_watch.hpp"
 #include "worker/cluster_state.hpp"
 #include "worker/relay_buffer_pool.hpp"
@@ -75,6 +76,9 @@ public:
 	/* How listener @listener_index authenticates clients, or nullptr when the index names none. */
 	const ListenerAuth *listener_auth(std::uint32_t listener_index) const noexcept;
 
+	/* The idle backend connections of client:connect()'s reuse (worker/backend_pool). */
+	BackendPool &backend_pool() noexcept { return *idle_backends; }
+
 	/* KILL between sessions (worker/kill_board). */
 	KillBoard &kill_board() noexcept { return *kills; }
 
@@ -138,6 +142,8 @@ private:
 	struct KillSessions;
 	std::unique_ptr<KillSessions> kill_sessions;
 	std::unique_ptr<KillBoard> kills;
+	/* Created with the loop; destroyed after the connections, before the loop. */
+	std::unique_ptr<BackendPool> idle_backends;
 
 	std::unordered_map<ClientConnection *, std::unique_ptr<ClientConnection>> connections;
 	/* Closed connections, destroyed by the reaper after the event that closed them. */

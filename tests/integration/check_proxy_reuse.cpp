@@ -1,0 +1,293 @@
+// End to end, backend connection reuse (client:connect()'s reuse option): the real ./myproxy with one
+// worker in front of a real mariadbd, clients through libmariadb.  Reuse is proven on the server's
+// side: CONNECTION_ID() is the backend's thread id, so a session that gets a parked connection sees
+// the id of the session before it, and the server's general log (a table here) shows each parking's
+// token query, which follows its reset.  Only a login with the same key gets a parked connection (users,
+// passwords, schemas), every kind of session state is fresh on it, and a connection is never handed
+// out after an open transaction, a KILL on the server, or its node going unavailable.
+#include "tests/fixture/fixture.hpp"
+#include "tests/integration/proxy_client.hpp"
+#include "tests/integration/proxy_process.hpp"
+
+#include <check.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+
+using namespace myproxy::test;
+
+namespace {
+
+ProxyProcess *proxy = nullptr; // leaked on purpose: forked test children must not destroy it
+
+std::string config_lua()
+{
+	const std::string socket = lua_quote(shared_mariadb().socket_path());
+	return "worker_processes = 1\n"
+	       "backend_idle_timeout = 120\n"
+	       "local db = mysql_resolve(" + socket + ")\n"
+	       "local nodes = mysql_cluster({" + socket + "}, {monitoring = true, user = 'monitor',\n"
+	       "  password = 'monitor-pw', check_interval = 0.3})\n"
+	       "mysql_listen(" + lua_quote(proxy->path("reuse.sock")) + ", {\n"
+	       "  on_handshake_response = function(client, hr) return client:connect(db, hr, {reuse = true}) end,\n"
+	       "})\n"
+	       "mysql_listen(" + lua_quote(proxy->path("cluster.sock")) + ", {\n"
+	       "  on_handshake_response = function(client, hr)\n"
+	       "    return client:connect(nodes, hr, {reuse = 2})\n"
+	       "  end,\n"
+	       "})\n";
+}
+
+Endpoint reuse_listener()
+{
+	return Endpoint::unix_socket(proxy->path("reuse.sock"));
+}
+
+std::string admin(const std::string &sql)
+{
+	return shared_mariadb().execute(sql).value_or("<NULL>");
+}
+
+// How many parkings backend thread @id went through: each ends with the token query, after the reset.
+int parkings_of(const std::string &id)
+{
+	return std::stoi(admin("SELECT COUNT(*) FROM mysql.general_log WHERE command_type = 'Query' "
+			       "AND argument LIKE 'SELECT DATABASE(), ''%' AND thread_id = " + id));
+}
+
+// Waits until thread @id went through its @count-th parking and the server has answered it (the
+// thread sleeps again); false after the safety net.
+bool wait_parked(const std::string &id, int count)
+{
+	const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+	while (parkings_of(id) < count ||
+	       admin("SELECT COMMAND FROM information_schema.PROCESSLIST WHERE ID = " + id) != "Sleep") {
+		if (std::chrono::steady_clock::now() > deadline)
+			return false;
+		std::this_thread::sleep_for(std::chrono::milliseconds(20));
+	}
+	return true;
+}
+
+bool thread_exists(const std::string &id)
+{
+	return admin("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = " + id) != "0";
+}
+
+bool wait_thread_gone(const std::string &id)
+{
+	const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+	while (thread_exists(id)) {
+		if (std::chrono::steady_clock::now() > deadline)
+			return false;
+		std::this_thread::sleep_for(std::chrono::milliseconds(20));
+	}
+	return true;
+}
+
+// One session: logs in, returns the backend thread id (and the schema), quits.
+struct Session {
+	std::string id;
+	std::string database;
+};
+
+Session session(const char *user, const char *password, const char *database, const Endpoint &endpoint = reuse_listener())
+{
+	MysqlClient c;
+	mysql_optionsv(c.get(), MYSQL_SET_CHARSET_NAME, "utf8mb4");
+	ClientOptions options;
+	options.database = database;
+	PROXY_ASSERT(c.connect(endpoint, user, password, options), "%s: %s", user, c.error().c_str());
+	return {c.text("SELECT CONNECTION_ID()"), c.text("SELECT DATABASE()")};
+}
+
+void exec_or_fail(MysqlClient &c, const char *sql)
+{
+	const SqlResult r = c.query(sql);
+	PROXY_ASSERT(r.ok, "%s: %s", sql, r.error.c_str());
+}
+
+} // namespace
+
+// Two users, two schemas, two passwords: only a login with the same key gets the parked connection,
+// a schema that differs is set with COM_INIT_DB, "no schema" never gets one that has a schema, and
+// a wrong password gets the server's own ERR.
+START_TEST(test_only_matching_keys)
+{
+	const Session alice = session("alice", "alice-pw", "app_db");
+	PROXY_ASSERT(wait_parked(alice.id, 1), "alice's connection %s was never reset", alice.id.c_str());
+
+	MysqlClient wrong;
+	PROXY_CHECK(!wrong.connect(reuse_listener(), "alice", "not-alice-pw"));
+	PROXY_ASSERT(wrong.error_code() == 1045 && contains(wrong.message(), "Access denied for user 'alice'"),
+		     "wrong password: %s", wrong.error().c_str());
+
+	const Session bob = session("bob", "bob-pw", "app_db");
+	PROXY_ASSERT(bob.id != alice.id, "bob got alice's connection %s", alice.id.c_str());
+	PROXY_ASSERT(wait_parked(bob.id, 1), "bob's connection %s was never reset", bob.id.c_str());
+
+	const Session again = session("alice", "alice-pw", "app_db");
+	PROXY_ASSERT_STR(again.id, alice.id);
+	PROXY_ASSERT_STR(again.database, "app_db");
+	PROXY_ASSERT(wait_parked(alice.id, 2), "connection %s not parked again", alice.id.c_str());
+
+	const Session other_schema = session("alice", "alice-pw", "other_db");
+	PROXY_ASSERT_STR(other_schema.id, alice.id);
+	PROXY_ASSERT_STR(other_schema.database, "other_db");
+	PROXY_ASSERT(wait_parked(alice.id, 3), "connection %s not parked again", alice.id.c_str());
+
+	const Session no_schema = session("alice", "alice-pw", "");
+	PROXY_ASSERT(no_schema.id != alice.id, "a login without a schema got connection %s (schema other_db)",
+		     alice.id.c_str());
+	PROXY_ASSERT_STR(no_schema.database, "<NULL>");
+
+	const Session bob_again = session("bob", "bob-pw", "app_db");
+	PROXY_ASSERT_STR(bob_again.id, bob.id);
+}
+END_TEST
+
+// Everything a session leaves behind is gone on the reused connection; what it held (a user lock)
+// was released when it ended.
+START_TEST(test_reused_session_is_fresh)
+{
+	std::string id;
+	{
+		MysqlClient c;
+		mysql_optionsv(c.get(), MYSQL_SET_CHARSET_NAME, "utf8mb4");
+		ClientOptions options;
+		options.database = "app_db";
+		PROXY_ASSERT(c.connect(reuse_listener(), "carol", "carol-pw", options), "login: %s", c.error().c_str());
+		id = c.text("SELECT CONNECTION_ID()");
+		exec_or_fail(c, "SET @user_variable = 42");
+		exec_or_fail(c, "SET SESSION sql_mode = 'ANSI_QUOTES', SESSION wait_timeout = 1234");
+		exec_or_fail(c, "CREATE TEMPORARY TABLE session_table (x INT)");
+		exec_or_fail(c, "PREPARE sql_statement FROM 'SELECT 1'");
+		MYSQL_STMT *statement = mysql_stmt_init(c.get());
+		const std::string binary_sql = "SELECT 2";
+		PROXY_ASSERT(mysql_stmt_prepare(statement, binary_sql.data(), binary_sql.size()) == 0, "prepare: %s",
+			     mysql_stmt_error(statement));
+		PROXY_ASSERT_STR(c.text("SELECT GET_LOCK('r13_reuse_lock', 0)"), "1");
+		exec_or_fail(c, "SET NAMES latin1");
+		exec_or_fail(c, "SET autocommit = 0");
+		PROXY_ASSERT_STR(admin("SELECT IS_FREE_LOCK('r13_reuse_lock')"), "0");
+	}
+	PROXY_ASSERT(wait_parked(id, 1), "connection %s was never reset", id.c_str());
+	PROXY_ASSERT_STR(admin("SELECT IS_FREE_LOCK('r13_reuse_lock')"), "1");
+
+	MysqlClient c;
+	mysql_optionsv(c.get(), MYSQL_SET_CHARSET_NAME, "utf8mb4");
+	ClientOptions options;
+	options.database = "app_db";
+	PROXY_ASSERT(c.connect(reuse_listener(), "carol", "carol-pw", options), "login: %s", c.error().c_str());
+	PROXY_ASSERT_STR(c.text("SELECT CONNECTION_ID()"), id);
+	PROXY_ASSERT_STR(c.text("SELECT @user_variable"), "<NULL>");
+	PROXY_ASSERT_STR(c.text("SELECT @@session.sql_mode = @@global.sql_mode"), "1");
+	PROXY_ASSERT_STR(c.text("SELECT @@session.wait_timeout = @@global.wait_timeout"), "1");
+	const SqlResult table = c.query("SELECT COUNT(*) FROM session_table");
+	PROXY_ASSERT(!table.ok && table.error_code == 1146, "temporary table: %s", table.error.c_str());
+	const SqlResult prepared = c.query("EXECUTE sql_statement");
+	PROXY_ASSERT(!prepared.ok && prepared.error_code == 1243, "prepared statement: %s", prepared.error.c_str());
+	PROXY_ASSERT_STR(c.text("SELECT @@autocommit"), "1");
+	PROXY_ASSERT_STR(c.text("SELECT @@character_set_client"), "utf8mb4");
+	PROXY_ASSERT_STR(c.text("SELECT @@character_set_results"), "utf8mb4");
+	PROXY_ASSERT_STR(c.text("SELECT IS_USED_LOCK('r13_reuse_lock') IS NULL"), "1");
+	PROXY_ASSERT_STR(c.text("SELECT DATABASE()"), "app_db");
+}
+END_TEST
+
+// A transaction still open at COM_QUIT: the connection is closed (its transaction rolled back), never
+// handed to the next client.
+START_TEST(test_open_transaction_is_never_reused)
+{
+	admin("CREATE TABLE IF NOT EXISTS app_db.reuse_rows (x INT) ENGINE=InnoDB");
+	std::string id;
+	{
+		MysqlClient c;
+		ClientOptions options;
+		options.database = "app_db";
+		PROXY_ASSERT(c.connect(reuse_listener(), "dave", "dave-pw", options), "login: %s", c.error().c_str());
+		id = c.text("SELECT CONNECTION_ID()");
+		exec_or_fail(c, "BEGIN");
+		exec_or_fail(c, "INSERT INTO reuse_rows VALUES (1)");
+	}
+	PROXY_ASSERT(wait_thread_gone(id), "connection %s with an open transaction is still there", id.c_str());
+	PROXY_CHECK(wait_for_log(*proxy, "a transaction was open", std::chrono::seconds(30)));
+	PROXY_ASSERT_STR(admin("SELECT COUNT(*) FROM app_db.reuse_rows"), "0");
+	const Session next = session("dave", "dave-pw", "app_db");
+	PROXY_ASSERT(next.id != id, "got connection %s back", id.c_str());
+}
+END_TEST
+
+// The server kills an idle connection: the worker notices and never hands it out; the next login is
+// fresh and works.
+START_TEST(test_killed_idle_connection_is_noticed)
+{
+	const Session first = session("erin", "erin-pw", "app_db");
+	PROXY_ASSERT(wait_parked(first.id, 1), "connection %s was never reset", first.id.c_str());
+	admin("KILL " + first.id);
+	PROXY_CHECK(wait_for_log(*proxy, "idle backend connection " + first.id + " closed", std::chrono::seconds(30)));
+	const Session next = session("erin", "erin-pw", "app_db");
+	PROXY_ASSERT(next.id != first.id, "got the killed connection %s", first.id.c_str());
+}
+END_TEST
+
+// A node the monitor can no longer log in to (auth_failed) loses its idle connections at once.
+START_TEST(test_unavailable_node_drops_idle_connections)
+{
+	const Endpoint cluster = Endpoint::unix_socket(proxy->path("cluster.sock"));
+	const Session first = session("frank", "frank-pw", "app_db", cluster);
+	PROXY_ASSERT(wait_parked(first.id, 1), "connection %s was never reset", first.id.c_str());
+	PROXY_ASSERT_STR(session("frank", "frank-pw", "app_db", cluster).id, first.id);
+	PROXY_ASSERT(wait_parked(first.id, 2), "connection %s not parked again", first.id.c_str());
+
+	admin("ALTER USER 'monitor'@'localhost' IDENTIFIED BY 'changed-pw'");
+	admin("ALTER USER 'monitor'@'%' IDENTIFIED BY 'changed-pw'");
+	const bool dropped = wait_thread_gone(first.id);
+	admin("ALTER USER 'monitor'@'localhost' IDENTIFIED BY 'monitor-pw'");
+	admin("ALTER USER 'monitor'@'%' IDENTIFIED BY 'monitor-pw'");
+	PROXY_ASSERT(dropped, "idle connection %s to the auth_failed node is still open", first.id.c_str());
+	PROXY_CHECK(contains(proxy->log(), "idle connections to node 0 of cluster 0"));
+}
+END_TEST
+
+START_TEST(test_clean_shutdown)
+{
+	PROXY_ASSERT_CLEAN_SHUTDOWN(*proxy);
+}
+END_TEST
+
+static Suite *reuse_suite()
+{
+	Suite *s = suite_create("proxy_reuse");
+	TCase *tc = server_tcase("reuse", 180);
+	tcase_add_test(tc, test_only_matching_keys);
+	tcase_add_test(tc, test_reused_session_is_fresh);
+	tcase_add_test(tc, test_open_transaction_is_never_reused);
+	tcase_add_test(tc, test_killed_idle_connection_is_noticed);
+	tcase_add_test(tc, test_unavailable_node_drops_idle_connections);
+	suite_add_tcase(s, tc);
+	tc = server_tcase("shutdown", 60);
+	tcase_add_test(tc, test_clean_shutdown);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main()
+{
+	mysql_library_init(0, nullptr, nullptr);
+	SharedServerSpec spec;
+	// The general log goes to a table, so tests can see each parking's token query.
+	spec.mariadb.extra_args = {"--log-output=TABLE", "--general-log=1"};
+	const int rc = run_suites_with_servers(spec, {reuse_suite()}, [] {
+		MariaDbServer &db = shared_mariadb();
+		db.create_database("app_db");
+		db.create_database("other_db");
+		for (const char *user : {"alice", "bob", "carol", "dave", "erin", "frank", "monitor"})
+			db.create_user(user, std::string(user) + "-pw");
+		proxy = new ProxyProcess;
+		proxy->start(config_lua(), {proxy->path("reuse.sock"), proxy->path("cluster.sock")});
+	});
+	mysql_library_end();
+	return rc;
+}
