@@ -340,6 +340,9 @@ void ClientConnection::relay_event(RelayEvent event) noexcept
 {
 	try {
 		while (event.kind != RelayEvent::Kind::none) {
+			/* A parked connection is watched by its own source: out of the relay poller first. */
+			if (backend.reusing() && ends_session(event))
+				command->unwatch(true);
 			if (backend.reusing() && end_session_for_reuse(event, command->relay(), backend, attributes.account)) {
 				log(LogLevel::debug, backend.connected() ? "session ended; its backend connection had bytes in flight"
 									 : "session ended; backend connection parked for reuse");

@@ -21,6 +21,11 @@ static bool client_closed(const RelayEvent &event) noexcept
 	return event.kind == RelayEvent::Kind::closed && event.close_reason == RelayEvent::CloseReason::client_closed;
 }
 
+bool ends_session(const RelayEvent &event) noexcept
+{
+	return client_quit(event) || client_closed(event);
+}
+
 bool end_session_for_reuse(const RelayEvent &event, Relay &relay, BackendSide &backend, std::string_view account)
 {
 	const bool quit = client_quit(event);

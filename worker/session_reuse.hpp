@@ -14,6 +14,9 @@ class BackendSide;
 class Relay;
 struct RelayEvent;
 
+/* Whether @event ends the session (the client's COM_QUIT or close): the moment a parking may come. */
+bool ends_session(const RelayEvent &event) noexcept;
+
 /* The relay reported @event.  True when it ended the session and the backend connection was
  * parked: the session closes now (without the relay's end report: the backend is no longer its).
  * A COM_QUIT that cannot be parked is forwarded as usual. */
