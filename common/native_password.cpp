@@ -4,12 +4,9 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <sodium.h>
-
-#include <pthread.h>
+#include <openssl/rand.h>
 
 #include <algorithm>
-#include <cstring>
 
 namespace myproxy {
 
@@ -139,48 +136,14 @@ std::string format_mysql_password_hash(std::span<const std::uint8_t, SHA1_LENGTH
 	return text;
 }
 
-namespace {
-
-/* Where scrambles come from: ChaCha20 under a key drawn from the kernel once per process (and
- * thread), with a counter as the nonce, so a login costs no getrandom(2) (one per login showed in
- * the syscall count of a connection).  A scramble is public (the greeting carries it); what
- * counts is that nobody can predict the next, which a secret key gives.  A forked child must not
- * repeat its parent's stream: the pthread_atfork() handler makes it draw a key of its own. */
-struct ScrambleStream {
-	std::array<std::uint8_t, crypto_stream_chacha20_ietf_KEYBYTES> key;
-	std::uint64_t counter = 0;
-	bool keyed = false;
-};
-
-thread_local ScrambleStream scramble_stream;
-
-void forget_scramble_key() noexcept
+/* Where scrambles come from: OpenSSL's DRBG, a user-space CSPRNG seeded from the kernel, which
+ * reseeds itself after a fork and on its own schedule.  libsodium's randombytes_buf() is one
+ * getrandom(2) per call, which showed in the syscall count of every login; a scramble is public
+ * (the greeting carries it), what counts is that nobody can predict the next. */
+static bool fill_from_drbg(std::span<std::uint8_t> out) noexcept
 {
-	sodium_memzero(scramble_stream.key.data(), scramble_stream.key.size());
-	scramble_stream.keyed = false;
+	return RAND_bytes(out.data(), int(out.size())) == 1;
 }
-
-bool fill_from_scramble_stream(std::span<std::uint8_t> out) noexcept
-{
-	/* sodium_init() is idempotent and thread-safe; a static runs it once per process, and
-	 * registers the fork handler before any key exists that a child could inherit. */
-	static const bool ready = sodium_init() >= 0 && pthread_atfork(nullptr, nullptr, forget_scramble_key) == 0;
-	if (!ready)
-		return false;
-	ScrambleStream &stream = scramble_stream;
-	if (!stream.keyed) {
-		randombytes_buf(stream.key.data(), stream.key.size());
-		stream.counter = 0;
-		stream.keyed = true;
-	}
-	std::array<std::uint8_t, crypto_stream_chacha20_ietf_NONCEBYTES> nonce{};
-	const std::uint64_t counter = stream.counter++;
-	std::memcpy(nonce.data(), &counter, sizeof(counter));
-	std::fill(out.begin(), out.end(), std::uint8_t(0));
-	return crypto_stream_chacha20_ietf_xor(out.data(), out.data(), out.size(), nonce.data(), stream.key.data()) == 0;
-}
-
-} // namespace
 
 std::optional<std::array<std::uint8_t, NATIVE_PASSWORD_NONCE_LENGTH>> generate_scramble() noexcept
 {
@@ -193,7 +156,7 @@ std::optional<std::array<std::uint8_t, NATIVE_PASSWORD_NONCE_LENGTH>> generate_s
 		std::uint8_t candidate;
 		do {
 			if (used == pool.size()) {
-				if (!fill_from_scramble_stream(pool))
+				if (!fill_from_drbg(pool))
 					return std::nullopt;
 				used = 0;
 			}

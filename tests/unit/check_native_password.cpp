@@ -230,7 +230,7 @@ static int in_child(Body body)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-/* A child of a process that already drew scrambles draws a stream of its own: otherwise every
+/* A child of a process that already drew scrambles draws scrambles of its own: otherwise every
  * worker (forked from one master) would greet with its siblings' nonces. */
 START_TEST(test_scramble_after_fork_differs)
 {
@@ -259,8 +259,8 @@ START_TEST(test_scramble_after_fork_differs)
 }
 END_TEST
 
-/* Once keyed, scrambles cost no getrandom(2): a child whose getrandom() fails with ENOSYS (a
- * seccomp filter) still draws a thousand (libsodium aborts if it needs the kernel's RNG then). */
+/* Once seeded, scrambles cost no getrandom(2): a child whose getrandom() fails with ENOSYS (a
+ * seccomp filter) still draws a thousand (OpenSSL's DRBG fails if it needs the kernel's RNG then). */
 START_TEST(test_scramble_needs_no_syscall_once_keyed)
 {
 	const int status = in_child([] {
