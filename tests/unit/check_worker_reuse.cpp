@@ -113,7 +113,8 @@ START_TEST(test_parked_connection_serves_the_next_client)
 	const std::string ok = second.read_payload();
 	ck_assert_msg(!ok.empty() && ok[0] == 0, "login: %s", describe_err(ok).c_str());
 	ck_assert(write_all(second.client, framed(0, "\x03SELECT 1")));
-	ck_assert_str_eq(read_packet_payload(served).c_str(), "\x03SELECT 1");
+	const std::string query = read_packet_payload(served);
+	ck_assert_str_eq(query.c_str(), "\x03SELECT 1");
 	close(served);
 }
 END_TEST
@@ -159,7 +160,8 @@ START_TEST(test_failed_init_db_logs_in_afresh)
 	second.handed_over();
 	ck_assert_uint_ge(second.read_payload().size(), 10);
 	second.send_login("blog");
-	ck_assert_str_eq(read_packet_payload(served).c_str(), "\x02" "blog");
+	const std::string init_db = read_packet_payload(served);
+	ck_assert_str_eq(init_db.c_str(), "\x02" "blog");
 	ck_assert(write_all(served, framed(1, std::string("\xff\x19\x04", 3) + "#42000Unknown database 'blog'")));
 	ck_assert(closed_by_worker(served));
 	close(served);
