@@ -151,7 +151,10 @@ END_TEST
 // was released when it ended.
 START_TEST(test_reused_session_is_fresh)
 {
+	const std::string statements_before = admin("SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS "
+						    "WHERE VARIABLE_NAME = 'PREPARED_STMT_COUNT'");
 	std::string id;
+	MYSQL_STMT *statement = nullptr;
 	{
 		MysqlClient c;
 		mysql_optionsv(c.get(), MYSQL_SET_CHARSET_NAME, "utf8mb4");
@@ -163,7 +166,7 @@ START_TEST(test_reused_session_is_fresh)
 		exec_or_fail(c, "SET SESSION sql_mode = 'ANSI_QUOTES', SESSION wait_timeout = 1234");
 		exec_or_fail(c, "CREATE TEMPORARY TABLE session_table (x INT)");
 		exec_or_fail(c, "PREPARE sql_statement FROM 'SELECT 1'");
-		MYSQL_STMT *statement = mysql_stmt_init(c.get());
+		statement = mysql_stmt_init(c.get());
 		const std::string binary_sql = "SELECT 2";
 		PROXY_ASSERT(mysql_stmt_prepare(statement, binary_sql.data(), binary_sql.size()) == 0, "prepare: %s",
 			     mysql_stmt_error(statement));
@@ -172,8 +175,13 @@ START_TEST(test_reused_session_is_fresh)
 		exec_or_fail(c, "SET autocommit = 0");
 		PROXY_ASSERT_STR(admin("SELECT IS_FREE_LOCK('r13_reuse_lock')"), "0");
 	}
+	/* The session quit with both statements open; the client library only forgets its handle now. */
+	mysql_stmt_close(statement);
 	PROXY_ASSERT(wait_parked(id, 1), "connection %s was never reset", id.c_str());
 	PROXY_ASSERT_STR(admin("SELECT IS_FREE_LOCK('r13_reuse_lock')"), "1");
+	PROXY_ASSERT_STR(admin("SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS "
+			       "WHERE VARIABLE_NAME = 'PREPARED_STMT_COUNT'"),
+			 statements_before);
 
 	MysqlClient c;
 	mysql_optionsv(c.get(), MYSQL_SET_CHARSET_NAME, "utf8mb4");
