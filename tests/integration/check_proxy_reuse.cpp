@@ -227,6 +227,26 @@ START_TEST(test_open_transaction_is_never_reused)
 }
 END_TEST
 
+// LOCK TABLES left at COM_QUIT: released when the session ends, whether the connection is kept (the
+// reset unlocks) or closed (its status showed a transaction: InnoDB's lock registers one).
+START_TEST(test_table_locks_released)
+{
+	admin("CREATE TABLE IF NOT EXISTS app_db.locked_rows (x INT) ENGINE=InnoDB");
+	{
+		MysqlClient c;
+		ClientOptions options;
+		options.database = "app_db";
+		PROXY_ASSERT(c.connect(reuse_listener(), "gina", "gina-pw", options), "login: %s", c.error().c_str());
+		exec_or_fail(c, "LOCK TABLES locked_rows WRITE");
+		exec_or_fail(c, "INSERT INTO locked_rows VALUES (1)");
+	}
+	MysqlClient other;
+	PROXY_ASSERT(other.connect(shared_mariadb().socket(), "bob", "bob-pw"), "direct: %s", other.error().c_str());
+	exec_or_fail(other, "SET SESSION lock_wait_timeout = 30");
+	PROXY_ASSERT_STR(other.text("SELECT COUNT(*) FROM app_db.locked_rows"), "1");
+}
+END_TEST
+
 // The server kills an idle connection: the worker notices and never hands it out; the next login is
 // fresh and works.
 START_TEST(test_killed_idle_connection_is_noticed)
@@ -272,6 +292,7 @@ static Suite *reuse_suite()
 	tcase_add_test(tc, test_only_matching_keys);
 	tcase_add_test(tc, test_reused_session_is_fresh);
 	tcase_add_test(tc, test_open_transaction_is_never_reused);
+	tcase_add_test(tc, test_table_locks_released);
 	tcase_add_test(tc, test_killed_idle_connection_is_noticed);
 	tcase_add_test(tc, test_unavailable_node_drops_idle_connections);
 	suite_add_tcase(s, tc);
@@ -291,7 +312,7 @@ int main()
 		MariaDbServer &db = shared_mariadb();
 		db.create_database("app_db");
 		db.create_database("other_db");
-		for (const char *user : {"alice", "bob", "carol", "dave", "erin", "frank", "monitor"})
+		for (const char *user : {"alice", "bob", "carol", "dave", "erin", "frank", "gina", "monitor"})
 			db.create_user(user, std::string(user) + "-pw");
 		proxy = new ProxyProcess;
 		proxy->start(config_lua(), {proxy->path("reuse.sock"), proxy->path("cluster.sock")});
