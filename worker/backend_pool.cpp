@@ -131,8 +131,11 @@ void BackendPool::park(const ReuseKey &key, std::size_t per_key, std::string acc
 {
 	if (!accepting())
 		return;
+	/* Unpredictable to clients without a getrandom() per parking: the keyed digest of a counter. */
 	std::array<std::uint8_t, 16> token;
-	randombytes_buf(token.data(), token.size());
+	++parkings;
+	crypto_generichash(token.data(), token.size(), reinterpret_cast<const unsigned char *>(&parkings),
+			   sizeof(parkings), secret.data(), secret.size());
 	connection->parking = std::make_unique<ReuseParking>(connection->session.capabilities,
 								    connection->session.mariadb_capabilities, token);
 	const ByteSpan request = connection->parking->request();

@@ -71,8 +71,10 @@ private:
 	IdleBackends idle;
 	EventSource timer;
 	bool open = true;
-	/* crypto_generichash's key for this worker's digests. */
+	/* crypto_generichash's key for this worker's digests (keys and parking tokens). */
 	std::array<std::uint8_t, 32> secret{};
+	/* Parkings so far: each token is the digest of the next count. */
+	std::uint64_t parkings = 0;
 
 	std::uint64_t now() const noexcept;
 	void arm_timer() noexcept;

@@ -158,7 +158,6 @@ BackendSide::Step BackendSide::take_idle(const ConnectAction &action, std::strin
 	events = parked->events;
 	established = std::move(parked->session);
 	born_usec = parked->born_usec;
-	was_reused = true;
 	sd_event_source_set_userdata(source.get(), static_cast<BackendIoTarget *>(this));
 	log(LogLevel::debug, "reusing backend connection %u (schema '%s')", established.connection_id,
 	    parked->database.c_str());
@@ -174,7 +173,6 @@ BackendSide::Step BackendSide::take_idle(const ConnectAction &action, std::strin
 		log(LogLevel::info, "reused backend connection %u: cannot send COM_INIT_DB; logging in afresh",
 		    established.connection_id);
 		init_db.reset();
-		was_reused = false;
 		return start_connect();
 	}
 	return Step::waiting;
@@ -196,7 +194,6 @@ BackendSide::Step BackendSide::init_db_event()
 		return Step::logged_in;
 	/* The server's own answer to a bad schema comes with the fresh login. */
 	log(LogLevel::info, "reused backend connection %u: %s; logging in afresh", id, why);
-	was_reused = false;
 	return start_connect();
 }
 

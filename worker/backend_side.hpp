@@ -95,8 +95,6 @@ public:
 
 	/* The script asked for reuse and this session's login may be reused (worker/session_reuse). */
 	bool reusing() const noexcept { return reuse_key.has_value() && link != nullptr && pool.accepting(); }
-	/* Whether this session's backend connection came from the pool. */
-	bool reused() const noexcept { return was_reused; }
 	/* The session ended cleanly: the connection goes to the pool (which resets it), and this side
 	 * is left without one. */
 	void park(std::string account);
@@ -162,7 +160,6 @@ private:
 	std::optional<ReuseKey> reuse_key;
 	std::uint16_t reuse_per_key = 0;
 	std::uint64_t born_usec = 0;
-	bool was_reused = false;
 	std::unique_ptr<ReuseInitDb> init_db;
 
 	void backend_io(std::uint32_t revents) noexcept override;

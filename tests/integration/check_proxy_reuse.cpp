@@ -151,7 +151,10 @@ END_TEST
 // was released when it ended.
 START_TEST(test_reused_session_is_fresh)
 {
+	const std::string statements_before = admin("SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS "
+						    "WHERE VARIABLE_NAME = 'PREPARED_STMT_COUNT'");
 	std::string id;
+	MYSQL_STMT *statement = nullptr;
 	{
 		MysqlClient c;
 		mysql_optionsv(c.get(), MYSQL_SET_CHARSET_NAME, "utf8mb4");
@@ -163,7 +166,7 @@ START_TEST(test_reused_session_is_fresh)
 		exec_or_fail(c, "SET SESSION sql_mode = 'ANSI_QUOTES', SESSION wait_timeout = 1234");
 		exec_or_fail(c, "CREATE TEMPORARY TABLE session_table (x INT)");
 		exec_or_fail(c, "PREPARE sql_statement FROM 'SELECT 1'");
-		MYSQL_STMT *statement = mysql_stmt_init(c.get());
+		statement = mysql_stmt_init(c.get());
 		const std::string binary_sql = "SELECT 2";
 		PROXY_ASSERT(mysql_stmt_prepare(statement, binary_sql.data(), binary_sql.size()) == 0, "prepare: %s",
 			     mysql_stmt_error(statement));
@@ -172,8 +175,13 @@ START_TEST(test_reused_session_is_fresh)
 		exec_or_fail(c, "SET autocommit = 0");
 		PROXY_ASSERT_STR(admin("SELECT IS_FREE_LOCK('r13_reuse_lock')"), "0");
 	}
+	/* The session quit with both statements open; the client library only forgets its handle now. */
+	mysql_stmt_close(statement);
 	PROXY_ASSERT(wait_parked(id, 1), "connection %s was never reset", id.c_str());
 	PROXY_ASSERT_STR(admin("SELECT IS_FREE_LOCK('r13_reuse_lock')"), "1");
+	PROXY_ASSERT_STR(admin("SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS "
+			       "WHERE VARIABLE_NAME = 'PREPARED_STMT_COUNT'"),
+			 statements_before);
 
 	MysqlClient c;
 	mysql_optionsv(c.get(), MYSQL_SET_CHARSET_NAME, "utf8mb4");
@@ -216,6 +224,26 @@ START_TEST(test_open_transaction_is_never_reused)
 	PROXY_ASSERT_STR(admin("SELECT COUNT(*) FROM app_db.reuse_rows"), "0");
 	const Session next = session("dave", "dave-pw", "app_db");
 	PROXY_ASSERT(next.id != id, "got connection %s back", id.c_str());
+}
+END_TEST
+
+// LOCK TABLES left at COM_QUIT: released when the session ends, whether the connection is kept (the
+// reset unlocks) or closed (its status showed a transaction: InnoDB's lock registers one).
+START_TEST(test_table_locks_released)
+{
+	admin("CREATE TABLE IF NOT EXISTS app_db.locked_rows (x INT) ENGINE=InnoDB");
+	{
+		MysqlClient c;
+		ClientOptions options;
+		options.database = "app_db";
+		PROXY_ASSERT(c.connect(reuse_listener(), "gina", "gina-pw", options), "login: %s", c.error().c_str());
+		exec_or_fail(c, "LOCK TABLES locked_rows WRITE");
+		exec_or_fail(c, "INSERT INTO locked_rows VALUES (1)");
+	}
+	MysqlClient other;
+	PROXY_ASSERT(other.connect(shared_mariadb().socket(), "bob", "bob-pw"), "direct: %s", other.error().c_str());
+	exec_or_fail(other, "SET SESSION lock_wait_timeout = 30");
+	PROXY_ASSERT_STR(other.text("SELECT COUNT(*) FROM app_db.locked_rows"), "1");
 }
 END_TEST
 
@@ -264,6 +292,7 @@ static Suite *reuse_suite()
 	tcase_add_test(tc, test_only_matching_keys);
 	tcase_add_test(tc, test_reused_session_is_fresh);
 	tcase_add_test(tc, test_open_transaction_is_never_reused);
+	tcase_add_test(tc, test_table_locks_released);
 	tcase_add_test(tc, test_killed_idle_connection_is_noticed);
 	tcase_add_test(tc, test_unavailable_node_drops_idle_connections);
 	suite_add_tcase(s, tc);
@@ -283,7 +312,7 @@ int main()
 		MariaDbServer &db = shared_mariadb();
 		db.create_database("app_db");
 		db.create_database("other_db");
-		for (const char *user : {"alice", "bob", "carol", "dave", "erin", "frank", "monitor"})
+		for (const char *user : {"alice", "bob", "carol", "dave", "erin", "frank", "gina", "monitor"})
 			db.create_user(user, std::string(user) + "-pw");
 		proxy = new ProxyProcess;
 		proxy->start(config_lua(), {proxy->path("reuse.sock"), proxy->path("cluster.sock")});

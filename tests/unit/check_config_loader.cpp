@@ -552,6 +552,27 @@ START_TEST(test_supervision_globals)
 }
 END_TEST
 
+START_TEST(test_backend_idle_globals)
+{
+	const std::string base = std::string(handler_lua) + "mysql_listen('/run/x.sock', h)\n";
+	const Config defaults = load_good(base);
+	ck_assert_int_eq(defaults.backend_idle_max, 32);
+	ck_assert_uint_eq(defaults.backend_idle_timeout_usec, 10'000'000);
+	const Config set = load_good(base + "backend_idle_max = 0\nbackend_idle_timeout = 2.5\n");
+	ck_assert_int_eq(set.backend_idle_max, 0);
+	ck_assert_uint_eq(set.backend_idle_timeout_usec, 2'500'000);
+	ck_assert_int_eq(load_good(base + "backend_idle_max = 100000\n").backend_idle_max, 100000);
+	assert_error(load_bad(base + "backend_idle_max = 100001\n"), 0,
+		     "backend_idle_max must be an integer from 0 to 100000, got 100001");
+	assert_error(load_bad(base + "backend_idle_max = 1.5\n"), 0,
+		     "backend_idle_max must be an integer from 0 to 100000, got 1.5");
+	assert_error(load_bad(base + "backend_idle_timeout = 3601\n"), 0,
+		     "backend_idle_timeout must be a number of seconds from 0 to 3600, got 3601");
+	assert_error(load_bad(base + "backend_idle_timeout = 'long'\n"), 0,
+		     "backend_idle_timeout must be a number of seconds from 0 to 3600, got string");
+}
+END_TEST
+
 static Suite *config_loader_suite()
 {
 	Suite *s = suite_create("config_loader");
@@ -565,6 +586,7 @@ static Suite *config_loader_suite()
 	tcase_add_test(tc, test_connect_timeout);
 	tcase_add_test(tc, test_bad_connect_timeout);
 	tcase_add_test(tc, test_supervision_globals);
+	tcase_add_test(tc, test_backend_idle_globals);
 	tcase_add_test(tc, test_syntax_error);
 	tcase_add_test(tc, test_binary_chunk_refused);
 	tcase_add_test(tc, test_runtime_error);

@@ -138,6 +138,30 @@ START_TEST(test_connect_cluster)
 }
 END_TEST
 
+/* The option reuse: true is the default count per login, a number is the count, false is none. */
+START_TEST(test_connect_reuse)
+{
+	Harness h("return { on_handshake_response = function(client, hr)\n"
+		  "  if hr.user == 'default' then return client:connect('127.0.0.1', hr, {reuse = true}) end\n"
+		  "  if hr.user == 'counted' then return client:connect('127.0.0.1', hr, {reuse = 9}) end\n"
+		  "  if hr.user == 'off' then return client:connect('127.0.0.1', hr, {reuse = false}) end\n"
+		  "  return client:connect('127.0.0.1', hr)\n"
+		  "end }\n");
+	const struct {
+		const char *user;
+		unsigned per_key;
+	} cases[] = {{"default", reuse_per_key_default}, {"counted", 9}, {"off", 0}, {"unset", 0}};
+	for (const auto &c : cases) {
+		CallbackRun run(h.L);
+		HandshakeResponseFields fields;
+		fields.user = c.user;
+		h.start_handshake_response(run, fields);
+		LuaAction action = take_action(run, on_handshake_response_rules);
+		ck_assert_uint_eq(std::get<ConnectAction>(action).reuse_per_key, c.per_key);
+	}
+}
+END_TEST
+
 /* Each bad argument of client:connect() fails the callback with a message naming it. */
 START_TEST(test_connect_errors)
 {
@@ -171,6 +195,12 @@ START_TEST(test_connect_errors)
 		 "bad argument #1 to 'connect' (address, mysql_resolve() result or mysql_cluster() expected, got table)"},
 		{"client:connect('127.0.0.1', {user = 'u'}, {read_only = 1})",
 		 "bad argument #3 to 'connect' (option read_only must be a boolean, got number)"},
+		{"client:connect('127.0.0.1', {user = 'u'}, {reuse = 0})",
+		 "bad argument #3 to 'connect' (option reuse must be a boolean or an integer from 1 to 1024)"},
+		{"client:connect('127.0.0.1', {user = 'u'}, {reuse = 1025})",
+		 "bad argument #3 to 'connect' (option reuse must be a boolean or an integer from 1 to 1024)"},
+		{"client:connect('127.0.0.1', {user = 'u'}, {reuse = 'yes'})",
+		 "bad argument #3 to 'connect' (option reuse must be a boolean or an integer from 1 to 1024)"},
 		{"client:connect('127.0.0.1', {user = 'u'}, {bogus = true})",
 		 "bad argument #3 to 'connect' (unknown option 'bogus')"},
 		{"client:connect('127.0.0.1', {user = 'u'}, 1)", "bad argument #3 to 'connect' (table expected, got number)"},
@@ -526,6 +556,7 @@ static Suite *lua_client_suite()
 	tcase_add_test(tc, test_connect);
 	tcase_add_test(tc, test_connect_password_sha1);
 	tcase_add_test(tc, test_connect_cluster);
+	tcase_add_test(tc, test_connect_reuse);
 	tcase_add_test(tc, test_connect_errors);
 	tcase_add_test(tc, test_wrong_return_values);
 	tcase_add_test(tc, test_on_init_db);

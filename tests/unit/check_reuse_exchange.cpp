@@ -1,7 +1,8 @@
-// Unit tests for common/reuse_exchange: the parking exchange accepts exactly the token query's result
-// set (with and without CLIENT_DEPRECATE_EOF, in any split) after the ping's and the reset's OKs, and refuses a reply of
-// the old session still on its way, a wrong token, an open transaction, an ERR, garbage, oversized or
-// continued packets, and anything after the reset; COM_INIT_DB accepts only a lone OK.
+// Unit tests for common/reuse_exchange: the parking exchange accepts exactly the ping's OK, the
+// reset's OK and the token query's result set (with and without CLIENT_DEPRECATE_EOF, with MariaDB's
+// metadata capabilities, in any split), and refuses a reply of the old session still on its way, a
+// wrong token, an open transaction, an ERR, garbage, oversized or continued packets, and anything
+// after the last reply; COM_INIT_DB accepts only a lone OK.
 #include "common/reuse_exchange.hpp"
 
 #include "common/command_packet.hpp"

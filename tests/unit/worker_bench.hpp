@@ -187,10 +187,10 @@ inline std::string read_packet_payload(int fd)
 }
 
 /* The backend's side of a login that always succeeds: a Handshake V10 (mysql_native_password),
- * whatever response, then OK. */
-inline void serve_backend_login(int fd)
+ * whatever response, then OK.  @extra_caps: offered besides the fixed set (CONNECT_WITH_DB, ...). */
+inline void serve_backend_login(int fd, std::uint32_t extra_caps = 0)
 {
-	const std::uint32_t caps = 0x0001 | 0x0200 | 0x2000 | 0x8000 | 0x80000;
+	const std::uint32_t caps = 0x0001 | 0x0200 | 0x2000 | 0x8000 | 0x80000 | extra_caps;
 	std::string greeting = std::string("\x0a") + "10.11.99-fake" + '\0' + std::string("\x07\0\0\0", 4) + "abcdefgh" +
 			       '\0' + char(caps & 0xff) + char((caps >> 8) & 0xff) + char(0x2d) + std::string("\x02\0", 2) +
 			       char((caps >> 16) & 0xff) + char((caps >> 24) & 0xff) + char(21) + std::string(10, '\0') +
