@@ -79,11 +79,11 @@ public:
 	}
 	void set_adaptive(bool on) noexcept { adaptive = on; }
 
-	static constexpr std::uint64_t probe_interval_usec = 2'000'000;
+	static constexpr std::uint64_t probe_interval_usec = 500'000;
 	/* Batches per measurement; the first batches of a probe are not counted (sessions are
 	 * still moving in). */
-	static constexpr std::uint32_t window_batches = 128;
-	static constexpr std::uint32_t probe_settle_batches = 16;
+	static constexpr std::uint32_t window_batches = 64;
+	static constexpr std::uint32_t probe_settle_batches = 8;
 	/* Events per batch, times 4: 2 events per wake-up is where one epoll_wait per socket costs
 	 * as much as two per wake-up. */
 	static constexpr std::uint32_t engage_threshold_x4 = 9;
