@@ -66,10 +66,15 @@ public:
 	void remove(RelayWatch &watch) noexcept;
 
 	/* Whether sessions should put their sockets here now (else in their own sd-event sources):
-	 * while wake-ups find at least engage_threshold sockets ready on average.  Disengaged, it
+	 * while wake-ups find at least engage_threshold sockets ready on average, and two sessions
+	 * or more are in the relay.  Disengaged, it
 	 * engages again for a probe every probe_interval_usec.  Sessions follow at their next event
 	 * (CommandPhase::poll()). */
 	bool engaged() noexcept;
+	/* The worker's sessions in the relay: with fewer than two, no wake-up can find more than two
+	 * sockets ready, so the poller stays aside without probing. */
+	void session_started() noexcept { ++sessions; }
+	void session_ended() noexcept { --sessions; }
 	/* Tests: the policy's clock (CLOCK_MONOTONIC microseconds; default: sd-event's) and whether
 	 * it adapts at all (false: always engaged). */
 	void set_clock(std::uint64_t (*clock)(void *), void *context) noexcept
@@ -102,6 +107,7 @@ private:
 	bool adaptive = true;
 	bool engaged_ = true;
 	bool probing = false;
+	std::uint32_t sessions = 0;
 	std::uint64_t next_probe_usec = 0;
 	std::uint32_t window_batch_count = 0;
 	std::uint32_t window_event_count = 0;
