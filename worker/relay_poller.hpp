@@ -2,7 +2,7 @@
 // watched by sd-event as a single io source.  sd-event dispatches one source per epoll_wait, so
 // with a source per socket every ready socket costs a system call of its own; here one wake-up
 // serves every relayed socket that became ready together, for two epoll_waits (sd-event's and
-// ours).  That pays only when wake-ups find two sockets ready or more, so the poller measures it
+// ours).  That pays only when wake-ups find more than two sockets ready, so the poller measures it
 // and steps aside when they do not (bench/syscalls.sh, doc/performance.md).  The loop stays
 // sd-event's.  It never reads or writes a socket and never closes one: a Watch only lends its
 // descriptor, and must go before the descriptor is closed.
