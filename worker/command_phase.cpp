@@ -31,6 +31,8 @@ CommandPhase::CommandPhase(RelayBufferPool &buffers, ClientSide &client_side, Ba
 CommandPhase::~CommandPhase() noexcept
 {
 	unwatch(false);
+	if (counted_in != nullptr)
+		counted_in->session_ended();
 }
 
 bool CommandPhase::start(std::uint64_t client_id)
@@ -73,7 +75,8 @@ bool CommandPhase::start(std::uint64_t client_id)
 void CommandPhase::watch(RelayPoller &relay_poller, RelayWatch::Handler client_io, RelayWatch::Handler backend_io,
 			 void *userdata) noexcept
 {
-	home = &relay_poller;
+	home = counted_in = &relay_poller;
+	relay_poller.session_started();
 	client_handler = client_io;
 	backend_handler = backend_io;
 	handler_data = userdata;

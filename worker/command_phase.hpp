@@ -83,6 +83,8 @@ private:
 	/* The worker's poller (watch()), and the same while the sockets are in it. */
 	RelayPoller *home = nullptr;
 	RelayPoller *poller = nullptr;
+	/* The poller that counts this session (RelayPoller::session_started()). */
+	RelayPoller *counted_in = nullptr;
 	RelayWatch::Handler client_handler = nullptr, backend_handler = nullptr;
 	void *handler_data = nullptr;
 	RelayWatch client_watch, backend_watch;

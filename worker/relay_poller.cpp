@@ -134,6 +134,8 @@ void RelayPoller::measure(int events) noexcept
 
 bool RelayPoller::engaged() noexcept
 {
+	if (adaptive && sessions < 2)
+		return false;
 	if (!engaged_ && adaptive && now_usec() >= next_probe_usec) {
 		engaged_ = true;
 		probing = true;

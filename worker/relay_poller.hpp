@@ -2,7 +2,7 @@
 // watched by sd-event as a single io source.  sd-event dispatches one source per epoll_wait, so
 // with a source per socket every ready socket costs a system call of its own; here one wake-up
 // serves every relayed socket that became ready together, for two epoll_waits (sd-event's and
-// ours).  That pays only when wake-ups find two sockets ready or more, so the poller measures it
+// ours).  That pays only when wake-ups find more than two sockets ready, so the poller measures it
 // and steps aside when they do not (bench/syscalls.sh, doc/performance.md).  The loop stays
 // sd-event's.  It never reads or writes a socket and never closes one: a Watch only lends its
 // descriptor, and must go before the descriptor is closed.
@@ -66,10 +66,15 @@ public:
 	void remove(RelayWatch &watch) noexcept;
 
 	/* Whether sessions should put their sockets here now (else in their own sd-event sources):
-	 * while wake-ups find at least engage_threshold sockets ready on average.  Disengaged, it
+	 * while wake-ups find at least engage_threshold sockets ready on average, and two sessions
+	 * or more are in the relay.  Disengaged, it
 	 * engages again for a probe every probe_interval_usec.  Sessions follow at their next event
 	 * (CommandPhase::poll()). */
 	bool engaged() noexcept;
+	/* The worker's sessions in the relay: with fewer than two, no wake-up can find more than two
+	 * sockets ready, so the poller stays aside without probing. */
+	void session_started() noexcept { ++sessions; }
+	void session_ended() noexcept { --sessions; }
 	/* Tests: the policy's clock (CLOCK_MONOTONIC microseconds; default: sd-event's) and whether
 	 * it adapts at all (false: always engaged). */
 	void set_clock(std::uint64_t (*clock)(void *), void *context) noexcept
@@ -79,11 +84,11 @@ public:
 	}
 	void set_adaptive(bool on) noexcept { adaptive = on; }
 
-	static constexpr std::uint64_t probe_interval_usec = 2'000'000;
+	static constexpr std::uint64_t probe_interval_usec = 500'000;
 	/* Batches per measurement; the first batches of a probe are not counted (sessions are
 	 * still moving in). */
-	static constexpr std::uint32_t window_batches = 128;
-	static constexpr std::uint32_t probe_settle_batches = 16;
+	static constexpr std::uint32_t window_batches = 64;
+	static constexpr std::uint32_t probe_settle_batches = 8;
 	/* Events per batch, times 4: 2 events per wake-up is where one epoll_wait per socket costs
 	 * as much as two per wake-up. */
 	static constexpr std::uint32_t engage_threshold_x4 = 9;
@@ -102,6 +107,7 @@ private:
 	bool adaptive = true;
 	bool engaged_ = true;
 	bool probing = false;
+	std::uint32_t sessions = 0;
 	std::uint64_t next_probe_usec = 0;
 	std::uint32_t window_batch_count = 0;
 	std::uint32_t window_event_count = 0;

@@ -2,7 +2,7 @@
 // one wake-up is served by one dispatch; a watch removed or destroyed by a handler while its batch
 // is dispatched gets no event; the mask changes what wakes a watch and a hang-up always does; the
 // policy steps aside when wake-ups find one socket ready and comes back, after its probe interval,
-// only when they find several.
+// only when they find several, and never engages for a lone session.
 #include "worker/relay_poller.hpp"
 
 #include <systemd/sd-event.h>
@@ -77,6 +77,9 @@ struct Loop {
 		ck_assert_int_ge(sd_event_new(&event), 0);
 		ck_assert(poller.open(event));
 		poller.set_clock([](void *self) { return static_cast<Loop *>(self)->now; }, this);
+		/* Two sessions in the relay: the policy has something to decide. */
+		poller.session_started();
+		poller.session_started();
 	}
 	~Loop() { sd_event_unref(event); }
 
@@ -231,6 +234,19 @@ START_TEST(test_the_policy_steps_aside_for_lone_events_and_probes_again)
 }
 END_TEST
 
+/* One session's two sockets can never make a wake-up worth it: aside from the start, no probes. */
+START_TEST(test_a_lone_session_never_engages_it)
+{
+	Loop loop;
+	loop.poller.session_ended();
+	ck_assert(!loop.poller.engaged());
+	loop.now += 10 * RelayPoller::probe_interval_usec;
+	ck_assert(!loop.poller.engaged());
+	loop.poller.session_started();
+	ck_assert(loop.poller.engaged());
+}
+END_TEST
+
 START_TEST(test_not_adaptive_stays_engaged)
 {
 	Loop loop;
@@ -251,6 +267,7 @@ int main()
 	tcase_add_test(tc, test_a_watch_destroyed_during_its_batch_gets_no_event);
 	tcase_add_test(tc, test_the_mask_decides_and_a_hang_up_always_wakes);
 	tcase_add_test(tc, test_the_policy_steps_aside_for_lone_events_and_probes_again);
+	tcase_add_test(tc, test_a_lone_session_never_engages_it);
 	tcase_add_test(tc, test_not_adaptive_stays_engaged);
 	suite_add_tcase(suite, tc);
 	return run_check_suites({suite});
