@@ -5,7 +5,6 @@
 #include "worker/connection_util.hpp"
 #include "worker/session_ending.hpp"
 #include "worker/session_metrics.hpp"
-#include "worker/session_reuse.hpp"
 #include "worker/worker_loop.hpp"
 
 #include "common/command_packet.hpp"
@@ -34,9 +33,6 @@ ClientConnection::ClientConnection(Worker &owner, UniqueFd socket, const ClientI
 	/* The backends' version (or the default) until on_connect sets its own. */
 	attributes.server_version = worker.announcement().server_version;
 }
-
-/* Each part releases what it holds; nobody tells the worker (it is destroying us). */
-ClientConnection::~ClientConnection() = default;
 
 /* --- event plumbing ------------------------------------------------------------------------ */
 
@@ -90,13 +86,7 @@ bool ClientConnection::pending_input(RelaySide side) const noexcept
 
 void ClientConnection::schedule_pending_input() noexcept
 {
-	int result;
-	if (!pending_source)
-		/* Defer sources are one-shot: enabled again for each need. */
-		result = sd_event_add_defer(worker.event_loop(), pending_source.out(), on_pending_input, this);
-	else
-		result = sd_event_source_set_enabled(pending_source.get(), SD_EVENT_ONESHOT);
-	if (result < 0) {
+	if (const int result = pending_read.schedule(worker.event_loop(), on_pending_input, this); result < 0) {
 		log(LogLevel::error, "cannot schedule reading TLS data: %s", std::strerror(-result));
 		close();
 	}
@@ -340,10 +330,7 @@ void ClientConnection::relay_event(RelayEvent event) noexcept
 {
 	try {
 		while (event.kind != RelayEvent::Kind::none) {
-			/* A parked connection is watched by its own source: out of the relay poller first. */
-			if (backend.reusing() && ends_session(event))
-				command->unwatch(true);
-			if (backend.reusing() && end_session_for_reuse(event, command->relay(), backend, attributes.account)) {
+			if (command->park_backend(event, attributes.account)) {
 				log(LogLevel::debug, backend.connected() ? "session ended; its backend connection had bytes in flight"
 									 : "session ended; backend connection parked for reuse");
 				close();
@@ -392,11 +379,6 @@ void ClientConnection::resume_callback(int nargs) noexcept
 		relay_event(command->relay().resume());
 	else
 		update_events();
-}
-
-lua_State *ClientConnection::suspended_thread() const noexcept
-{
-	return script.suspended_thread();
 }
 
 void ClientConnection::deliver(SessionCallback kind, CallbackOutcome &outcome) noexcept
@@ -482,7 +464,7 @@ void ClientConnection::close() noexcept
 	/* The command phase stays until the worker destroys the session: close() may run inside it. */
 	client.close();
 	backend.close();
-	pending_source.reset();
+	pending_read.reset();
 	login.end();
 	metrics_session_ended(id);
 	worker.connection_closed(*this);
@@ -519,33 +501,18 @@ void ClientConnection::fail_login(const ServerError &error, std::string_view mes
 	}
 }
 
-void ClientConnection::relay_failed(const char *what) noexcept
-{
-	log(LogLevel::warning, "%s", what);
-	close();
-}
-
 void ClientConnection::login_deadline_expired() noexcept
 {
 	login.expired();
-	switch (phase) {
-	case Phase::on_connect:
-	case Phase::on_handshake_response:
-	case Phase::on_command_phase:
+	if (phase == Phase::client_login) {
+		client_step(client.deadline_passed());
+	} else if (phase == Phase::backend_login) {
+		backend_step(backend.deadline_passed());
+	} else if (phase == Phase::on_connect || phase == Phase::on_handshake_response ||
+		   phase == Phase::on_command_phase) {
 		log(LogLevel::warning, "login deadline: %s did not finish", session_callback_name(script.current()));
 		fail_login(ER_UNKNOWN_ERROR, "myproxy: the login script timed out");
-		break;
-	case Phase::client_login:
-		client_step(client.deadline_passed());
-		break;
-	case Phase::backend_login:
-		backend_step(backend.deadline_passed());
-		break;
-	case Phase::closing:
-	case Phase::relay:
-	case Phase::closed:
-		break;
-	}
+	} /* closing, in the relay or closed: the deadline no longer applies */
 }
 
 void ClientConnection::shut_down(const char *reason) noexcept
@@ -573,11 +540,6 @@ void ClientConnection::account_disconnected() noexcept
 		fail_login(ER_CONNECTION_KILLED, message);
 }
 
-bool ClientConnection::idle_for_drain() const noexcept
-{
-	return phase == Phase::relay && !script.suspended() && command->idle();
-}
-
 void ClientConnection::backend_timed_out() noexcept
 {
 	if (phase != Phase::relay)
@@ -588,12 +550,6 @@ void ClientConnection::backend_timed_out() noexcept
 	if (backend.cluster())
 		worker.report_node_suspect(*backend.cluster(), backend.node());
 	close();
-}
-
-bool ClientConnection::relays_writer_to(std::uint32_t cluster_index, std::uint32_t node) const noexcept
-{
-	return phase == Phase::relay && backend.cluster() == cluster_index && backend.node() == node &&
-	       !backend.read_only();
 }
 
 void ClientConnection::node_unavailable(const char *node, NodeState state) noexcept
@@ -608,17 +564,17 @@ void ClientConnection::node_unavailable(const char *node, NodeState state) noexc
 	end_relay_killed(message);
 }
 
+void ClientConnection::relay_failed(const char *what) noexcept
+{
+	log(LogLevel::warning, "%s", what);
+	close();
+}
+
 void ClientConnection::kill_resume() noexcept
 {
 	const ServingClientScope serving(id);
 	if (phase == Phase::relay)
 		relay_event(command->relay().resume());
-}
-
-void ClientConnection::kill_end() noexcept
-{
-	if (phase == Phase::relay)
-		end_relay_killed("Connection was killed");
 }
 
 void ClientConnection::end_relay_killed(const char *message) noexcept

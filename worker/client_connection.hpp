@@ -16,6 +16,7 @@
 #include "worker/backend_side.hpp"
 #include "worker/client_side.hpp"
 #include "worker/command_phase.hpp"
+#include "worker/deferred_call.hpp"
 #include "worker/login_slot.hpp"
 #include "worker/session_log.hpp"
 #include "worker/session_script.hpp"
@@ -39,7 +40,8 @@ enum class LogLevel;
 class ClientConnection final : public CallbackOwner, private CommandIntercept::Host, private KillIntercept::Host {
 public:
 	ClientConnection(Worker &worker, UniqueFd socket, const ClientInfo &info);
-	~ClientConnection();
+	/* Each part releases what it holds; nobody tells the worker (it is destroying us). */
+	~ClientConnection() = default;
 
 	ClientConnection(const ClientConnection &) = delete;
 	ClientConnection &operator=(const ClientConnection &) = delete;
@@ -59,7 +61,7 @@ public:
 	void resume_callback(int nargs) noexcept override;
 	/* The coroutine of the suspended callback (to match an asynchronous completion to its
 	 * connection), or nullptr. */
-	lua_State *suspended_thread() const noexcept;
+	lua_State *suspended_thread() const noexcept { return script.suspended_thread(); }
 
 	/* The login deadline (config.lua's connect_timeout) passed: the whole pre-command phase,
 	 * greeting to OK, must fit in it.  The worker sweeps the connections still logging in; the
@@ -72,7 +74,11 @@ public:
 
 	/* Whether this connection relays to @node of @cluster and is not a read_only one: those are
 	 * what disconnect_unavailable closes. */
-	bool relays_writer_to(std::uint32_t cluster, std::uint32_t node) const noexcept;
+	bool relays_writer_to(std::uint32_t cluster, std::uint32_t node) const noexcept
+	{
+		return phase == Phase::relay && backend.cluster() == cluster && backend.node() == node &&
+		       !backend.read_only();
+	}
 	/* disconnect_unavailable: the node this connection relays to became @state (named @node); the
 	 * client gets ERR 1927 (connection killed) as the answer to its next command, and the
 	 * connection closes. */
@@ -82,7 +88,7 @@ public:
 	void account_disconnected() noexcept;
 
 	/* In the command phase with nothing running (worker/session_ending.hpp): a drain closes it. */
-	bool idle_for_drain() const noexcept;
+	bool idle_for_drain() const noexcept { return phase == Phase::relay && !script.suspended() && command->idle(); }
 	/* The connect option read_timeout (microseconds, 0: none), for worker/backend_watch. */
 	std::uint64_t backend_read_timeout_usec() const noexcept { return backend.read_timeout_usec(); }
 	/* The backend stayed silent past read_timeout while the client waited: ERR 1158 to the
@@ -126,8 +132,8 @@ private:
 	/* The client process, held for the connection's life so its pid cannot be recycled. */
 	UniqueFd client_pidfd;
 	/* OpenSSL holds decrypted bytes that epoll will not announce: read them on the next loop
-	 * iteration (a one-shot defer source, created on first need). */
-	EventSource pending_source;
+	 * iteration. */
+	DeferredCall pending_read;
 	/* The login's deadline and the uid's slot of logins in progress, until logged in. */
 	LoginSlot login;
 
@@ -168,7 +174,11 @@ private:
 	void relay_failed(const char *what) noexcept override;
 	/* KillIntercept::Host: the master answered a KILL; another server's session killed this one. */
 	void kill_resume() noexcept override;
-	void kill_end() noexcept override;
+	void kill_end() noexcept override
+	{
+		if (phase == Phase::relay)
+			end_relay_killed("Connection was killed");
+	}
 	/* In the relay: ERR 1927 with @message as the answer to the client's next command, then close. */
 	void end_relay_killed(const char *message) noexcept;
 };

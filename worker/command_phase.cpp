@@ -4,6 +4,7 @@
 #include "worker/backend_side.hpp"
 #include "worker/client_side.hpp"
 #include "worker/session_ending.hpp"
+#include "worker/session_reuse.hpp"
 #include "worker/session_log.hpp"
 #include "worker/session_metrics.hpp"
 
@@ -131,6 +132,15 @@ void CommandPhase::unwatch(bool give_back) noexcept
 		if (backend.io_source() != nullptr)
 			(void)sd_event_source_set_enabled(backend.io_source(), SD_EVENT_ON);
 	}
+}
+
+bool CommandPhase::park_backend(const RelayEvent &event, std::string_view account)
+{
+	if (!backend.reusing() || !ends_session(event))
+		return false;
+	/* A parked connection is watched by its own source: out of the relay poller first. */
+	unwatch(true);
+	return end_session_for_reuse(event, relay_, backend, account);
 }
 
 bool CommandPhase::handle(RelayEvent &event)

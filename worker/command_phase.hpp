@@ -54,6 +54,9 @@ public:
 	 * lingers, or keeps the backend), so their sd-event sources watch them again. */
 	void unwatch(bool give_back) noexcept;
 
+	/* The client ended the session (COM_QUIT or its close) and the script asked for reuse: true
+	 * when the backend connection went to the pool (worker/session_reuse); the session closes. */
+	bool park_backend(const RelayEvent &event, std::string_view account);
 	/* One event of the relay: true when the relay ended (logged, the client told what it can):
 	 * the session closes. */
 	bool handle(RelayEvent &event);

@@ -19,9 +19,6 @@ PgPool::PgPool(sd_event *loop, lua_State *lua, unsigned database, PgDatabaseConf
 {
 	connections.push_back(std::make_unique<PgConnection>(event, L, config, index, true, *this,
 							       policy.connect_timeout_usec));
-	if (sd_event_add_defer(event, deferred.out(), on_deferred, this) < 0 ||
-	    sd_event_source_set_enabled(deferred.get(), SD_EVENT_OFF) < 0)
-		throw std::bad_alloc();
 }
 
 PgPool::~PgPool()
@@ -59,7 +56,7 @@ int PgPool::on_sweep(sd_event_source *, std::uint64_t now, void *userdata)
 
 void PgPool::schedule_dispatch() noexcept
 {
-	if (sd_event_source_set_enabled(deferred.get(), SD_EVENT_ONESHOT) < 0)
+	if (deferred.schedule(event, on_deferred, this) < 0)
 		log_error("pg connection %u: cannot schedule queries", index + 1);
 }
 

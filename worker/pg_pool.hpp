@@ -7,6 +7,7 @@
 #pragma once
 
 #include "common/event_source.hpp"
+#include "worker/deferred_call.hpp"
 #include "worker/pg_connection.hpp"
 
 #include <cstdint>
@@ -81,7 +82,7 @@ private:
 
 	/* execute() and listen() run inside a Lua call: they only queue and arm this, so that no
 	 * failure resumes a callback (possibly the calling one) from within Lua. */
-	EventSource deferred;
+	DeferredCall deferred;
 	std::vector<std::string> pending_listens;
 	/* [0] is the primary. */
 	std::vector<std::unique_ptr<PgConnection>> connections;
