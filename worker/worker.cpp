@@ -54,8 +54,9 @@ struct Worker::KillSessions final : KillBoard::Host {
 };
 
 Worker::Worker(LoadedConfig &configuration, UniqueFd channel_fd, unsigned index)
-	: config(configuration), channel(std::move(channel_fd)), worker_index(index), cluster_state(configuration.clusters),
-	  kill_sessions(std::make_unique<KillSessions>(*this)), kills(std::make_unique<KillBoard>(*kill_sessions))
+	: config(configuration), link(std::move(channel_fd), *this), worker_index(index), cluster_state(configuration.clusters),
+	  kill_sessions(std::make_unique<KillSessions>(*this)), kills(std::make_unique<KillBoard>(*kill_sessions)),
+	  login_deadlines(configuration.connect_timeout_usec)
 {
 }
 
@@ -118,53 +119,6 @@ void Worker::release_pending_login(std::uint32_t uid) noexcept
 		pending_logins.erase(i);
 }
 
-std::list<LoginWatch>::iterator Worker::watch_login(ClientConnection &connection)
-{
-	std::uint64_t now = 0;
-	sd_event_now(event, CLOCK_MONOTONIC, &now);
-	login_watches.push_back({&connection, now + config.connect_timeout_usec});
-	if (login_watches.size() == 1)
-		arm_login_timer();
-	return std::prev(login_watches.end());
-}
-
-void Worker::unwatch_login(std::list<LoginWatch>::iterator watch) noexcept
-{
-	/* The timer is left as it is: it finds nothing due and re-arms for the new front. */
-	login_watches.erase(watch);
-}
-
-void Worker::arm_login_timer() noexcept
-{
-	if (login_watches.empty())
-		return;
-	const std::uint64_t when = login_watches.front().deadline_usec;
-	/* Coalescing wake-ups by up to 250 ms is fine for 10 s, not for a connect_timeout of 0.5 s.
-	 * (0 would mean sd-event's default, 250 ms.) */
-	const std::uint64_t accuracy = std::clamp<std::uint64_t>(config.connect_timeout_usec / 10, 1, 250'000);
-	int r;
-	if (!login_timer)
-		r = sd_event_add_time(event, login_timer.out(), CLOCK_MONOTONIC, when, accuracy, on_login_timer, this);
-	else if ((r = sd_event_source_set_time(login_timer.get(), when)) >= 0)
-		r = sd_event_source_set_enabled(login_timer.get(), SD_EVENT_ONESHOT);
-	if (r < 0)
-		log_errno(LogLevel::error, -r, nullptr, "cannot arm the login deadline timer");
-}
-
-int Worker::on_login_timer(sd_event_source *, std::uint64_t now, void *userdata)
-{
-	auto &worker = *static_cast<Worker *>(userdata);
-	while (!worker.login_watches.empty() && worker.login_watches.front().deadline_usec <= now) {
-		ClientConnection *connection = worker.login_watches.front().connection;
-		worker.login_watches.pop_front();
-		/* It forgets its (erased) entry and fails the login. */
-		const ServingClientScope serving(connection->client_id());
-		connection->login_deadline_expired();
-	}
-	worker.arm_login_timer();
-	return 0;
-}
-
 void Worker::connection_closed(ClientConnection &connection) noexcept
 {
 	ConnectionClosedMessage message;
@@ -201,103 +155,20 @@ int Worker::on_reaper(sd_event_source *, void *userdata)
 
 void Worker::send_message(const ChannelMessage &message) noexcept
 {
-	try {
-		std::vector<std::uint8_t> bytes;
-		auto encoded = encode_channel_message(bytes, message);
-		if (!encoded) {
-			log_error("cannot encode %s: %s", channel_message_name(channel_message_type(message)),
-				  encoded.error().what);
-			return;
-		}
-		outgoing.push_back(std::move(bytes));
-	} catch (const std::bad_alloc &) {
-		log_error("out of memory queueing a message for the master");
-		return;
-	}
-	flush_outgoing();
+	link.send(message);
 }
 
-void Worker::flush_outgoing() noexcept
+void Worker::master_gone(int status, bool close_sessions) noexcept
 {
-	while (!outgoing.empty() && channel) {
-		const ChannelSendResult result = send_channel_message(channel.get(), outgoing.front(), {});
-		if (result.status == ChannelIoStatus::would_block)
-			break;
-		if (result.status != ChannelIoStatus::ok) {
-			if (result.status == ChannelIoStatus::error)
-				log_errno(LogLevel::error, result.error_number, nullptr, "send to the master");
-			outgoing.clear();
-			exit_loop(exit_ok);
-			return;
-		}
-		outgoing.pop_front();
-	}
-	update_channel_events();
-}
-
-void Worker::update_channel_events() noexcept
-{
-	if (channel_source)
-		sd_event_source_set_io_events(channel_source.get(), EPOLLIN | (outgoing.empty() ? 0u : std::uint32_t(EPOLLOUT)));
-}
-
-int Worker::on_channel(sd_event_source *, int, std::uint32_t revents, void *userdata)
-{
-	auto &worker = *static_cast<Worker *>(userdata);
-	if (revents & EPOLLOUT)
-		worker.flush_outgoing();
-	if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))
-		worker.receive_message();
-	return 0;
-}
-
-void Worker::receive_message()
-{
-	/* One message per wake-up: SEQPACKET gives no hint whether another is queued, and a read
-	 * that fails with EAGAIN costs as much as the wake-up that brings the next one. */
-	if (!channel)
-		return;
-	ReceivedChannelMessage received = receive_channel_message(channel.get(), receive_buffer);
-	switch (received.status) {
-	case ChannelIoStatus::would_block:
-		return;
-	case ChannelIoStatus::peer_closed:
-		log_info("the master closed the channel; exiting");
+	if (close_sessions)
 		close_all_connections();
-		exit_loop(exit_ok);
-		return;
-	case ChannelIoStatus::error:
-		if (received.control_truncated) {
-			lost_client_fds(ByteSpan(receive_buffer.data(), received.size));
-			return;
-		}
-		log_errno(LogLevel::error, received.error_number, nullptr, "receive from the master: %s",
-			  received.what != nullptr ? received.what : "failed");
-		close_all_connections();
-		exit_loop(exit_channel_protocol);
-		return;
-	case ChannelIoStatus::ok:
-		break;
-	}
-	auto message = decode_channel_message(ByteSpan(receive_buffer.data(), received.size), received.fd_count,
-					       ChannelDirection::master_to_worker);
-	if (!message) {
-		log_error("bad message from the master: %s", message.error().what);
-		close_all_connections();
-		exit_loop(exit_channel_protocol);
-		return;
-	}
-	try {
-		dispatch(*message, received.fds);
-	} catch (const std::exception &e) {
-		log_error("%s: %s", channel_message_name(channel_message_type(*message)), e.what());
-	}
+	exit_loop(status);
 }
 
 /* What the master may send, and when: serving from the start until DRAIN, draining after it.  Any
  * other type, or a type in the wrong state, is a protocol violation: the worker closes its clients
  * and exits with exit_channel_protocol, which the master logs by name. */
-void Worker::dispatch(const ChannelMessage &message, ReceivedFds &fds)
+void Worker::master_message(const ChannelMessage &message, ReceivedFds &fds)
 {
 	struct Row {
 		ChannelMessageType type;
@@ -451,7 +322,7 @@ void Worker::accept_client(const NewClientMessage &message, UniqueFd client, Uni
 /* MSG_CTRUNC: a message arrived without its fds (this worker has none left).  If it was a
  * NEW_CLIENT, that client is lost (the kernel closed it) and the master must stop counting it;
  * the channel itself is fine and every other session goes on. */
-void Worker::lost_client_fds(ByteSpan record) noexcept
+void Worker::master_lost_fds(ByteSpan record) noexcept
 {
 	for (std::size_t fds : {std::size_t(2), std::size_t(1)}) {
 		auto message = decode_channel_message(record, fds, ChannelDirection::master_to_worker);
@@ -647,7 +518,8 @@ int Worker::run()
 		log_errno(LogLevel::error, -r, nullptr, "sd_event_new()");
 		return exit_worker_loop;
 	}
-	r = sd_event_add_io(event, channel_source.out(), channel.get(), EPOLLIN, on_channel, this);
+	login_deadlines.attach(event);
+	r = link.watch(event);
 	if (r >= 0)
 		r = poller.open(event) ? 0 : -errno;
 	if (r >= 0)

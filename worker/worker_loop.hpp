@@ -12,13 +12,14 @@
 #include "worker/backend_pool.hpp"
 #include "worker/backend_watch.hpp"
 #include "worker/cluster_state.hpp"
+#include "worker/login_deadlines.hpp"
+#include "worker/master_link.hpp"
 #include "worker/relay_buffer_pool.hpp"
 #include "worker/relay_poller.hpp"
 #include "lua/listener_auth.hpp"
 
 #include <array>
 #include <cstdint>
-#include <deque>
 #include <list>
 #include <memory>
 #include <unordered_map>
@@ -40,13 +41,7 @@ class ReloadRun;
 class KillBoard;
 
 
-/* A connection still logging in, and when its time is up. */
-struct LoginWatch {
-	ClientConnection *connection;
-	std::uint64_t deadline_usec; /* CLOCK_MONOTONIC */
-};
-
-class Worker {
+class Worker final : private MasterLink::Host {
 public:
 	Worker(LoadedConfig &config, UniqueFd channel, unsigned index);
 	~Worker();
@@ -89,10 +84,10 @@ public:
 	/* Watches a login's deadline (config.lua's connect_timeout from now).  All logins get the
 	 * same time, so the list stays in deadline order and one timer serves it: no timer per
 	 * connection. */
-	std::list<LoginWatch>::iterator watch_login(ClientConnection &connection);
+	std::list<LoginWatch>::iterator watch_login(ClientConnection &connection) { return login_deadlines.watch(connection); }
 	/* The login ended (either way).  When the deadline passes, the worker erases the entry
 	 * itself before it calls ClientConnection::login_deadline_expired(). */
-	void unwatch_login(std::list<LoginWatch>::iterator watch) noexcept;
+	void unwatch_login(std::list<LoginWatch>::iterator watch) noexcept { login_deadlines.unwatch(watch); }
 
 	/* The connection has released its sockets: tell the master, destroy it once the current
 	 * event has been handled (by reap_closed() or, failing that, a deferred event). */
@@ -112,10 +107,9 @@ public:
 
 private:
 	LoadedConfig &config;
-	UniqueFd channel;
+	MasterLink link;
 	unsigned worker_index;
 	sd_event *event = nullptr;
-	EventSource channel_source;
 	EventSource reaper_source;
 	EventSource drain_timer;
 	/* read_timeout: sweeps the sessions every backend_watch_interval_usec. */
@@ -149,19 +143,16 @@ private:
 	/* Closed connections, destroyed by the reaper after the event that closed them. */
 	std::vector<std::unique_ptr<ClientConnection>> closed;
 	std::unordered_map<std::uint32_t, unsigned> pending_logins;
-	std::list<LoginWatch> login_watches;
-	EventSource login_timer;
+	LoginDeadlines login_deadlines;
 	bool draining = false;
 	int exit_status = exit_ok;
 	std::uint64_t fd_limit = 1024;
 
-	/* Messages to the master that the channel could not take yet. */
-	std::deque<std::vector<std::uint8_t>> outgoing;
-	std::array<std::uint8_t, channel_max_message_size> receive_buffer;
-
-	void receive_message();
-	using ReceivedFds = std::array<UniqueFd, channel_max_fds>;
-	void dispatch(const ChannelMessage &message, ReceivedFds &fds);
+	using ReceivedFds = MasterLink::ReceivedFds;
+	/* MasterLink::Host: the dispatch table, a client whose fds did not fit, the end. */
+	void master_message(const ChannelMessage &message, ReceivedFds &fds) override;
+	void master_lost_fds(ByteSpan record) noexcept override;
+	void master_gone(int status, bool close_sessions) noexcept override;
 	void handle_new_client(const ChannelMessage &message, ReceivedFds &fds);
 	void handle_drain(const ChannelMessage &message, ReceivedFds &fds);
 	void handle_node_state(const ChannelMessage &message, ReceivedFds &fds);
@@ -171,22 +162,16 @@ private:
 	void handle_backend_offer(const ChannelMessage &message, ReceivedFds &fds);
 	void handle_kill_order(const ChannelMessage &message, ReceivedFds &fds);
 	void accept_client(const NewClientMessage &message, UniqueFd client, UniqueFd pidfd);
-	void lost_client_fds(ByteSpan record) noexcept;
 	void node_state_changed(const NodeStateMessage &message) noexcept;
 	/* disconnect_unavailable: closes the relayed writer connections to one node. */
 	void close_writers_to(std::uint32_t cluster_index, std::uint32_t node_index) noexcept;
 	void start_drain(std::uint32_t timeout_ms);
 	void send_message(const ChannelMessage &message) noexcept;
-	void flush_outgoing() noexcept;
-	void update_channel_events() noexcept;
 	void close_all_connections() noexcept;
 	void exit_loop(int status) noexcept;
 	void maybe_finish_drain() noexcept;
 
-	static int on_channel(sd_event_source *source, int fd, std::uint32_t revents, void *userdata);
 	static int on_reaper(sd_event_source *source, void *userdata);
-	void arm_login_timer() noexcept;
-	static int on_login_timer(sd_event_source *source, std::uint64_t usec, void *userdata);
 	static int on_drain_timeout(sd_event_source *source, std::uint64_t usec, void *userdata);
 	static int on_drain_sweep(sd_event_source *source, std::uint64_t usec, void *userdata);
 	void close_idle_connections() noexcept;
