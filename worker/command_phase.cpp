@@ -106,11 +106,15 @@ bool CommandPhase::poll(std::uint32_t client_wanted, std::uint32_t backend_wante
 	/* The login's output buffer is gone (start()): only the relay writes to the client now. */
 	const std::uint32_t client_events = client.stream().poll_events(client_wanted);
 	const std::uint32_t backend_events = backend.stream().poll_events(backend_wanted);
-	if (home != nullptr && home->engaged() != (poller != nullptr)) {
+	const bool wanted = home != nullptr && home->engaged() &&
+			    relay_.counters().commands >= RelayPoller::join_after_commands;
+	if (home != nullptr && wanted != (poller != nullptr)) {
 		if (poller != nullptr)
 			unwatch(true);
-		else if (move_to_poller(client_events, backend_events))
+		else if (move_to_poller(client_events, backend_events)) {
+			log(LogLevel::debug, "relay: the session's sockets move into the worker's poller");
 			return true;
+		}
 		else
 			home = nullptr; /* epoll refused (out of memory, max_user_watches): not again */
 	}

@@ -58,6 +58,33 @@ void round_trips(ClientPair &a, int served_a, ClientPair &b, int served_b, unsig
 
 } // namespace
 
+constexpr const char *moved_in = "relay: the session's sockets move into the worker's poller";
+
+/* Short sessions (a page view's few queries) never move in: the 4 epoll_ctl of a move would not
+ * pay.  Once a session has relayed RelayPoller::join_after_commands commands, it does. */
+START_TEST(test_short_sessions_stay_out_of_the_poller)
+{
+	log_set_debug(true);
+	FakeBackend backend;
+	WorkerBench bench(connect_config(backend));
+	ClientPair a, b;
+	const int served_a = logged_in(bench, backend, a, 1);
+	const int served_b = logged_in(bench, backend, b, 2);
+	const unsigned few = RelayPoller::join_after_commands - 1;
+	round_trips(a, served_a, b, served_b, 0, few);
+	ck_assert_uint_eq(count(bench.log(), moved_in), 0);
+	round_trips(a, served_a, b, served_b, 100, 2);
+	ck_assert_uint_ge(count(bench.log(), moved_in), 1);
+	close(a.client);
+	a.client = -1;
+	close(b.client);
+	b.client = -1;
+	close(served_a);
+	close(served_b);
+	log_set_debug(false);
+}
+END_TEST
+
 START_TEST(test_sessions_move_out_of_the_poller_and_back)
 {
 	log_set_debug(true);
@@ -101,6 +128,7 @@ int main()
 	Suite *suite = suite_create("worker_relay_poller");
 	TCase *tc = tcase_create("moves");
 	tcase_set_timeout(tc, 60 * timeout_multiplier());
+	tcase_add_test(tc, test_short_sessions_stay_out_of_the_poller);
 	tcase_add_test(tc, test_sessions_move_out_of_the_poller_and_back);
 	suite_add_tcase(suite, tc);
 	return run_check_suites({suite});
