@@ -194,12 +194,14 @@ START_TEST(test_retire_closes_parked_and_parks_no_more)
 	close(parked);
 
 	ck_assert(write_all(running.client, framed(0, "\x03SELECT 1")));
-	ck_assert_str_eq(read_packet_payload(running_served).c_str(), "\x03SELECT 1");
+	const std::string query = read_packet_payload(running_served);
+	ck_assert_str_eq(query.c_str(), "\x03SELECT 1");
 	ck_assert(write_all(running_served, framed(1, ok_payload())));
 	const std::string ok = running.read_payload();
 	ck_assert_msg(!ok.empty() && ok[0] == 0, "query: %s", describe_err(ok).c_str());
 	quit(running);
-	ck_assert_str_eq(read_packet_payload(running_served).c_str(), "\x01");
+	const std::string forwarded_quit = read_packet_payload(running_served);
+	ck_assert_str_eq(forwarded_quit.c_str(), "\x01");
 	ck_assert(closed_by_worker(running_served));
 	close(running_served);
 	ck_assert_msg(contains(bench.log(), "retired: 1 idle backend connections closed; 1 sessions finish"), "log: %s",
