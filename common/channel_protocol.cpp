@@ -47,6 +47,7 @@ constexpr ChannelMessageSpec message_specs[] = {
 	{ChannelMessageType::kill_request, "KILL_REQUEST", to_master, 0, 0},
 	{ChannelMessageType::kill_order, "KILL_ORDER", to_worker, 0, 0},
 	{ChannelMessageType::kill_result, "KILL_RESULT", to_master, 0, 0},
+	{ChannelMessageType::retire, "RETIRE", to_worker, 0, 0},
 };
 
 const ChannelMessageSpec *find_spec(std::uint16_t type) noexcept
@@ -120,6 +121,11 @@ std::uint16_t write_payload(ByteWriter &w, const NodeSuspectMessage &m)
 }
 
 std::uint16_t write_payload(ByteWriter &, const WorkerReadyMessage &)
+{
+	return 0;
+}
+
+std::uint16_t write_payload(ByteWriter &, const RetireMessage &)
 {
 	return 0;
 }
@@ -445,6 +451,8 @@ ParseResult<ChannelMessage> decode(ByteSpan bytes, std::size_t fd_count,
 		return read_kill<KillOrderMessage>(r, KillStage::order);
 	case ChannelMessageType::kill_result:
 		return read_kill<KillResultMessage>(r, KillStage::result);
+	case ChannelMessageType::retire:
+		return complete(r, RetireMessage{}, "RETIRE: trailing bytes");
 	}
 	return ParseError{"channel header: unknown message type", 0};
 }

@@ -68,6 +68,7 @@ enum class ChannelMessageType : std::uint16_t {
 	kill_order = 16,
 	kill_result = 17,
 	backend_offer = 18,
+	retire = 21,
 };
 
 /* NEW_CLIENT header flag: a pidfd follows the client socket (two fds instead of one). */
@@ -209,6 +210,15 @@ struct BackendOfferMessage {
 	std::string_view server_version;
 };
 
+/* master -> worker: a reload replaced this worker's generation (WorkerPool::retire()).  The
+   worker closes its idle backend connections at once and parks none from now on: its sessions
+   run on and end as they would, their backend connections closed, never kept.  DRAIN follows
+   once the master knows the worker has no session left.  Empty payload; a second one changes
+   nothing. */
+struct RetireMessage {
+	static constexpr ChannelMessageType type = ChannelMessageType::retire;
+};
+
 /* How a KILL of another worker's session went (KILL_ORDER answers, KILL_RESULT).  The values are
    the wire format. */
 enum class KillOutcome : std::uint8_t {
@@ -271,7 +281,7 @@ using ChannelMessage = std::variant<NewClientMessage, ConnectionClosedMessage,
 				    DrainMessage, WorkerReadyMessage, NodeStateMessage, DisconnectAccountMessage,
 				    HeartbeatMessage, HeartbeatReplyMessage, NodeSuspectMessage,
 				    ResolveRequestMessage, ResolveReplyMessage, KillRequestMessage,
-				    KillOrderMessage, KillResultMessage, BackendOfferMessage>;
+				    KillOrderMessage, KillResultMessage, BackendOfferMessage, RetireMessage>;
 
 /* "NEW_CLIENT", ...; "unknown" for values outside the enum.  For log lines. */
 const char *channel_message_name(ChannelMessageType type) noexcept;

@@ -369,6 +369,9 @@ void WorkerPool::retire(std::uint32_t drain_timeout_ms)
 		if (w->respawn_timer)
 			sd_event_source_set_enabled(w->respawn_timer.get(), SD_EVENT_OFF);
 		set_ready(*w, false);
+		/* Its idle backend connections go now, not when its last session ends. */
+		if (w->channel)
+			send_message(*w, RetireMessage{}, {});
 		retire_if_idle(*w);
 	}
 	if (running_count() == 0 && on_all_exited)

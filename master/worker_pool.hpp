@@ -91,8 +91,9 @@ public:
 	void drain(std::uint32_t timeout_ms);
 
 	/* A newer generation took over (SIGHUP): no new clients, nothing respawned, no session
-	   closed for it.  Each worker gets DRAIN(@drain_timeout_ms) once the master knows it has
-	   no session left, and exits; drain() later ends those that are still busy. */
+	   closed for it.  Each worker gets RETIRE at once (it closes its idle backend connections),
+	   then DRAIN(@drain_timeout_ms) once the master knows it has no session left, and exits;
+	   drain() later ends those that are still busy. */
 	void retire(std::uint32_t drain_timeout_ms);
 
 	/* Sends @message to every worker that has a channel (NODE_STATE changes). */

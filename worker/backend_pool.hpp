@@ -4,8 +4,8 @@
 // cleanly (one write: a query with a random token and COM_RESET_CONNECTION, common/reuse_exchange;
 // the connection joins the idle set once the server answered both as it must), watching idle
 // connections (a backend that hangs up or speaks is dropped), their age (one timer), and dropping
-// them for a node the monitor gave up, an account disconnected, or a drain.  Never blocks; a
-// connection that misbehaves in any way is closed, never handed out.
+// them for a node the monitor gave up, an account disconnected, a drain or a reload (RETIRE).
+// Never blocks; a connection that misbehaves in any way is closed, never handed out.
 #pragma once
 
 #include "common/event_source.hpp"
@@ -43,7 +43,7 @@ public:
 	BackendPool(const BackendPool &) = delete;
 	BackendPool &operator=(const BackendPool &) = delete;
 
-	/* Whether connections may be parked at all (bounds above 0, not draining). */
+	/* Whether connections may be parked at all (bounds above 0, not draining or retired). */
 	bool accepting() const noexcept { return open && max_total > 0 && idle.max_age_usec() > 0; }
 	/* The key of the login @action asks for in @context; nullopt when such a login is never reused
 	 * (the compressed protocol, capabilities whose replies the parking exchange cannot read). */
@@ -57,7 +57,7 @@ public:
 
 	void drop_node(std::uint32_t cluster, std::uint32_t node) noexcept;
 	void drop_account(std::string_view account) noexcept;
-	/* Draining: closes them all and parks no more. */
+	/* Draining, or a reload retired this worker (RETIRE): closes them all and parks no more. */
 	void close() noexcept;
 
 	std::size_t size() const noexcept { return idle.size(); }

@@ -196,6 +196,9 @@ void Worker::master_message(const ChannelMessage &message, ReceivedFds &fds)
 		{ChannelMessageType::backend_offer, true, true, &Worker::handle_backend_offer},
 		/* KILL between workers (worker/kill_board); draining sessions may still kill or be killed. */
 		{ChannelMessageType::kill_order, true, true, &Worker::handle_kill_order},
+		/* A reload replaced this generation: its idle backend connections go (a draining worker
+		 * closed them already). */
+		{ChannelMessageType::retire, true, true, &Worker::handle_retire},
 	};
 
 	const ChannelMessageType type = channel_message_type(message);
@@ -261,6 +264,15 @@ void Worker::handle_kill_order(const ChannelMessage &message, ReceivedFds &)
 	kills->order(std::get<KillOrderMessage>(message));
 	/* A session the order or the answer closed. */
 	reap_closed();
+}
+
+void Worker::handle_retire(const ChannelMessage &, ReceivedFds &)
+{
+	const std::size_t idle = idle_backends->size();
+	/* The same closing as a drain's, but the sessions run on: their backend connections are
+	 * closed when they end, since the pool now parks nothing. */
+	idle_backends->close();
+	log_info("retired: %zu idle backend connections closed; %zu sessions finish", idle, connections.size());
 }
 
 void Worker::handle_disconnect_account(const ChannelMessage &message, ReceivedFds &)

@@ -52,6 +52,9 @@ static void check_views(const ChannelMessage &message, ByteSpan input)
 	} else if (const auto *offer = std::get_if<BackendOfferMessage>(&message)) {
 		FUZZ_CHECK(fuzz::view_ok(offer->server_version, input));
 		FUZZ_CHECK(!offer->server_version.empty() && offer->server_version.size() <= channel_max_server_version);
+	} else if (std::holds_alternative<RetireMessage>(message)) {
+		/* No payload, no flag: the bare header is its only encoding. */
+		FUZZ_CHECK(input.size() == channel_header_size);
 	}
 }
 

@@ -4,14 +4,19 @@
 // the id of the session before it, and the server's general log (a table here) shows each parking's
 // token query, which follows its reset.  Only a login with the same key gets a parked connection (users,
 // passwords, schemas), every kind of session state is fresh on it, and a connection is never handed
-// out after an open transaction, a KILL on the server, or its node going unavailable.
+// out after an open transaction, a KILL on the server, or its node going unavailable; a reload
+// (SIGHUP) closes the old generation's idle connections at once, and parks nothing more there.
 #include "tests/fixture/fixture.hpp"
 #include "tests/integration/proxy_client.hpp"
 #include "tests/integration/proxy_process.hpp"
 
 #include <check.h>
+#include <signal.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
+#include <memory>
 #include <string>
 #include <thread>
 
@@ -279,6 +284,39 @@ START_TEST(test_unavailable_node_drops_idle_connections)
 }
 END_TEST
 
+// A reload: the old generation's worker, told RETIRE, closes its parked connection long before
+// backend_idle_timeout (120 s here; the waits give up after 30), while a session still running on
+// it goes on; when that session quits, its backend connection is closed, never parked, and the old
+// generation ends.
+START_TEST(test_reload_drops_idle_connections)
+{
+	ClientOptions options;
+	options.database = "app_db";
+	auto running = std::make_unique<MysqlClient>();
+	PROXY_ASSERT(running->connect(reuse_listener(), "hank", "hank-pw", options), "login: %s",
+		     running->error().c_str());
+	const std::string running_id = running->text("SELECT CONNECTION_ID()");
+	const Session idle = session("hank", "hank-pw", "app_db");
+	PROXY_ASSERT(idle.id != running_id, "two sessions on connection %s", idle.id.c_str());
+	PROXY_ASSERT(wait_parked(idle.id, 1), "connection %s was never reset", idle.id.c_str());
+
+	PROXY_ASSERT(kill(proxy->pid(), SIGHUP) == 0, "SIGHUP: %s", strerror(errno));
+	PROXY_ASSERT(wait_for_log(*proxy, "reload: generation 2 serves", std::chrono::seconds(30)),
+		     "no new generation");
+	PROXY_ASSERT(wait_thread_gone(idle.id), "idle connection %s outlived the reload", idle.id.c_str());
+	/* The earlier cases' parked connections go with it; the running session is the one left. */
+	PROXY_CHECK(wait_for_log(*proxy, "idle backend connections closed; 1 sessions finish", std::chrono::seconds(30)));
+	PROXY_ASSERT(!contains(proxy->log(), "generation 1 ended"), "generation 1 ended with a session open");
+	PROXY_ASSERT_STR(running->text("SELECT CONNECTION_ID()"), running_id);
+	PROXY_ASSERT(thread_exists(running_id), "the running session's connection %s is gone", running_id.c_str());
+
+	running.reset();
+	PROXY_ASSERT(wait_thread_gone(running_id), "connection %s outlived its session", running_id.c_str());
+	PROXY_ASSERT(parkings_of(running_id) == 0, "connection %s was parked after the reload", running_id.c_str());
+	PROXY_CHECK(wait_for_log(*proxy, "generation 1 ended", std::chrono::seconds(30)));
+}
+END_TEST
+
 START_TEST(test_clean_shutdown)
 {
 	PROXY_ASSERT_CLEAN_SHUTDOWN(*proxy);
@@ -295,6 +333,7 @@ static Suite *reuse_suite()
 	tcase_add_test(tc, test_table_locks_released);
 	tcase_add_test(tc, test_killed_idle_connection_is_noticed);
 	tcase_add_test(tc, test_unavailable_node_drops_idle_connections);
+	tcase_add_test(tc, test_reload_drops_idle_connections);
 	suite_add_tcase(s, tc);
 	tc = server_tcase("shutdown", 60);
 	tcase_add_test(tc, test_clean_shutdown);
@@ -312,7 +351,7 @@ int main()
 		MariaDbServer &db = shared_mariadb();
 		db.create_database("app_db");
 		db.create_database("other_db");
-		for (const char *user : {"alice", "bob", "carol", "dave", "erin", "frank", "gina", "monitor"})
+		for (const char *user : {"alice", "bob", "carol", "dave", "erin", "frank", "gina", "hank", "monitor"})
 			db.create_user(user, std::string(user) + "-pw");
 		proxy = new ProxyProcess;
 		proxy->start(config_lua(), {proxy->path("reuse.sock"), proxy->path("cluster.sock")});

@@ -81,6 +81,7 @@ static std::vector<ChannelMessage> sample_messages()
 		sample_kill<KillRequestMessage>(KillOutcome::pending),
 		sample_kill<KillOrderMessage>(KillOutcome::pending),
 		sample_kill<KillResultMessage>(KillOutcome::same_server),
+		RetireMessage{},
 	};
 }
 
@@ -114,6 +115,7 @@ static bool same(const NewClientMessage &a, const NewClientMessage &b)
 static bool same(const ConnectionClosedMessage &a, const ConnectionClosedMessage &b) { return a.client_id == b.client_id; }
 static bool same(const DrainMessage &a, const DrainMessage &b) { return a.timeout_ms == b.timeout_ms; }
 static bool same(const WorkerReadyMessage &, const WorkerReadyMessage &) { return true; }
+static bool same(const RetireMessage &, const RetireMessage &) { return true; }
 static bool same(const HeartbeatMessage &a, const HeartbeatMessage &b) { return a.sequence == b.sequence; }
 static bool same(const HeartbeatReplyMessage &a, const HeartbeatReplyMessage &b) { return a.sequence == b.sequence; }
 static bool same(const NodeSuspectMessage &a, const NodeSuspectMessage &b)
@@ -229,6 +231,10 @@ START_TEST(test_wire_layout)
 	const std::uint8_t expected_ready[] = {5, 0, 0, 0, 0, 0, 0, 0};
 	ck_assert(same_bytes(ready, ByteSpan(expected_ready)));
 
+	const auto retire = encode(RetireMessage{});
+	const std::uint8_t expected_retire[] = {21, 0, 0, 0, 0, 0, 0, 0};
+	ck_assert(same_bytes(retire, ByteSpan(expected_retire)));
+
 	const auto with_pidfd = encode(sample_new_client(true));
 	ck_assert_uint_eq(with_pidfd[2], channel_flag_has_pidfd);
 	const auto without = encode(sample_new_client(false));
@@ -293,6 +299,11 @@ START_TEST(test_wrong_length)
 	ready.push_back(0);
 	set_payload_length(ready, 1);
 	assert_error(ready, 0, ChannelDirection::worker_to_master, "WORKER_READY: trailing bytes");
+
+	auto retire = encode(RetireMessage{});
+	retire.push_back(0);
+	set_payload_length(retire, 1);
+	assert_error(retire, 0, ChannelDirection::master_to_worker, "RETIRE: trailing bytes");
 }
 END_TEST
 
@@ -326,6 +337,9 @@ START_TEST(test_unknown_type_and_flags)
 
 	assert_error(raw_message(4, 1, {}), 0, ChannelDirection::master_to_worker,
 		     "channel header: flags not allowed for this message type");
+	/* RETIRE carries no flag, not even NEW_CLIENT's pidfd bit. */
+	assert_error(raw_message(21, channel_flag_has_pidfd, {}), 1, ChannelDirection::master_to_worker,
+		     "channel header: flags not allowed for this message type");
 	auto nc = encode(sample_new_client(true));
 	nc[3] = 0x80;
 	assert_error(nc, 2, ChannelDirection::master_to_worker,
@@ -344,7 +358,7 @@ START_TEST(test_wrong_direction)
 	using T = ChannelMessageType;
 	const auto to_worker = ChannelDirection::master_to_worker, to_master = ChannelDirection::worker_to_master;
 	for (T t : {T::new_client, T::drain, T::node_state, T::disconnect_account, T::heartbeat,
-		    T::resolve_reply}) {
+		    T::resolve_reply, T::retire}) {
 		ck_assert(channel_message_allowed(to_worker, t));
 		ck_assert(!channel_message_allowed(to_master, t));
 	}
@@ -567,6 +581,7 @@ START_TEST(test_names)
 	ck_assert_str_eq(channel_message_name(ChannelMessageType::disconnect_account), "DISCONNECT_ACCOUNT");
 	ck_assert_str_eq(channel_message_name(ChannelMessageType::resolve_request), "RESOLVE_REQUEST");
 	ck_assert_str_eq(channel_message_name(ChannelMessageType::resolve_reply), "RESOLVE_REPLY");
+	ck_assert_str_eq(channel_message_name(ChannelMessageType::retire), "RETIRE");
 }
 END_TEST
 

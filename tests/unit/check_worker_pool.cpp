@@ -116,6 +116,12 @@ static int fake_worker(UniqueFd channel, unsigned index)
 			node_states += std::to_string(state->node_index) + node_state_name(state->state) + ",";
 			continue;
 		}
+		if (std::holds_alternative<RetireMessage>(message)) {
+			/* Told to every held client, so a test sees which workers got it. */
+			for (auto &client : held)
+				write_text(client.get(), "retired\n");
+			continue;
+		}
 		if (std::holds_alternative<DisconnectAccountMessage>(message)) {
 			/* Every held client hangs up, as a session that ends would. */
 			for (auto &client : held)
@@ -426,7 +432,10 @@ START_TEST(test_retired_workers_finish_their_sessions)
 	ck_assert_uint_eq(pool.ready_count(), 0);
 	TestClient late(3, greet_and_close);
 	ck_assert(!pool.send_client(late.info, std::move(late.theirs), {}));
-	/* Their sessions go on: no DRAIN, no exit, nothing written to the clients. */
+	/* Each worker is told RETIRE at once (its idle backend connections go), and its sessions go
+	   on: no DRAIN, no exit, nothing else written to the clients. */
+	for (auto &client : clients)
+		ck_assert(client.read_line() == "retired\n");
 	run_for(loop.event, 300);
 	ck_assert_uint_eq(pool.running_count(), 2);
 	ck_assert(!all_exited);

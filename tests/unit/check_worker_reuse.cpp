@@ -2,7 +2,8 @@
 // backend played by the test: the client's COM_QUIT never reaches a connection kept for reuse; the
 // parking exchange answered as a server does keeps it, and the next client's commands arrive on it;
 // a backend that answers the parking with garbage or an ERR, or a taken connection's COM_INIT_DB with
-// an ERR, loses that connection, and the next client logs in afresh without hearing of it.
+// an ERR, loses that connection, and the next client logs in afresh without hearing of it; RETIRE
+// (a reload) closes the parked connection at once and a session still running parks nothing.
 #include "tests/unit/worker_bench.hpp"
 
 using namespace myproxy;
@@ -175,6 +176,39 @@ START_TEST(test_failed_init_db_logs_in_afresh)
 }
 END_TEST
 
+/* A reload retired the worker: the parked connection is closed at once; the session still running
+ * goes on, and at its COM_QUIT its backend connection gets the COM_QUIT and is closed, not parked. */
+START_TEST(test_retire_closes_parked_and_parks_no_more)
+{
+	FakeBackend backend;
+	WorkerBench bench(reuse_config(backend));
+	ClientPair running;
+	const int running_served = fresh_login(bench, backend, running, "shop", 1);
+	ClientPair first;
+	const int parked = fresh_login(bench, backend, first, "shop", 2);
+	quit(first);
+	ck_assert(write_all(parked, parking_answer(read_parking(parked), "shop")));
+
+	bench.send(RetireMessage{});
+	ck_assert(closed_by_worker(parked));
+	close(parked);
+
+	ck_assert(write_all(running.client, framed(0, "\x03SELECT 1")));
+	const std::string query = read_packet_payload(running_served);
+	ck_assert_str_eq(query.c_str(), "\x03SELECT 1");
+	ck_assert(write_all(running_served, framed(1, ok_payload())));
+	const std::string ok = running.read_payload();
+	ck_assert_msg(!ok.empty() && ok[0] == 0, "query: %s", describe_err(ok).c_str());
+	quit(running);
+	const std::string forwarded_quit = read_packet_payload(running_served);
+	ck_assert_str_eq(forwarded_quit.c_str(), "\x01");
+	ck_assert(closed_by_worker(running_served));
+	close(running_served);
+	ck_assert_msg(contains(bench.log(), "retired: 1 idle backend connections closed; 1 sessions finish"), "log: %s",
+		      bench.log().c_str());
+}
+END_TEST
+
 static Suite *worker_reuse_suite()
 {
 	Suite *s = suite_create("worker_reuse");
@@ -183,6 +217,7 @@ static Suite *worker_reuse_suite()
 	tcase_add_test(tc, test_parked_connection_serves_the_next_client);
 	tcase_add_test(tc, test_bad_parking_answers_drop_the_connection);
 	tcase_add_test(tc, test_failed_init_db_logs_in_afresh);
+	tcase_add_test(tc, test_retire_closes_parked_and_parks_no_more);
 	suite_add_tcase(s, tc);
 	return s;
 }
