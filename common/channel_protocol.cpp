@@ -24,7 +24,7 @@ struct ChannelMessageSpec {
 	ChannelDirection direction;
 	/* Header flag bits this type may carry; any other bit is an error. */
 	std::uint16_t allowed_flags;
-	/* fds every message of this type carries; NEW_CLIENT's has_pidfd flag adds one. */
+	/* fds every message of this type carries. */
 	std::uint8_t fds;
 };
 
@@ -32,7 +32,7 @@ constexpr ChannelDirection to_worker = ChannelDirection::master_to_worker;
 constexpr ChannelDirection to_master = ChannelDirection::worker_to_master;
 
 constexpr ChannelMessageSpec message_specs[] = {
-	{ChannelMessageType::new_client, "NEW_CLIENT", to_worker, channel_flag_has_pidfd, 1},
+	{ChannelMessageType::new_client, "NEW_CLIENT", to_worker, 0, 1},
 	{ChannelMessageType::connection_closed, "CONNECTION_CLOSED", to_master, 0, 0},
 	{ChannelMessageType::drain, "DRAIN", to_worker, 0, 0},
 	{ChannelMessageType::worker_ready, "WORKER_READY", to_master, 0, 0},
@@ -86,7 +86,7 @@ std::uint16_t write_payload(ByteWriter &w, const NewClientMessage &m)
 	write_string(w, i.peer_address);
 	write_string(w, i.cgroup_path);
 	write_string(w, i.cgroup_xattrs);
-	return m.has_pidfd ? channel_flag_has_pidfd : 0;
+	return 0;
 }
 
 std::uint16_t write_payload(ByteWriter &w, const ConnectionClosedMessage &m)
@@ -218,10 +218,9 @@ ParseResult<ChannelMessage> complete(ByteReader &r, const Message &message,
 	return ChannelMessage(message);
 }
 
-ParseResult<ChannelMessage> read_new_client(ByteReader &r, std::uint16_t flags) noexcept
+ParseResult<ChannelMessage> read_new_client(ByteReader &r) noexcept
 {
 	NewClientMessage m;
-	m.has_pidfd = (flags & channel_flag_has_pidfd) != 0;
 	ClientInfo &i = m.info;
 	i.client_id = r.u64("NEW_CLIENT: client_id past end");
 	i.listener_index = r.u32("NEW_CLIENT: listener_index past end");
@@ -416,13 +415,12 @@ ParseResult<ChannelMessage> decode(ByteSpan bytes, std::size_t fd_count,
 		return ParseError{"channel header: flags not allowed for this message type", 2};
 	if (length != r.remaining())
 		return ParseError{"channel header: payload length does not match message size", 4};
-	const std::size_t expected_fds = spec->fds + ((flags & channel_flag_has_pidfd) != 0 ? 1 : 0);
-	if (fd_count != expected_fds)
+	if (fd_count != spec->fds)
 		return ParseError{"channel: wrong number of fds for this message type", 0};
 
 	switch (spec->type) {
 	case ChannelMessageType::new_client:
-		return read_new_client(r, flags);
+		return read_new_client(r);
 	case ChannelMessageType::connection_closed:
 		return read_connection_closed(r);
 	case ChannelMessageType::drain:
@@ -483,8 +481,7 @@ ParseResult<std::size_t> encode_channel_message(std::vector<std::uint8_t> &out,
 	w.patch_uint_le(start + 2, flags, 2);
 	w.patch_uint_le(start + 4, out.size() - start - channel_header_size, 4);
 
-	const std::size_t fd_count = find_spec(static_cast<std::uint16_t>(channel_message_type(message)))->fds +
-				     ((flags & channel_flag_has_pidfd) != 0 ? 1 : 0);
+	const std::size_t fd_count = find_spec(static_cast<std::uint16_t>(channel_message_type(message)))->fds;
 	const auto check = decode(ByteSpan(out).subspan(start), fd_count, nullptr);
 	if (!check) {
 		out.resize(start);

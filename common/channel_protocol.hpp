@@ -26,8 +26,8 @@ namespace myproxy {
 inline constexpr std::size_t channel_header_size = 8;
 /* Largest message (header + payload) either side sends or accepts: the receive buffer size. */
 inline constexpr std::size_t channel_max_message_size = 8192;
-/* Most fds one message carries (NEW_CLIENT: client socket and pidfd). */
-inline constexpr std::size_t channel_max_fds = 2;
+/* Most fds one message carries (NEW_CLIENT: the client socket). */
+inline constexpr std::size_t channel_max_fds = 1;
 /* Bounds on the variable-length fields. */
 inline constexpr std::size_t channel_max_peer_address = 128; /* sizeof(struct sockaddr_storage) */
 inline constexpr std::size_t channel_max_cgroup_path = 4096;
@@ -71,9 +71,6 @@ enum class ChannelMessageType : std::uint16_t {
 	retire = 21,
 };
 
-/* NEW_CLIENT header flag: a pidfd follows the client socket (two fds instead of one). */
-inline constexpr std::uint16_t channel_flag_has_pidfd = 0x0001;
-
 /* What the master learned about one accepted client, before the worker sees a byte of it. */
 struct ClientInfo {
 	/* The connection id the master assigned (master/connection_ids): 1..2^32-1, unique among
@@ -105,13 +102,11 @@ struct ClientInfo {
 	ByteSpan cgroup_xattrs;
 };
 
-/* master -> worker: take over a client.  fds: the client socket, then the pidfd if has_pidfd
-   (absent for TCP clients or when pidfd_open() failed).  Header flag channel_flag_has_pidfd. */
+/* master -> worker: take over a client.  fds: the client socket.  (No pidfd: the master opens one
+   only to read the cgroup of a live process; a worker would have no use for it.) */
 struct NewClientMessage {
 	static constexpr ChannelMessageType type = ChannelMessageType::new_client;
 	ClientInfo info;
-	/* Mirrors the header flag: whether a second fd, the client's pidfd, is attached. */
-	bool has_pidfd = false;
 };
 
 /* worker -> master: a client received with NEW_CLIENT is gone, so the master's load count for

@@ -53,7 +53,7 @@ std::uint64_t fd_reserve(std::uint64_t limit) noexcept
 std::uint64_t session_capacity(std::uint64_t limit) noexcept
 {
 	const std::uint64_t reserve = fd_reserve(limit);
-	return limit > reserve + fds_per_session ? (limit - reserve) / fds_per_session : 1;
+	return limit > 2 * reserve + fds_per_session ? (limit - 2 * reserve) / fds_per_session : 1;
 }
 
 } // namespace myproxy

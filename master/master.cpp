@@ -484,8 +484,7 @@ void Master::hand_over(const Listener &listener, UniqueFd client, const SocketAd
 		log_debug("client %llu on %s: pid=%d uid=%u cgroup=%s", static_cast<unsigned long long>(id),
 			  listener.description.c_str(), static_cast<int>(info.pid),
 			  static_cast<unsigned>(info.uid), info.cgroup_path.c_str());
-	if (!serving->pool().send_client(info.client_info(id, listener.config_index), std::move(client),
-			      std::move(info.pidfd))) {
+	if (!serving->pool().send_client(info.client_info(id, listener.config_index), std::move(client))) {
 		connection_ids.release(id, 0);
 		++counts.not_handed_over;
 	}

@@ -148,8 +148,12 @@ bool read_peer_info(int client_fd, bool is_unix, const SocketAddress &peer_addre
 	std::snprintf(subject, sizeof(subject), "pid=%d uid=%u", static_cast<int>(cred.pid),
 		      static_cast<unsigned>(cred.uid));
 
+	/* The pidfd only vouches for the cgroup read below (the process was alive throughout); no
+	   worker keeps it, since holding a pidfd does not stop the pid number being recycled. */
+	if (!read_cgroup)
+		return true;
 	out.pidfd = open_client_pidfd(client_fd, cred.pid, subject);
-	if (!out.pidfd || !read_cgroup)
+	if (!out.pidfd)
 		return true;
 
 	/* pid 0: the client lives in another pid namespace, so /proc/PID is not its entry. */

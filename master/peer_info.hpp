@@ -1,5 +1,6 @@
-// What the master learns about an accepted client before a worker sees it: SO_PEERCRED, a pidfd
-// for the client process, its cgroup v2 path, and the socket's inode for the worker's check.
+// What the master learns about an accepted client before a worker sees it: SO_PEERCRED, its cgroup
+// v2 path (with a pidfd that proves the process lived through the read), and the socket's inode
+// for the worker's check.
 // Master side only (workers cannot read /proc).  It never reads from or writes to the client
 // socket, and it trusts nothing in /proc/PID/cgroup that it has not bounded and checked.
 #pragma once
@@ -26,7 +27,8 @@ struct PeerInfo {
 	pid_t pid = 0;
 	uid_t uid = 0;
 	gid_t gid = 0;
-	/* The client process; invalid when unknown or when it exited before the checks. */
+	/* The client process while its cgroup was read; invalid without the cgroup read, when
+	   unknown, or when it exited before the checks.  Never handed to a worker. */
 	UniqueFd pidfd;
 	/* Its cgroup v2 path ("/user.slice/..."), empty when unknown; only set together with a
 	   pidfd that proved the process was alive while /proc/PID/cgroup was read. */
@@ -44,7 +46,7 @@ struct PeerInfo {
    failures leave the fields empty and are logged); returns false only when fstat() of the
    client socket fails, since a worker must not get a socket it cannot verify.  Without
    @read_cgroup (no callback can read client.cgroup) the cgroup is left out, and with it the
-   /proc read, the xattrs and the liveness check that only vouches for them. */
+   pidfd, the /proc read, the xattrs and the liveness check that only vouch for them. */
 bool read_peer_info(int client_fd, bool is_unix, const SocketAddress &peer_address, PeerInfo &out,
 		    bool read_cgroup = true);
 

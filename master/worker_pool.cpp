@@ -309,12 +309,12 @@ bool WorkerPool::send_message(Worker &w, const ChannelMessage &message, std::spa
 	return false;
 }
 
-bool WorkerPool::send_client(const ClientInfo &info, UniqueFd client, UniqueFd pidfd)
+bool WorkerPool::send_client(const ClientInfo &info, UniqueFd client)
 {
 	const std::uint64_t attempt = ++send_attempt;
-	const int fds[] = {client.get(), pidfd.get()};
-	const std::span<const int> attached(fds, pidfd ? 2 : 1);
-	const NewClientMessage message{info, pidfd.is_valid()};
+	const int fds[] = {client.get()};
+	const std::span<const int> attached(fds);
+	const NewClientMessage message{info};
 
 	for (;;) {
 		Worker *best = nullptr;

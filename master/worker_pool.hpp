@@ -82,10 +82,10 @@ public:
 	/* Forks every worker; returns 0 or a negative errno (fork or socketpair failed). */
 	int start();
 
-	/* Hands a client to the ready worker with the fewest connections: NEW_CLIENT with @info,
-	   the client socket and, when valid, the pidfd.  The pool's copies are closed either way;
-	   returns false (logged) when no worker took it. */
-	bool send_client(const ClientInfo &info, UniqueFd client, UniqueFd pidfd);
+	/* Hands a client to the ready worker with the fewest connections: NEW_CLIENT with @info
+	   and the client socket.  The pool's copy is closed either way; returns false (logged)
+	   when no worker took it. */
+	bool send_client(const ClientInfo &info, UniqueFd client);
 
 	/* Shutdown: DRAIN to every running worker; from now on nothing is respawned. */
 	void drain(std::uint32_t timeout_ms);

@@ -51,7 +51,6 @@ public:
 
 	/* Holds the client process's pidfd (from the master) for the connection's life, so its pid
 	 * cannot be recycled while the connection exists. */
-	void keep_pidfd(UniqueFd pidfd) noexcept { client_pidfd = std::move(pidfd); }
 
 	/* An asynchronous Lua call of this connection's suspended callback completed: resume the
 	 * callback with @nargs values pushed on its coroutine (CallbackRun::thread()), and go on with
@@ -129,8 +128,6 @@ private:
 	BackendSide backend;
 	std::unique_ptr<CommandPhase> command;
 
-	/* The client process, held for the connection's life so its pid cannot be recycled. */
-	UniqueFd client_pidfd;
 	/* OpenSSL holds decrypted bytes that epoll will not announce: read them on the next loop
 	 * iteration. */
 	DeferredCall pending_read;

@@ -174,7 +174,7 @@ constexpr SyscallRule table[] = {
 	plain("sockets", "sendto", "send() is sendto()"),
 	plain("sockets", "recvfrom", "recv() is recvfrom()"),
 	plain("sockets", "sendmsg", "the channel to the master"),
-	plain("sockets", "recvmsg", "the channel (SCM_RIGHTS: client socket and pidfd)"),
+	plain("sockets", "recvmsg", "the channel (SCM_RIGHTS: the client socket)"),
 	plain("sockets", "sendmmsg", "batched sends of libraries"),
 	plain("sockets", "recvmmsg", "batched receives of libraries"),
 	plain("sockets", "shutdown", "closing a connection's direction"),

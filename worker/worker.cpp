@@ -220,7 +220,7 @@ void Worker::master_message(const ChannelMessage &message, ReceivedFds &fds)
 void Worker::handle_new_client(const ChannelMessage &message, ReceivedFds &fds)
 {
 	const auto &new_client = std::get<NewClientMessage>(message);
-	accept_client(new_client, std::move(fds[0]), new_client.has_pidfd ? std::move(fds[1]) : UniqueFd());
+	accept_client(new_client, std::move(fds[0]));
 }
 
 void Worker::handle_drain(const ChannelMessage &message, ReceivedFds &)
@@ -290,7 +290,7 @@ void Worker::handle_disconnect_account(const ChannelMessage &message, ReceivedFd
 		victim->account_disconnected();
 }
 
-void Worker::accept_client(const NewClientMessage &message, UniqueFd client, UniqueFd pidfd)
+void Worker::accept_client(const NewClientMessage &message, UniqueFd client)
 {
 	const ClientInfo &info = message.info;
 
@@ -325,7 +325,6 @@ void Worker::accept_client(const NewClientMessage &message, UniqueFd client, Uni
 
 	auto connection = std::make_unique<ClientConnection>(*this, std::move(client), info);
 	ClientConnection *pointer = connection.get();
-	pointer->keep_pidfd(std::move(pidfd));
 	connections.emplace(pointer, std::move(connection));
 	const ServingClientScope serving(info.client_id);
 	pointer->start();
@@ -336,10 +335,8 @@ void Worker::accept_client(const NewClientMessage &message, UniqueFd client, Uni
  * the channel itself is fine and every other session goes on. */
 void Worker::master_lost_fds(ByteSpan record) noexcept
 {
-	for (std::size_t fds : {std::size_t(2), std::size_t(1)}) {
-		auto message = decode_channel_message(record, fds, ChannelDirection::master_to_worker);
-		if (!message)
-			continue;
+	auto message = decode_channel_message(record, 1, ChannelDirection::master_to_worker);
+	if (message) {
 		if (const auto *new_client = std::get_if<NewClientMessage>(&*message)) {
 			log_warning("client %llu (uid=%u) lost: its socket did not fit (MSG_CTRUNC, fd limit %llu)",
 				    (unsigned long long)new_client->info.client_id, unsigned(new_client->info.uid),

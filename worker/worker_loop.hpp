@@ -162,7 +162,7 @@ private:
 	void handle_backend_offer(const ChannelMessage &message, ReceivedFds &fds);
 	void handle_kill_order(const ChannelMessage &message, ReceivedFds &fds);
 	void handle_retire(const ChannelMessage &message, ReceivedFds &fds);
-	void accept_client(const NewClientMessage &message, UniqueFd client, UniqueFd pidfd);
+	void accept_client(const NewClientMessage &message, UniqueFd client);
 	void node_state_changed(const NodeStateMessage &message) noexcept;
 	/* disconnect_unavailable: closes the relayed writer connections to one node. */
 	void close_writers_to(std::uint32_t cluster_index, std::uint32_t node_index) noexcept;

@@ -125,9 +125,9 @@ END_TEST
 START_TEST(test_every_worker_full)
 {
 	ProxyProcess p;
-	/* 256 descriptors: a reserve of 32, so the master hands the one worker (256 - 32) / 3 = 74
-	 * sessions.  TCP clients cost the worker two (no pidfd), so the worker itself never runs into its
-	 * reserve first and the 75th client meets the master's refusal. */
+	/* 256 descriptors: a reserve of 32, so the master hands the one worker (256 - 2 * 32) / 2 = 96
+	 * sessions of two descriptors each.  The second reserve covers the worker's own descriptors, so
+	 * the worker never runs into its own check first and the 97th client meets the master's refusal. */
 	p.set_command_prefix({"/usr/bin/prlimit", "--nofile=256:256", "--"});
 	const std::uint16_t port = pick_free_tcp_port();
 	start(p, "5", port);
@@ -145,7 +145,7 @@ START_TEST(test_every_worker_full)
 			     "session %d: %s", i, c->error().c_str());
 		++refused;
 	}
-	PROXY_ASSERT(refused == 1 && sessions.size() == 74, "%zu sessions before the refusal", sessions.size());
+	PROXY_ASSERT(refused == 1 && sessions.size() == 96, "%zu sessions before the refusal", sessions.size());
 	PROXY_CHECK(wait_for_log(p, "refused: every worker at its fd limit", std::chrono::seconds(5)));
 	/* A session that ends makes room again. */
 	sessions.pop_back();

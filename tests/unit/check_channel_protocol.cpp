@@ -19,7 +19,7 @@ static const std::uint8_t sample_peer[16] = {1, 0, '/', 'r', 'u', 'n', '/', 'x',
 static const std::uint8_t sample_xattrs[] = {0, 6, 'u', 's', 'e', 'r', '.', 'a', 1, 0, '1',
 					     1, 9, 't', 'r', 'u', 's', 't', 'e', 'd', '.', 'b', 0, 0};
 
-static NewClientMessage sample_new_client(bool has_pidfd)
+static NewClientMessage sample_new_client()
 {
 	NewClientMessage m;
 	m.info.client_id = 0x0102030405060708ull;
@@ -33,7 +33,6 @@ static NewClientMessage sample_new_client(bool has_pidfd)
 	m.info.peer_address = ByteSpan(sample_peer, sizeof(sample_peer));
 	m.info.cgroup_path = "/user.slice/user-1000.slice/session-1.scope";
 	m.info.cgroup_xattrs = ByteSpan(sample_xattrs, sizeof(sample_xattrs));
-	m.has_pidfd = has_pidfd;
 	return m;
 }
 
@@ -55,7 +54,7 @@ static Message sample_kill(KillOutcome outcome)
 
 static std::vector<ChannelMessage> sample_messages()
 {
-	NewClientMessage tcp = sample_new_client(false);
+	NewClientMessage tcp = sample_new_client();
 	tcp.info.has_credentials = false;
 	tcp.info.pid = 0;
 	tcp.info.uid = 0;
@@ -63,7 +62,7 @@ static std::vector<ChannelMessage> sample_messages()
 	tcp.info.cgroup_path = {};
 	tcp.info.cgroup_xattrs = {};
 	return {
-		sample_new_client(true),
+		sample_new_client(),
 		tcp,
 		ConnectionClosedMessage{0xFEDCBA9876543210ull},
 		DrainMessage{30000},
@@ -106,7 +105,7 @@ static bool same_bytes(ByteSpan a, ByteSpan b)
 static bool same(const NewClientMessage &a, const NewClientMessage &b)
 {
 	const ClientInfo &x = a.info, &y = b.info;
-	return a.has_pidfd == b.has_pidfd && x.client_id == y.client_id &&
+	return x.client_id == y.client_id &&
 	       x.listener_index == y.listener_index && x.has_credentials == y.has_credentials &&
 	       x.pid == y.pid && x.uid == y.uid && x.gid == y.gid && x.socket_device == y.socket_device &&
 	       x.socket_inode == y.socket_inode && same_bytes(x.peer_address, y.peer_address) &&
@@ -212,9 +211,7 @@ END_TEST
 START_TEST(test_fd_counts)
 {
 	std::size_t fds = 99;
-	(void)encode(sample_new_client(true), &fds);
-	ck_assert_uint_eq(fds, 2);
-	(void)encode(sample_new_client(false), &fds);
+	(void)encode(sample_new_client(), &fds);
 	ck_assert_uint_eq(fds, 1);
 	(void)encode(WorkerReadyMessage{}, &fds);
 	ck_assert_uint_eq(fds, 0);
@@ -235,10 +232,9 @@ START_TEST(test_wire_layout)
 	const std::uint8_t expected_retire[] = {21, 0, 0, 0, 0, 0, 0, 0};
 	ck_assert(same_bytes(retire, ByteSpan(expected_retire)));
 
-	const auto with_pidfd = encode(sample_new_client(true));
-	ck_assert_uint_eq(with_pidfd[2], channel_flag_has_pidfd);
-	const auto without = encode(sample_new_client(false));
-	ck_assert_uint_eq(without[2], 0);
+	const auto new_client = encode(sample_new_client());
+	ck_assert_uint_eq(new_client[2], 0);
+	ck_assert_uint_eq(new_client[3], 0);
 }
 END_TEST
 
@@ -317,11 +313,9 @@ START_TEST(test_wrong_fd_count)
 		if (fds > 0)
 			assert_error(bytes, fds - 1, direction_of(m), wrong);
 	}
-	/* The flag, not the fd count, decides whether a pidfd is expected. */
-	auto bytes = encode(sample_new_client(false));
-	bytes[2] = channel_flag_has_pidfd;
-	assert_error(bytes, 1, ChannelDirection::master_to_worker, wrong);
-	ck_assert(decode_channel_message(bytes, 2, ChannelDirection::master_to_worker).ok());
+	/* NEW_CLIENT carries the client socket alone: a second fd (the pidfd it once carried) is refused. */
+	const auto bytes = encode(sample_new_client());
+	assert_error(bytes, 2, ChannelDirection::master_to_worker, wrong);
 }
 END_TEST
 
@@ -337,12 +331,16 @@ START_TEST(test_unknown_type_and_flags)
 
 	assert_error(raw_message(4, 1, {}), 0, ChannelDirection::master_to_worker,
 		     "channel header: flags not allowed for this message type");
-	/* RETIRE carries no flag, not even NEW_CLIENT's pidfd bit. */
-	assert_error(raw_message(21, channel_flag_has_pidfd, {}), 1, ChannelDirection::master_to_worker,
+	/* No type carries a flag: NEW_CLIENT's old pidfd bit is refused like any other. */
+	assert_error(raw_message(21, 1, {}), 0, ChannelDirection::master_to_worker,
 		     "channel header: flags not allowed for this message type");
-	auto nc = encode(sample_new_client(true));
+	auto nc = encode(sample_new_client());
+	nc[2] = 1;
+	assert_error(nc, 1, ChannelDirection::master_to_worker,
+		     "channel header: flags not allowed for this message type");
+	nc[2] = 0;
 	nc[3] = 0x80;
-	assert_error(nc, 2, ChannelDirection::master_to_worker,
+	assert_error(nc, 1, ChannelDirection::master_to_worker,
 		     "channel header: flags not allowed for this message type");
 }
 END_TEST
@@ -379,7 +377,7 @@ enum : std::size_t {
 START_TEST(test_new_client_fields)
 {
 	const auto d = ChannelDirection::master_to_worker;
-	const auto good = encode(sample_new_client(false));
+	const auto good = encode(sample_new_client());
 
 	auto bad_bool = good;
 	bad_bool[off_has_credentials] = 2;
@@ -389,7 +387,7 @@ START_TEST(test_new_client_fields)
 	negative[off_pid + 3] = 0x80;
 	assert_error(negative, 1, d, "NEW_CLIENT: negative pid");
 
-	NewClientMessage anonymous = sample_new_client(false);
+	NewClientMessage anonymous = sample_new_client();
 	anonymous.info.has_credentials = false;
 	std::vector<std::uint8_t> out;
 	const auto refused = encode_channel_message(out, anonymous);
@@ -416,7 +414,7 @@ START_TEST(test_oversized_strings)
 {
 	const auto d = ChannelDirection::master_to_worker;
 	const std::string long_path(channel_max_cgroup_path + 1, 'a');
-	NewClientMessage m = sample_new_client(false);
+	NewClientMessage m = sample_new_client();
 	m.info.cgroup_path = long_path;
 	std::vector<std::uint8_t> out = {1, 2, 3};
 	const auto r = encode_channel_message(out, m);
@@ -435,15 +433,15 @@ START_TEST(test_oversized_strings)
 
 	/* A malformed xattr blob (a name outside user./trusted.) and xattrs without a cgroup. */
 	static const std::uint8_t bad_xattrs[] = {0, 5, 'o', 't', 'h', 'e', 'r', 0, 0};
-	m = sample_new_client(false);
+	m = sample_new_client();
 	m.info.cgroup_xattrs = ByteSpan(bad_xattrs, sizeof(bad_xattrs));
 	ck_assert_str_eq(encode_channel_message(out, m).error().what, "NEW_CLIENT: malformed cgroup_xattrs");
-	m = sample_new_client(false);
+	m = sample_new_client();
 	m.info.cgroup_path = {};
 	ck_assert_str_eq(encode_channel_message(out, m).error().what, "NEW_CLIENT: cgroup_xattrs without cgroup_path");
 
 	std::vector<std::uint8_t> peer(channel_max_peer_address + 1, 0);
-	m = sample_new_client(false);
+	m = sample_new_client();
 	m.info.peer_address = peer;
 	ck_assert_str_eq(encode_channel_message(out, m).error().what,
 			 "NEW_CLIENT: peer_address longer than sockaddr_storage");

@@ -68,22 +68,18 @@ START_TEST(test_new_client_with_two_fds)
 		int pipe_fds[2];
 		ck_assert_int_eq(pipe2(pipe_fds, O_CLOEXEC), 0);
 		UniqueFd pipe_read(pipe_fds[0]), pipe_write(pipe_fds[1]);
-		UniqueFd event(eventfd(0, EFD_CLOEXEC));
-		ck_assert(event.is_valid());
-
-		/* The pipe's write end stands in for the client socket, the eventfd for the pidfd. */
+		/* The pipe's write end stands in for the client socket. */
 		struct stat sent_stat;
 		ck_assert_int_eq(fstat(pipe_write.get(), &sent_stat), 0);
 		NewClientMessage m;
 		m.info.client_id = 17;
 		m.info.socket_device = sent_stat.st_dev;
 		m.info.socket_inode = sent_stat.st_ino;
-		m.has_pidfd = true;
 		std::vector<std::uint8_t> bytes;
 		const auto encoded = encode_channel_message(bytes, m);
 		ck_assert(encoded.ok());
-		ck_assert_uint_eq(*encoded, 2);
-		const int fds[] = {pipe_write.get(), event.get()};
+		ck_assert_uint_eq(*encoded, 1);
+		const int fds[] = {pipe_write.get()};
 		const auto sent = send_channel_message(master_end.get(), bytes, fds);
 		ck_assert(sent.status == ChannelIoStatus::ok);
 		pipe_write.reset();
@@ -92,12 +88,11 @@ START_TEST(test_new_client_with_two_fds)
 		auto received = receive_channel_message(worker_end.get(), buffer);
 		ck_assert(received.status == ChannelIoStatus::ok);
 		ck_assert_uint_eq(received.size, bytes.size());
-		ck_assert_uint_eq(received.fd_count, 2);
+		ck_assert_uint_eq(received.fd_count, 1);
 		const auto decoded = decode_channel_message(ByteSpan(buffer, received.size), received.fd_count,
 							    ChannelDirection::master_to_worker);
 		ck_assert(decoded.ok());
 		const auto &nc = std::get<NewClientMessage>(*decoded);
-		ck_assert(nc.has_pidfd);
 		ck_assert_uint_eq(nc.info.client_id, 17);
 
 		/* The inode check a worker makes before using the client socket. */
@@ -113,12 +108,6 @@ START_TEST(test_new_client_with_two_fds)
 		char text[2];
 		ck_assert_int_eq(read(pipe_read.get(), text, 2), 2);
 		ck_assert(std::memcmp(text, "hi", 2) == 0);
-
-		const std::uint64_t one = 1;
-		ck_assert_int_eq(write(received.fds[1].get(), &one, sizeof(one)), sizeof(one));
-		std::uint64_t counter = 0;
-		ck_assert_int_eq(read(event.get(), &counter, sizeof(counter)), sizeof(counter));
-		ck_assert_uint_eq(counter, 1);
 	}
 	ck_assert_uint_eq(count_open_fds(), before);
 }
@@ -300,14 +289,14 @@ START_TEST(test_credentials_ignored)
 		make_pair(a, b);
 		const int on = 1;
 		ck_assert_int_eq(setsockopt(b.get(), SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)), 0);
-		UniqueFd e1(eventfd(0, EFD_CLOEXEC)), e2(eventfd(0, EFD_CLOEXEC));
-		const int fds[] = {e1.get(), e2.get()};
+		UniqueFd e1(eventfd(0, EFD_CLOEXEC));
+		const int fds[] = {e1.get()};
 		const std::uint8_t bytes[] = {1, 2, 3};
 		ck_assert(send_channel_message(a.get(), bytes, fds).status == ChannelIoStatus::ok);
 		std::uint8_t buffer[channel_max_message_size];
 		auto received = receive_channel_message(b.get(), buffer);
 		ck_assert_msg(received.status == ChannelIoStatus::ok, "%s", received.what ? received.what : "");
-		ck_assert_uint_eq(received.fd_count, 2);
+		ck_assert_uint_eq(received.fd_count, 1);
 		ck_assert_uint_eq(received.size, 3);
 	}
 	ck_assert_uint_eq(count_open_fds(), before);

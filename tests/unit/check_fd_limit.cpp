@@ -30,8 +30,13 @@ START_TEST(test_budget)
 	ck_assert_uint_eq(fd_reserve(1024), 64);
 	ck_assert_uint_eq(fd_reserve(256), 32);
 	ck_assert_uint_eq(fd_reserve(1U << 20), 1024);
-	ck_assert_uint_eq(session_capacity(1024), (1024 - 64) / 3);
-	ck_assert_uint_eq(session_capacity(524288), (524288 - 1024) / 3);
+	ck_assert_uint_eq(session_capacity(1024), (1024 - 2 * 64) / 2);
+	ck_assert_uint_eq(session_capacity(524288), (524288 - 2 * 1024) / 2);
+	/* The worker's own check (fd_near_limit) must not refuse before the master's cap is reached,
+	   even with a reserve's worth of descriptors of its own open. */
+	for (std::uint64_t limit : {std::uint64_t(256), std::uint64_t(1024), std::uint64_t(524288)})
+		ck_assert(!fd_near_limit(int(fd_reserve(limit) - 1 + fds_per_session * session_capacity(limit) - 1),
+					 limit));
 	/* Absurdly low: one session, never 0 (the worker's own check refuses it if it must). */
 	ck_assert_uint_eq(session_capacity(10), 1);
 }

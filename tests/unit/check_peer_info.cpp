@@ -146,8 +146,8 @@ START_TEST(test_read_own_peer)
 }
 END_TEST
 
-/* Without read_cgroup (no callback can read client.cgroup): credentials and the pidfd the worker
- * keeps, but no cgroup, even where this process has one. */
+/* Without read_cgroup (no callback can read client.cgroup): credentials, but no cgroup, even where
+ * this process has one, and no pidfd (it only vouches for the cgroup read; no worker keeps it). */
 START_TEST(test_read_peer_without_cgroup)
 {
 	int pair[2];
@@ -160,7 +160,7 @@ START_TEST(test_read_peer_without_cgroup)
 	ck_assert(read_peer_info(a.get(), true, peer, info, false));
 	ck_assert(info.has_credentials);
 	ck_assert_int_eq(info.pid, getpid());
-	ck_assert(info.pidfd.is_valid());
+	ck_assert(!info.pidfd.is_valid());
 	ck_assert(info.cgroup_path.empty());
 	ck_assert(info.cgroup_xattrs.empty());
 }

@@ -34,7 +34,7 @@ using namespace myproxy;
 
 /* What the fake worker does with a NEW_CLIENT, chosen by the test through listener_index. */
 enum FakeAction : std::uint32_t {
-	greet_and_close = 0,  /* write "hi N states=S pidfd=P\n", close, report CONNECTION_CLOSED */
+	greet_and_close = 0,  /* write "hi N states=S fds=N\n", close, report CONNECTION_CLOSED */
 	greet_and_hold = 1,   /* write the greeting, keep the client, report nothing */
 	send_garbage = 2,     /* answer with bytes the codec rejects */
 	ready_twice = 3,      /* send WORKER_READY again */
@@ -142,7 +142,7 @@ static int fake_worker(UniqueFd channel, unsigned index)
 		    st.st_ino != nc.info.socket_inode)
 			return 47;
 		const std::string greeting = "hi " + std::to_string(index) + " states=" + node_states +
-					     " pidfd=" + std::to_string(received.fd_count == 2) + "\n";
+					     " fds=" + std::to_string(received.fd_count) + "\n";
 		switch (nc.info.listener_index) {
 		case greet_and_close:
 			write_text(client.get(), greeting);
@@ -377,15 +377,14 @@ START_TEST(test_clients_arrive_balanced)
 	std::vector<TestClient> clients;
 	for (unsigned i = 0; i < 4; ++i) {
 		clients.emplace_back(i + 1, greet_and_hold);
-		UniqueFd pidfd(i == 0 ? static_cast<int>(syscall(SYS_pidfd_open, getpid(), 0)) : -1);
-		ck_assert(pool.send_client(clients[i].info, std::move(clients[i].theirs), std::move(pidfd)));
+		ck_assert(pool.send_client(clients[i].info, std::move(clients[i].theirs)));
 	}
 	unsigned per_worker[2] = {};
 	for (unsigned i = 0; i < 4; ++i) {
 		const std::string line = clients[i].read_line();
 		ck_assert_msg(line.starts_with("hi "), "client %u got \"%s\"", i, line.c_str());
 		per_worker[line[3] - '0']++;
-		ck_assert(line.ends_with(i == 0 ? "pidfd=1\n" : "pidfd=0\n"));
+		ck_assert(line.ends_with(" fds=1\n"));
 	}
 	ck_assert_uint_eq(per_worker[0], 2);
 	ck_assert_uint_eq(per_worker[1], 2);
@@ -394,7 +393,7 @@ START_TEST(test_clients_arrive_balanced)
 
 	/* A client the worker closes is counted down again. */
 	TestClient closing(9, greet_and_close);
-	ck_assert(pool.send_client(closing.info, std::move(closing.theirs), {}));
+	ck_assert(pool.send_client(closing.info, std::move(closing.theirs)));
 	ck_assert(closing.read_line().starts_with("hi "));
 	ck_assert(closing.sees_eof());
 	ck_assert(run_until(loop.event, [&] {
@@ -419,7 +418,7 @@ START_TEST(test_retired_workers_finish_their_sessions)
 	std::vector<TestClient> clients;
 	for (unsigned i = 0; i < 2; ++i) {
 		clients.emplace_back(i + 1, greet_and_hold);
-		ck_assert(pool.send_client(clients[i].info, std::move(clients[i].theirs), {}));
+		ck_assert(pool.send_client(clients[i].info, std::move(clients[i].theirs)));
 	}
 	std::string greetings;
 	for (auto &client : clients)
@@ -431,7 +430,7 @@ START_TEST(test_retired_workers_finish_their_sessions)
 	pool.retire(1000);
 	ck_assert_uint_eq(pool.ready_count(), 0);
 	TestClient late(3, greet_and_close);
-	ck_assert(!pool.send_client(late.info, std::move(late.theirs), {}));
+	ck_assert(!pool.send_client(late.info, std::move(late.theirs)));
 	/* Each worker is told RETIRE at once (its idle backend connections go), and its sessions go
 	   on: no DRAIN, no exit, nothing else written to the clients. */
 	for (auto &client : clients)
@@ -472,7 +471,7 @@ START_TEST(test_killed_worker_respawned)
 	ck_assert(reaped(old_pid));
 
 	TestClient client(1, greet_and_close);
-	ck_assert(pool.send_client(client.info, std::move(client.theirs), {}));
+	ck_assert(pool.send_client(client.info, std::move(client.theirs)));
 	ck_assert(client.read_line().starts_with("hi 0"));
 }
 END_TEST
@@ -490,14 +489,14 @@ START_TEST(test_node_states_first)
 	ck_assert(run_until(loop.event, [&] { return pool.ready_count() == 1; }));
 
 	TestClient first(1, greet_and_close);
-	ck_assert(pool.send_client(first.info, std::move(first.theirs), {}));
+	ck_assert(pool.send_client(first.info, std::move(first.theirs)));
 	const std::string line = first.read_line();
-	ck_assert_msg(line == "hi 0 states=0dead,2read_only, pidfd=0\n", "got \"%s\"", line.c_str());
+	ck_assert_msg(line == "hi 0 states=0dead,2read_only, fds=1\n", "got \"%s\"", line.c_str());
 
 	pool.broadcast(NodeStateMessage{0, 0, NodeState::alive});
 	TestClient second(2, greet_and_close);
-	ck_assert(pool.send_client(second.info, std::move(second.theirs), {}));
-	ck_assert(second.read_line() == "hi 0 states=0dead,2read_only,0alive, pidfd=0\n");
+	ck_assert(pool.send_client(second.info, std::move(second.theirs)));
+	ck_assert(second.read_line() == "hi 0 states=0dead,2read_only,0alive, fds=1\n");
 
 	/* The replacement of a killed worker starts from what the callback says now. */
 	known = {NodeStateMessage{0, 0, NodeState::alive}};
@@ -505,8 +504,8 @@ START_TEST(test_node_states_first)
 	ck_assert_int_eq(kill(old_pid, SIGKILL), 0);
 	ck_assert(run_until(loop.event, [&] { return pool.status(0).pid != old_pid && pool.ready_count() == 1; }));
 	TestClient third(3, greet_and_close);
-	ck_assert(pool.send_client(third.info, std::move(third.theirs), {}));
-	ck_assert(third.read_line() == "hi 0 states=0alive, pidfd=0\n");
+	ck_assert(pool.send_client(third.info, std::move(third.theirs)));
+	ck_assert(third.read_line() == "hi 0 states=0alive, fds=1\n");
 }
 END_TEST
 
@@ -519,7 +518,7 @@ static void expect_killed_and_respawned(std::uint32_t action, const char *reason
 	const pid_t pids[] = {pool.status(0).pid, pool.status(1).pid};
 
 	TestClient bad(1, action);
-	ck_assert(pool.send_client(bad.info, std::move(bad.theirs), {}));
+	ck_assert(pool.send_client(bad.info, std::move(bad.theirs)));
 	const bool first = pool.status(0).connections == 1;
 	const unsigned victim = first ? 0 : 1;
 	ck_assert(run_until(loop.event, [&] {
@@ -535,7 +534,7 @@ static void expect_killed_and_respawned(std::uint32_t action, const char *reason
 
 	for (unsigned i = 0; i < 4; ++i) {
 		TestClient good(10 + i, greet_and_close);
-		ck_assert(pool.send_client(good.info, std::move(good.theirs), {}));
+		ck_assert(pool.send_client(good.info, std::move(good.theirs)));
 		ck_assert(good.read_line().starts_with("hi "));
 	}
 }
@@ -574,7 +573,7 @@ START_TEST(test_crash_names_client)
 	ck_assert(run_until(loop.event, [&] { return pool.status(0).starts == 2 && pool.ready_count() == 2; }));
 	/* The master's own SIGKILL (a protocol violation): no suspect either. */
 	TestClient garbage(5, send_garbage);
-	ck_assert(pool.send_client(garbage.info, std::move(garbage.theirs), {}));
+	ck_assert(pool.send_client(garbage.info, std::move(garbage.theirs)));
 	ck_assert(run_until(loop.event, [&] { return pool.status(0).starts + pool.status(1).starts == 4 && pool.ready_count() == 2; }));
 	ck_assert_uint_eq(crashes.size(), 0);
 
@@ -583,7 +582,7 @@ START_TEST(test_crash_names_client)
 	victim.info.pid = 1;
 	victim.info.uid = 4321;
 	victim.info.gid = 4321;
-	ck_assert(pool.send_client(victim.info, std::move(victim.theirs), {}));
+	ck_assert(pool.send_client(victim.info, std::move(victim.theirs)));
 	ck_assert(run_until(loop.event, [&] { return !crashes.empty(); }));
 	ck_assert_uint_eq(crashes.size(), 1);
 	ck_assert_uint_eq(crashes[0].first, 4321);
@@ -611,7 +610,7 @@ START_TEST(test_kill_is_no_crash)
 	served.info.pid = 1;
 	served.info.uid = 4322;
 	served.info.gid = 4322;
-	ck_assert(pool.send_client(served.info, std::move(served.theirs), {}));
+	ck_assert(pool.send_client(served.info, std::move(served.theirs)));
 	const pid_t pid = pool.status(0).pid;
 	ck_assert(read_line_from(served.ours.get()).starts_with("hi "));
 	ck_assert_int_eq(kill(pid, SIGKILL), 0);
@@ -634,7 +633,7 @@ START_TEST(test_worker_ignores_group_signals)
 		ck_assert_int_eq(kill(pid, sig), 0);
 	/* Still the same process, still serving. */
 	TestClient client(79, greet_and_close);
-	ck_assert(pool.send_client(client.info, std::move(client.theirs), {}));
+	ck_assert(pool.send_client(client.info, std::move(client.theirs)));
 	ck_assert(read_line_from(client.ours.get()).starts_with("hi "));
 	ck_assert_int_eq(pool.status(0).pid, pid);
 	ck_assert_uint_eq(pool.status(0).starts, 1);
@@ -660,7 +659,7 @@ START_TEST(test_silent_worker_skipped)
 	ck_assert(run_until(loop.event, [&] { return !pool.status(0).ready && pool.status(1).ready; }));
 	ck_assert_log(name + " silent for");
 	TestClient client(80, greet_and_close);
-	ck_assert(pool.send_client(client.info, std::move(client.theirs), {}));
+	ck_assert(pool.send_client(client.info, std::move(client.theirs)));
 	ck_assert(client.read_line().starts_with("hi 1 "));
 	ck_assert_int_eq(kill(stopped, SIGCONT), 0);
 	ck_assert(run_until(loop.event, [&] { return pool.ready_count() == 2; }));
@@ -707,7 +706,7 @@ START_TEST(test_stopped_worker_replaced)
 		      "%s", log.c_str());
 	/* The replacement serves. */
 	TestClient client(81, greet_and_close);
-	ck_assert(pool.send_client(client.info, std::move(client.theirs), {}));
+	ck_assert(pool.send_client(client.info, std::move(client.theirs)));
 	ck_assert(client.read_line().starts_with("hi "));
 }
 END_TEST
@@ -789,7 +788,7 @@ START_TEST(test_no_ready_worker_closes_client)
 	ck_assert_int_eq(pool.start(), 0);
 	run_for(loop.event, 100);
 	TestClient client(1, greet_and_close);
-	ck_assert(!pool.send_client(client.info, std::move(client.theirs), {}));
+	ck_assert(!pool.send_client(client.info, std::move(client.theirs)));
 	/* The pool closed its copy: the client sees EOF. */
 	ck_assert(client.sees_eof());
 	ck_assert_log("no worker ready for client 1");
@@ -894,7 +893,7 @@ START_TEST(test_master_serves_and_drains)
 		UniqueFd client = connect_to(path);
 		ck_assert(client.is_valid());
 		const std::string line = read_line_from(client.get());
-		ck_assert_msg(line.starts_with("hi ") && line.ends_with("pidfd=1\n"), "got \"%s\":\n%s",
+		ck_assert_msg(line.starts_with("hi ") && line.ends_with(" fds=1\n"), "got \"%s\":\n%s",
 			      line.c_str(), read_log().c_str());
 	}
 	/* A reload that does not load: the first generation serves on. */
