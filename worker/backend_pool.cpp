@@ -1,6 +1,7 @@
 // A worker's pool of idle backend connections; see backend_pool.hpp.
 #include "worker/backend_pool.hpp"
 
+#include "common/command_packet.hpp"
 #include "common/log.hpp"
 #include "common/mysql_capabilities.hpp"
 #include "lua/lua_action.hpp"
@@ -27,6 +28,18 @@ void ParkedBackend::backend_io(std::uint32_t revents) noexcept
 {
 	if (pool != nullptr)
 		pool->connection_event(*this, revents);
+}
+
+/* A connection dropped while idle (age, node state, reload, room for another, DRAIN) says COM_QUIT
+ * first, so the server ends the session quietly instead of counting and logging an aborted
+ * connection.  Best effort and never waiting: a full or dead socket just closes.  Not during the
+ * parking exchange, whose unwritten bytes the goodbye could land in the middle of. */
+ParkedBackend::~ParkedBackend()
+{
+	if (!link || link->fd() < 0 || parking)
+		return;
+	static constexpr std::uint8_t com_quit_packet[] = {1, 0, 0, 0, COM_QUIT};
+	(void)link->stream().write(com_quit_packet, sizeof(com_quit_packet));
 }
 
 /* Flags that only shape the login itself, or that each side terminates: two clients differing in

@@ -41,6 +41,12 @@ struct ReuseKeyHash {
 class BackendPool;
 
 struct ParkedBackend final : BackendIoTarget {
+	ParkedBackend() = default;
+	ParkedBackend(const ParkedBackend &) = delete;
+	ParkedBackend &operator=(const ParkedBackend &) = delete;
+	/* Says COM_QUIT to an idle connection that is dropped (see backend_pool.cpp). */
+	~ParkedBackend();
+
 	/* The pool's wake-ups (worker/backend_pool). */
 	void backend_io(std::uint32_t revents) noexcept override;
 	/* Set while parked. */

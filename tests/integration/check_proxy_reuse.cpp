@@ -75,6 +75,12 @@ bool wait_parked(const std::string &id, int count)
 	return true;
 }
 
+// Whether thread @id ended with COM_QUIT (the server logs "Quit"), not as an aborted connection.
+bool said_quit(const std::string &id)
+{
+	return admin("SELECT COUNT(*) FROM mysql.general_log WHERE command_type = 'Quit' AND thread_id = " + id) == "1";
+}
+
 bool thread_exists(const std::string &id)
 {
 	return admin("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = " + id) != "0";
@@ -287,7 +293,7 @@ END_TEST
 // A reload: the old generation's worker, told RETIRE, closes its parked connection long before
 // backend_idle_timeout (120 s here; the waits give up after 30), while a session still running on
 // it goes on; when that session quits, its backend connection is closed, never parked, and the old
-// generation ends.
+// generation ends.  The dropped idle connection says COM_QUIT first (no aborted connection on the server).
 START_TEST(test_reload_drops_idle_connections)
 {
 	ClientOptions options;
@@ -304,6 +310,7 @@ START_TEST(test_reload_drops_idle_connections)
 	PROXY_ASSERT(wait_for_log(*proxy, "reload: generation 2 serves", std::chrono::seconds(30)),
 		     "no new generation");
 	PROXY_ASSERT(wait_thread_gone(idle.id), "idle connection %s outlived the reload", idle.id.c_str());
+	PROXY_ASSERT(said_quit(idle.id), "idle connection %s was closed without COM_QUIT", idle.id.c_str());
 	/* The earlier cases' parked connections go with it; the running session is the one left. */
 	PROXY_CHECK(wait_for_log(*proxy, "idle backend connections closed; 1 sessions finish", std::chrono::seconds(30)));
 	PROXY_ASSERT(!contains(proxy->log(), "generation 1 ended"), "generation 1 ended with a session open");
