@@ -6,6 +6,7 @@
 // passwords, schemas), every kind of session state is fresh on it, and a connection is never handed
 // out after an open transaction, a KILL on the server, or its node going unavailable; a reload
 // (SIGHUP) closes the old generation's idle connections at once, and parks nothing more there.
+// PHP's mysqli and PDO, PyMySQL and DBD::mysql see fresh sessions on reused connections too.
 #include "tests/fixture/fixture.hpp"
 #include "tests/integration/proxy_client.hpp"
 #include "tests/integration/proxy_process.hpp"
@@ -19,6 +20,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 using namespace myproxy::test;
 
@@ -324,6 +326,38 @@ START_TEST(test_reload_drops_idle_connections)
 }
 END_TEST
 
+// What tenants' drivers see (PHP's mysqli and PDO on mysqlnd, PyMySQL, Perl's DBD::mysql): 40 short
+// sessions in a row, each leaving variables, a temporary table, a prepared statement, another
+// character set and autocommit off behind, and each finding none of it; through the reuse listener
+// some of them get a reused server connection, directly none does.
+START_TEST(test_drivers_see_fresh_sessions)
+{
+	const std::string dir = DRIVER_SCRIPT_DIR;
+	const std::vector<std::vector<std::string>> drivers = {
+		{"/usr/bin/php", dir + "/driver_reuse.php", "mysqli"},
+		{"/usr/bin/php", dir + "/driver_reuse.php", "pdo"},
+		{"/usr/bin/python3", dir + "/driver_reuse.py"},
+		{"/usr/bin/perl", dir + "/driver_reuse.pl"},
+	};
+	for (const auto &driver : drivers) {
+		auto run = [&](const std::string &socket) {
+			std::vector<std::string> argv = driver;
+			argv.insert(argv.end(), {socket, "carol", "carol-pw"});
+			const CommandOutput out = run_program(argv);
+			PROXY_ASSERT(out.exit_code == 0, "%s on %s: exit %d:\n%s", argv.back().c_str(), socket.c_str(),
+				     out.exit_code, out.output.c_str());
+			return out.output;
+		};
+		const std::string name = driver[1] + (driver.size() > 2 ? " " + driver[2] : "");
+		const std::string direct = run(shared_mariadb().socket_path());
+		PROXY_ASSERT(direct == "fresh 40/40\nreused no\n", "%s directly:\n%s", name.c_str(), direct.c_str());
+		const std::string proxied = run(proxy->path("reuse.sock"));
+		PROXY_ASSERT(proxied == "fresh 40/40\nreused yes\n", "%s through myproxy:\n%s", name.c_str(),
+			     proxied.c_str());
+	}
+}
+END_TEST
+
 START_TEST(test_clean_shutdown)
 {
 	PROXY_ASSERT_CLEAN_SHUTDOWN(*proxy);
@@ -340,6 +374,7 @@ static Suite *reuse_suite()
 	tcase_add_test(tc, test_table_locks_released);
 	tcase_add_test(tc, test_killed_idle_connection_is_noticed);
 	tcase_add_test(tc, test_unavailable_node_drops_idle_connections);
+	tcase_add_test(tc, test_drivers_see_fresh_sessions);
 	tcase_add_test(tc, test_reload_drops_idle_connections);
 	suite_add_tcase(s, tc);
 	tc = server_tcase("shutdown", 60);
