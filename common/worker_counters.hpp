@@ -28,11 +28,13 @@ struct Histogram {
 	Counter sum_usec;
 };
 
-/* One backend server's counters, named as upstream's myproxy_server_* metrics. */
+/* One backend server's counters, named as upstream's myproxy_server_* metrics, then ours: backend
+   connections kept idle after a clean reset (client:connect()'s reuse), and logins served by one. */
 struct ServerCounters {
 	Counter connects, connect_errors, bytes_received, packets_received, malformed_packets, queries,
 		query_errors, query_warnings, no_good_index_queries, no_index_queries, slow_queries,
 		affected_rows, query_wait_usec;
+	Counter idle_parked, idle_reused;
 };
 
 /* The most backend servers one worker tracks; the rest are counted in the slot "other". */
@@ -63,6 +65,8 @@ struct WorkerCounters {
 	Counter sessions_disconnected;
 	/* Gauges, meaningful only while the worker lives (never folded into the master's totals). */
 	std::atomic<std::int64_t> sessions_open, logins_pending;
+	/* Backend connections kept idle for reuse (worker/backend_pool), parked or being reset. */
+	std::atomic<std::int64_t> backend_idle;
 	Histogram login_latency, lua_callback_time;
 	ServerTable servers;
 };

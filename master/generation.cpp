@@ -123,6 +123,7 @@ void Generation::add_metrics(MetricsSnapshot &s, bool serving) const
 		if (const WorkerCounters *page = pool_.live_counters(i)) {
 			add_worker_counters(s.counters, *page);
 			s.sessions_open += page->sessions_open.load(std::memory_order_relaxed);
+			s.backend_idle += page->backend_idle.load(std::memory_order_relaxed);
 			s.logins_pending += page->logins_pending.load(std::memory_order_relaxed);
 		}
 	}

@@ -71,6 +71,9 @@ constexpr ServerField server_fields[metrics_server_fields] = {
 	{"myproxy_server_affected_rows", "Affected rows of COM_QUERY answered with OK", &ServerCounters::affected_rows},
 	{"myproxy_server_query_wait", "Seconds from COM_QUERY to the first reply packet", &ServerCounters::query_wait_usec,
 	 true},
+	{"myproxy_server_idle_parked", "Backend connections kept idle for reuse after a clean reset",
+	 &ServerCounters::idle_parked},
+	{"myproxy_server_idle_reused", "Logins served by an idle backend connection", &ServerCounters::idle_reused},
 };
 
 /* A worker's address slot as label text; empty when the bytes make no sense. */
@@ -229,6 +232,8 @@ std::string render_metrics(const MetricsSnapshot &s)
 	t.sample_signed("myproxy_sessions_open", s.sessions_open);
 	t.header("myproxy_logins_pending", "Logins in progress of clients with credentials", "gauge");
 	t.sample_signed("myproxy_logins_pending", s.logins_pending);
+	t.header("myproxy_backend_idle_connections", "Backend connections kept idle for reuse in the workers", "gauge");
+	t.sample_signed("myproxy_backend_idle_connections", s.backend_idle);
 	t.one("myproxy_workers", "Worker processes configured", "gauge", s.workers_configured);
 	t.one("myproxy_workers_alive", "Worker processes running", "gauge", s.workers_alive);
 	t.one("myproxy_workers_ready", "Worker processes taking clients", "gauge", s.workers_ready);

@@ -18,7 +18,7 @@ namespace myproxy {
 
 /* The number of counters in each table (master/metrics.cpp's field lists). */
 inline constexpr std::size_t metrics_worker_fields = 12;
-inline constexpr std::size_t metrics_server_fields = 13;
+inline constexpr std::size_t metrics_server_fields = 15;
 
 struct HistogramTotals {
 	std::uint64_t buckets[histogram_buckets]{};
@@ -48,7 +48,7 @@ struct NodeMetric {
 struct MetricsSnapshot {
 	CounterTotals counters;
 	/* Gauges of the live workers. */
-	std::int64_t sessions_open = 0, logins_pending = 0;
+	std::int64_t sessions_open = 0, logins_pending = 0, backend_idle = 0;
 	std::uint64_t connections_accepted = 0, connections_rejected_by_master = 0, crash_penalty_refusals = 0;
 	unsigned workers_configured = 0, workers_alive = 0, workers_ready = 0;
 	std::uint64_t worker_restarts = 0, worker_crashes = 0;

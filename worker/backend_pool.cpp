@@ -4,6 +4,7 @@
 #include "common/command_packet.hpp"
 #include "common/log.hpp"
 #include "common/mysql_capabilities.hpp"
+#include "worker/session_metrics.hpp"
 #include "lua/lua_action.hpp"
 
 #include <sodium.h>
@@ -166,7 +167,7 @@ void BackendPool::park(const ReuseKey &key, std::size_t per_key, std::string acc
 		connection->events = EPOLLIN;
 	}
 	idle.put(key, per_key, std::move(account), std::move(connection), false, now());
-	arm_timer();
+	idle_changed();
 }
 
 /* One peek at the socket: a hang-up or bytes that epoll reported but the loop has not handled yet
@@ -183,11 +184,13 @@ std::unique_ptr<ParkedBackend> BackendPool::take(const ReuseKey &key, std::strin
 	while (std::unique_ptr<ParkedBackend> connection = idle.take(key, database, now())) {
 		if (still_quiet(*connection)) {
 			connection->pool = nullptr;
+			metrics_backend_reused(connection->address);
+			idle_changed();
 			return connection;
 		}
 		log_info("idle backend connection %u closed: the server hung up or spoke", connection->session.connection_id);
 	}
-	arm_timer();
+	idle_changed();
 	return nullptr;
 }
 
@@ -202,7 +205,7 @@ void BackendPool::connection_event(ParkedBackend &connection, std::uint32_t reve
 	log_info("idle backend connection %u closed: the server %s", connection.session.connection_id,
 		 revents & EPOLLIN ? "hung up or spoke" : "hung up");
 	idle.drop(connection);
-	arm_timer();
+	idle_changed();
 }
 
 void BackendPool::parking_read(ParkedBackend &connection) noexcept
@@ -223,16 +226,24 @@ void BackendPool::parking_read(ParkedBackend &connection) noexcept
 			connection.database = connection.parking->database();
 			connection.parking.reset();
 			idle.mark_ready(connection, true);
+			metrics_backend_parked(connection.address);
 			return;
 		}
 		if (status == ReuseStatus::failed) {
 			log_info("backend connection %u not kept: %s", connection.session.connection_id,
 				 n > 0 ? connection.parking->failure() : "the server closed it during the reset");
 			idle.drop(connection);
-			arm_timer();
+			idle_changed();
 			return;
 		}
 	} while (stream.pending());
+}
+
+/* After every change to the idle set: the exporter's gauge, and the timer for the next expiry. */
+void BackendPool::idle_changed() noexcept
+{
+	metrics_backend_idle(idle.size());
+	arm_timer();
 }
 
 void BackendPool::arm_timer() noexcept
@@ -259,7 +270,7 @@ int BackendPool::on_timer(sd_event_source *, std::uint64_t usec, void *userdata)
 {
 	auto &pool = *static_cast<BackendPool *>(userdata);
 	pool.idle.expire(usec);
-	pool.arm_timer();
+	pool.idle_changed();
 	return 0;
 }
 
@@ -267,20 +278,20 @@ void BackendPool::drop_node(std::uint32_t cluster, std::uint32_t node) noexcept
 {
 	if (const std::size_t dropped = idle.drop_node(cluster, node))
 		log_info("closed %zu idle connections to node %u of cluster %u", dropped, node, cluster);
-	arm_timer();
+	idle_changed();
 }
 
 void BackendPool::drop_account(std::string_view account) noexcept
 {
 	idle.drop_account(account);
-	arm_timer();
+	idle_changed();
 }
 
 void BackendPool::close() noexcept
 {
 	open = false;
 	idle.clear();
-	arm_timer();
+	idle_changed();
 }
 
 } // namespace myproxy

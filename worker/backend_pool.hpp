@@ -77,6 +77,7 @@ private:
 	std::uint64_t parkings = 0;
 
 	std::uint64_t now() const noexcept;
+	void idle_changed() noexcept;
 	void arm_timer() noexcept;
 	static int on_timer(sd_event_source *source, std::uint64_t usec, void *userdata);
 	void parking_read(ParkedBackend &connection) noexcept;

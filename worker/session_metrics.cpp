@@ -105,6 +105,22 @@ void metrics_backend_login(const SocketAddress &backend, bool ok) noexcept
 	count_server(worker_server_counters(backend), ok ? &ServerCounters::connects : &ServerCounters::connect_errors);
 }
 
+void metrics_backend_parked(const SocketAddress &backend) noexcept
+{
+	count_server(worker_server_counters(backend), &ServerCounters::idle_parked);
+}
+
+void metrics_backend_reused(const SocketAddress &backend) noexcept
+{
+	count_server(worker_server_counters(backend), &ServerCounters::idle_reused);
+}
+
+void metrics_backend_idle(std::size_t connections) noexcept
+{
+	if (worker_counters_page != nullptr)
+		worker_counters_page->backend_idle.store(std::int64_t(connections), std::memory_order_relaxed);
+}
+
 void metrics_sessions_disconnected(std::size_t sessions) noexcept
 {
 	count(&WorkerCounters::sessions_disconnected, sessions);

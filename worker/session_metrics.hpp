@@ -37,6 +37,12 @@ void metrics_tls_handshake(bool ok) noexcept;
 /* A backend connect and login ended: logged in, or failed (connect error or refused login). */
 void metrics_backend_login(const SocketAddress &backend, bool ok) noexcept;
 
+/* Backend connection reuse (worker/backend_pool): a connection was reset cleanly and kept idle, a
+   login took one, and how many the worker keeps now. */
+void metrics_backend_parked(const SocketAddress &backend) noexcept;
+void metrics_backend_reused(const SocketAddress &backend) noexcept;
+void metrics_backend_idle(std::size_t connections) noexcept;
+
 /* DISCONNECT_ACCOUNT closed @sessions sessions. */
 void metrics_sessions_disconnected(std::size_t sessions) noexcept;
 

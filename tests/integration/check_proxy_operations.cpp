@@ -5,6 +5,7 @@
 // `myproxy --control` and by hand (malformed, oversized, from an unauthorised uid); sends hostile
 // HTTP.  The tests share one daemon and run in order; the killed-worker test has its own daemon.
 #include "tests/fixture/fixture.hpp"
+#include "tests/integration/metrics_scrape.hpp"
 #include "tests/integration/proxy_client.hpp"
 #include "tests/integration/proxy_process.hpp"
 
@@ -79,64 +80,15 @@ std::string config_lua(const ProxyProcess &p, int workers)
 	       "})\n";
 }
 
-int connect_unix(const std::string &path, int type)
-{
-	const int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
-	sockaddr_un un{};
-	un.sun_family = AF_UNIX;
-	std::strncpy(un.sun_path, path.c_str(), sizeof(un.sun_path) - 1);
-	if (fd < 0 || connect(fd, reinterpret_cast<sockaddr *>(&un), sizeof(un)) < 0) {
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-// Everything the peer sends until it closes (30 s safety net), or "<timeout>".
-std::string read_to_eof(int fd)
-{
-	std::string out;
-	const Clock::time_point deadline = Clock::now() + std::chrono::seconds(30);
-	for (;;) {
-		pollfd p{fd, POLLIN, 0};
-		const int left = int(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count());
-		if (left <= 0 || poll(&p, 1, left) <= 0)
-			return "<timeout>";
-		char buffer[4096];
-		const ssize_t n = recv(fd, buffer, sizeof(buffer), 0);
-		if (n <= 0)
-			return out;
-		out.append(buffer, std::size_t(n));
-	}
-}
-
 // One HTTP exchange over the exporter's socket: the raw response.
 std::string http(const ProxyProcess &p, const std::string &request)
 {
-	const int fd = connect_unix(p.path("metrics.sock"), SOCK_STREAM);
-	PROXY_ASSERT(fd >= 0, "connect(metrics.sock): %s", std::strerror(errno));
-	PROXY_CHECK(send(fd, request.data(), request.size(), MSG_NOSIGNAL) == ssize_t(request.size()));
-	const std::string response = read_to_eof(fd);
-	close(fd);
-	return response;
+	return http_exchange(p.path("metrics.sock"), request);
 }
 
 std::string scrape(const ProxyProcess &p = *proxy)
 {
-	const std::string response = http(p, "GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n");
-	PROXY_ASSERT(response.starts_with("HTTP/1.1 200 OK\r\n"), "scrape: %s", response.substr(0, 200).c_str());
-	return response.substr(response.find("\r\n\r\n") + 4);
-}
-
-// The value of one sample ("name" or "name{labels}"); -1 when absent.
-double metric(const std::string &text, const std::string &series)
-{
-	const std::string key = "\n" + series + " ";
-	const std::size_t at = text.find(key);
-	if (at == std::string::npos)
-		return -1;
-	return std::strtod(text.c_str() + at + key.size(), nullptr);
+	return scrape_metrics(p.path("metrics.sock"));
 }
 
 // The samples of a scrape without the comments, cut to what a failure message can hold.

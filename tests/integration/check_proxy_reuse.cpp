@@ -7,7 +7,9 @@
 // out after an open transaction, a KILL on the server, or its node going unavailable; a reload
 // (SIGHUP) closes the old generation's idle connections at once, and parks nothing more there.
 // PHP's mysqli and PDO, PyMySQL and DBD::mysql see fresh sessions on reused connections too.
+#include "tests/integration/backend_offer_wait.hpp" // before check.h, whose fail() macro it must not see
 #include "tests/fixture/fixture.hpp"
+#include "tests/integration/metrics_scrape.hpp"
 #include "tests/integration/proxy_client.hpp"
 #include "tests/integration/proxy_process.hpp"
 
@@ -33,6 +35,7 @@ std::string config_lua()
 	const std::string socket = lua_quote(shared_mariadb().socket_path());
 	return "worker_processes = 1\n"
 	       "backend_idle_timeout = 120\n"
+	       "prometheus_listen(" + lua_quote(proxy->path("metrics.sock")) + ")\n"
 	       "local db = mysql_resolve(" + socket + ")\n"
 	       "local nodes = mysql_cluster({" + socket + "}, {monitoring = true, user = 'monitor',\n"
 	       "  password = 'monitor-pw', check_interval = 0.3})\n"
@@ -326,6 +329,36 @@ START_TEST(test_reload_drops_idle_connections)
 }
 END_TEST
 
+// The sum of every sample of @name ("name{...} value" lines) in a scrape.
+static double sum_of(const std::string &text, const std::string &name)
+{
+	double sum = 0;
+	for (std::size_t at = text.find("\n" + name + "{"); at != std::string::npos; at = text.find("\n" + name + "{", at + 1)) {
+		const std::size_t value = text.find("} ", at);
+		if (value != std::string::npos)
+			sum += std::strtod(text.c_str() + value + 2, nullptr);
+	}
+	return sum;
+}
+
+// The exporter counts parkings and reuses per server, and shows the idle connections kept.
+START_TEST(test_metrics_count_parkings_and_reuses)
+{
+	const std::string before = scrape_metrics(proxy->path("metrics.sock"));
+	const Session first = session("ivy", "ivy-pw", "app_db");
+	PROXY_ASSERT(wait_parked(first.id, 1), "connection %s was never reset", first.id.c_str());
+	const Session second = session("ivy", "ivy-pw", "app_db");
+	PROXY_ASSERT_STR(second.id, first.id);
+	PROXY_ASSERT(wait_parked(first.id, 2), "connection %s was not parked again", first.id.c_str());
+	const std::string after = scrape_metrics(proxy->path("metrics.sock"));
+	const double parked = sum_of(after, "myproxy_server_idle_parked") - sum_of(before, "myproxy_server_idle_parked");
+	const double reused = sum_of(after, "myproxy_server_idle_reused") - sum_of(before, "myproxy_server_idle_reused");
+	PROXY_ASSERT(parked >= 2 && reused >= 1, "parked +%g, reused +%g", parked, reused);
+	PROXY_ASSERT(metric(after, "myproxy_backend_idle_connections") >= 1, "idle connections: %g",
+		     metric(after, "myproxy_backend_idle_connections"));
+}
+END_TEST
+
 // What tenants' drivers see (PHP's mysqli and PDO on mysqlnd, PyMySQL, Perl's DBD::mysql): 40 short
 // sessions in a row, each leaving variables, a temporary table, a prepared statement, another
 // character set and autocommit off behind, and each finding none of it; through the reuse listener
@@ -374,6 +407,7 @@ static Suite *reuse_suite()
 	tcase_add_test(tc, test_table_locks_released);
 	tcase_add_test(tc, test_killed_idle_connection_is_noticed);
 	tcase_add_test(tc, test_unavailable_node_drops_idle_connections);
+	tcase_add_test(tc, test_metrics_count_parkings_and_reuses);
 	tcase_add_test(tc, test_drivers_see_fresh_sessions);
 	tcase_add_test(tc, test_reload_drops_idle_connections);
 	suite_add_tcase(s, tc);
@@ -393,10 +427,16 @@ int main()
 		MariaDbServer &db = shared_mariadb();
 		db.create_database("app_db");
 		db.create_database("other_db");
-		for (const char *user : {"alice", "bob", "carol", "dave", "erin", "frank", "gina", "hank", "monitor"})
+		for (const char *user : {"alice", "bob", "carol", "dave", "erin", "frank", "gina", "hank", "ivy", "monitor"})
 			db.create_user(user, std::string(user) + "-pw");
 		proxy = new ProxyProcess;
 		proxy->start(config_lua(), {proxy->path("reuse.sock"), proxy->path("cluster.sock")});
+		/* Until the master has read the backend's greeting, a client is greeted with default
+		   capabilities, which makes another reuse key than the same client's a moment later. */
+		const auto backend = read_greeting(shared_mariadb().socket_path());
+		if (!backend || wait_for_greeting_version(proxy->path("reuse.sock"), backend->server_version) !=
+					backend->server_version)
+			throw FixtureError("the listener never greeted with the backend's version");
 	});
 	mysql_library_end();
 	return rc;
