@@ -126,6 +126,14 @@ bool Relay::can_read(const Direction &dir) const noexcept
 	return !dir.buffer || dir.end < BUFFER_SIZE || dir.start > 0;
 }
 
+std::size_t Relay::input_room(RelaySide side) const noexcept
+{
+	const Direction &dir = side == RelaySide::client ? up : down;
+	if (!can_read(dir))
+		return 0;
+	return dir.buffer ? BUFFER_SIZE - (dir.end - dir.start) : BUFFER_SIZE;
+}
+
 std::uint32_t Relay::wanted_client_events() const noexcept
 {
 	return (can_read(up) ? std::uint32_t(EPOLLIN) : 0u) | (down.blocked ? std::uint32_t(EPOLLOUT) : 0u);

@@ -156,6 +156,8 @@ public:
 	/* Whether the relay would read from @side now: with TLS, bytes OpenSSL holds are not announced
 	 * by epoll, so the connection reads them when this says so. */
 	bool wants_input(RelaySide side) const noexcept { return can_read(side == RelaySide::client ? up : down); }
+	/* The most one read from @side could take now (0 while the relay does not read from it). */
+	std::size_t input_room(RelaySide side) const noexcept;
 
 	/* True when no packet waits for a verdict from either side. */
 	bool idle() const noexcept;

@@ -79,7 +79,7 @@ int UringRing::join(const int (&fds)[2], const RelayWatch::Handler (&handlers)[2
 	return first;
 }
 
-void UringRing::leave(int first) noexcept
+void UringRing::leave(int first, bool at_once) noexcept
 {
 	for (int slot = first; slot < first + 2; ++slot) {
 		Channel &channel = channels[std::size_t(slot)];
@@ -103,7 +103,7 @@ void UringRing::leave(int first) noexcept
 		submit();
 		unregister(first);
 	}
-	if (!dispatching)
+	if (!dispatching || at_once)
 		submit();
 }
 
@@ -182,12 +182,13 @@ ssize_t UringRing::write(int slot, const void *buffer, std::size_t size) noexcep
 	return ssize_t(n);
 }
 
-void UringRing::want_input(int slot) noexcept
+void UringRing::want_input(int slot, std::size_t room) noexcept
 {
-	const Channel &channel = channels[std::size_t(slot)];
-	if (channel.attached && !channel.receive_armed && !channel.starved && channel.held_buffer < 0 && !channel.eof &&
-	    channel.receive_error == 0)
-		arm_receive(slot);
+	Channel &channel = channels[std::size_t(slot)];
+	channel.room = std::uint32_t(std::min<std::size_t>(room, receive_buffer_size));
+	if (room > 0 && channel.attached && !channel.receive_armed && !channel.starved && channel.held_buffer < 0 &&
+	    !channel.eof && channel.receive_error == 0)
+		arm_receive(slot, room);
 }
 
 bool UringRing::input_ready(int slot) const noexcept
@@ -231,11 +232,12 @@ void UringRing::submit() noexcept
 	}
 }
 
-void UringRing::arm_receive(int slot) noexcept
+void UringRing::arm_receive(int slot, std::size_t room) noexcept
 {
 	Channel &channel = channels[std::size_t(slot)];
 	io_uring_sqe *sqe = next_sqe();
-	io_uring_prep_recv(sqe, slot, nullptr, receive_buffer_size, 0);
+	/* The kernel takes at most this much into the buffer it picks. */
+	io_uring_prep_recv(sqe, slot, nullptr, unsigned(std::min<std::size_t>(room, receive_buffer_size)), 0);
 	sqe->flags |= IOSQE_FIXED_FILE | IOSQE_BUFFER_SELECT;
 	sqe->buf_group = 0;
 	io_uring_sqe_set_data64(sqe, user_data(slot, op_receive));
@@ -270,7 +272,7 @@ void UringRing::recycle(int buffer_id) noexcept
 		Channel &channel = channels[std::size_t(slot)];
 		channel.starved = false;
 		if (channel.attached) {
-			want_input(slot);
+			want_input(slot, channel.room);
 			break;
 		}
 	}
@@ -333,7 +335,7 @@ void UringRing::receive_done(int slot, const io_uring_cqe &cqe) noexcept
 			notify(slot, EPOLLIN | EPOLLERR);
 		}
 	} else if (cqe.res == -EINTR || cqe.res == -EAGAIN || cqe.res == -ECANCELED) {
-		want_input(slot);
+		want_input(slot, channel.room);
 	} else {
 		channel.receive_error = cqe.res < 0 ? -cqe.res : EIO;
 		notify(slot, EPOLLIN | EPOLLERR);

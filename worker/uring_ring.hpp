@@ -50,15 +50,20 @@ public:
 	int join(const int (&fds)[2], const RelayWatch::Handler (&handlers)[2], void *userdata) noexcept;
 	/* The session leaves (before it closes the sockets, or gives them back to sd-event):
 	 * outstanding receives are cancelled, sends in flight finish on their own, bytes received
-	 * and not read are dropped, and the slots are free once every operation has completed. */
-	void leave(int first_slot) noexcept;
+	 * and not read are dropped, and the slots are free once every operation has completed.
+	 * @at_once: the sockets go back to sd-event, which reads them next: the cancels are
+	 * submitted now, so no receive of the ring takes what comes after (else at the end of the
+	 * dispatch, with the rest). */
+	void leave(int first_slot, bool at_once = false) noexcept;
 
 	/* Like recv()/send() with MSG_DONTWAIT on the socket in @slot (StreamSocket's contract):
 	 * bytes moved, 0 on EOF, -1 with errno (EAGAIN: a completion will say when to try again). */
 	ssize_t read(int slot, void *buffer, std::size_t size) noexcept;
 	ssize_t write(int slot, const void *buffer, std::size_t size) noexcept;
-	/* The relay wants input from @slot: arms a receive unless one is armed or bytes wait. */
-	void want_input(int slot) noexcept;
+	/* The relay wants input from @slot and can take @room bytes: arms a receive of at most that
+	 * much, unless one is armed or bytes wait.  Sized so, a completion is read whole at once and
+	 * its buffer goes back to the ring: sessions whose clients stop reading pin none. */
+	void want_input(int slot, std::size_t room = receive_buffer_size) noexcept;
 	/* Bytes, EOF or an error wait in @slot for read() (no completion will announce them again). */
 	bool input_ready(int slot) const noexcept;
 
@@ -76,6 +81,8 @@ private:
 		/* receive side; starved: the provided buffers ran out, it waits for one to come back */
 		bool receive_armed = false;
 		bool starved = false;
+		/* What the relay could take when it last asked (a receive re-armed by the ring). */
+		std::uint32_t room = 0;
 		bool eof = false;
 		int receive_error = 0;
 		int held_buffer = -1;
@@ -114,7 +121,7 @@ private:
 	io_uring_sqe *next_sqe() noexcept;
 	void queued() noexcept;
 	void submit() noexcept;
-	void arm_receive(int slot) noexcept;
+	void arm_receive(int slot, std::size_t room) noexcept;
 	void queue_send(int slot) noexcept;
 	void recycle(int buffer_id) noexcept;
 	void unregister(int first_slot) noexcept;

@@ -43,9 +43,9 @@ void uring_session_poll(Relay &relay, std::uint32_t client_wanted, std::uint32_t
 {
 	UringRing *const ring = relay.ring();
 	if (client_wanted & EPOLLIN)
-		ring->want_input(relay.ring_slot());
+		ring->want_input(relay.ring_slot(), relay.input_room(RelaySide::client));
 	if (backend_wanted & EPOLLIN)
-		ring->want_input(relay.ring_slot() + 1);
+		ring->want_input(relay.ring_slot() + 1, relay.input_room(RelaySide::backend));
 }
 
 void uring_session_leave(Relay &relay, ClientSide &client, BackendSide &backend, bool give_back) noexcept
@@ -53,7 +53,7 @@ void uring_session_leave(Relay &relay, ClientSide &client, BackendSide &backend,
 	UringRing *const ring = relay.ring();
 	if (ring == nullptr)
 		return;
-	ring->leave(relay.ring_slot());
+	ring->leave(relay.ring_slot(), give_back);
 	relay.use_ring(nullptr, -1);
 	if (give_back) {
 		if (client.io_source() != nullptr)
