@@ -42,14 +42,18 @@ bool UringRing::attach(sd_event *event) noexcept
 int UringRing::join(const int (&fds)[2], const RelayWatch::Handler (&handlers)[2], void *userdata) noexcept
 {
 	int pair;
-	if (!free_pairs.empty()) {
+	const bool fresh = free_pairs.empty();
+	if (!fresh) {
 		pair = free_pairs.back();
 		free_pairs.pop_back();
 	} else if (next_pair < file_slots / 2) {
 		pair = int(next_pair);
 		try {
-			if (channels.size() < std::size_t(pair) * 2 + 2)
-				channels.resize(std::min<std::size_t>(file_slots, channels.size() + 256));
+			if (next_pair % pairs_per_chunk == 0) {
+				chunks.push_back(std::make_unique<Pair[]>(pairs_per_chunk));
+				/* Room to give every pair back without allocating. */
+				free_pairs.reserve(chunks.size() * pairs_per_chunk);
+			}
 		} catch (const std::bad_alloc &) {
 			errno = ENOMEM;
 			return -1;
@@ -63,18 +67,20 @@ int UringRing::join(const int (&fds)[2], const RelayWatch::Handler (&handlers)[2
 	int registered[2] = {fds[0], fds[1]};
 	const int r = io_uring_register_files_update(&ring, unsigned(first), registered, 2);
 	if (r < 2) {
+		int none_fds[2] = {-1, -1};
+		if (r > 0)
+			(void)io_uring_register_files_update(&ring, unsigned(first), none_fds, 2);
 		free_pairs.push_back(pair);
 		errno = r < 0 ? -r : EBADF;
 		return -1;
 	}
-	for (int i = 0; i < 2; ++i) {
-		Channel &channel = channels[std::size_t(first + i)];
-		channel = Channel{};
-		channel.handler = handlers[i];
-		channel.userdata = userdata;
-		channel.fd = fds[i];
-		channel.attached = channel.registered = true;
-	}
+	Pair &entry = pair_of(first);
+	entry = Pair{};
+	entry.userdata = userdata;
+	handlers_[0] = handlers[0];
+	handlers_[1] = handlers[1];
+	for (Channel &side : entry.side)
+		side.attached = side.registered = true;
 	++joined;
 	return first;
 }
@@ -82,9 +88,8 @@ int UringRing::join(const int (&fds)[2], const RelayWatch::Handler (&handlers)[2
 void UringRing::leave(int first, bool at_once) noexcept
 {
 	for (int slot = first; slot < first + 2; ++slot) {
-		Channel &channel = channels[std::size_t(slot)];
+		Channel &channel = this->channel(slot);
 		channel.attached = false;
-		channel.handler = nullptr;
 		release_held(channel);
 		if (channel.receive_armed) {
 			io_uring_sqe *sqe = next_sqe();
@@ -109,35 +114,31 @@ void UringRing::leave(int first, bool at_once) noexcept
 
 void UringRing::unregister(int first) noexcept
 {
-	int none[2] = {-1, -1};
-	const int r = io_uring_register_files_update(&ring, unsigned(first), none, 2);
+	int no_fds[2] = {-1, -1};
+	const int r = io_uring_register_files_update(&ring, unsigned(first), no_fds, 2);
 	if (r < 0)
 		log_errno(LogLevel::error, -r, nullptr, "io_uring_register(IORING_REGISTER_FILES_UPDATE, %d)", first);
-	channels[std::size_t(first)].registered = channels[std::size_t(first) + 1].registered = false;
+	channel(first).registered = channel(first + 1).registered = false;
 	free_if_done(first);
 }
 
 void UringRing::free_if_done(int slot) noexcept
 {
 	const int first = slot & ~1;
-	const Channel &a = channels[std::size_t(first)], &b = channels[std::size_t(first) + 1];
-	if (a.in_use() || b.in_use())
+	if (channel(first).in_use() || channel(first + 1).in_use())
 		return;
-	try {
-		free_pairs.push_back(first / 2);
-	} catch (const std::bad_alloc &) {
-		/* The pair stays unused: one session less on the ring. */
-	}
+	/* Never allocates: join() reserved room for every pair. */
+	free_pairs.push_back(first / 2);
 }
 
 ssize_t UringRing::read(int slot, void *buffer, std::size_t size) noexcept
 {
-	Channel &channel = channels[std::size_t(slot)];
-	if (channel.held_buffer >= 0) {
+	Channel &channel = this->channel(slot);
+	if (channel.held_buffer != none) {
 		const std::size_t n = std::min<std::size_t>(size, channel.held_length - channel.held_offset);
 		std::memcpy(buffer,
 			    buffer_memory + std::size_t(channel.held_buffer) * receive_buffer_size + channel.held_offset, n);
-		channel.held_offset += std::uint32_t(n);
+		channel.held_offset = std::uint16_t(channel.held_offset + n);
 		if (channel.held_offset == channel.held_length)
 			release_held(channel);
 		return ssize_t(n);
@@ -154,7 +155,7 @@ ssize_t UringRing::read(int slot, void *buffer, std::size_t size) noexcept
 
 ssize_t UringRing::write(int slot, const void *buffer, std::size_t size) noexcept
 {
-	Channel &channel = channels[std::size_t(slot)];
+	Channel &channel = this->channel(slot);
 	if (channel.send_error != 0) {
 		errno = channel.send_error;
 		return -1;
@@ -164,37 +165,64 @@ ssize_t UringRing::write(int slot, const void *buffer, std::size_t size) noexcep
 		errno = EAGAIN;
 		return -1;
 	}
-	if (!channel.send_buffer) {
-		try {
-			channel.send_buffer = send_buffers.get();
-		} catch (const std::bad_alloc &) {
-			errno = ENOMEM;
-			return -1;
-		}
+	if (channel.send_buffer == none && !take_send_buffer(channel)) {
+		errno = ENOMEM;
+		return -1;
 	}
 	const std::size_t n = std::min(size, RelayBufferPool::buffer_size);
-	std::memcpy(channel.send_buffer.get(), buffer, n);
+	std::memcpy(send_bytes(channel), buffer, n);
 	channel.send_offset = 0;
-	channel.send_length = std::uint32_t(n);
+	channel.send_length = std::uint16_t(n);
 	queue_send(slot);
 	if (n < size)
 		channel.writer_waiting = true;
 	return ssize_t(n);
 }
 
+bool UringRing::take_send_buffer(Channel &c) noexcept
+{
+	try {
+		if (free_sends.empty()) {
+			if (send_table.size() >= none)
+				return false;
+			send_table.emplace_back();
+			free_sends.reserve(send_table.capacity());
+			free_sends.push_back(std::uint16_t(send_table.size() - 1));
+		}
+		const std::uint16_t index = free_sends.back();
+		send_table[index] = send_buffers.get();
+		free_sends.pop_back();
+		c.send_buffer = index;
+		return true;
+	} catch (const std::bad_alloc &) {
+		return false;
+	}
+}
+
+void UringRing::put_send_buffer(Channel &c) noexcept
+{
+	if (c.send_buffer == none)
+		return;
+	send_buffers.put(std::move(send_table[c.send_buffer]));
+	/* Never allocates: take_send_buffer() reserved room for every index. */
+	free_sends.push_back(c.send_buffer);
+	c.send_buffer = none;
+	c.send_offset = c.send_length = 0;
+}
+
 void UringRing::want_input(int slot, std::size_t room) noexcept
 {
-	Channel &channel = channels[std::size_t(slot)];
-	channel.room = std::uint32_t(std::min<std::size_t>(room, receive_buffer_size));
-	if (room > 0 && channel.attached && !channel.receive_armed && !channel.starved && channel.held_buffer < 0 &&
+	Channel &channel = this->channel(slot);
+	channel.room = std::uint16_t(std::min<std::size_t>(room, receive_buffer_size));
+	if (room > 0 && channel.attached && !channel.receive_armed && !channel.starved && channel.held_buffer == none &&
 	    !channel.eof && channel.receive_error == 0)
 		arm_receive(slot, room);
 }
 
 bool UringRing::input_ready(int slot) const noexcept
 {
-	const Channel &channel = channels[std::size_t(slot)];
-	return channel.held_buffer >= 0 || channel.eof || channel.receive_error != 0;
+	const Channel &channel = this->channel(slot);
+	return channel.held_buffer != none || channel.eof || channel.receive_error != 0;
 }
 
 /* --- submission ------------------------------------------------------------------------------ */
@@ -234,7 +262,7 @@ void UringRing::submit() noexcept
 
 void UringRing::arm_receive(int slot, std::size_t room) noexcept
 {
-	Channel &channel = channels[std::size_t(slot)];
+	Channel &channel = this->channel(slot);
 	io_uring_sqe *sqe = next_sqe();
 	/* The kernel takes at most this much into the buffer it picks. */
 	io_uring_prep_recv(sqe, slot, nullptr, unsigned(std::min<std::size_t>(room, receive_buffer_size)), 0);
@@ -248,10 +276,10 @@ void UringRing::arm_receive(int slot, std::size_t room) noexcept
 
 void UringRing::queue_send(int slot) noexcept
 {
-	Channel &channel = channels[std::size_t(slot)];
+	Channel &channel = this->channel(slot);
 	io_uring_sqe *sqe = next_sqe();
 	/* MSG_WAITALL: the kernel sends it all (or fails), so one completion per write(). */
-	io_uring_prep_send(sqe, slot, channel.send_buffer.get() + channel.send_offset,
+	io_uring_prep_send(sqe, slot, send_bytes(channel) + channel.send_offset,
 			   channel.send_length - channel.send_offset, MSG_WAITALL | MSG_NOSIGNAL);
 	sqe->flags |= IOSQE_FIXED_FILE;
 	io_uring_sqe_set_data64(sqe, user_data(slot, op_send));
@@ -269,7 +297,7 @@ void UringRing::recycle(int buffer_id) noexcept
 	while (!starved.empty()) {
 		const int slot = starved.back();
 		starved.pop_back();
-		Channel &channel = channels[std::size_t(slot)];
+		Channel &channel = this->channel(slot);
 		channel.starved = false;
 		if (channel.attached) {
 			want_input(slot, channel.room);
@@ -280,10 +308,10 @@ void UringRing::recycle(int buffer_id) noexcept
 
 void UringRing::release_held(Channel &channel) noexcept
 {
-	if (channel.held_buffer < 0)
+	if (channel.held_buffer == none)
 		return;
 	const int buffer_id = channel.held_buffer;
-	channel.held_buffer = -1;
+	channel.held_buffer = none;
 	channel.held_offset = channel.held_length = 0;
 	recycle(buffer_id);
 }
@@ -303,13 +331,13 @@ void UringRing::complete(const io_uring_cqe &cqe) noexcept
 	default:
 		break;
 	}
-	--channels[std::size_t(slot)].operations;
+	--channel(slot).operations;
 	free_if_done(slot);
 }
 
 void UringRing::receive_done(int slot, const io_uring_cqe &cqe) noexcept
 {
-	Channel &channel = channels[std::size_t(slot)];
+	Channel &channel = this->channel(slot);
 	channel.receive_armed = false;
 	const int buffer_id = (cqe.flags & IORING_CQE_F_BUFFER) != 0 ? int(cqe.flags >> IORING_CQE_BUFFER_SHIFT) : -1;
 	if (!channel.attached || cqe.res <= 0) {
@@ -319,9 +347,9 @@ void UringRing::receive_done(int slot, const io_uring_cqe &cqe) noexcept
 	if (!channel.attached)
 		return;
 	if (cqe.res > 0 && buffer_id >= 0) {
-		channel.held_buffer = buffer_id;
+		channel.held_buffer = std::uint16_t(buffer_id);
 		channel.held_offset = 0;
-		channel.held_length = std::uint32_t(cqe.res);
+		channel.held_length = std::uint16_t(cqe.res);
 		notify(slot, EPOLLIN);
 	} else if (cqe.res == 0) {
 		channel.eof = true;
@@ -337,20 +365,20 @@ void UringRing::receive_done(int slot, const io_uring_cqe &cqe) noexcept
 	} else if (cqe.res == -EINTR || cqe.res == -EAGAIN || cqe.res == -ECANCELED) {
 		want_input(slot, channel.room);
 	} else {
-		channel.receive_error = cqe.res < 0 ? -cqe.res : EIO;
+		channel.receive_error = std::uint16_t(cqe.res < 0 ? -cqe.res : EIO);
 		notify(slot, EPOLLIN | EPOLLERR);
 	}
 }
 
 void UringRing::send_done(int slot, int result) noexcept
 {
-	Channel &channel = channels[std::size_t(slot)];
+	Channel &channel = this->channel(slot);
 	channel.send_in_flight = false;
 	if (result > 0)
-		channel.send_offset += std::uint32_t(result);
+		channel.send_offset = std::uint16_t(channel.send_offset + result);
 	if (result < 0 && result != -EINTR && result != -EAGAIN) {
-		send_buffers.put(std::move(channel.send_buffer));
-		channel.send_error = -result;
+		put_send_buffer(channel);
+		channel.send_error = std::uint16_t(-result);
 		if (channel.attached && channel.writer_waiting)
 			notify(slot, EPOLLOUT | EPOLLERR);
 		return;
@@ -359,8 +387,7 @@ void UringRing::send_done(int slot, int result) noexcept
 		queue_send(slot);
 		return;
 	}
-	send_buffers.put(std::move(channel.send_buffer));
-	channel.send_offset = channel.send_length = 0;
+	put_send_buffer(channel);
 	if (channel.attached && channel.writer_waiting) {
 		channel.writer_waiting = false;
 		notify(slot, EPOLLOUT);
@@ -369,12 +396,10 @@ void UringRing::send_done(int slot, int result) noexcept
 
 void UringRing::notify(int slot, std::uint32_t events) noexcept
 {
-	const Channel &channel = channels[std::size_t(slot)];
-	const RelayWatch::Handler handler = channel.handler;
-	void *const userdata = channel.userdata;
-	const int fd = channel.fd;
-	if (handler != nullptr)
-		(void)handler(nullptr, fd, events, userdata);
+	if (!channel(slot).attached)
+		return;
+	/* The trampolines take no descriptor from here: -1. */
+	(void)handlers_[slot & 1](nullptr, -1, events, pair_of(slot).userdata);
 }
 
 void UringRing::dispatch() noexcept

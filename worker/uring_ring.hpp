@@ -71,32 +71,40 @@ public:
 	std::uint64_t sessions_joined() const noexcept { return joined; }
 
 private:
+	/* One socket's state, kept small: a worker holds two per session for as long as the session
+	 * lasts, idle or not (the idle-connection bound, doc/performance.md). */
+	static constexpr std::uint16_t none = 0xffff;
 	struct Channel {
-		RelayWatch::Handler handler = nullptr;
-		void *userdata = nullptr;
-		int fd = -1;
-		/* A session owns it; the socket is in the fixed-file table. */
-		bool attached = false;
-		bool registered = false;
-		/* receive side; starved: the provided buffers ran out, it waits for one to come back */
-		bool receive_armed = false;
-		bool starved = false;
+		/* receive side: the provided buffer holding unread bytes [held_offset, held_length) */
+		std::uint16_t held_buffer = none;
+		std::uint16_t held_offset = 0, held_length = 0;
 		/* What the relay could take when it last asked (a receive re-armed by the ring). */
-		std::uint32_t room = 0;
-		bool eof = false;
-		int receive_error = 0;
-		int held_buffer = -1;
-		std::uint32_t held_offset = 0, held_length = 0;
-		/* send side: the ring's copy of what the relay wrote, [send_offset, send_length) unsent */
-		std::unique_ptr<std::uint8_t[]> send_buffer;
-		std::uint32_t send_offset = 0, send_length = 0;
-		bool send_in_flight = false;
-		bool writer_waiting = false;
-		int send_error = 0;
+		std::uint16_t room = 0;
+		std::uint16_t receive_error = 0;
+		/* send side: the ring's copy of what the relay wrote (send_table), [send_offset,
+		 * send_length) unsent */
+		std::uint16_t send_buffer = none;
+		std::uint16_t send_offset = 0, send_length = 0;
+		std::uint16_t send_error = 0;
 		/* Submitted and not completed: the slot is not free before they are. */
-		unsigned operations = 0;
+		std::uint8_t operations = 0;
+		/* A session owns it; the socket is in the fixed-file table. */
+		bool attached : 1 = false;
+		bool registered : 1 = false;
+		bool receive_armed : 1 = false;
+		/* The provided buffers ran out: it waits for one to come back. */
+		bool starved : 1 = false;
+		bool eof : 1 = false;
+		bool send_in_flight : 1 = false;
+		bool writer_waiting : 1 = false;
 		bool in_use() const noexcept { return attached || registered || operations > 0; }
 	};
+	/* A session's two sockets: client (slot 2n), backend (slot 2n + 1). */
+	struct Pair {
+		void *userdata = nullptr;
+		Channel side[2];
+	};
+	static constexpr unsigned pairs_per_chunk = 256;
 	enum Operation : std::uint64_t { op_receive = 1, op_send = 2, op_cancel = 3 };
 
 	UringRing() noexcept = default;
@@ -105,8 +113,14 @@ private:
 	bool ring_ready = false;
 	io_uring_buf_ring *buffer_ring = nullptr;
 	std::uint8_t *buffer_memory = nullptr;
-	std::vector<Channel> channels;
+	/* In chunks: no reallocation moves them, and no growth reserves room for sessions to come. */
+	std::vector<std::unique_ptr<Pair[]>> chunks;
 	std::vector<int> free_pairs;
+	/* Every session of a worker hears through the same two trampolines (client, backend). */
+	RelayWatch::Handler handlers_[2] = {nullptr, nullptr};
+	/* Send buffers in flight, by Channel::send_buffer. */
+	std::vector<std::unique_ptr<std::uint8_t[]>> send_table;
+	std::vector<std::uint16_t> free_sends;
 	std::vector<int> starved;
 	/* Pairs to take out of the file table after the next submission (leave()). */
 	std::vector<int> pending_unregister;
@@ -118,6 +132,15 @@ private:
 	std::uint64_t joined = 0;
 	std::uint64_t next_pair = 0;
 
+	Pair &pair_of(int slot) noexcept { return chunks[unsigned(slot / 2) / pairs_per_chunk][unsigned(slot / 2) % pairs_per_chunk]; }
+	Channel &channel(int slot) noexcept { return pair_of(slot).side[slot & 1]; }
+	const Channel &channel(int slot) const noexcept
+	{
+		return chunks[unsigned(slot / 2) / pairs_per_chunk][unsigned(slot / 2) % pairs_per_chunk].side[slot & 1];
+	}
+	std::uint8_t *send_bytes(const Channel &c) noexcept { return send_table[c.send_buffer].get(); }
+	bool take_send_buffer(Channel &c) noexcept;
+	void put_send_buffer(Channel &c) noexcept;
 	io_uring_sqe *next_sqe() noexcept;
 	void queued() noexcept;
 	void submit() noexcept;
