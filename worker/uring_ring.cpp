@@ -97,6 +97,7 @@ void UringRing::leave(int first, bool at_once) noexcept
 			sqe->flags |= IOSQE_FIXED_FILE;
 			io_uring_sqe_set_data64(sqe, user_data(slot, op_cancel));
 			++channel.operations;
+			++in_flight;
 			queued();
 		}
 	}
@@ -271,6 +272,7 @@ void UringRing::arm_receive(int slot, std::size_t room) noexcept
 	io_uring_sqe_set_data64(sqe, user_data(slot, op_receive));
 	channel.receive_armed = true;
 	++channel.operations;
+	++in_flight;
 	queued();
 }
 
@@ -285,6 +287,7 @@ void UringRing::queue_send(int slot) noexcept
 	io_uring_sqe_set_data64(sqe, user_data(slot, op_send));
 	channel.send_in_flight = true;
 	++channel.operations;
+	++in_flight;
 	queued();
 }
 
@@ -320,6 +323,9 @@ void UringRing::release_held(Channel &channel) noexcept
 
 void UringRing::complete(const io_uring_cqe &cqe) noexcept
 {
+	if (cqe.user_data == op_drain)
+		return;
+	--in_flight;
 	const int slot = int(cqe.user_data >> operation_bits);
 	switch (cqe.user_data & ((1u << operation_bits) - 1)) {
 	case op_receive:
@@ -424,6 +430,33 @@ void UringRing::dispatch() noexcept
 		submit();
 	}
 	dispatching = false;
+}
+
+void UringRing::drain() noexcept
+{
+	/* Left sessions out of the file table first: nothing of theirs is sent again. */
+	submit();
+	if (in_flight == 0)
+		return;
+	/* Sends of closed sessions that wait for room, receives being cancelled: all of them now. */
+	io_uring_sqe *sqe = next_sqe();
+	io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
+	sqe->flags |= IOSQE_FIXED_FILE;
+	io_uring_sqe_set_data64(sqe, op_drain);
+	(void)io_uring_submit(&ring);
+	dispatching = true;
+	for (int round = 0; round < 50 && in_flight > 0; ++round) {
+		__kernel_timespec wait{0, 100'000'000};
+		io_uring_cqe *cqe = nullptr;
+		if (io_uring_wait_cqe_timeout(&ring, &cqe, &wait) < 0)
+			continue;
+		const io_uring_cqe copy = *cqe;
+		io_uring_cqe_seen(&ring, cqe);
+		complete(copy);
+	}
+	dispatching = false;
+	if (in_flight > 0)
+		log_error("relay ring: %u operations still in flight at exit", in_flight);
 }
 
 int UringRing::on_ready(sd_event_source *, int, std::uint32_t, void *userdata)

@@ -67,6 +67,11 @@ public:
 	/* Bytes, EOF or an error wait in @slot for read() (no completion will announce them again). */
 	bool input_ready(int slot) const noexcept;
 
+	/* At the end (the destructor, after every session left): every operation completes or is
+	 * cancelled, so the kernel is done with the buffers before they go. */
+	void drain() noexcept;
+	unsigned operations_in_flight() const noexcept { return in_flight; }
+
 	/* Sessions that took the ring since the worker started (tests, the log). */
 	std::uint64_t sessions_joined() const noexcept { return joined; }
 
@@ -105,7 +110,8 @@ private:
 		Channel side[2];
 	};
 	static constexpr unsigned pairs_per_chunk = 256;
-	enum Operation : std::uint64_t { op_receive = 1, op_send = 2, op_cancel = 3 };
+	/* user_data: slot << 2 | operation; op_drain (slot 0, operation 0) is the destructor's cancel. */
+	enum Operation : std::uint64_t { op_drain = 0, op_receive = 1, op_send = 2, op_cancel = 3 };
 
 	UringRing() noexcept = default;
 
@@ -129,6 +135,8 @@ private:
 	DeferredCall deferred_submit;
 	sd_event *loop = nullptr;
 	bool dispatching = false;
+	/* Operations submitted or queued and not completed, over every slot. */
+	unsigned in_flight = 0;
 	std::uint64_t joined = 0;
 	std::uint64_t next_pair = 0;
 

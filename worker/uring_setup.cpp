@@ -133,8 +133,11 @@ UringRing::~UringRing() noexcept
 {
 	source.reset();
 	deferred_submit.reset();
-	if (ring_ready)
+	if (ring_ready) {
+		/* The kernel must be done with the send buffers and the receive buffers first. */
+		drain();
 		io_uring_queue_exit(&ring);
+	}
 	/* After the ring: the kernel no longer writes into these. */
 	if (buffer_memory != nullptr)
 		munmap(buffer_memory, std::size_t(receive_buffers) * receive_buffer_size);

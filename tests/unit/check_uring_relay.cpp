@@ -1,8 +1,9 @@
 // Unit tests for the worker's relay ring (worker/uring_ring): its restrictions hold (an opcode it
 // was not given, a raw descriptor, a register operation it was not given: -EACCES from the
 // kernel); bytes go both ways through it under sd-event, a socket leaves it cleanly (the peer sees
-// EOF once the session closed it); and a real Worker's plain sessions relay through it (its debug
-// line, its count), with queries and 100 KiB answers arriving whole.  Needs io_uring in the kernel.
+// EOF once the session closed it), a send stuck at the end is cancelled; and a real Worker's plain
+// sessions relay through it (its debug line), with queries and 100 KiB answers arriving whole.
+// Needs io_uring in the kernel.
 #include "tests/unit/worker_bench.hpp"
 
 #include "common/log.hpp"
@@ -147,6 +148,26 @@ START_TEST(test_bytes_both_ways_and_a_clean_leave)
 	char answer[10];
 	ck_assert_int_eq(recv(backend[0], answer, 10, MSG_WAITALL), 10);
 	ck_assert(std::memcmp(answer, "helloworld", 10) == 0);
+
+	/* A send the peer never takes stays in flight; drain() at the end cancels it. */
+	{
+		int stuck[2];
+		ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, stuck), 0);
+		const int stuck_fds[2] = {stuck[1], stuck[1]};
+		const int stuck_slot = ring->join(stuck_fds, handlers, &events);
+		ck_assert_int_ge(stuck_slot, 0);
+		const std::string block(32 * 1024, 'b');
+		for (int i = 0; i < 64; ++i) {
+			(void)ring->write(stuck_slot, block.data(), block.size());
+			ck_assert_int_ge(sd_event_run(loop, 20'000), 0);
+		}
+		ck_assert_uint_ge(ring->operations_in_flight(), 1);
+		ring->leave(stuck_slot);
+		close(stuck[1]);
+		ring->drain();
+		ck_assert_uint_eq(ring->operations_in_flight(), 0);
+		close(stuck[0]);
+	}
 
 	/* The peer's close: EOF. */
 	ring->want_input(slot + 1);
