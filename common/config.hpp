@@ -57,6 +57,9 @@ inline constexpr int backend_keepalive_max = 7200;
  * serve the busy ones while the least recently parked make room (LRU), and a host of 16 workers holds
  * at most 512, well within a hosting server's max_connections. */
 inline constexpr int backend_idle_max_default = 32;
+/* The global relay_io: how workers relay plain sessions.  "auto" takes a restricted io_uring where
+ * the kernel allows one (worker/uring_ring), "epoll" never does (doc/performance.md). */
+enum class RelayIo : std::uint8_t { automatic, epoll };
 inline constexpr int backend_idle_max_max = 100'000;
 /* The global backend_idle_timeout: the longest a backend connection lives from its login while it is
  * pooled (an idle time and a maximum age in one): short, since a password or grant changed on the
@@ -125,6 +128,8 @@ struct Config {
 	/* The global backend_idle_timeout in microseconds: the age from its login at which a pooled
 	 * backend connection is closed (never handed out older). */
 	std::uint64_t backend_idle_timeout_usec = backend_idle_timeout_default_usec;
+	/* The global relay_io ("auto" or "epoll"). */
+	RelayIo relay_io = RelayIo::automatic;
 	/* prometheus_listen() and control_listen() calls, in order (common/operator_config.hpp). */
 	std::vector<PrometheusListenerConfig> prometheus_listeners;
 	std::vector<ControlListenerConfig> control_listeners;

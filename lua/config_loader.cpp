@@ -255,6 +255,7 @@ struct ScriptGlobals {
 	std::uint64_t crash_penalty_usec;
 	/* Points into the Lua string, which the global keeps alive until the Config is built. */
 	const char *worker_user;
+	RelayIo relay_io;
 };
 
 /* An integer global from @min to @max, nil for @default_value.  Leaves the stack as it found it, or
@@ -333,6 +334,23 @@ const char *read_worker_user(lua_State *L)
 	return name;
 }
 
+/* relay_io: "auto" (io_uring where the kernel allows it) or "epoll". */
+RelayIo read_relay_io(lua_State *L)
+{
+	lua_getglobal(L, "relay_io");
+	RelayIo mode = RelayIo::automatic;
+	if (!lua_isnil(L, -1)) {
+		const char *name = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : nullptr;
+		if (name != nullptr && std::strcmp(name, "epoll") == 0)
+			mode = RelayIo::epoll;
+		else if (name == nullptr || std::strcmp(name, "auto") != 0)
+			luaL_error(L, "relay_io must be \"auto\" or \"epoll\", got %s",
+				   name != nullptr ? luaL_tolstring(L, -1, nullptr) : luaL_typename(L, -1));
+	}
+	lua_pop(L, 1);
+	return mode;
+}
+
 /* (ScriptGlobals *) -> listener table.  The checks that need the whole script; takes the listener
  * table out of the registry, which ends mysql_listen()'s working life. */
 int finish_config(lua_State *L)
@@ -359,6 +377,7 @@ int finish_config(lua_State *L)
 	globals.crash_penalty_usec =
 		read_seconds_global(L, "crash_penalty", crash_penalty_max_seconds, crash_penalty_default_usec);
 	globals.worker_user = read_worker_user(L);
+	globals.relay_io = read_relay_io(L);
 
 	lua_rawgetp(L, LUA_REGISTRYINDEX, &listeners_key);
 	const int listeners = lua_gettop(L);
@@ -483,6 +502,7 @@ ConfigResult load_config(const std::string &path, std::size_t heap_limit)
 	model.backend_keepalive = globals.backend_keepalive;
 	model.backend_idle_max = globals.backend_idle_max;
 	model.backend_idle_timeout_usec = globals.backend_idle_timeout_usec;
+	model.relay_io = globals.relay_io;
 	LoadedConfig config{std::move(model), std::move(state)};
 	collect_lua_clusters(L, config.clusters);
 	collect_lua_resolved_addresses(L, config.backend_addresses);

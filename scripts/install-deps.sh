@@ -11,7 +11,7 @@ set -eu
 # systemd: its systemd-socket-activate passes sockets the way a .socket unit does, for
 # tests/integration/check_proxy_systemd (no running systemd is needed).
 PACKAGES="build-essential autoconf automake pkg-config clang
-	liblua5.4-dev libsodium-dev zlib1g-dev libpq-dev libsystemd-dev libseccomp-dev libssl-dev check libmariadb-dev
+	liblua5.4-dev libsodium-dev zlib1g-dev libpq-dev libsystemd-dev libseccomp-dev liburing-dev libssl-dev check libmariadb-dev
 	nlohmann-json3-dev
 	mariadb-server mariadb-client postgresql sysbench python3 python3-nacl python3-cryptography systemd
 	php-cli php-mysql python3-pymysql libdbd-mysql-perl"

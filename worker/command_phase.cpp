@@ -7,6 +7,7 @@
 #include "worker/session_reuse.hpp"
 #include "worker/session_log.hpp"
 #include "worker/session_metrics.hpp"
+#include "worker/uring_session.hpp"
 
 #include "common/command_packet.hpp"
 #include "common/log.hpp"
@@ -76,6 +77,11 @@ bool CommandPhase::start(std::uint64_t client_id)
 void CommandPhase::watch(RelayPoller &relay_poller, RelayWatch::Handler client_io, RelayWatch::Handler backend_io,
 			 void *userdata) noexcept
 {
+	/* A plain session relays through the worker's io_uring when it has one (worker/uring_session). */
+	const RelayWatch::Handler handlers[2] = {client_io, backend_io};
+	if (relay_poller.ring() != nullptr &&
+	    uring_session_join(*relay_poller.ring(), relay_, client, backend, handlers, userdata, log))
+		return;
 	home = counted_in = &relay_poller;
 	relay_poller.session_started();
 	client_handler = client_io;
@@ -106,6 +112,10 @@ bool CommandPhase::poll(std::uint32_t client_wanted, std::uint32_t backend_wante
 	/* The login's output buffer is gone (start()): only the relay writes to the client now. */
 	const std::uint32_t client_events = client.stream().poll_events(client_wanted);
 	const std::uint32_t backend_events = backend.stream().poll_events(backend_wanted);
+	if (relay_.ring() != nullptr) {
+		uring_session_poll(relay_, client_events, backend_events);
+		return true;
+	}
 	const bool wanted = home != nullptr && home->engaged() &&
 			    relay_.counters().commands >= RelayPoller::join_after_commands;
 	if (home != nullptr && wanted != (poller != nullptr)) {
@@ -125,6 +135,7 @@ bool CommandPhase::poll(std::uint32_t client_wanted, std::uint32_t backend_wante
 
 void CommandPhase::unwatch(bool give_back) noexcept
 {
+	uring_session_leave(relay_, client, backend, give_back);
 	if (poller == nullptr)
 		return;
 	poller->remove(client_watch);
@@ -169,7 +180,8 @@ bool CommandPhase::handle(RelayEvent &event)
 bool CommandPhase::pending_input(RelaySide side) const noexcept
 {
 	const StreamSocket &stream = side == RelaySide::client ? client.stream() : backend.stream();
-	return (stream.pending() || relay_.input_buffered(side)) && relay_.wants_input(side);
+	return (stream.pending() || relay_.input_buffered(side) || uring_session_input(relay_, side)) &&
+	       relay_.wants_input(side);
 }
 
 bool CommandPhase::idle() const noexcept

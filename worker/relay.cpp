@@ -3,6 +3,8 @@
 // so the direction waits for EPOLLOUT instead of trying again.
 #include "relay.hpp"
 
+#include "worker/uring_ring.hpp"
+
 #include "common/command_packet.hpp"
 
 #include <sys/epoll.h>
@@ -124,6 +126,14 @@ bool Relay::can_read(const Direction &dir) const noexcept
 	return !dir.buffer || dir.end < BUFFER_SIZE || dir.start > 0;
 }
 
+std::size_t Relay::input_room(RelaySide side) const noexcept
+{
+	const Direction &dir = side == RelaySide::client ? up : down;
+	if (!can_read(dir))
+		return 0;
+	return dir.buffer ? BUFFER_SIZE - (dir.end - dir.start) : BUFFER_SIZE;
+}
+
 std::uint32_t Relay::wanted_client_events() const noexcept
 {
 	return (can_read(up) ? std::uint32_t(EPOLLIN) : 0u) | (down.blocked ? std::uint32_t(EPOLLOUT) : 0u);
@@ -134,6 +144,24 @@ std::uint32_t Relay::wanted_backend_events() const noexcept
 	return (can_read(down) ? std::uint32_t(EPOLLIN) : 0u) | (up.blocked ? std::uint32_t(EPOLLOUT) : 0u);
 }
 
+ssize_t Relay::read_from(StreamSocket &stream, RelaySide side, std::uint8_t *to, std::size_t size) noexcept
+{
+	if (CompressedLink *const link = link_of(side))
+		return link->read(stream, to, size);
+	if (uring != nullptr)
+		return uring->read(side == RelaySide::client ? uring_slot : uring_slot + 1, to, size);
+	return stream.read(to, size);
+}
+
+ssize_t Relay::write_to(StreamSocket &stream, RelaySide side, const std::uint8_t *from, std::size_t size) noexcept
+{
+	if (CompressedLink *const link = link_of(side))
+		return link->write(stream, from, size);
+	if (uring != nullptr)
+		return uring->write(side == RelaySide::client ? uring_slot : uring_slot + 1, from, size);
+	return stream.write(from, size);
+}
+
 RelayEvent Relay::receive(Direction &dir, StreamSocket &stream, RelaySide side) noexcept
 {
 	if (!ensure_buffer(dir))
@@ -141,8 +169,7 @@ RelayEvent Relay::receive(Direction &dir, StreamSocket &stream, RelaySide side) 
 	if (dir.end == BUFFER_SIZE)
 		compact(dir.buffer.get(), dir.start, dir.scanned, dir.end);
 	CompressedLink *const link = link_of(side);
-	const ssize_t n = link != nullptr ? link->read(stream, dir.buffer.get() + dir.end, BUFFER_SIZE - dir.end)
-					  : stream.read(dir.buffer.get() + dir.end, BUFFER_SIZE - dir.end);
+	const ssize_t n = read_from(stream, side, dir.buffer.get() + dir.end, BUFFER_SIZE - dir.end);
 	if (n < 0 && link != nullptr && link->fault() != CompressedFault::none) {
 		RelayEvent event = closed_event(RelayEvent::CloseReason::compression_error, int(link->fault()));
 		event.side = side;
@@ -169,9 +196,8 @@ RelayEvent Relay::flush(Direction &dir, StreamSocket &stream, RelaySide destinat
 	const std::size_t available = dir.scanned - dir.start;
 	if ((available == 0 && !output_pending(destination)) || dir.blocked)
 		return {};
-	CompressedLink *const link = link_of(destination);
 	const std::uint8_t *const from = dir.buffer ? dir.buffer.get() + dir.start : nullptr;
-	const ssize_t n = link != nullptr ? link->write(stream, from, available) : stream.write(from, available);
+	const ssize_t n = write_to(stream, destination, from, available);
 	if (n >= 0) {
 		dir.start += std::size_t(n);
 		if (std::size_t(n) < available || output_pending(destination))

@@ -20,6 +20,8 @@
 
 namespace myproxy {
 
+class UringRing;
+
 struct RelayCounters {
 	/* Command packets the client started (COM_QUERY, COM_STMT_EXECUTE, ...). */
 	std::uint64_t commands = 0;
@@ -130,6 +132,19 @@ public:
 		return link && link->input_buffered();
 	}
 
+	/* From now on both plain streams are read and written through @ring's slots @first_slot
+	 * (client) and @first_slot + 1 (backend) (worker/uring_ring); nullptr: through the streams
+	 * again.  Never with TLS or compression. */
+	void use_ring(UringRing *ring, int first_slot) noexcept
+	{
+		uring = ring;
+		uring_slot = first_slot;
+	}
+	UringRing *ring() const noexcept { return uring; }
+	int ring_slot() const noexcept { return uring_slot; }
+	/* Either side speaks the compressed protocol (compress()). */
+	bool compressed() const noexcept { return client_link || backend_link; }
+
 	/* While held, nothing more is read or passed from the client (myproxy talks to the backend
 	 * on its own); captures of the client's side need it released. */
 	void hold_client(bool held) noexcept { client_held = held; }
@@ -141,6 +156,8 @@ public:
 	/* Whether the relay would read from @side now: with TLS, bytes OpenSSL holds are not announced
 	 * by epoll, so the connection reads them when this says so. */
 	bool wants_input(RelaySide side) const noexcept { return can_read(side == RelaySide::client ? up : down); }
+	/* The most one read from @side could take now (0 while the relay does not read from it). */
+	std::size_t input_room(RelaySide side) const noexcept;
 
 	/* True when no packet waits for a verdict from either side. */
 	bool idle() const noexcept;
@@ -206,6 +223,11 @@ private:
 	StreamSocket &backend_stream;
 	/* Set by compress(): the relay reads and writes that side through it. */
 	std::unique_ptr<CompressedLink> client_link, backend_link;
+	/* Set by use_ring(): both sides go through the worker's io_uring. */
+	UringRing *uring = nullptr;
+	int uring_slot = -1;
+	ssize_t read_from(StreamSocket &stream, RelaySide side, std::uint8_t *to, std::size_t size) noexcept;
+	ssize_t write_to(StreamSocket &stream, RelaySide side, const std::uint8_t *from, std::size_t size) noexcept;
 	bool client_local_files;
 	/* client -> backend, backend -> client */
 	Direction up{true}, down{false};

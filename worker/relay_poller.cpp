@@ -3,6 +3,8 @@
 // is dispatched: remove() clears their entries, so no event reaches a watch that is gone.
 #include "relay_poller.hpp"
 
+#include "worker/uring_ring.hpp"
+
 #include "common/log.hpp"
 
 #include <systemd/sd-event.h>
@@ -18,6 +20,14 @@ RelayWatch::~RelayWatch() noexcept
 		poller->remove(*this);
 }
 
+RelayPoller::RelayPoller() noexcept = default;
+RelayPoller::~RelayPoller() noexcept = default;
+
+void RelayPoller::adopt_ring(std::unique_ptr<UringRing> ring) noexcept
+{
+	uring = std::move(ring);
+}
+
 bool RelayPoller::open(sd_event *event) noexcept
 {
 	loop = event;
@@ -29,6 +39,12 @@ bool RelayPoller::open(sd_event *event) noexcept
 		epoll.reset();
 		errno = -r;
 		return false;
+	}
+	if (!uring)
+		uring = take_prepared_relay_ring();
+	if (uring && !uring->attach(event)) {
+		log_errno(LogLevel::warning, errno, nullptr, "relay: cannot watch the io_uring; relaying through epoll");
+		uring.reset();
 	}
 	return true;
 }

@@ -14,6 +14,7 @@
 #include <sys/epoll.h>
 
 #include <cstdint>
+#include <memory>
 
 typedef struct sd_event sd_event;
 typedef struct sd_event_source sd_event_source;
@@ -21,6 +22,7 @@ typedef struct sd_event_source sd_event_source;
 namespace myproxy {
 
 class RelayPoller;
+class UringRing;
 
 /* One socket in the poller: added by RelayPoller::add(), removed by remove() or the destructor. */
 class RelayWatch {
@@ -38,6 +40,7 @@ public:
 
 private:
 	friend class RelayPoller;
+class UringRing;
 	RelayPoller *poller = nullptr;
 	int fd = -1;
 	std::uint32_t events = 0;
@@ -47,14 +50,20 @@ private:
 
 class RelayPoller {
 public:
-	RelayPoller() noexcept = default;
-	~RelayPoller() noexcept = default;
+	RelayPoller() noexcept;
+	~RelayPoller() noexcept;
 	RelayPoller(const RelayPoller &) = delete;
 	RelayPoller &operator=(const RelayPoller &) = delete;
 
 	/* Creates the epoll set and its sd-event source on @event; false with errno set. */
 	bool open(sd_event *event) noexcept;
 	bool is_open() const noexcept { return source.get() != nullptr; }
+
+	/* The worker's io_uring for plain sessions (worker/uring_ring), set up before the sandbox;
+	 * open() watches it too, or drops it (logged) when sd-event refuses.  Without it (none given,
+	 * relay_io = "epoll", or the kernel refused io_uring) every session relays through epoll. */
+	void adopt_ring(std::unique_ptr<UringRing> ring) noexcept;
+	UringRing *ring() noexcept { return uring.get(); }
 
 	/* Watches @fd for @events (EPOLLIN/EPOLLOUT; hang-ups and errors always) and calls @handler
 	 * when it is ready.  False (errno set) when epoll refuses it; @watch stays inactive. */
@@ -106,6 +115,7 @@ private:
 
 	UniqueFd epoll;
 	EventSource source;
+	std::unique_ptr<UringRing> uring;
 	sd_event *loop = nullptr;
 	/* The policy (engaged()). */
 	bool adaptive = true;

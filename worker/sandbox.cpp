@@ -5,6 +5,7 @@
 #include "worker/sandbox.hpp"
 
 #include "worker/syscall_allowlist.hpp"
+#include "worker/uring_ring.hpp"
 
 #include "common/exit_status.hpp"
 #include "common/log.hpp"
@@ -122,10 +123,12 @@ int load_filter(const SandboxOptions &options) noexcept
 
 } // namespace
 
-int enter_sandbox(const SandboxOptions &options) noexcept
+int enter_sandbox(const SandboxOptions &options, RelayIo relay_io) noexcept
 {
 	if (const int status = drop_privileges(options))
 		return status;
+	/* The ring's restrictions are in place before the filter: nothing can change them after. */
+	prepare_relay_ring(relay_io);
 	return load_filter(options);
 }
 

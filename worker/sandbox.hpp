@@ -5,6 +5,8 @@
 // WORKER_READY, so the master never hands it a client.
 #pragma once
 
+#include "common/config.hpp"
+
 #include <sys/types.h>
 
 #include <string>
@@ -24,8 +26,10 @@ struct SandboxOptions {
 	std::string fault_injection;
 };
 
-/* Enters the sandbox; returns 0, or the exit status to _exit() with (the reason is logged). */
-int enter_sandbox(const SandboxOptions &options) noexcept;
+/* Enters the sandbox; returns 0, or the exit status to _exit() with (the reason is logged).  Between
+ * the privilege drop and the filter it prepares the relay's io_uring as @relay_io says
+ * (worker/uring_ring.hpp): io_uring_setup is not allowed after. */
+int enter_sandbox(const SandboxOptions &options, RelayIo relay_io = RelayIo::epoll) noexcept;
 
 /* Writes the filter for @self_pid in libseccomp's PFC text form to @fd (the reviewed golden file
    in tests/ is this output); returns 0 or a negative errno. */

@@ -580,7 +580,7 @@ int run_worker(LoadedConfig &config, UniqueFd channel, unsigned worker_index, co
 	/* Inherited from the master already; raised again in case it was started otherwise. */
 	const std::uint64_t fd_limit = raise_fd_limit();
 	/* Before anything that reads from the channel, let alone a client: fail closed. */
-	if (const int status = enter_sandbox(sandbox))
+	if (const int status = enter_sandbox(sandbox, config.relay_io))
 		return status;
 	try {
 		Worker worker(config, std::move(channel), worker_index);

@@ -552,6 +552,17 @@ START_TEST(test_supervision_globals)
 }
 END_TEST
 
+START_TEST(test_relay_io_global)
+{
+	const std::string base = std::string(handler_lua) + "mysql_listen('/run/x.sock', h)\n";
+	ck_assert(load_good(base).relay_io == RelayIo::automatic);
+	ck_assert(load_good(base + "relay_io = 'auto'\n").relay_io == RelayIo::automatic);
+	ck_assert(load_good(base + "relay_io = 'epoll'\n").relay_io == RelayIo::epoll);
+	assert_error(load_bad(base + "relay_io = 'uring'\n"), 0, "relay_io must be \"auto\" or \"epoll\", got uring");
+	assert_error(load_bad(base + "relay_io = true\n"), 0, "relay_io must be \"auto\" or \"epoll\", got boolean");
+}
+END_TEST
+
 START_TEST(test_backend_idle_globals)
 {
 	const std::string base = std::string(handler_lua) + "mysql_listen('/run/x.sock', h)\n";
@@ -601,6 +612,7 @@ static Suite *config_loader_suite()
 	tcase_add_test(tc, test_listener_auth);
 	tcase_add_test(tc, test_lua_state);
 	tcase_add_test(tc, test_missing_file);
+	tcase_add_test(tc, test_relay_io_global);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -15,6 +15,9 @@ using namespace myproxy::test;
 
 namespace {
 
+/* The poller is the epoll relay's: plain sessions take the io_uring when the worker has one. */
+const std::string epoll_relay = "relay_io = 'epoll'\n";
+
 constexpr const char *stepped_aside = "relay poller: 1.00 sockets ready per wake-up: sessions use their own sd-event sources";
 
 int logged_in(WorkerBench &bench, FakeBackend &backend, ClientPair &client, std::uint64_t id)
@@ -66,7 +69,7 @@ START_TEST(test_short_sessions_stay_out_of_the_poller)
 {
 	log_set_debug(true);
 	FakeBackend backend;
-	WorkerBench bench(connect_config(backend));
+	WorkerBench bench(connect_config(backend) + epoll_relay);
 	ClientPair a, b;
 	const int served_a = logged_in(bench, backend, a, 1);
 	const int served_b = logged_in(bench, backend, b, 2);
@@ -89,7 +92,7 @@ START_TEST(test_sessions_move_out_of_the_poller_and_back)
 {
 	log_set_debug(true);
 	FakeBackend backend;
-	WorkerBench bench(connect_config(backend));
+	WorkerBench bench(connect_config(backend) + epoll_relay);
 	ClientPair a, b;
 	const int served_a = logged_in(bench, backend, a, 1);
 	const int served_b = logged_in(bench, backend, b, 2);

@@ -4,6 +4,7 @@
 // file.  Test code only; include it before <check.h>'s users (it includes tests/check_main.hpp).
 #pragma once
 
+#include "worker/uring_ring.hpp"
 #include "worker/worker_loop.hpp"
 
 #include "common/channel_socket.hpp"
@@ -69,6 +70,10 @@ struct WorkerBench {
 		ck_assert_int_ge(log, 0);
 		dup2(log, 2);
 		close(log);
+		/* As run_worker() does before the sandbox; MYPROXY_TEST_RELAY_IO=epoll forces epoll. */
+		const char *relay_io = std::getenv("MYPROXY_TEST_RELAY_IO");
+		prepare_relay_ring(relay_io != nullptr && std::string(relay_io) == "epoll" ? RelayIo::epoll
+											   : config->value().relay_io);
 		worker = std::make_unique<Worker>(config->value(), std::move(worker_end), 0);
 		worker->set_fd_limit(fd_limit);
 		thread = std::thread([this] { status = worker->run(); });
