@@ -15,6 +15,8 @@
 
 #include <cstring>
 
+#include "tests/unit/syscall_faults.hpp" // last: its check.h defines a fail() macro
+
 using namespace myproxy;
 using namespace myproxy::test;
 
@@ -225,6 +227,30 @@ START_TEST(test_worker_sessions_relay_through_the_ring)
 }
 END_TEST
 
+/* A kernel or a container that refuses io_uring (kernel.io_uring_disabled, a runtime's seccomp
+ * profile): the worker says so in one line and relays every session through epoll.  The control
+ * run, unfiltered, gets its ring. */
+START_TEST(test_refused_io_uring_falls_back_to_epoll)
+{
+	const auto prepare_and_take = [] {
+		prepare_relay_ring(RelayIo::automatic);
+		return std::string(take_prepared_relay_ring() ? "ring" : "epoll");
+	};
+	const FaultRun control = run_with_faults(no_faults(), prepare_and_take);
+	ck_assert_msg(control.result == "ring", "unfiltered: %s\n%s", control.result.c_str(), control.log.c_str());
+	for (const int errnum : {ENOSYS, EPERM}) {
+		const FaultRun run = run_with_faults(
+			[errnum](scmp_filter_ctx ctx) { return fail_call(ctx, SCMP_SYS(io_uring_setup), errnum); },
+			prepare_and_take);
+		ck_assert_msg(run.result == "epoll", "io_uring_setup failing with %s: %s", strerrorname_np(errnum),
+			      run.result.c_str());
+		ck_assert_msg(run.logged("relay: io_uring_setup(); plain sessions relay through epoll: ") &&
+				      run.logged(strerrorname_np(errnum)),
+			      "log:\n%s", run.log.c_str());
+	}
+}
+END_TEST
+
 int main()
 {
 	Suite *suite = suite_create("uring_relay");
@@ -233,6 +259,7 @@ int main()
 	tcase_add_test(tc, test_restrictions_refuse_what_the_relay_does_not_need);
 	tcase_add_test(tc, test_bytes_both_ways_and_a_clean_leave);
 	tcase_add_test(tc, test_worker_sessions_relay_through_the_ring);
+	tcase_add_test(tc, test_refused_io_uring_falls_back_to_epoll);
 	suite_add_tcase(suite, tc);
 	return run_check_suites({suite});
 }
