@@ -27,15 +27,19 @@ static std::string_view cleartext(ByteSpan auth) noexcept
 }
 
 ServerLogin::ServerLogin(const ServerLoginParams &params)
-	: plugins(params.plugins.begin(), params.plugins.end()), rsa(params.rsa),
-	  server_version(params.server_version), connection_id(params.connection_id), nonce(params.nonce),
+	: rsa(params.rsa), connection_id(params.connection_id), nonce(params.nonce),
 	  server_capabilities(params.capabilities),
 	  server_mariadb_capabilities(params.capabilities & CLIENT_LONG_PASSWORD ? 0 : params.mariadb_capabilities),
 	  server_character_set(params.character_set), tls_offered(params.tls_offered),
 	  tls_required(params.tls_required), local_transport(params.local_transport)
 {
-	if (plugins.empty())
-		plugins.push_back(ClientAuthPlugin::clear_password);
+	static_assert(client_auth_plugin_count <= 8, "offered is a byte of bits");
+	if (!params.plugins.empty())
+		first_plugin = params.plugins.front();
+	offered = std::uint8_t(1u << unsigned(first_plugin));
+	for (const ClientAuthPlugin each : params.plugins)
+		offered |= std::uint8_t(1u << unsigned(each));
+	ex().server_version = params.server_version;
 }
 
 ServerLogin::~ServerLogin() noexcept
@@ -83,7 +87,7 @@ const ServerLoginFailure &ServerLogin::failure() const noexcept
 
 bool ServerLogin::offers(ClientAuthPlugin candidate) const noexcept
 {
-	return std::find(plugins.begin(), plugins.end(), candidate) != plugins.end();
+	return (offered >> unsigned(candidate)) & 1u;
 }
 
 bool ServerLogin::waiting_for_client() const noexcept
@@ -142,20 +146,20 @@ ServerLoginStatus ServerLogin::greeting(std::vector<std::uint8_t> &out)
 	if (state != State::GREETING)
 		return fail(out, ER_UNKNOWN_ERROR, "myproxy: internal error", "greeting() called twice", false);
 	HandshakeV10Params params;
-	params.server_version = server_version;
+	params.server_version = ex().server_version;
 	params.connection_id = connection_id;
 	params.scramble = nonce;
 	params.capabilities = server_capabilities | (tls_offered ? CLIENT_SSL : 0);
 	params.mariadb_capabilities = server_mariadb_capabilities;
 	params.character_set = server_character_set;
 	params.status_flags = SERVER_STATUS_AUTOCOMMIT;
-	params.auth_plugin_name = client_auth_plugin_name(plugins.front());
+	params.auth_plugin_name = client_auth_plugin_name(first_plugin);
 	const std::size_t start = begin_packet(out);
 	if (!build_handshake_v10(out, params)) {
 		out.resize(start);
 		state = State::FAILED;
 		ex().error.error = ER_UNKNOWN_ERROR;
-		ex().error.reason = "cannot encode the greeting (server_version '" + server_version + "')";
+		ex().error.reason = "cannot encode the greeting (server_version '" + ex().server_version + "')";
 		return ServerLoginStatus::FAILED;
 	}
 	finish_packet(out, start, sequence_id);
@@ -235,7 +239,7 @@ ServerLoginStatus ServerLogin::handshake_response(ByteSpan payload, std::vector<
 		plugin = *named;
 		return accept_auth_data(response->auth_response, out);
 	}
-	plugin = plugins.front();
+	plugin = first_plugin;
 	append_switch(out, plugin);
 	state = State::SWITCHED;
 	return ServerLoginStatus::CONTINUE;

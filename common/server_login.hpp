@@ -126,9 +126,11 @@ class ServerLogin {
 		FAILED,
 	};
 
-	std::vector<ClientAuthPlugin> plugins;
+	/* The listener's plugins: the first one (the greeting's) and all of them as bits
+	 * (offers()). */
+	ClientAuthPlugin first_plugin = ClientAuthPlugin::clear_password;
+	std::uint8_t offered = 0;
 	const RsaKeyPair *rsa;
-	std::string server_version;
 	std::uint32_t connection_id;
 	std::array<std::uint8_t, 20> nonce;
 	std::uint32_t server_capabilities;
@@ -151,6 +153,8 @@ class ServerLogin {
 	 * first use, freed once the session is established (established()), so that an idle session
 	 * keeps only the members above (measured in doc/performance.md, "Memory per idle connection"). */
 	struct Exchange {
+		/* For the greeting. */
+		std::string server_version;
 		/* The client's HandshakeResponse41 or COM_CHANGE_USER (credentials() views into it). */
 		SecretBytes login_packet;
 		SecretBytes scramble;
