@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 # The abuse battery (issue 16): starts a throwaway mariadbd and the production myproxy (with its
 # sandbox), then attacks it as a hostile local tenant and a demanding operator would.  Each check
-# prints one line "PASS|FAIL name: figure".  Quick mode for scripts/test.sh, full mode by hand
-# (100,000 churn cycles, 10,000 idle sessions; quick mode: 2,000 and 2,000).  Run it through scripts/battery.sh, as root.
+# prints one line "PASS|FAIL name: figure".  Quick mode for scripts/test.sh (2,000 churn cycles, 2,000
+# idle sessions), full mode by hand (100,000 and 10,000).  Run it through scripts/battery.sh, as root.
 import argparse
 import os
 import resource
