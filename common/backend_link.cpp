@@ -30,7 +30,7 @@ std::string address_name(const SocketAddress &address)
 } // namespace
 
 BackendLink::BackendLink(LinkConversation &conversation_, BackendLinkTls tls_) noexcept
-	: conversation(conversation_), tls(std::move(tls_))
+	: conversation(conversation_), setup(new (std::nothrow) Setup{std::move(tls_), SocketAddress{}})
 {
 }
 
@@ -60,8 +60,10 @@ BackendLink::Event BackendLink::fail_io(BackendLinkFailure::Kind kind, int error
 
 BackendLink::Event BackendLink::connect(const SocketAddress &to) noexcept
 {
-	address = to;
-	ConnectStart started = start_connect(address);
+	if (!setup)
+		return fail(BackendLinkFailure::Kind::OUT_OF_MEMORY, ENOMEM);
+	setup->address = to;
+	ConnectStart started = start_connect(setup->address);
 	if (started.error != 0)
 		return fail(BackendLinkFailure::Kind::CONNECT, started.error);
 	socket = std::move(started.fd);
@@ -164,6 +166,7 @@ BackendLink::Event BackendLink::finish() noexcept
 	if (!out.empty() && (!byte_stream.tls() || byte_stream.secure()))
 		(void)byte_stream.write(out.data(), out.size());
 	wipe(out);
+	setup.reset();
 	phase = Phase::done;
 	return Event::DONE;
 }
@@ -192,10 +195,13 @@ BackendLink::Event BackendLink::start_tls() noexcept
 		return Event::FAILED;
 	if (!out.empty())
 		return fail(BackendLinkFailure::Kind::TLS_START, EMSGSIZE, "the SSLRequest could not be sent at once");
+	if (!setup)
+		return fail(BackendLinkFailure::Kind::TLS_START, EINVAL, "TLS after the login");
 	try {
+		const BackendLinkTls &tls = setup->tls;
 		std::string name = tls.server_name;
 		if (name.empty() && tls.verify)
-			name = address_name(address);
+			name = address_name(setup->address);
 		if (!byte_stream.start_tls(tls.context, false, nullptr, 0, name, tls.verify))
 			return fail(BackendLinkFailure::Kind::TLS_START, tls_errno, byte_stream.tls_error());
 	} catch (const std::bad_alloc &) {

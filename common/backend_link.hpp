@@ -12,6 +12,7 @@
 #include "unique_fd.hpp"
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -80,8 +81,14 @@ private:
 	enum class Phase : std::uint8_t { idle, connecting, conversation, tls_handshake, done, failed };
 
 	LinkConversation &conversation;
-	BackendLinkTls tls;
-	SocketAddress address;
+	/* What only the way to DONE needs (the connect, the start of TLS): freed then, so that a link
+	 * the relay uses or the pool keeps does not carry it (doc/performance.md, "Memory per idle
+	 * connection").  Null also when it could not be allocated: connect() fails. */
+	struct Setup {
+		BackendLinkTls tls;
+		SocketAddress address;
+	};
+	std::unique_ptr<Setup> setup;
 	UniqueFd socket;
 	/* Declared after the fd: a TLS stream sends its close_notify on the fd when it goes. */
 	StreamSocket byte_stream;

@@ -27,15 +27,19 @@ static std::string_view cleartext(ByteSpan auth) noexcept
 }
 
 ServerLogin::ServerLogin(const ServerLoginParams &params)
-	: plugins(params.plugins.begin(), params.plugins.end()), rsa(params.rsa),
-	  server_version(params.server_version), connection_id(params.connection_id), nonce(params.nonce),
+	: rsa(params.rsa), connection_id(params.connection_id), nonce(params.nonce),
 	  server_capabilities(params.capabilities),
 	  server_mariadb_capabilities(params.capabilities & CLIENT_LONG_PASSWORD ? 0 : params.mariadb_capabilities),
 	  server_character_set(params.character_set), tls_offered(params.tls_offered),
 	  tls_required(params.tls_required), local_transport(params.local_transport)
 {
-	if (plugins.empty())
-		plugins.push_back(ClientAuthPlugin::clear_password);
+	static_assert(client_auth_plugin_count <= 8, "offered is a byte of bits");
+	if (!params.plugins.empty())
+		first_plugin = params.plugins.front();
+	offered = std::uint8_t(1u << unsigned(first_plugin));
+	for (const ClientAuthPlugin each : params.plugins)
+		offered |= std::uint8_t(1u << unsigned(each));
+	ex().server_version = params.server_version;
 }
 
 ServerLogin::~ServerLogin() noexcept
@@ -45,16 +49,45 @@ ServerLogin::~ServerLogin() noexcept
 
 void ServerLogin::forget_secrets() noexcept
 {
-	password.clear();
-	wipe(scramble);
-	wipe(login_packet);
-	password_given = false;
-	shown = {};
+	if (!exchange)
+		return;
+	exchange->password.clear();
+	wipe(exchange->scramble);
+	wipe(exchange->login_packet);
+	exchange->password_given = false;
+	exchange->shown = {};
+}
+
+ServerLogin::Exchange &ServerLogin::ex()
+{
+	if (!exchange)
+		exchange = std::make_unique<Exchange>();
+	return *exchange;
+}
+
+void ServerLogin::established() noexcept
+{
+	forget_secrets();
+	exchange.reset();
+	changing_user = false;
+	state = State::ESTABLISHED;
+}
+
+const ServerLoginCredentials &ServerLogin::credentials() const noexcept
+{
+	static const ServerLoginCredentials none;
+	return exchange ? exchange->shown : none;
+}
+
+const ServerLoginFailure &ServerLogin::failure() const noexcept
+{
+	static const ServerLoginFailure none;
+	return exchange ? exchange->error : none;
 }
 
 bool ServerLogin::offers(ClientAuthPlugin candidate) const noexcept
 {
-	return std::find(plugins.begin(), plugins.end(), candidate) != plugins.end();
+	return (offered >> unsigned(candidate)) & 1u;
 }
 
 bool ServerLogin::waiting_for_client() const noexcept
@@ -92,9 +125,9 @@ ServerLoginStatus ServerLogin::fail(std::vector<std::uint8_t> &out, const Server
 	forget_secrets();
 	append_err(out, code, message);
 	state = State::FAILED;
-	error.error = code;
-	error.reason = std::move(reason);
-	error.protocol_violation = protocol_violation;
+	ex().error.error = code;
+	ex().error.reason = std::move(reason);
+	ex().error.protocol_violation = protocol_violation;
 	return ServerLoginStatus::FAILED;
 }
 
@@ -113,20 +146,20 @@ ServerLoginStatus ServerLogin::greeting(std::vector<std::uint8_t> &out)
 	if (state != State::GREETING)
 		return fail(out, ER_UNKNOWN_ERROR, "myproxy: internal error", "greeting() called twice", false);
 	HandshakeV10Params params;
-	params.server_version = server_version;
+	params.server_version = ex().server_version;
 	params.connection_id = connection_id;
 	params.scramble = nonce;
 	params.capabilities = server_capabilities | (tls_offered ? CLIENT_SSL : 0);
 	params.mariadb_capabilities = server_mariadb_capabilities;
 	params.character_set = server_character_set;
 	params.status_flags = SERVER_STATUS_AUTOCOMMIT;
-	params.auth_plugin_name = client_auth_plugin_name(plugins.front());
+	params.auth_plugin_name = client_auth_plugin_name(first_plugin);
 	const std::size_t start = begin_packet(out);
 	if (!build_handshake_v10(out, params)) {
 		out.resize(start);
 		state = State::FAILED;
-		error.error = ER_UNKNOWN_ERROR;
-		error.reason = "cannot encode the greeting (server_version '" + server_version + "')";
+		ex().error.error = ER_UNKNOWN_ERROR;
+		ex().error.reason = "cannot encode the greeting (server_version '" + ex().server_version + "')";
 		return ServerLoginStatus::FAILED;
 	}
 	finish_packet(out, start, sequence_id);
@@ -146,7 +179,7 @@ ServerLoginStatus ServerLogin::feed(ByteSpan payload, std::uint8_t id, std::vect
 		sequence_id = std::uint8_t(id + 1);
 		return bad_handshake(out, "a second HandshakeResponse41");
 	case State::FAILED:
-		error.reason = "a packet after the login failed";
+		ex().error.reason = "a packet after the login failed";
 		return ServerLoginStatus::FAILED;
 	case State::GREETING:
 	case State::TLS_HANDSHAKE:
@@ -185,9 +218,9 @@ ServerLoginStatus ServerLogin::handshake_response(ByteSpan payload, std::vector<
 		state = State::TLS_HANDSHAKE;
 		return ServerLoginStatus::START_TLS;
 	}
-	if (refusal) {
+	if (ex().refusal) {
 		negotiated = response->capabilities & server_capabilities;
-		return fail(out, *refusal, refusal_message, "refused after the greeting: " + refusal_message, false);
+		return fail(out, *ex().refusal, ex().refusal_message, "refused after the greeting: " + ex().refusal_message, false);
 	}
 	if (tls_required && !tls_active)
 		return fail(out, ER_ACCESS_DENIED, "Access denied: this server requires SSL (require_ssl); connect with TLS",
@@ -200,13 +233,13 @@ ServerLoginStatus ServerLogin::handshake_response(ByteSpan payload, std::vector<
 		return fail(out, ER_NOT_SUPPORTED_AUTH_MODE,
 			    "Client does not support authentication protocol requested by server; consider upgrading MariaDB client",
 			    "the client cannot switch auth plugins (no CLIENT_PLUGIN_AUTH)", false);
-	login_packet.assign(payload.begin(), payload.end());
+	ex().login_packet.assign(payload.begin(), payload.end());
 	const auto named = parse_client_auth_plugin(response->auth_plugin_name);
 	if (named && offers(*named)) {
 		plugin = *named;
 		return accept_auth_data(response->auth_response, out);
 	}
-	plugin = plugins.front();
+	plugin = first_plugin;
 	append_switch(out, plugin);
 	state = State::SWITCHED;
 	return ServerLoginStatus::CONTINUE;
@@ -214,16 +247,16 @@ ServerLoginStatus ServerLogin::handshake_response(ByteSpan payload, std::vector<
 
 void ServerLogin::refuse_at_response(const ServerError &code, std::string_view message)
 {
-	refusal = code;
-	refusal_message.assign(message);
+	ex().refusal = code;
+	ex().refusal_message.assign(message);
 }
 
 ServerLoginStatus ServerLogin::tls_established()
 {
 	if (state != State::TLS_HANDSHAKE) {
 		state = State::FAILED;
-		error.error = ER_HANDSHAKE_ERROR;
-		error.reason = "tls_established() without START_TLS";
+		ex().error.error = ER_HANDSHAKE_ERROR;
+		ex().error.reason = "tls_established() without START_TLS";
 		return ServerLoginStatus::FAILED;
 	}
 	tls_active = true;
@@ -236,24 +269,24 @@ ServerLoginStatus ServerLogin::accept_auth_data(ByteSpan data, std::vector<std::
 {
 	switch (plugin) {
 	case ClientAuthPlugin::clear_password:
-		password = cleartext(data);
-		password_given = true;
+		ex().password = cleartext(data);
+		ex().password_given = true;
 		break;
 	case ClientAuthPlugin::native_password:
-		scramble.assign(data.begin(), data.end());
+		ex().scramble.assign(data.begin(), data.end());
 		break;
 	case ClientAuthPlugin::caching_sha2_password:
 		if (data.empty()) {
 			/* How a client says its password is empty; it expects OK or ERR next, not a
 			 * request for the full path. */
-			password.clear();
-			password_given = true;
+			ex().password.clear();
+			ex().password_given = true;
 			break;
 		}
 		if (rsa == nullptr)
 			return fail(out, ER_ACCESS_DENIED, "Access denied: caching_sha2_password is not configured",
 				    "caching_sha2_password offered without an RSA key", false);
-		scramble.assign(data.begin(), data.end());
+		ex().scramble.assign(data.begin(), data.end());
 		fast_path = true;
 		break;
 	}
@@ -279,48 +312,49 @@ ServerLoginStatus ServerLogin::full_auth_packet(ByteSpan payload, std::vector<st
 		return fail(out, ER_ACCESS_DENIED,
 			    "Access denied: caching_sha2_password needs TLS, a local socket or the server's RSA key",
 			    "caching_sha2_password: the client's password is not encrypted with our key", false);
-	password = *decrypted;
+	ex().password = *decrypted;
 	wipe(*decrypted);
-	password_given = true;
+	ex().password_given = true;
 	return ask_script();
 }
 
 ServerLoginStatus ServerLogin::ask_script()
 {
 	state = State::SCRIPT;
-	shown = {};
-	shown.change_user = changing_user;
-	if (password_given)
-		shown.password = password.view();
-	shown.nonce = nonce;
-	shown.scramble = scramble;
+	Exchange &x = ex();
+	x.shown = {};
+	x.shown.change_user = changing_user;
+	if (x.password_given)
+		x.shown.password = x.password.view();
+	x.shown.nonce = nonce;
+	x.shown.scramble = x.scramble;
 	if (changing_user) {
-		auto command = parse_change_user(login_packet, negotiated);
+		auto command = parse_change_user(x.login_packet, negotiated);
 		/* Checked when it arrived; the copy has not changed since. */
 		if (command) {
-			shown.user = command->user;
-			shown.database = command->database;
-			shown.attrs = command->attrs.bytes();
-			shown.character_set = command->character_set;
-			shown.auth_plugin = password_given ? client_auth_plugin_name(ClientAuthPlugin::clear_password)
+			x.shown.user = command->user;
+			x.shown.database = command->database;
+			x.shown.attrs = command->attrs.bytes();
+			x.shown.character_set = command->character_set;
+			x.shown.auth_plugin = x.password_given ? client_auth_plugin_name(ClientAuthPlugin::clear_password)
 							   : command->auth_plugin_name;
 		}
-		if (!password_given && plugin == ClientAuthPlugin::native_password)
-			shown.verify = ServerLoginCredentials::Verify::native_password;
+		if (!x.password_given && plugin == ClientAuthPlugin::native_password)
+			x.shown.verify = ServerLoginCredentials::Verify::native_password;
 		return ServerLoginStatus::ASK_SCRIPT;
 	}
-	auto response = parse_handshake_response41(login_packet);
+	auto response = parse_handshake_response41(x.login_packet);
 	if (response) {
-		shown.user = response->user;
-		shown.database = response->database;
-		shown.attrs = response->attrs.bytes();
+		x.shown.user = response->user;
+		x.shown.database = response->database;
+		x.shown.attrs = response->attrs.bytes();
 	}
-	shown.auth_plugin = client_auth_plugin_name(plugin);
-	if (!password_given) {
+	x.shown.auth_plugin = client_auth_plugin_name(plugin);
+	if (!x.password_given) {
 		if (plugin == ClientAuthPlugin::native_password)
-			shown.verify = ServerLoginCredentials::Verify::native_password;
+			x.shown.verify = ServerLoginCredentials::Verify::native_password;
 		else if (plugin == ClientAuthPlugin::caching_sha2_password && fast_path)
-			shown.verify = ServerLoginCredentials::Verify::caching_sha2_password;
+			x.shown.verify = ServerLoginCredentials::Verify::caching_sha2_password;
 	}
 	return ServerLoginStatus::ASK_SCRIPT;
 }
@@ -329,8 +363,8 @@ ServerLoginStatus ServerLogin::script_decided(const ScriptDecision &decision, st
 {
 	if (state != State::SCRIPT) {
 		state = State::FAILED;
-		error.error = ER_UNKNOWN_ERROR;
-		error.reason = "script_decided() without ASK_SCRIPT";
+		ex().error.error = ER_UNKNOWN_ERROR;
+		ex().error.reason = "script_decided() without ASK_SCRIPT";
 		return ServerLoginStatus::FAILED;
 	}
 	if (changing_user)
@@ -344,8 +378,7 @@ ServerLoginStatus ServerLogin::login_decided(const ScriptDecision &decision, std
 {
 	switch (decision.verdict) {
 	case ScriptDecision::Verdict::connect:
-		forget_secrets();
-		state = State::ESTABLISHED;
+		established();
 		return ServerLoginStatus::AUTHENTICATED;
 	case ScriptDecision::Verdict::refuse:
 		return fail(out, ER_ACCESS_DENIED, decision.message,
@@ -371,7 +404,7 @@ ServerLoginStatus ServerLogin::fast_path_decided(const ScriptDecision &decision,
 	if (!connect && decision.verdict != ScriptDecision::Verdict::pass)
 		return login_decided(decision, out);
 	static constexpr std::uint8_t perform_full_auth[] = {CACHING_SHA2_PERFORM_FULL_AUTH};
-	wipe(scramble);
+	wipe(ex().scramble);
 	append_more_data(out, perform_full_auth);
 	state = State::FULL_AUTH;
 	return ServerLoginStatus::CONTINUE;
@@ -382,8 +415,7 @@ ServerLoginStatus ServerLogin::refuse_change_user(std::vector<std::uint8_t> &out
 {
 	forget_secrets();
 	append_err(out, code, message);
-	changing_user = false;
-	state = State::ESTABLISHED;
+	established();
 	return ServerLoginStatus::REFUSED;
 }
 
@@ -391,9 +423,7 @@ ServerLoginStatus ServerLogin::change_user_decided(const ScriptDecision &decisio
 {
 	switch (decision.verdict) {
 	case ScriptDecision::Verdict::connect:
-		forget_secrets();
-		changing_user = false;
-		state = State::ESTABLISHED;
+		established();
 		return ServerLoginStatus::AUTHENTICATED;
 	case ScriptDecision::Verdict::refuse:
 		return refuse_change_user(out, ER_ACCESS_DENIED, decision.message);
@@ -415,17 +445,17 @@ ServerLoginStatus ServerLogin::change_user(ByteSpan payload, std::uint8_t id, st
 						  " (offset " + std::to_string(command.error().offset) + ")");
 	forget_secrets();
 	changing_user = true;
-	login_packet.assign(payload.begin(), payload.end());
+	ex().login_packet.assign(payload.begin(), payload.end());
 	if (command->auth_plugin_name == client_auth_plugin_name(ClientAuthPlugin::clear_password)) {
-		password = cleartext(command->auth_response);
-		password_given = true;
+		ex().password = cleartext(command->auth_response);
+		ex().password_given = true;
 		return ask_script();
 	}
 	if (command->auth_plugin_name == client_auth_plugin_name(ClientAuthPlugin::native_password) &&
 	    offers(ClientAuthPlugin::native_password)) {
 		/* A scramble of the greeting's nonce, for the script's verify_native_password(). */
 		plugin = ClientAuthPlugin::native_password;
-		scramble.assign(command->auth_response.begin(), command->auth_response.end());
+		ex().scramble.assign(command->auth_response.begin(), command->auth_response.end());
 		return ask_script();
 	}
 	/* The client answered our greeting's nonce (or not at all): ask for the cleartext password, as
@@ -438,8 +468,8 @@ ServerLoginStatus ServerLogin::change_user(ByteSpan payload, std::uint8_t id, st
 ServerLoginStatus ServerLogin::change_user_auth_packet(ByteSpan payload, std::vector<std::uint8_t> &out)
 {
 	(void)out;
-	password = cleartext(payload);
-	password_given = true;
+	ex().password = cleartext(payload);
+	ex().password_given = true;
 	return ask_script();
 }
 

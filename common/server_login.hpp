@@ -14,6 +14,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -125,9 +126,11 @@ class ServerLogin {
 		FAILED,
 	};
 
-	std::vector<ClientAuthPlugin> plugins;
+	/* The listener's plugins: the first one (the greeting's) and all of them as bits
+	 * (offers()). */
+	ClientAuthPlugin first_plugin = ClientAuthPlugin::clear_password;
+	std::uint8_t offered = 0;
 	const RsaKeyPair *rsa;
-	std::string server_version;
 	std::uint32_t connection_id;
 	std::array<std::uint8_t, 20> nonce;
 	std::uint32_t server_capabilities;
@@ -146,16 +149,28 @@ class ServerLogin {
 	std::uint32_t negotiated_mariadb = 0;
 	std::uint8_t client_character_set = 0;
 	std::uint32_t client_max_packet_size = 0;
-	/* The client's HandshakeResponse41 or COM_CHANGE_USER (credentials() views into it). */
-	SecretBytes login_packet;
-	SecretBytes scramble;
-	SecretString password;
-	bool password_given = false;
-	ServerLoginCredentials shown;
-	ServerLoginFailure error;
-	/* refuse_at_response(): the ERR the HandshakeResponse41 gets instead of the script. */
-	std::optional<ServerError> refusal;
-	std::string refusal_message;
+	/* What one exchange (the login, a COM_CHANGE_USER) needs until it is decided or failed: made on
+	 * first use, freed once the session is established (established()), so that an idle session
+	 * keeps only the members above (measured in doc/performance.md, "Memory per idle connection"). */
+	struct Exchange {
+		/* For the greeting. */
+		std::string server_version;
+		/* The client's HandshakeResponse41 or COM_CHANGE_USER (credentials() views into it). */
+		SecretBytes login_packet;
+		SecretBytes scramble;
+		SecretString password;
+		bool password_given = false;
+		ServerLoginCredentials shown;
+		ServerLoginFailure error;
+		/* refuse_at_response(): the ERR the HandshakeResponse41 gets instead of the script. */
+		std::optional<ServerError> refusal;
+		std::string refusal_message;
+	};
+	std::unique_ptr<Exchange> exchange;
+	Exchange &ex();
+	/* The login or the change of user succeeded (or a change of user was refused): the session
+	 * stays, the exchange goes. */
+	void established() noexcept;
 
 	ServerLoginStatus fail(std::vector<std::uint8_t> &out, const ServerError &code, std::string_view message,
 			       std::string reason, bool protocol_violation);
@@ -215,8 +230,9 @@ public:
 	 * login fails after AUTHENTICATED, or the login deadline passes); the machine is FAILED. */
 	void abort(std::vector<std::uint8_t> &out, const ServerError &code, std::string_view message);
 
-	const ServerLoginCredentials &credentials() const noexcept { return shown; }
-	const ServerLoginFailure &failure() const noexcept { return error; }
+	/* Empty outside an exchange (once established). */
+	const ServerLoginCredentials &credentials() const noexcept;
+	const ServerLoginFailure &failure() const noexcept;
 	/* nil is a valid answer now (caching_sha2_password's fast path). */
 	bool script_may_pass() const noexcept { return state == State::SCRIPT && fast_path; }
 	bool tls_active_now() const noexcept { return tls_active; }

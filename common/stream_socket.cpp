@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 
 #include <cstring>
+#include <new>
 
 namespace myproxy {
 
@@ -24,15 +25,15 @@ struct StreamSocketBio {
 		BIO_clear_retry_flags(bio);
 		if (size <= 0)
 			return 0;
-		if (stream->early_left > 0) {
-			const std::size_t n = std::min(stream->early_left, std::size_t(size));
-			std::memcpy(buffer, stream->early_data, n);
-			stream->early_data += n;
-			stream->early_left -= n;
-			if (stream->early_left == 0) {
-				stream->early_copy.clear();
-				stream->early_copy.shrink_to_fit();
-				stream->early_data = nullptr;
+		StreamSocket::TlsExtras *extras = stream->extras.get();
+		if (extras != nullptr && extras->early_read < extras->early_copy.size()) {
+			const std::size_t n = std::min(extras->early_copy.size() - extras->early_read, std::size_t(size));
+			std::memcpy(buffer, extras->early_copy.data() + extras->early_read, n);
+			extras->early_read += n;
+			if (extras->early_read == extras->early_copy.size()) {
+				extras->early_copy.clear();
+				extras->early_copy.shrink_to_fit();
+				extras->early_read = 0;
 			}
 			return int(n);
 		}
@@ -116,14 +117,45 @@ void StreamSocket::detach() noexcept
 	}
 	handshake_done = broken = false;
 	read_wait = write_wait = handshake_wait = 0;
-	early_data = nullptr;
-	early_left = 0;
-	early_copy.clear();
+	if (extras) {
+		extras->early_copy.clear();
+		extras->early_copy.shrink_to_fit();
+		extras->early_read = 0;
+	}
 	fd_ = -1;
+}
+
+StreamSocket::TlsExtras *StreamSocket::tls_extras() noexcept
+{
+	if (!extras)
+		extras.reset(new (std::nothrow) TlsExtras);
+	return extras.get();
+}
+
+const std::string &StreamSocket::tls_error() const noexcept
+{
+	static const std::string none;
+	return extras ? extras->error_text : none;
+}
+
+void StreamSocket::set_error(const char *text) noexcept
+{
+	if (TlsExtras *x = tls_extras()) {
+		try {
+			x->error_text = text;
+		} catch (...) {
+		}
+	}
 }
 
 void StreamSocket::record_error(const char *operation) noexcept
 {
+	TlsExtras *x = tls_extras();
+	if (x == nullptr) {
+		ERR_clear_error();
+		return;
+	}
+	std::string &error_text = x->error_text;
 	try {
 		error_text = operation;
 		error_text += ": ";
@@ -150,7 +182,7 @@ bool StreamSocket::start_tls(SSL_CTX *context, bool server_side, const std::uint
 	ERR_clear_error();
 	BIO_METHOD *method = StreamSocketBio::method();
 	if (method == nullptr || context == nullptr || fd_ < 0) {
-		error_text = "TLS setup failed";
+		set_error("TLS setup failed");
 		return false;
 	}
 	ssl = SSL_new(context);
@@ -168,15 +200,17 @@ bool StreamSocket::start_tls(SSL_CTX *context, bool server_side, const std::uint
 	/* The MySQL protocol frames itself: a peer that closes without close_notify cannot truncate
 	 * a packet unnoticed, and many clients do exactly that after COM_QUIT. */
 	SSL_set_options(ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
-	try {
-		if (early_size > 0) {
-			early_copy.assign(reinterpret_cast<const char *>(early), early_size);
-			early_data = reinterpret_cast<const std::uint8_t *>(early_copy.data());
-			early_left = early_size;
+	if (early_size > 0) {
+		TlsExtras *x = tls_extras();
+		try {
+			if (x == nullptr)
+				throw std::bad_alloc();
+			x->early_copy.assign(reinterpret_cast<const char *>(early), early_size);
+			x->early_read = 0;
+		} catch (...) {
+			set_error("out of memory");
+			return false;
 		}
-	} catch (...) {
-		error_text = "out of memory";
-		return false;
 	}
 	if (server_side) {
 		SSL_set_accept_state(ssl);
@@ -259,11 +293,12 @@ int StreamSocket::handshake() noexcept
 	if (status == 0 || errno != tls_errno) {
 		/* The peer closed or the socket failed mid-handshake: say so, not "TLS protocol error". */
 		const int error = status == 0 ? ECONNRESET : errno;
-		error_text = std::string("TLS handshake: ") + (status == 0 ? "the peer closed the connection"
-									    : std::strerror(error));
+		const std::string text = std::string("TLS handshake: ") +
+					 (status == 0 ? "the peer closed the connection" : std::strerror(error));
+		set_error(text.c_str());
 		errno = error;
-	} else {
-		error_text.replace(0, 3, "TLS handshake");
+	} else if (extras) {
+		extras->error_text.replace(0, 3, "TLS handshake");
 	}
 	return -1;
 }

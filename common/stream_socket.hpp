@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 typedef struct ssl_st SSL;
@@ -100,7 +101,7 @@ public:
 	}
 
 	/* The last TLS failure as one line (OpenSSL's reason, or the certificate verification result). */
-	const std::string &tls_error() const noexcept { return error_text; }
+	const std::string &tls_error() const noexcept;
 
 private:
 	ssize_t tls_read(void *buffer, std::size_t size) noexcept;
@@ -111,21 +112,28 @@ private:
 	/* Maps SSL_get_error() for @result: sets errno and the wait events, returns -1 or 0 (EOF). */
 	ssize_t tls_failure(int result, std::uint32_t &wait) noexcept;
 	void record_error(const char *operation) noexcept;
+	/* Sets tls_error() to @text (dropped when even that cannot be allocated). */
+	void set_error(const char *text) noexcept;
 
 	int fd_ = -1;
 	SSL *ssl = nullptr;
 	bool handshake_done = false;
 	/* A fatal TLS error or a broken socket: no close_notify then. */
 	bool broken = false;
-	/* start_tls()'s early bytes, read by the BIO before the socket. */
-	const std::uint8_t *early_data = nullptr;
-	std::size_t early_left = 0;
-	std::string early_copy;
+	/* What only TLS needs, made when it does: start_tls()'s early bytes (read by the BIO before the
+	 * socket, from early_read on) and the last TLS failure.  A plain connection, most of them,
+	 * does not carry it (doc/performance.md, "Memory per idle connection"). */
+	struct TlsExtras {
+		std::string early_copy;
+		std::size_t early_read = 0;
+		std::string error_text;
+	};
+	std::unique_ptr<TlsExtras> extras;
+	TlsExtras *tls_extras() noexcept;
 
 	friend struct StreamSocketBio;
 	/* What the last read / write / handshake that would block waits for (EPOLLIN or EPOLLOUT). */
 	std::uint32_t read_wait = 0, write_wait = 0, handshake_wait = 0;
-	std::string error_text;
 };
 
 } // namespace myproxy

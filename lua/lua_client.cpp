@@ -99,6 +99,18 @@ void push_cgroup(lua_State *L, int client, const ClientAttributes &attributes)
 	lua_setiuservalue(L, client, cgroup_uservalue);
 }
 
+/* The notes table, made on first use: most sessions never touch it, and an idle session should
+ * not carry an empty table (doc/performance.md, "Memory per idle connection"). */
+void push_notes(lua_State *L, int client)
+{
+	if (lua_getiuservalue(L, client, notes_uservalue) == LUA_TTABLE)
+		return;
+	lua_pop(L, 1);
+	lua_newtable(L);
+	lua_pushvalue(L, -1);
+	lua_setiuservalue(L, client, notes_uservalue);
+}
+
 /* __index(client, key); upvalue 1: the methods table. */
 int client_index(lua_State *L)
 {
@@ -127,7 +139,7 @@ int client_index(lua_State *L)
 	} else if (key == "ssl") {
 		lua_pushboolean(L, attributes.ssl ? 1 : 0);
 	} else if (key == "notes") {
-		lua_getiuservalue(L, 1, notes_uservalue);
+		push_notes(L, 1);
 	} else if (key == "cgroup") {
 		push_cgroup(L, 1, attributes);
 	} else {
@@ -390,8 +402,6 @@ int new_client(lua_State *L)
 	auto *box = static_cast<ClientBox *>(lua_newuserdatauv(L, sizeof(ClientBox), 2));
 	box->attributes = nullptr;
 	luaL_setmetatable(L, lua_client_metatable);
-	lua_newtable(L);
-	lua_setiuservalue(L, -2, notes_uservalue);
 	const int ref = luaL_ref(L, LUA_REGISTRYINDEX);
 	box->attributes = attributes;
 	lua_pushinteger(L, ref);

@@ -50,9 +50,10 @@ struct ClientAttributes {
  * when Lua's heap is full. */
 [[nodiscard]] bool register_worker_lua_api(lua_State *L) noexcept;
 
-/* Creates the client object for @attributes, with an empty notes table, and anchors it in the registry.
- * Returns the reference (for push_lua_client() and detach_lua_client()), or LUA_NOREF when Lua's heap is
- * full.  @attributes must stay valid until detach_lua_client().  Never raises. */
+/* Creates the client object for @attributes (its notes table is made on first use) and anchors it
+ * in the registry.  Returns the reference (for push_lua_client() and detach_lua_client()), or
+ * LUA_NOREF when Lua's heap is full.  @attributes must stay valid until detach_lua_client().  Never
+ * raises. */
 int create_lua_client(lua_State *L, ClientAttributes &attributes) noexcept;
 
 /* Pushes the client object, e.g. as a callback argument (needs one free stack slot).  Never raises. */

@@ -72,11 +72,17 @@ bool BackendSide::poll(std::uint32_t wanted) noexcept
 	return true;
 }
 
+const BackendLoginError &BackendSide::error() const noexcept
+{
+	static const BackendLoginError close_only{std::nullopt, ER_UNKNOWN_ERROR, {}, true};
+	return failure ? *failure : close_only;
+}
+
 BackendSide::Step BackendSide::fail(const ServerError &error, std::string message)
 {
-	failure = {};
-	failure.error = error;
-	failure.message = std::move(message);
+	failure = std::make_unique<BackendLoginError>();
+	failure->error = error;
+	failure->message = std::move(message);
 	return Step::failed;
 }
 
@@ -115,6 +121,7 @@ BackendSide::Step BackendSide::connect(ConnectAction &action, const ClientSessio
 				       std::string_view account)
 {
 	client = client_params;
+	plan = std::make_unique<LoginPlan>();
 	if (action.cluster) {
 		if (!choose_node(action, account))
 			return fail(ER_UNKNOWN_ERROR, "myproxy: internal error");
@@ -128,20 +135,21 @@ BackendSide::Step BackendSide::connect(ConnectAction &action, const ClientSessio
 	params.ssl = action.ssl;
 	params.compress = action.compress;
 	read_timeout = action.read_timeout_usec;
-	tls.context = action.ssl_context;
-	tls.verify = action.ssl_verify;
+	plan->tls.context = action.ssl_context;
+	plan->tls.verify = action.ssl_verify;
 	/* Without ssl_server_name the link verifies the IP address of each node it connects to. */
-	tls.server_name = action.ssl_server_name;
+	plan->tls.server_name = action.ssl_server_name;
 	/* Also for a taken connection: a failed COM_INIT_DB falls back to a fresh login. */
 	handshake = std::make_unique<BackendHandshake>(params, false, login_packet_max);
 	if (action.reuse_per_key != 0 && pool.accepting()) {
 		const ReuseLoginContext context{account, &backend_address,
 						std::uint64_t(client.mariadb_capabilities) << 32 | client.capabilities,
 						client.character_set, client.max_packet_size};
-		reuse_key = pool.key(action, context);
 		reuse_per_key = action.reuse_per_key;
-		if (reuse_key)
+		if (const std::optional<ReuseKey> key = pool.key(action, context)) {
+			reuse_key = std::make_unique<ReuseKey>(*key);
 			return take_idle(action, account);
+		}
 	}
 	return start_connect();
 }
@@ -227,9 +235,9 @@ bool BackendSide::choose_node(const ConnectAction &action, std::string_view acco
 	read_only_connection = action.read_only;
 	const NodePreference preference = ClusterState::preference(*config, action.read_only);
 	/* As upstream (myproxy.lua(5)): the account decides; without one, the empty string. */
-	clusters.rank(*cluster_index, preference, account, node_order);
-	node_attempt = 0;
-	cluster_node = node_order.front();
+	clusters.rank(*cluster_index, preference, account, plan->node_order);
+	plan->node_attempt = 0;
+	cluster_node = plan->node_order.front();
 	backend_address = config->nodes[cluster_node].address;
 	const NodeState state = clusters.state(*cluster_index, cluster_node);
 	if (node_tier(state, preference) == 2)
@@ -247,7 +255,7 @@ BackendSide::Step BackendSide::start_connect()
 	source.reset();
 	link.reset();
 	events = 0;
-	link = std::make_unique<BackendLink>(*handshake, tls);
+	link = std::make_unique<BackendLink>(*handshake, plan->tls);
 	if (link->connect(backend_address) == BackendLink::Event::FAILED)
 		return link_failed();
 	events = link->poll_events();
@@ -330,8 +338,7 @@ BackendSide::Step BackendSide::link_failed()
 		break;
 	}
 	log(LogLevel::error, "backend login: out of memory");
-	failure = {};
-	failure.close_only = true;
+	failure.reset(); /* close_only */
 	return Step::failed;
 }
 
@@ -340,9 +347,9 @@ BackendSide::Step BackendSide::connect_failed(int error)
 	char backend[socket_address_text_max];
 	format_address(backend, sizeof(backend));
 	const ClusterConfig *config = cluster_index ? clusters.config(*cluster_index) : nullptr;
-	const std::size_t attempts = std::min(node_order.size(), cluster_connect_attempts_max);
-	if (config != nullptr && !config->monitoring && node_attempt + 1 < attempts) {
-		cluster_node = node_order[++node_attempt];
+	const std::size_t attempts = std::min(plan->node_order.size(), cluster_connect_attempts_max);
+	if (config != nullptr && !config->monitoring && plan->node_attempt + 1 < attempts) {
+		cluster_node = plan->node_order[++plan->node_attempt];
 		backend_address = config->nodes[cluster_node].address;
 		log(LogLevel::warning, "connect to backend %s failed: %s; trying node %s", backend, std::strerror(error),
 		    config->nodes[cluster_node].name.c_str());
@@ -385,8 +392,8 @@ BackendSide::Step BackendSide::login_failed(const ClientLoginFailure &login)
 		log(LogLevel::info, "backend %s refused user '%s': %u %s", backend, user.c_str(), login.error_code,
 		    login.message.c_str());
 		/* The backend's own error, code, SQLSTATE and text unchanged. */
-		failure = {};
-		failure.server = login;
+		failure = std::make_unique<BackendLoginError>();
+		failure->server = login;
 		return Step::failed;
 	}
 	log(LogLevel::warning, "login to backend %s failed: %s", backend, login.message.c_str());

@@ -70,7 +70,7 @@ public:
 	/* The login deadline passed while the backend was connecting or logging in: Step::failed. */
 	Step deadline_passed();
 	/* Why the last Step::failed. */
-	const BackendLoginError &error() const noexcept { return failure; }
+	const BackendLoginError &error() const noexcept;
 
 	/* Polls the backend socket for @events: the link's own needs while it logs in (pass
 	 * login_events()), later the stream's translation of the relay's wishes. */
@@ -85,7 +85,11 @@ public:
 	/* Bytes the backend sent behind its OK, for the relay (valid until login_done()). */
 	std::vector<std::uint8_t> &early_bytes() noexcept { return handshake->rest(); }
 	/* The relay runs: the login's state (and its copy of the password) goes. */
-	void login_done() noexcept { handshake.reset(); }
+	void login_done() noexcept
+	{
+		handshake.reset();
+		plan.reset();
+	}
 	/* A wake-up after the login, before the relay: data stays unread and the socket is muted;
 	 * false when the backend went away (logged). */
 	bool out_of_turn(std::uint32_t revents) noexcept;
@@ -94,7 +98,7 @@ public:
 	void close() noexcept;
 
 	/* The script asked for reuse and this session's login may be reused (worker/session_reuse). */
-	bool reusing() const noexcept { return reuse_key.has_value() && link != nullptr && pool.accepting(); }
+	bool reusing() const noexcept { return reuse_key != nullptr && link != nullptr && pool.accepting(); }
 	/* The session ended cleanly: the connection goes to the pool (which resets it), and this side
 	 * is left without one. */
 	void park(std::string account);
@@ -137,19 +141,25 @@ private:
 	EventSource source;
 	std::uint32_t events = 0;
 	bool spoke_out_of_turn = false;
-	BackendLinkTls tls;
 	SocketAddress backend_address;
 	std::uint64_t read_timeout = 0;
 	ClientSessionParams client;
-	BackendLoginError failure;
+	/* Why the last Step::failed; none means close_only (out of memory). */
+	std::unique_ptr<BackendLoginError> failure;
 
-	/* client:connect() named a cluster: its index, the chosen node, and the order of nodes to try
-	 * (cluster_state.hpp); node_attempt indexes node_order. */
+	/* client:connect() named a cluster: its index, the chosen node. */
 	std::optional<std::uint32_t> cluster_index;
 	std::uint32_t cluster_node = 0;
 	bool read_only_connection = false;
-	std::vector<std::uint32_t> node_order;
-	std::size_t node_attempt = 0;
+	/* What only the login needs, from connect() to login_done(): the link's TLS settings, and the
+	 * order of nodes to try (cluster_state.hpp; node_attempt indexes node_order).  Held apart so
+	 * that an idle session does not keep it (doc/performance.md, "Memory per idle connection"). */
+	struct LoginPlan {
+		BackendLinkTls tls;
+		std::vector<std::uint32_t> node_order;
+		std::size_t node_attempt = 0;
+	};
+	std::unique_ptr<LoginPlan> plan;
 
 	std::string user;
 	ClientLoginSuccess established;
@@ -157,7 +167,7 @@ private:
 	/* reuse: the login's key (unset without the option, or after a change of user), how many of
 	 * that key the pool may keep, when the backend login happened, and COM_INIT_DB on a taken
 	 * connection whose schema differs. */
-	std::optional<ReuseKey> reuse_key;
+	std::unique_ptr<ReuseKey> reuse_key;
 	std::uint16_t reuse_per_key = 0;
 	std::uint64_t born_usec = 0;
 	std::unique_ptr<ReuseInitDb> init_db;

@@ -18,6 +18,8 @@
 #include <systemd/sd-event.h>
 #include <sys/epoll.h>
 
+#include <new>
+
 namespace myproxy {
 
 CommandPhase::CommandPhase(RelayBufferPool &buffers, ClientSide &client_side, BackendSide &backend_side,
@@ -33,8 +35,8 @@ CommandPhase::CommandPhase(RelayBufferPool &buffers, ClientSide &client_side, Ba
 CommandPhase::~CommandPhase() noexcept
 {
 	unwatch(false);
-	if (counted_in != nullptr)
-		counted_in->session_ended();
+	if (home != nullptr)
+		home->session_ended();
 }
 
 bool CommandPhase::start(std::uint64_t client_id)
@@ -82,23 +84,27 @@ void CommandPhase::watch(RelayPoller &relay_poller, RelayWatch::Handler client_i
 	if (relay_poller.ring() != nullptr &&
 	    uring_session_join(*relay_poller.ring(), relay_, client, backend, handlers, userdata, log))
 		return;
-	home = counted_in = &relay_poller;
+	home = &relay_poller;
 	relay_poller.session_started();
 	client_handler = client_io;
 	backend_handler = backend_io;
 	handler_data = userdata;
 }
 
-/* The sockets' sd-event sources are switched off (not freed: ClientSide and BackendSide own them)
- * while the poller watches the same descriptors.  False when something refused (all as before). */
+/* A seat in the poller (allocated only now); the sockets' sd-event sources are switched off (not
+ * freed: ClientSide and BackendSide own them) while the poller watches the same descriptors.  False
+ * when something refused (all as before). */
 bool CommandPhase::move_to_poller(std::uint32_t client_events, std::uint32_t backend_events) noexcept
 {
-	if (!home->add(client_watch, client.fd(), client_events, client_handler, handler_data) ||
-	    !home->add(backend_watch, backend.fd(), backend_events, backend_handler, handler_data)) {
-		home->remove(client_watch);
+	seat.reset(new (std::nothrow) PollerSeat);
+	if (!seat)
+		return false;
+	if (!home->add(seat->client_watch, client.fd(), client_events, client_handler, handler_data) ||
+	    !home->add(seat->backend_watch, backend.fd(), backend_events, backend_handler, handler_data)) {
+		home->remove(seat->client_watch);
+		seat.reset();
 		return false;
 	}
-	poller = home;
 	if (sd_event_source_set_enabled(client.io_source(), SD_EVENT_OFF) < 0 ||
 	    sd_event_source_set_enabled(backend.io_source(), SD_EVENT_OFF) < 0) {
 		unwatch(true);
@@ -116,31 +122,31 @@ bool CommandPhase::poll(std::uint32_t client_wanted, std::uint32_t backend_wante
 		uring_session_poll(relay_, client_events, backend_events);
 		return true;
 	}
-	const bool wanted = home != nullptr && home->engaged() &&
-			    relay_.counters().commands >= RelayPoller::join_after_commands;
-	if (home != nullptr && wanted != (poller != nullptr)) {
-		if (poller != nullptr)
+	const bool usable = home != nullptr && !home_refused;
+	const bool wanted = usable && home->engaged() && relay_.counters().commands >= RelayPoller::join_after_commands;
+	if (usable && wanted != (seat != nullptr)) {
+		if (seat != nullptr)
 			unwatch(true);
 		else if (move_to_poller(client_events, backend_events)) {
 			log(LogLevel::debug, "relay: the session's sockets move into the worker's poller");
 			return true;
 		}
 		else
-			home = nullptr; /* epoll refused (out of memory, max_user_watches): not again */
+			home_refused = true; /* epoll refused (out of memory, max_user_watches): not again */
 	}
-	if (poller == nullptr)
+	if (seat == nullptr)
 		return client.poll(client_wanted) && backend.poll(backend_events);
-	return poller->modify(client_watch, client_events) && poller->modify(backend_watch, backend_events);
+	return home->modify(seat->client_watch, client_events) && home->modify(seat->backend_watch, backend_events);
 }
 
 void CommandPhase::unwatch(bool give_back) noexcept
 {
 	uring_session_leave(relay_, client, backend, give_back);
-	if (poller == nullptr)
+	if (seat == nullptr)
 		return;
-	poller->remove(client_watch);
-	poller->remove(backend_watch);
-	poller = nullptr;
+	home->remove(seat->client_watch);
+	home->remove(seat->backend_watch);
+	seat.reset();
 	if (give_back) {
 		if (client.io_source() != nullptr)
 			(void)sd_event_source_set_enabled(client.io_source(), SD_EVENT_ON);

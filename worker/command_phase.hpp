@@ -83,14 +83,18 @@ private:
 	Relay relay_;
 	CommandIntercept intercept;
 	KillIntercept kill_;
-	/* The worker's poller (watch()), and the same while the sockets are in it. */
+	/* The worker's poller (watch(); it counts this session), and whether it refused our sockets
+	 * once (then they stay in their own sources). */
 	RelayPoller *home = nullptr;
-	RelayPoller *poller = nullptr;
-	/* The poller that counts this session (RelayPoller::session_started()). */
-	RelayPoller *counted_in = nullptr;
+	bool home_refused = false;
 	RelayWatch::Handler client_handler = nullptr, backend_handler = nullptr;
 	void *handler_data = nullptr;
-	RelayWatch client_watch, backend_watch;
+	/* The sockets' places in the poller, only while they are in it: most sessions never move in
+	 * (RelayPoller::join_after_commands), so an idle one does not carry them. */
+	struct PollerSeat {
+		RelayWatch client_watch, backend_watch;
+	};
+	std::unique_ptr<PollerSeat> seat;
 	bool move_to_poller(std::uint32_t client_events, std::uint32_t backend_events) noexcept;
 };
 

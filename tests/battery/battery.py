@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 # The abuse battery (issue 16): starts a throwaway mariadbd and the production myproxy (with its
 # sandbox), then attacks it as a hostile local tenant and a demanding operator would.  Each check
-# prints one line "PASS|FAIL name: figure".  Quick mode for scripts/test.sh, full mode by hand
-# (100,000 churn cycles, 10,000 idle sessions).  Run it through scripts/battery.sh, as root.
+# prints one line "PASS|FAIL name: figure".  Quick mode for scripts/test.sh (2,000 churn cycles, 2,000
+# idle sessions), full mode by hand (100,000 and 10,000).  Run it through scripts/battery.sh, as root.
 import argparse
 import os
 import resource
@@ -19,6 +19,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mysql_wire as wire  # noqa: E402
 
 USER, PASSWORD = "bat", "bat-pw"
+# Issue 13's bound on the memory of one idle proxied session (doc/performance.md).
+IDLE_SESSION_BYTES_MAX = 4096
 results = []
 seen_errors = {}
 
@@ -435,21 +437,33 @@ def check_churn(proxy, cycles):
 
 
 def check_idle_memory(proxy, count):
-    before = proxy.worker_rss_kb()
+    """Memory per idle proxied session in the workers (issue 13: under 4 KiB): the growth of their RSS
+    over the last four fifths of @count logged-in sessions, so that what a worker allocates once (its
+    first sessions' pools, tables that grow, shared library pages faulted in by the first login) does
+    not count as a cost per session.  The figure counted from the first session is shown too."""
+    warm = count // 5
     sessions = []
+    start = proxy.worker_rss_kb()
+    before = None
     try:
-        for _ in range(count):
+        for i in range(count):
+            if i == warm:
+                time.sleep(0.5)
+                before = proxy.worker_rss_kb()
             sessions.append(session(proxy))
     except Exception as e:  # noqa: BLE001
         note_error(e)
     time.sleep(0.5)
     after = proxy.worker_rss_kb()
-    per = (after - before) * 1024 / max(1, len(sessions))
+    per = (after - (before or after)) * 1024 / max(1, len(sessions) - warm)
+    per_from_first = (after - start) * 1024 / max(1, len(sessions))
     alive = sum(1 for c in sessions[:: max(1, len(sessions) // 20)] if wire.query(c, "SELECT 1") == [[b"1"]])
     for c in sessions:
         wire.quit(c)
-    report("idle-session memory", len(sessions) == count and per < 16384,
-           f"{len(sessions)}/{count} idle sessions, {per:.0f} bytes each in the workers, sampled {alive} alive")
+    report("idle-session memory", len(sessions) == count and 0 < per < IDLE_SESSION_BYTES_MAX,
+           f"{len(sessions)}/{count} idle sessions, {per:.0f} bytes each in the workers "
+           f"(over the last {count - warm}; bound {IDLE_SESSION_BYTES_MAX}; {per_from_first:.0f} counted from the "
+           f"first), sampled {alive} alive")
 
 
 def check_backend_death(proxy, mariadb):
@@ -558,7 +572,7 @@ def main():
     parser.add_argument("--myproxy", required=True)
     parser.add_argument("--full", action="store_true")
     args = parser.parse_args()
-    churn, idle = (100000, 10000) if args.full else (2000, 500)
+    churn, idle = (100000, 10000) if args.full else (2000, 2000)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
