@@ -571,8 +571,12 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--myproxy", required=True)
     parser.add_argument("--full", action="store_true")
+    parser.add_argument("--idle-memory-only", type=int, metavar="SESSIONS",
+                        help="run only the idle-session memory check, with SESSIONS sessions (a measurement)")
     args = parser.parse_args()
     churn, idle = (100000, 10000) if args.full else (2000, 2000)
+    if args.idle_memory_only:
+        idle = args.idle_memory_only
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
@@ -586,6 +590,9 @@ def main():
         mariadb = MariaDB(base, idle + 200)
         os.chmod(mariadb.dir, 0o711)
         proxy = Proxy(args.myproxy, base, "main", mariadb.socket, rogue_path)
+        if args.idle_memory_only:
+            check_idle_memory(proxy, idle)
+            return finish()
         check_hostile_handshakes(proxy)
         check_big_relay(proxy)
         check_slowloris(proxy)
@@ -611,6 +618,10 @@ def main():
             shutil.rmtree(base, ignore_errors=True)
         else:
             print(f"kept {base}")
+    return finish()
+
+
+def finish():
     failed = [name for name, ok, _ in results if not ok]
     print(f"battery: {len(results) - len(failed)}/{len(results)} passed" + (f"; failed: {', '.join(failed)}" if failed else ""))
     return 1 if failed else 0
