@@ -9,6 +9,7 @@
 --   MYPROXY_BENCH_WORKERS  worker processes (default: one per CPU)
 --   MYPROXY_BENCH_REUSE_SOCKET  a second listener, the same but with client:connect()'s reuse
 --                          (bench.sh's myproxy-reuse row); unset: none
+--   MYPROXY_BENCH_RELAY_IO  the relay_io global: auto (default: io_uring for plain sessions) or epoll
 
 local function env(name, default)
 	local value = os.getenv(name)
@@ -20,6 +21,8 @@ local function env(name, default)
 	end
 	return value
 end
+
+relay_io = env("MYPROXY_BENCH_RELAY_IO", "auto")
 
 local backend = mysql_resolve(env("MYPROXY_BENCH_BACKEND"))
 local user = env("MYPROXY_BENCH_USER", "sbtest")
